@@ -1,1 +1,225 @@
-def main(): print("hi")
+"""`sotay`: run the whole system on one machine, and administer it.
+
+  sotay up                 start every service and the gateway on the embedded backends
+  sotay create-admin       make an account administering the top unit (province)
+  sotay import-members F   import members from a CSV/XLSX file
+  sotay migrate            bring every service's database schema up to date
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from services.core.config import data_dir, env, service_addr
+from services.core.db import Database
+from services.identity.migrations import MIGRATIONS as IDENTITY_MIGRATIONS
+
+SERVICES = {"identity": IDENTITY_MIGRATIONS}
+
+
+@dataclass(frozen=True)
+class Process:
+    name: str
+    argv: list[str]
+    grpc_service: str = ""  # health-checked when set
+
+
+def processes() -> list[Process]:
+    py = sys.executable
+    procs = []
+    for service in SERVICES:
+        procs.append(Process(service, [py, "-m", f"services.{service}", "serve"], service))
+        procs.append(Process(f"{service}-relay", [py, "-m", f"services.{service}", "relay"]))
+    gunicorn = str(Path(py).with_name("gunicorn"))
+    procs.append(Process("gateway", [gunicorn, "-c", "python:gateway.gunicorn_conf", "gateway.app:create_app()"]))
+    return procs
+
+
+def migrate_all() -> None:
+    for service, migrations in SERVICES.items():
+        db = Database.for_service(service)
+        applied = db.migrate(service, migrations)
+        print(f"{service}: migrations applied {applied or 'none (up to date)'}")
+        db.dispose()
+
+
+def grpc_healthy(target: str, timeout: float = 1.0) -> bool:
+    with grpc.insecure_channel(target) as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout)
+        except grpc.RpcError:
+            return False
+    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as reply:  # noqa: S310 - our own loopback URL
+            return bool(reply.status == 200)
+    except OSError:
+        return False
+
+
+def cmd_up(_args: argparse.Namespace) -> int:
+    data = data_dir()
+    print(f"data directory: {data}")
+    migrate_all()
+    from services.identity.seed import is_empty, seed_demo
+
+    identity_db = Database.for_service("identity")
+    demo = seed_demo(identity_db) if is_empty(identity_db) else []
+    identity_db.dispose()
+    children: dict[str, subprocess.Popen[bytes]] = {}
+    stop = {"now": False}
+
+    def on_signal(_sig: int, _frame: object) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    for proc in processes():
+        children[proc.name] = subprocess.Popen(proc.argv, env=dict(os.environ, SOTAY_DATA_DIR=str(data)))
+    gateway_url = "http://" + env("GATEWAY_BIND", "127.0.0.1:8080")
+    try:
+        if not _wait_ready(children, gateway_url, stop):
+            return 1
+        print(f"\nSổ tay Đảng viên is running: {gateway_url}  (API {gateway_url}/api/v1, Ctrl-C stops)")
+        if demo:
+            print("demo accounts (also in demo-accounts.txt in the data directory):")
+            lines = [f"  {a.login:<14} {a.password:<14} {a.who}" for a in demo]
+            print("\n".join(lines))
+            (data / "demo-accounts.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        while not stop["now"]:
+            for name, child in children.items():
+                if child.poll() is not None:
+                    print(f"{name} exited with code {child.returncode}; stopping", file=sys.stderr)
+                    return 1
+            time.sleep(0.5)
+        return 0
+    finally:
+        _stop_all(children)
+
+
+def _wait_ready(children: dict[str, subprocess.Popen[bytes]], gateway_url: str, stop: dict[str, bool]) -> bool:
+    deadline = time.monotonic() + 60
+    pending = {p.name: p for p in processes() if p.grpc_service or p.name == "gateway"}
+    while pending and time.monotonic() < deadline and not stop["now"]:
+        for name, proc in list(pending.items()):
+            if children[name].poll() is not None:
+                print(f"{name} failed to start (exit {children[name].returncode})", file=sys.stderr)
+                return False
+            ok = grpc_healthy(service_addr(proc.grpc_service)) if proc.grpc_service else http_ok(
+                gateway_url + "/healthz"
+            )
+            if ok:
+                print(f"  {name}: ready")
+                del pending[name]
+        time.sleep(0.2)
+    if pending:
+        print(f"not ready: {', '.join(pending)}", file=sys.stderr)
+    return not pending
+
+
+def _stop_all(children: dict[str, subprocess.Popen[bytes]]) -> None:
+    for child in children.values():
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for child in children.values():
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+    print("stopped")
+
+
+def cmd_create_admin(args: argparse.Namespace) -> int:
+    from services.identity.accounts import create_admin
+
+    db = Database.for_service("identity")
+    db.migrate("identity", IDENTITY_MIGRATIONS)
+    account_id, root_id = create_admin(db, args.username, args.password)
+    print(f"admin {args.username!r} (account {account_id}) administers unit {root_id}")
+    return 0
+
+
+def cmd_import_members(args: argparse.Namespace) -> int:
+    import sqlalchemy as sa
+    from tqdm import tqdm
+
+    from services.identity.importer import import_members
+
+    db = Database.for_service("identity")
+    db.migrate("identity", IDENTITY_MIGRATIONS)
+    with db.read() as conn:
+        root = conn.execute(sa.text("SELECT id FROM units WHERE parent_id IS NULL")).scalar()
+    unit_id = args.unit or root
+    if not unit_id:
+        print("no units yet: run `sotay create-admin` first", file=sys.stderr)
+        return 2
+    path = Path(args.file)
+    fmt = "xlsx" if path.suffix.lower() == ".xlsx" else "csv"
+    with path.open("rb") as stream, tqdm(unit="rows", desc="import") as bar:
+        last = [0]
+
+        def progress(done: int) -> None:
+            bar.update(done - last[0])
+            last[0] = done
+
+        report = import_members(db, unit_id, stream, fmt, dry_run=args.dry_run, actor="cli", progress=progress)
+    print(
+        f"rows {report.rows}: created {report.created}, updated {report.updated}, "
+        f"unchanged {report.unchanged}, rejected {report.rejected}"
+    )
+    for err in report.errors[:50]:
+        print(f"  row {err.row}: {err.column or '-'}: {err.reason}: {err.message}")
+    if len(report.errors) > 50:
+        print(f"  ... and {len(report.errors) - 50} more")
+    return 1 if report.rejected else 0
+
+
+def cmd_migrate(_args: argparse.Namespace) -> int:
+    migrate_all()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sotay", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="run every service and the gateway on the embedded defaults").set_defaults(fn=cmd_up)
+    admin = sub.add_parser("create-admin", help="make an account administering the top unit")
+    admin.add_argument("--username", required=True)
+    admin.add_argument("--password", required=True)
+    admin.set_defaults(fn=cmd_create_admin)
+    imp = sub.add_parser("import-members", help="import members from a CSV or XLSX file")
+    imp.add_argument("file")
+    imp.add_argument("--unit", default="", help="unit the file's unit codes belong under (default: the top unit)")
+    imp.add_argument("--dry-run", action="store_true")
+    imp.set_defaults(fn=cmd_import_members)
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(fn=cmd_migrate)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except Exception as exc:  # a clear message instead of a traceback for operators
+        from services.core.errors import ServiceError
+
+        if isinstance(exc, ServiceError):
+            print(f"error: {exc.message} ({exc.reason})", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,137 @@
+"""Access tokens: who the caller is, verified locally from identity's public keys.
+
+Access tokens are EdDSA (Ed25519) JWTs with a `kid` header. Claims:
+  sub   account id            mid  member id ("" for a non-member account)
+  uid   the account's unit    anc  ancestor unit ids of uid, root first, uid last
+  roles [{"r": role, "u": unit id}]  (a role on a unit applies to its whole subtree)
+Every service verifies tokens with the public keys identity serves; there is no call to
+identity per request. Keys are fetched again only when an unknown `kid` shows up.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+from services.core.errors import Unauthenticated
+
+ALGORITHM = "EdDSA"
+ISSUER = "sotay-identity"
+
+ROLE_MEMBER = "member"
+ROLE_CELL_SECRETARY = "cell_secretary"
+ROLE_CELL_DEPUTY = "cell_deputy"
+ROLE_CELL_COMMITTEE = "cell_committee"
+ROLE_EDITOR = "editor"
+ROLE_ADMIN = "admin"
+ROLES = (ROLE_MEMBER, ROLE_CELL_SECRETARY, ROLE_CELL_DEPUTY, ROLE_CELL_COMMITTEE, ROLE_EDITOR, ROLE_ADMIN)
+
+
+@dataclass(frozen=True)
+class Grant:
+    role: str
+    unit_id: str
+
+
+@dataclass(frozen=True)
+class Principal:
+    account_id: str
+    member_id: str
+    unit_id: str
+    ancestors: tuple[str, ...]
+    grants: tuple[Grant, ...] = field(default_factory=tuple)
+    token: str = ""
+
+    def grant_units(self, roles: Iterable[str]) -> set[str]:
+        wanted = set(roles)
+        return {g.unit_id for g in self.grants if g.role in wanted}
+
+    def has_role_over(self, unit_chain: Sequence[str], *roles: str) -> bool:
+        """True when one of `roles` is granted on a unit in `unit_chain` (a unit and its ancestors)."""
+        return bool(self.grant_units(roles) & set(unit_chain))
+
+    def sees(self, audience_unit_id: str) -> bool:
+        """Content addressed to the caller's own unit or one of its ancestors."""
+        return audience_unit_id in self.ancestors
+
+
+def issue_access_token(
+    key: Ed25519PrivateKey,
+    kid: str,
+    principal: Principal,
+    ttl_seconds: int,
+    now: float | None = None,
+) -> str:
+    issued = int(now if now is not None else time.time())
+    claims = {
+        "iss": ISSUER,
+        "sub": principal.account_id,
+        "mid": principal.member_id,
+        "uid": principal.unit_id,
+        "anc": list(principal.ancestors),
+        "roles": [{"r": g.role, "u": g.unit_id} for g in principal.grants],
+        "iat": issued,
+        "exp": issued + ttl_seconds,
+    }
+    return jwt.encode(claims, key, algorithm=ALGORITHM, headers={"kid": kid})
+
+
+KeySource = Callable[[], dict[str, str]]  # kid -> public key PEM
+
+
+class TokenVerifier:
+    """Verifies access tokens against public keys from `source`, refetched on an unknown kid."""
+
+    def __init__(self, source: KeySource, refetch_interval: float = 5.0) -> None:
+        self._source = source
+        self._keys: dict[str, Ed25519PublicKey] = {}
+        self._lock = threading.Lock()
+        self._last_fetch = 0.0
+        self._interval = refetch_interval
+
+    def _key(self, kid: str) -> Ed25519PublicKey:
+        key = self._keys.get(kid)
+        if key is not None:
+            return key
+        with self._lock:
+            if kid not in self._keys and time.monotonic() - self._last_fetch >= self._interval:
+                self._last_fetch = time.monotonic()
+                fetched = {}
+                for k, pem in self._source().items():
+                    public = load_pem_public_key(pem.encode())
+                    if isinstance(public, Ed25519PublicKey):
+                        fetched[k] = public
+                self._keys = fetched
+        key = self._keys.get(kid)
+        if key is None:
+            raise Unauthenticated("token_key_unknown", "access token signed with an unknown key")
+        return key
+
+    def verify(self, token: str) -> Principal:
+        try:
+            kid = jwt.get_unverified_header(token).get("kid", "")
+            claims = jwt.decode(
+                token,
+                self._key(str(kid)),
+                algorithms=[ALGORITHM],
+                issuer=ISSUER,
+                options={"require": ["exp", "iat", "sub"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthenticated("token_expired", "access token has expired") from exc
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated("token_invalid", "access token is not valid") from exc
+        return Principal(
+            account_id=str(claims["sub"]),
+            member_id=str(claims.get("mid", "")),
+            unit_id=str(claims.get("uid", "")),
+            ancestors=tuple(str(a) for a in claims.get("anc", [])),
+            grants=tuple(Grant(str(g["r"]), str(g["u"])) for g in claims.get("roles", [])),
+            token=token,
+        )

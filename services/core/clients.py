@@ -1,0 +1,105 @@
+"""gRPC client channels: retries for idempotent methods, request id and deadline propagation.
+
+Read-only methods (by the naming convention Get*/List*) are retried on UNAVAILABLE through the
+gRPC service config; nothing else is retried by the channel. Every call carries the current
+request id and, inside a server, no more than the time left on the inbound call.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+from google.protobuf.descriptor import ServiceDescriptor
+
+from services.core.context import current_request_id, new_request_id
+from services.core.interceptors import principal_var, remaining_deadline
+
+DEFAULT_TIMEOUT = 10.0
+IDEMPOTENT_PREFIXES = ("Get", "List")
+
+
+def service_config(services: list[ServiceDescriptor]) -> str:
+    names = [
+        {"service": s.full_name, "method": m.name}
+        for s in services
+        for m in s.methods
+        if m.name.startswith(IDEMPOTENT_PREFIXES)
+    ]
+    config = {
+        "methodConfig": [
+            {
+                "name": names,
+                "retryPolicy": {
+                    "maxAttempts": 4,
+                    "initialBackoff": "0.05s",
+                    "maxBackoff": "1s",
+                    "backoffMultiplier": 2,
+                    "retryableStatusCodes": ["UNAVAILABLE"],
+                },
+            }
+        ]
+        if names
+        else []
+    }
+    return json.dumps(config)
+
+
+class _ClientCallDetails(grpc.ClientCallDetails):
+    def __init__(self, base: Any, timeout: float | None, metadata: list[tuple[str, str]]) -> None:
+        self.method = base.method
+        self.timeout = timeout
+        self.metadata = metadata
+        self.credentials = base.credentials
+        self.wait_for_ready = base.wait_for_ready
+        self.compression = base.compression
+
+
+class ContextInterceptor(
+    grpc.UnaryUnaryClientInterceptor,
+    grpc.UnaryStreamClientInterceptor,
+    grpc.StreamUnaryClientInterceptor,
+):
+    """Adds x-request-id, forwards the caller's token inside a server, bounds the deadline."""
+
+    def __init__(self, default_timeout: float) -> None:
+        self.default_timeout = default_timeout
+
+    def _details(self, details: Any) -> _ClientCallDetails:
+        metadata = list(details.metadata or [])
+        keys = {k for k, _ in metadata}
+        if "x-request-id" not in keys:
+            metadata.append(("x-request-id", current_request_id() or new_request_id()))
+        principal = principal_var.get()
+        if "authorization" not in keys and principal is not None and principal.token:
+            metadata.append(("authorization", f"Bearer {principal.token}"))
+        limit = remaining_deadline(self.default_timeout)
+        timeout = limit if details.timeout is None else min(details.timeout, limit)
+        return _ClientCallDetails(details, timeout, metadata)
+
+    def intercept_unary_unary(self, continuation: Callable[..., Any], details: Any, request: Any) -> Any:
+        return continuation(self._details(details), request)
+
+    def intercept_unary_stream(self, continuation: Callable[..., Any], details: Any, request: Any) -> Any:
+        return continuation(self._details(details), request)
+
+    def intercept_stream_unary(self, continuation: Callable[..., Any], details: Any, requests: Any) -> Any:
+        return continuation(self._details(details), requests)
+
+
+def make_channel(
+    target: str, services: list[ServiceDescriptor], default_timeout: float = DEFAULT_TIMEOUT
+) -> grpc.Channel:
+    channel = grpc.insecure_channel(
+        target,
+        options=[
+            ("grpc.service_config", service_config(services)),
+            ("grpc.enable_retries", 1),
+            ("grpc.max_receive_message_length", 32 * 1024 * 1024),
+            ("grpc.max_send_message_length", 32 * 1024 * 1024),
+            ("grpc.keepalive_time_ms", 30000),
+        ],
+    )
+    return grpc.intercept_channel(channel, ContextInterceptor(default_timeout))

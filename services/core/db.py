@@ -1,0 +1,117 @@
+"""Database access for one service: SQLite by default, PostgreSQL through DATABASE_URL.
+
+Migrations are ordered lists of portable SQL statements. `{path}` in a statement stands for a
+text column compared byte-wise (COLLATE "C" on PostgreSQL, SQLite's default BINARY), which
+prefix range scans on materialised paths rely on.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+from services.core.config import database_url
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    statements: Sequence[str]
+
+
+class Database:
+    def __init__(self, url: str, pool_size: int = 10) -> None:
+        self.url = url
+        if url.startswith("sqlite"):
+            self.engine: Engine = sa.create_engine(
+                url, connect_args={"check_same_thread": False, "timeout": 30}
+            )
+            _sqlite_setup(self.engine)
+        else:
+            self.engine = sa.create_engine(
+                url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            )
+
+    @classmethod
+    def for_service(cls, service: str) -> Database:
+        return cls(database_url(service))
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A transaction that will write (SQLite takes the write lock up front)."""
+        with self.engine.connect() as conn:
+            conn.execution_options(sqlite_write=True)
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    def lock(self, conn: Connection, name: str) -> None:
+        """Serialise writers on `name` until the transaction ends (PostgreSQL advisory lock)."""
+        if self.is_postgres:
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": zlib.crc32(name.encode())})
+
+    def migrate(self, service: str, migrations: Sequence[Migration]) -> list[int]:
+        """Apply pending migrations in one transaction; safe to run from several replicas."""
+        path_type = 'TEXT COLLATE "C"' if self.is_postgres else "TEXT"
+        with self.write() as conn:
+            self.lock(conn, f"migrate:{service}")
+            conn.execute(
+                sa.text(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                    "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
+                )
+            )
+            done = set(conn.execute(sa.text("SELECT version FROM schema_migrations")).scalars())
+            applied = []
+            for migration in sorted(migrations, key=lambda m: m.version):
+                if migration.version in done:
+                    continue
+                for statement in migration.statements:
+                    conn.exec_driver_sql(statement.replace("{path}", path_type))
+                conn.execute(
+                    sa.text("INSERT INTO schema_migrations VALUES (:v, :n, :t)"),
+                    {"v": migration.version, "n": migration.name, "t": time.time()},
+                )
+                applied.append(migration.version)
+            return applied
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_setup(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get("sqlite_write")
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def rows(result: sa.CursorResult[Any]) -> list[dict[str, Any]]:
+    return [dict(r) for r in result.mappings()]

@@ -1,0 +1,79 @@
+"""Command line of every service process: `python -m services.<name> serve|relay|migrate`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from collections.abc import Callable, Sequence
+
+import grpc
+
+from services.core.auth import KeySource, TokenVerifier
+from services.core.clients import make_channel
+from services.core.config import ServerConfig, service_addr
+from services.core.db import Database, Migration
+from services.core.logs import setup_logging
+from services.core.metrics import serve_metrics
+from services.core.outbox import run_relay
+from services.core.server import Register, serve_forever
+from sotay.identity.v1 import identity_pb2, identity_pb2_grpc
+
+log = logging.getLogger("sotay.entry")
+
+Worker = Callable[[Database, threading.Event], None]
+
+
+def identity_keys() -> KeySource:
+    """Public keys from the identity service (for every service but identity itself)."""
+    channel = make_channel(service_addr("identity"), [identity_pb2.DESCRIPTOR.services_by_name["IdentityService"]])
+    stub = identity_pb2_grpc.IdentityServiceStub(channel)
+
+    def fetch() -> dict[str, str]:
+        try:
+            reply = stub.GetPublicKeys(identity_pb2.GetPublicKeysRequest(), timeout=5)
+        except grpc.RpcError:
+            log.warning("cannot fetch public keys from identity", exc_info=True)
+            return {}
+        return {k.kid: k.public_key_pem for k in reply.keys}
+
+    return fetch
+
+
+def wait_for_signal() -> threading.Event:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    return stop
+
+
+def service_main(
+    service: str,
+    migrations: Sequence[Migration],
+    build: Callable[[Database], tuple[Register, KeySource, set[str]]],
+    workers: dict[str, Worker] | None = None,
+    argv: Sequence[str] | None = None,
+) -> None:
+    workers = {"relay": lambda db, stop: run_relay(db, service, stop), **(workers or {})}
+    parser = argparse.ArgumentParser(prog=f"python -m services.{service}")
+    parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate", *workers])
+    args = parser.parse_args(argv)
+    setup_logging(service)
+    db = Database.for_service(service)
+    if args.command == "migrate":
+        applied = db.migrate(service, migrations)
+        log.info("migrated", extra={"fields": {"applied": applied}})
+        return
+    db.migrate(service, migrations)
+    if args.command == "serve":
+        register, keys, public = build(db)
+        serve_forever(ServerConfig.from_env(service), register, TokenVerifier(keys), public)
+        return
+    config = ServerConfig.from_env(service)
+    if config.metrics_port:
+        serve_metrics(config.metrics_port + 100)
+    stop = wait_for_signal()
+    log.info("worker started", extra={"fields": {"worker": args.command}})
+    workers[args.command](db, stop)
+    log.info("worker stopped", extra={"fields": {"worker": args.command}})

@@ -1,0 +1,88 @@
+"""gRPC server bootstrap shared by every service.
+
+Health (grpc.health.v1) reports SERVING once the servicers are registered; on SIGTERM or
+SIGINT it flips to NOT_SERVING (load balancers stop sending), in-flight calls drain for the
+grace period, then the server stops.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterable
+from concurrent import futures
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from services.core.auth import TokenVerifier
+from services.core.config import ServerConfig
+from services.core.interceptors import ServerInterceptor
+from services.core.metrics import serve_metrics
+
+log = logging.getLogger("sotay.server")
+
+MAX_MESSAGE_BYTES = 32 * 1024 * 1024
+Register = Callable[[grpc.Server], Iterable[str]]
+
+
+class RunningServer:
+    def __init__(self, server: grpc.Server, health_servicer: health.HealthServicer, port: int) -> None:
+        self.server = server
+        self.health = health_servicer
+        self.port = port
+
+    def stop(self, grace: float) -> None:
+        self.health.enter_graceful_shutdown()
+        self.server.stop(grace).wait()
+
+
+def start_server(
+    config: ServerConfig,
+    register: Register,
+    verifier: TokenVerifier | None,
+    public_methods: set[str],
+) -> RunningServer:
+    """Start serving; `register` adds the servicers and returns their full service names."""
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix=config.service),
+        interceptors=[ServerInterceptor(config.service, verifier, public_methods)],
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    health_servicer = health.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    names = list(register(server))
+    port = server.add_insecure_port(f"{config.host}:{config.port}")
+    if port == 0:
+        raise SystemExit(f"{config.service}: cannot bind {config.host}:{config.port}")
+    server.start()
+    for name in ["", *names]:
+        health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info("serving", extra={"fields": {"addr": f"{config.host}:{port}", "services": names}})
+    return RunningServer(server, health_servicer, port)
+
+
+def serve_forever(
+    config: ServerConfig,
+    register: Register,
+    verifier: TokenVerifier | None,
+    public_methods: set[str],
+) -> None:
+    serve_metrics(config.metrics_port)
+    running = start_server(config, register, verifier, public_methods)
+    stopping = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("shutting down", extra={"fields": {"signal": signum}})
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    stopping.wait()
+    running.stop(config.grace_seconds)
+    log.info("stopped")

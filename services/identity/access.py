@@ -1,0 +1,49 @@
+"""Who may do what, checked inside identity on every RPC.
+
+A role granted on a unit applies to the unit's whole subtree:
+- admin: everything about units, members, accounts, roles and audit in the subtree;
+- cell_secretary / cell_deputy / cell_committee: read and edit the members of their cell;
+- any authenticated account: read the units tree, and its own profile.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from services.core.auth import ROLE_ADMIN, ROLE_CELL_COMMITTEE, ROLE_CELL_DEPUTY, ROLE_CELL_SECRETARY, Principal
+from services.core.errors import PermissionDenied
+from services.identity import units
+
+OFFICERS = (ROLE_CELL_SECRETARY, ROLE_CELL_DEPUTY, ROLE_CELL_COMMITTEE)
+
+
+def fresh_grants(conn: Connection, principal: Principal) -> set[tuple[str, str]]:
+    """Grants as stored now (a token may be up to its TTL old; revocations apply at once)."""
+    return {
+        (r.role, r.unit_id)
+        for r in conn.execute(
+            sa.text("SELECT role, unit_id FROM role_grants WHERE account_id = :a"), {"a": principal.account_id}
+        )
+    }
+
+
+def has_role(conn: Connection, principal: Principal, unit_id: str, *roles: str) -> bool:
+    chain = set(units.chain(conn, unit_id))
+    return any(role in roles and unit in chain for role, unit in fresh_grants(conn, principal))
+
+
+def require(conn: Connection, principal: Principal, unit_id: str, *roles: str) -> None:
+    if not has_role(conn, principal, unit_id, *roles):
+        raise PermissionDenied(
+            "not_allowed", f"needs role {' or '.join(roles)} over this unit", unit_id=unit_id
+        )
+
+
+def require_admin(conn: Connection, principal: Principal, unit_id: str) -> None:
+    require(conn, principal, unit_id, ROLE_ADMIN)
+
+
+def require_member_manager(conn: Connection, principal: Principal, unit_id: str) -> None:
+    """Admins of the subtree, or the officers of the member's cell."""
+    require(conn, principal, unit_id, ROLE_ADMIN, *OFFICERS)

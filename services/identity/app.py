@@ -1,0 +1,33 @@
+"""Wiring of the identity service: servicers on a gRPC server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import grpc
+
+from services.core.auth import KeySource
+from services.core.db import Database
+from services.core.outbox import add_event_log
+from services.core.server import Register
+from services.identity.accounts import Accounts, Policy
+from services.identity.keys import KeyStore
+from services.identity.migrations import MIGRATIONS
+from services.identity.servicer import PUBLIC_METHODS, IdentityServicer
+from sotay.identity.v1 import identity_pb2, identity_pb2_grpc
+
+SERVICE_NAME = identity_pb2.DESCRIPTOR.services_by_name["IdentityService"].full_name
+
+__all__ = ["MIGRATIONS", "build"]
+
+
+def build(db: Database) -> tuple[Register, KeySource, set[str]]:
+    keys = KeyStore(db)
+    keys.signing_key()
+    servicer = IdentityServicer(db, keys, Accounts(db, keys, Policy.from_env()))
+
+    def register(server: grpc.Server) -> Iterable[str]:
+        identity_pb2_grpc.add_IdentityServiceServicer_to_server(servicer, server)
+        return [SERVICE_NAME, add_event_log(server, db)]
+
+    return register, keys.public_keys, PUBLIC_METHODS

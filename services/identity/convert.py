@@ -1,0 +1,97 @@
+"""Database rows <-> identity protobuf messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
+from sqlalchemy.engine import Row
+
+from services.core.errors import InvalidArgument
+from services.core.outbox import timestamp
+from services.identity.members import Profile
+from services.identity.units import path_ids
+from sotay.identity.v1 import identity_pb2 as pb
+
+
+
+def enum_str(enum: EnumTypeWrapper, value: int, prefix: str, field: str) -> str:
+    """pb.UNIT_KIND_CELL -> 'cell'; 0 -> ''; an unknown number -> INVALID_ARGUMENT."""
+    if value == 0:
+        return ""
+    try:
+        return enum.Name(value).removeprefix(prefix).lower()
+    except ValueError:
+        raise InvalidArgument(f"invalid_{field}", f"{field} has an unknown value {value}", field=field) from None
+
+
+def str_enum(enum: EnumTypeWrapper, value: str | None, prefix: str) -> int:
+    return int(enum.Value(prefix + value.upper())) if value else 0
+
+
+def unit_msg(row: Row[Any]) -> pb.Unit:
+    ids = path_ids(row.path)
+    return pb.Unit(
+        id=row.id,
+        name=row.name,
+        kind=str_enum(pb.UnitKind, row.kind, "UNIT_KIND_"),  # type: ignore[arg-type]
+        parent_id=row.parent_id or "",
+        ancestor_ids=ids[:-1],
+        depth=row.depth,
+        active=bool(row.active),
+        code=row.code or "",
+        created_at=timestamp(row.created_at),
+    )
+
+
+def member_msg(row: Row[Any]) -> pb.Member:
+    return pb.Member(
+        id=row.id,
+        unit_id=row.unit_id,
+        full_name=row.full_name,
+        gender=str_enum(pb.Gender, row.gender, "GENDER_"),  # type: ignore[arg-type]
+        birth_date=row.birth_date or "",
+        ethnicity=row.ethnicity or "",
+        phone=row.phone or "",
+        email=row.email or "",
+        party_card_number=row.party_card_number or "",
+        joined_on=row.joined_on or "",
+        official_on=row.official_on or "",
+        status=str_enum(pb.MemberStatus, row.status, "MEMBER_STATUS_"),  # type: ignore[arg-type]
+        exempt=bool(row.exempt),
+        exempt_reason=row.exempt_reason or "",
+        exempt_since=row.exempt_since or "",
+        position=str_enum(pb.CellPosition, row.position, "CELL_POSITION_"),  # type: ignore[arg-type]
+        active=bool(row.active),
+        account_id=row.account_id or "",
+        updated_at=timestamp(row.updated_at),
+    )
+
+
+def profile(fields: pb.MemberFields) -> Profile:
+    return Profile(
+        full_name=fields.full_name,
+        gender=enum_str(pb.Gender, fields.gender, "GENDER_", "gender"),
+        birth_date=fields.birth_date,
+        ethnicity=fields.ethnicity,
+        phone=fields.phone,
+        email=fields.email,
+        party_card_number=fields.party_card_number,
+        joined_on=fields.joined_on,
+        official_on=fields.official_on,
+        status=enum_str(pb.MemberStatus, fields.status, "MEMBER_STATUS_", "status"),
+        exempt=fields.exempt if fields.set_exempt else None,
+        exempt_reason=fields.exempt_reason,
+        exempt_since=fields.exempt_since,
+        position=enum_str(pb.CellPosition, fields.position, "CELL_POSITION_", "position"),
+    )
+
+
+def grant_msg(row: Row[Any]) -> pb.RoleGrant:
+    return pb.RoleGrant(
+        id=row.id,
+        account_id=row.account_id,
+        role=str_enum(pb.Role, row.role, "ROLE_"),  # type: ignore[arg-type]
+        unit_id=row.unit_id,
+        granted_at=timestamp(row.granted_at),
+    )

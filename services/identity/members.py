@@ -1,0 +1,344 @@
+"""Member profiles: validation, create/update, transfer between cells with history,
+deactivation (never a hard delete). Each member has an account (no password until one is set);
+the cell position grants the matching cell role on the member's unit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+from dataclasses import dataclass, fields
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from services.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from services.core.ids import new_id, require_id
+from services.core.outbox import emit
+from services.core.text import fold
+from services.identity import units
+
+GENDERS = ("male", "female", "other")
+STATUSES = ("official", "probationary")
+POSITIONS = ("member", "secretary", "deputy_secretary", "committee_member")
+POSITION_ROLES = {"secretary": "cell_secretary", "deputy_secretary": "cell_deputy",
+                  "committee_member": "cell_committee"}
+COLUMNS = (
+    "m.id, m.unit_id, m.full_name, m.gender, m.birth_date, m.ethnicity, m.phone, m.email, "
+    "m.party_card_number, m.joined_on, m.official_on, m.status, m.exempt, m.exempt_reason, "
+    "m.exempt_since, m.position, m.active, m.updated_at, a.id AS account_id"
+)
+SELECT = f"SELECT {COLUMNS} FROM members m LEFT JOIN accounts a ON a.member_id = m.id"
+
+PHONE_RE = re.compile(r"^\+?[0-9]{8,15}$")
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+CARD_RE = re.compile(r"^[0-9A-Za-z.\-/]{4,32}$")
+
+
+@dataclass
+class Profile:
+    """The editable fields of a member, already validated ('' means unknown)."""
+
+    full_name: str = ""
+    gender: str = ""
+    birth_date: str = ""
+    ethnicity: str = ""
+    phone: str = ""
+    email: str = ""
+    party_card_number: str = ""
+    joined_on: str = ""
+    official_on: str = ""
+    status: str = ""
+    exempt: bool | None = None
+    exempt_reason: str = ""
+    exempt_since: str = ""
+    position: str = ""
+
+    def given(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) not in ("", None)}
+
+
+def normalize_phone(raw: str) -> str:
+    phone = re.sub(r"[\s.\-()]", "", raw)
+    if phone.startswith("+84"):
+        phone = "0" + phone[3:]
+    return phone
+
+
+def _date(value: str, field: str) -> str:
+    if not value:
+        return ""
+    try:
+        day = dt.date.fromisoformat(value.strip())
+    except ValueError:
+        raise InvalidArgument("invalid_date", f"{field} must be a date YYYY-MM-DD", field=field) from None
+    if not dt.date(1900, 1, 1) <= day <= dt.date.today():
+        raise InvalidArgument("date_out_of_range", f"{field} is not a plausible date", field=field)
+    return day.isoformat()
+
+
+def _choice(value: str, allowed: tuple[str, ...], field: str) -> str:
+    if value and value not in allowed:
+        raise InvalidArgument(f"invalid_{field}", f"{field} must be one of {', '.join(allowed)}", field=field)
+    return value
+
+
+def validate(p: Profile, creating: bool) -> Profile:
+    """Check and normalise a profile; raise INVALID_ARGUMENT naming the field."""
+    out = Profile(**{f.name: getattr(p, f.name) for f in fields(p)})
+    out.full_name = " ".join(p.full_name.split())
+    if creating and not out.full_name:
+        raise InvalidArgument("full_name_required", "a member needs a full name", field="full_name")
+    if len(out.full_name) > 200:
+        raise InvalidArgument("full_name_too_long", "full_name has at most 200 characters", field="full_name")
+    out.gender = _choice(p.gender, GENDERS, "gender")
+    out.status = _choice(p.status, STATUSES, "status")
+    out.position = _choice(p.position, POSITIONS, "position")
+    for name in ("birth_date", "joined_on", "official_on", "exempt_since"):
+        setattr(out, name, _date(getattr(p, name), name))
+    if p.phone:
+        out.phone = normalize_phone(p.phone)
+        if not PHONE_RE.match(out.phone):
+            raise InvalidArgument("invalid_phone", "phone must be 8-15 digits", field="phone")
+    if p.email:
+        out.email = p.email.strip().lower()
+        if not EMAIL_RE.match(out.email) or len(out.email) > 254:
+            raise InvalidArgument("invalid_email", "email is not an e-mail address", field="email")
+    if p.party_card_number:
+        out.party_card_number = p.party_card_number.strip()
+        if not CARD_RE.match(out.party_card_number):
+            raise InvalidArgument(
+                "invalid_party_card_number", "party_card_number is 4-32 letters or digits",
+                field="party_card_number",
+            )
+    out.ethnicity = " ".join(p.ethnicity.split())[:60]
+    out.exempt_reason = p.exempt_reason.strip()[:500]
+    if creating:
+        out.status = out.status or "official"
+        out.position = out.position or "member"
+        out.gender = out.gender or "other"
+    if out.status == "official" and creating and out.official_on and out.joined_on:
+        if out.official_on < out.joined_on:
+            raise InvalidArgument("official_before_joined", "official_on is before joined_on", field="official_on")
+    if out.exempt and not out.exempt_reason:
+        raise InvalidArgument("exempt_reason_required", "an exempt member needs a reason", field="exempt_reason")
+    return out
+
+
+def get(conn: Connection, member_id: str) -> Row[Any]:
+    mid = require_id(member_id, "member_id", "member")
+    row = conn.execute(sa.text(f"{SELECT} WHERE m.id = :id"), {"id": mid}).first()
+    if row is None:
+        raise NotFound("member_not_found", f"member {member_id} does not exist", member_id=member_id)
+    return row
+
+
+def _check_unique(conn: Connection, profile: Profile, member_id: str = "") -> None:
+    if profile.party_card_number:
+        other = conn.execute(
+            sa.text("SELECT id FROM members WHERE party_card_number = :c AND id <> :id"),
+            {"c": profile.party_card_number, "id": member_id},
+        ).first()
+        if other:
+            raise AlreadyExists(
+                "party_card_number_taken", "another member has this party card number", field="party_card_number"
+            )
+
+
+def create(conn: Connection, unit_id: str, profile: Profile, password_hash: str | None = None) -> Row[Any]:
+    profile = validate(profile, creating=True)
+    unit = units.get(conn, unit_id)
+    if not unit.active:
+        raise FailedPrecondition("unit_inactive", "cannot add a member to an inactive unit")
+    _check_unique(conn, profile)
+    member_id = insert(conn, unit.id, profile, time.time())
+    conn.execute(
+        sa.text(
+            "INSERT INTO accounts (id, username, member_id, password_hash, active, created_at) "
+            "VALUES (:id, NULL, :m, :h, TRUE, :t)"
+        ),
+        {"id": new_id(), "m": member_id, "h": password_hash, "t": time.time()},
+    )
+    sync_position_role(conn, member_id)
+    emit(conn, "identity.member.created", member_id, {"member_id": member_id, "unit_id": unit.id})
+    return get(conn, member_id)
+
+
+def insert(conn: Connection, unit_id: str, p: Profile, now: float) -> str:
+    member_id = new_id()
+    conn.execute(sa.text(INSERT_SQL), [row_params(member_id, unit_id, p, now)])
+    return member_id
+
+
+INSERT_SQL = (
+    "INSERT INTO members (id, unit_id, full_name, name_folded, gender, birth_date, ethnicity, phone, "
+    "email, party_card_number, joined_on, official_on, status, exempt, exempt_reason, exempt_since, "
+    "position, active, created_at, updated_at) VALUES (:id, :unit_id, :full_name, :name_folded, "
+    ":gender, :birth_date, :ethnicity, :phone, :email, :party_card_number, :joined_on, :official_on, "
+    ":status, :exempt, :exempt_reason, :exempt_since, :position, TRUE, :now, :now)"
+)
+
+
+def row_params(member_id: str, unit_id: str, p: Profile, now: float) -> dict[str, Any]:
+    return {
+        "id": member_id, "unit_id": unit_id, "full_name": p.full_name, "name_folded": fold(p.full_name),
+        "gender": p.gender, "birth_date": p.birth_date or None, "ethnicity": p.ethnicity or None,
+        "phone": p.phone or None, "email": p.email or None,
+        "party_card_number": p.party_card_number or None, "joined_on": p.joined_on or None,
+        "official_on": p.official_on or None, "status": p.status, "exempt": bool(p.exempt),
+        "exempt_reason": p.exempt_reason or None, "exempt_since": p.exempt_since or None,
+        "position": p.position, "now": now,
+    }
+
+
+def update(conn: Connection, member_id: str, profile: Profile) -> Row[Any]:
+    current = get(conn, member_id)
+    if not current.active:
+        raise FailedPrecondition("member_inactive", "a deactivated member cannot be edited")
+    changes = validate(profile, creating=False).given()
+    if profile.exempt is False:
+        changes.update(exempt=False, exempt_reason=None, exempt_since=None)
+    elif changes.get("exempt") and not changes.get("exempt_since"):
+        changes["exempt_since"] = dt.date.today().isoformat()
+    if not changes:
+        return current
+    _check_unique(conn, Profile(party_card_number=changes.get("party_card_number", "")), current.id)
+    if "full_name" in changes:
+        changes["name_folded"] = fold(changes["full_name"])
+    sets = ", ".join(f"{k} = :{k}" for k in changes)
+    conn.execute(
+        sa.text(f"UPDATE members SET {sets}, updated_at = :now WHERE id = :id"),
+        {**changes, "now": time.time(), "id": current.id},
+    )
+    if "position" in changes:
+        sync_position_role(conn, current.id)
+    emit(conn, "identity.member.updated", current.id, {"member_id": current.id, "fields": sorted(changes)})
+    return get(conn, current.id)
+
+
+def transfer(conn: Connection, member_id: str, to_unit_id: str, reason: str, actor: str) -> Row[Any]:
+    current = get(conn, member_id)
+    target = units.get(conn, to_unit_id)
+    if not current.active:
+        raise FailedPrecondition("member_inactive", "a deactivated member cannot be transferred")
+    if not target.active:
+        raise FailedPrecondition("unit_inactive", "cannot transfer a member to an inactive unit")
+    if target.id == current.unit_id:
+        raise FailedPrecondition("same_unit", "the member is already in that unit")
+    now = time.time()
+    conn.execute(
+        sa.text("UPDATE members SET unit_id = :u, position = 'member', updated_at = :t WHERE id = :id"),
+        {"u": target.id, "t": now, "id": current.id},
+    )
+    conn.execute(
+        sa.text(
+            "INSERT INTO member_transfers (id, member_id, from_unit_id, to_unit_id, reason, actor_account_id, at) "
+            "VALUES (:id, :m, :f, :to, :r, :a, :t)"
+        ),
+        {"id": new_id(), "m": current.id, "f": current.unit_id, "to": target.id, "r": reason[:500], "a": actor,
+         "t": now},
+    )
+    sync_position_role(conn, current.id)
+    emit(
+        conn, "identity.member.transferred", current.id,
+        {"member_id": current.id, "from_unit_id": current.unit_id, "to_unit_id": target.id},
+    )
+    return get(conn, current.id)
+
+
+def deactivate(conn: Connection, member_id: str, reason: str) -> Row[Any]:
+    current = get(conn, member_id)
+    if not current.active:
+        return current
+    conn.execute(
+        sa.text(
+            "UPDATE members SET active = FALSE, deactivated_reason = :r, position = 'member', updated_at = :t "
+            "WHERE id = :id"
+        ),
+        {"r": reason[:500] or None, "t": time.time(), "id": current.id},
+    )
+    conn.execute(sa.text("UPDATE accounts SET active = FALSE WHERE member_id = :id"), {"id": current.id})
+    conn.execute(
+        sa.text(
+            "UPDATE refresh_tokens SET revoked_at = :t WHERE revoked_at IS NULL AND account_id IN "
+            "(SELECT id FROM accounts WHERE member_id = :id)"
+        ),
+        {"t": time.time(), "id": current.id},
+    )
+    sync_position_role(conn, current.id)
+    emit(conn, "identity.member.deactivated", current.id, {"member_id": current.id})
+    return get(conn, current.id)
+
+
+def sync_position_role(conn: Connection, member_id: str) -> None:
+    """The member's cell role follows their position and their cell."""
+    row = conn.execute(
+        sa.text("SELECT m.unit_id, m.position, m.active, a.id AS account_id FROM members m "
+                "JOIN accounts a ON a.member_id = m.id WHERE m.id = :id"),
+        {"id": member_id},
+    ).first()
+    if row is None:
+        return
+    conn.execute(
+        sa.text("DELETE FROM role_grants WHERE account_id = :a AND role IN :roles").bindparams(
+            sa.bindparam("roles", expanding=True)
+        ),
+        {"a": row.account_id, "roles": list(POSITION_ROLES.values())},
+    )
+    role = POSITION_ROLES.get(row.position)
+    if role and row.active:
+        conn.execute(
+            sa.text(
+                "INSERT INTO role_grants (id, account_id, role, unit_id, granted_by, granted_at) "
+                "VALUES (:id, :a, :r, :u, NULL, :t)"
+            ),
+            {"id": new_id(), "a": row.account_id, "r": role, "u": row.unit_id, "t": time.time()},
+        )
+
+
+def list_members(
+    conn: Connection,
+    unit_id: str,
+    subtree: bool,
+    include_inactive: bool,
+    status: str,
+    query: str,
+    offset: int,
+    limit: int,
+) -> tuple[list[Row[Any]], int]:
+    unit = units.get(conn, unit_id)
+    params: dict[str, Any] = {"off": offset, "lim": limit}
+    if subtree:
+        where = ["m.unit_id IN (SELECT id FROM units WHERE path >= :lo AND path < :hi)"]
+        params.update(units.subtree_range(unit.path))
+    else:
+        where = ["m.unit_id = :unit"]
+        params["unit"] = unit.id
+    if not include_inactive:
+        where.append("m.active")
+    if status:
+        where.append("m.status = :status")
+        params["status"] = status
+    if query.strip():
+        where.append("m.name_folded LIKE :q")
+        params["q"] = "%" + fold(query).replace("%", "").replace("_", "") + "%"
+    clause = " AND ".join(where)
+    total = conn.execute(sa.text(f"SELECT COUNT(*) FROM members m WHERE {clause}"), params).scalar_one()
+    found = conn.execute(
+        sa.text(f"{SELECT} WHERE {clause} ORDER BY m.name_folded, m.id LIMIT :lim OFFSET :off"), params
+    ).all()
+    return list(found), int(total)
+
+
+def transfers(conn: Connection, member_id: str, offset: int, limit: int) -> list[Row[Any]]:
+    get(conn, member_id)
+    return list(
+        conn.execute(
+            sa.text(
+                "SELECT member_id, from_unit_id, to_unit_id, reason, at FROM member_transfers "
+                "WHERE member_id = :m ORDER BY at DESC LIMIT :lim OFFSET :off"
+            ),
+            {"m": member_id, "lim": limit, "off": offset},
+        ).all()
+    )

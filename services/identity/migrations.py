@@ -1,0 +1,60 @@
+"""Identity's schema. Timestamps are epoch seconds; dates are ISO strings; ids are UUIDs."""
+
+from services.core.db import Migration
+from services.core.outbox import OUTBOX_STATEMENTS
+
+MIGRATIONS = [
+    Migration(
+        1,
+        "units, members, accounts, roles, tokens, audit",
+        (
+            *OUTBOX_STATEMENTS,
+            # path: '/<root id>/.../<own id>/' - a prefix scan finds a subtree.
+            "CREATE TABLE units (id TEXT PRIMARY KEY, name TEXT NOT NULL, kind TEXT NOT NULL, "
+            "code TEXT, parent_id TEXT REFERENCES units(id), path {path} NOT NULL UNIQUE, "
+            "depth INTEGER NOT NULL, active BOOLEAN NOT NULL, created_at DOUBLE PRECISION NOT NULL, "
+            "updated_at DOUBLE PRECISION NOT NULL)",
+            "CREATE INDEX units_parent ON units (parent_id)",
+            "CREATE UNIQUE INDEX units_code ON units (code)",
+            "CREATE TABLE unit_moves (id TEXT PRIMARY KEY, unit_id TEXT NOT NULL REFERENCES units(id), "
+            "from_parent_id TEXT, to_parent_id TEXT NOT NULL, actor_account_id TEXT, "
+            "at DOUBLE PRECISION NOT NULL)",
+            "CREATE TABLE members (id TEXT PRIMARY KEY, unit_id TEXT NOT NULL REFERENCES units(id), "
+            "full_name TEXT NOT NULL, name_folded TEXT NOT NULL, gender TEXT NOT NULL, birth_date TEXT, "
+            "ethnicity TEXT, phone TEXT, email TEXT, party_card_number TEXT, joined_on TEXT, "
+            "official_on TEXT, status TEXT NOT NULL, exempt BOOLEAN NOT NULL, exempt_reason TEXT, "
+            "exempt_since TEXT, position TEXT NOT NULL, active BOOLEAN NOT NULL, "
+            "deactivated_reason TEXT, created_at DOUBLE PRECISION NOT NULL, "
+            "updated_at DOUBLE PRECISION NOT NULL)",
+            "CREATE INDEX members_unit ON members (unit_id, name_folded)",
+            "CREATE UNIQUE INDEX members_card ON members (party_card_number)",
+            "CREATE INDEX members_phone ON members (phone)",
+            "CREATE TABLE member_transfers (id TEXT PRIMARY KEY, member_id TEXT NOT NULL "
+            "REFERENCES members(id), from_unit_id TEXT NOT NULL, to_unit_id TEXT NOT NULL, reason TEXT, "
+            "actor_account_id TEXT, at DOUBLE PRECISION NOT NULL)",
+            "CREATE INDEX member_transfers_member ON member_transfers (member_id, at)",
+            "CREATE TABLE accounts (id TEXT PRIMARY KEY, username TEXT UNIQUE, "
+            "member_id TEXT UNIQUE REFERENCES members(id), password_hash TEXT, "
+            "active BOOLEAN NOT NULL, created_at DOUBLE PRECISION NOT NULL, "
+            "password_changed_at DOUBLE PRECISION)",
+            "CREATE TABLE role_grants (id TEXT PRIMARY KEY, account_id TEXT NOT NULL REFERENCES accounts(id), "
+            "role TEXT NOT NULL, unit_id TEXT NOT NULL REFERENCES units(id), granted_by TEXT, "
+            "granted_at DOUBLE PRECISION NOT NULL, UNIQUE (account_id, role, unit_id))",
+            "CREATE INDEX role_grants_unit ON role_grants (unit_id)",
+            "CREATE TABLE refresh_tokens (id TEXT PRIMARY KEY, family_id TEXT NOT NULL, "
+            "account_id TEXT NOT NULL REFERENCES accounts(id), token_hash TEXT NOT NULL UNIQUE, "
+            "created_at DOUBLE PRECISION NOT NULL, expires_at DOUBLE PRECISION NOT NULL, "
+            "used_at DOUBLE PRECISION, revoked_at DOUBLE PRECISION)",
+            "CREATE INDEX refresh_tokens_family ON refresh_tokens (family_id)",
+            "CREATE TABLE signing_keys (kid TEXT PRIMARY KEY, private_pem TEXT NOT NULL, "
+            "public_pem TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL, active BOOLEAN NOT NULL)",
+            "CREATE TABLE audit_log (id TEXT PRIMARY KEY, at DOUBLE PRECISION NOT NULL, "
+            "actor_account_id TEXT, action TEXT NOT NULL, target_type TEXT, target_id TEXT, "
+            "unit_path {path}, request_id TEXT, details TEXT)",
+            "CREATE INDEX audit_log_target ON audit_log (target_id, at)",
+            "CREATE INDEX audit_log_unit ON audit_log (unit_path, at)",
+            "CREATE TABLE login_throttle (login TEXT PRIMARY KEY, failures INTEGER NOT NULL, "
+            "window_start DOUBLE PRECISION NOT NULL, locked_until DOUBLE PRECISION NOT NULL)",
+        ),
+    ),
+]

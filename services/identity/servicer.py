@@ -1,0 +1,401 @@
+"""The IdentityService gRPC servicer: authorise, run one transaction, convert."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+import sqlalchemy as sa
+
+from services.core.auth import ROLE_ADMIN, ROLES
+from services.core.db import Database
+from services.core.errors import InvalidArgument, NotFound, PermissionDenied
+from services.core.ids import new_id, require_id
+from services.core.interceptors import current_principal
+from services.core.outbox import timestamp
+from services.core.paging import decode_token, next_token, page_size
+from services.identity import access, accounts, audit, members, units
+from services.identity.accounts import Accounts
+from services.identity.convert import enum_str, grant_msg, member_msg, profile, unit_msg
+from services.identity.keys import KeyStore
+from sotay.identity.v1 import identity_pb2 as pb
+from sotay.identity.v1 import identity_pb2_grpc
+
+Ctx = grpc.ServicerContext
+MAX_IMPORT_BYTES = 200 * 1024 * 1024
+PUBLIC_METHODS = {
+    f"/sotay.identity.v1.IdentityService/{m}" for m in ("Login", "RefreshToken", "Logout", "GetPublicKeys")
+}
+
+
+class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
+    def __init__(self, db: Database, keys: KeyStore, accts: Accounts) -> None:
+        self.db = db
+        self.keys = keys
+        self.accounts = accts
+
+    # ---------- units ----------
+
+    def CreateUnit(self, request: pb.CreateUnitRequest, context: Ctx) -> pb.CreateUnitResponse:
+        me = current_principal()
+        kind = enum_str(pb.UnitKind, request.kind, "UNIT_KIND_", "kind")
+        if not kind:
+            raise InvalidArgument("kind_required", "kind is required", field="kind")
+        if not request.parent_id:
+            raise InvalidArgument("parent_required", "parent_id is required", field="parent_id")
+        with self.db.write() as conn:
+            access.require_admin(conn, me, request.parent_id)
+            unit = units.create(conn, request.name, kind, request.parent_id, request.code.strip())
+            audit.record(conn, "unit.created", me.account_id, "unit", unit.id, unit.path)
+        return pb.CreateUnitResponse(unit=unit_msg(unit))
+
+    def GetUnit(self, request: pb.GetUnitRequest, context: Ctx) -> pb.GetUnitResponse:
+        current_principal()
+        with self.db.read() as conn:
+            return pb.GetUnitResponse(unit=unit_msg(units.get(conn, request.id)))
+
+    def RenameUnit(self, request: pb.RenameUnitRequest, context: Ctx) -> pb.RenameUnitResponse:
+        me = current_principal()
+        with self.db.write() as conn:
+            access.require_admin(conn, me, request.id)
+            unit = units.rename(conn, request.id, request.name)
+            audit.record(conn, "unit.renamed", me.account_id, "unit", unit.id, unit.path, name=unit.name)
+        return pb.RenameUnitResponse(unit=unit_msg(unit))
+
+    def DeactivateUnit(self, request: pb.DeactivateUnitRequest, context: Ctx) -> pb.DeactivateUnitResponse:
+        me = current_principal()
+        with self.db.write() as conn:
+            access.require_admin(conn, me, request.id)
+            unit = units.deactivate(conn, request.id)
+            audit.record(conn, "unit.deactivated", me.account_id, "unit", unit.id, unit.path)
+        return pb.DeactivateUnitResponse(unit=unit_msg(unit))
+
+    def MoveUnit(self, request: pb.MoveUnitRequest, context: Ctx) -> pb.MoveUnitResponse:
+        me = current_principal()
+        with self.db.write() as conn:
+            access.require_admin(conn, me, request.id)
+            access.require_admin(conn, me, request.new_parent_id)
+            unit, moved = units.move(conn, request.id, request.new_parent_id, me.account_id)
+            audit.record(conn, "unit.moved", me.account_id, "unit", unit.id, unit.path, to=request.new_parent_id)
+        return pb.MoveUnitResponse(unit=unit_msg(unit), moved_units=moved)
+
+    def ListUnits(self, request: pb.ListUnitsRequest, context: Ctx) -> pb.ListUnitsResponse:
+        current_principal()
+        size, offset = page_size(request.page_size), decode_token(request.page_token)
+        kind = enum_str(pb.UnitKind, request.kind, "UNIT_KIND_", "kind")
+        if request.subtree and not request.parent_id:
+            raise InvalidArgument("parent_required", "a subtree needs parent_id", field="parent_id")
+        with self.db.read() as conn:
+            found, total = units.list_units(
+                conn, request.parent_id, request.subtree, request.include_inactive, kind, offset, size
+            )
+        return pb.ListUnitsResponse(
+            units=[unit_msg(u) for u in found],
+            next_page_token=next_token(offset, size, len(found), total),
+            total_size=total,
+        )
+
+    def ListAncestors(self, request: pb.ListAncestorsRequest, context: Ctx) -> pb.ListAncestorsResponse:
+        current_principal()
+        with self.db.read() as conn:
+            return pb.ListAncestorsResponse(units=[unit_msg(u) for u in units.ancestors(conn, request.id)])
+
+    # ---------- members ----------
+
+    def CreateMember(self, request: pb.CreateMemberRequest, context: Ctx) -> pb.CreateMemberResponse:
+        me = current_principal()
+        fields = profile(request.fields)
+        pw_hash = accounts.hash_password(request.initial_password) if request.initial_password else None
+        with self.db.write() as conn:
+            access.require_member_manager(conn, me, request.unit_id)
+            member = members.create(conn, request.unit_id, fields, pw_hash)
+            audit.record(conn, "member.created", me.account_id, "member", member.id, _member_path(conn, member))
+        return pb.CreateMemberResponse(member=member_msg(member))
+
+    def GetMember(self, request: pb.GetMemberRequest, context: Ctx) -> pb.GetMemberResponse:
+        me = current_principal()
+        if request.id and request.id == me.member_id:
+            with self.db.read() as conn:
+                return pb.GetMemberResponse(member=member_msg(members.get(conn, request.id)))
+        with self.db.write() as conn:
+            member = members.get(conn, request.id)
+            access.require_member_manager(conn, me, member.unit_id)
+            audit.record(
+                conn, "member.profile.read", me.account_id, "member", member.id, _member_path(conn, member),
+                purpose=request.purpose[:200],
+            )
+        return pb.GetMemberResponse(member=member_msg(member))
+
+    def UpdateMember(self, request: pb.UpdateMemberRequest, context: Ctx) -> pb.UpdateMemberResponse:
+        me = current_principal()
+        fields = profile(request.fields)
+        with self.db.write() as conn:
+            member = members.get(conn, request.id)
+            access.require_member_manager(conn, me, member.unit_id)
+            member = members.update(conn, member.id, fields)
+            audit.record(conn, "member.updated", me.account_id, "member", member.id, _member_path(conn, member))
+        return pb.UpdateMemberResponse(member=member_msg(member))
+
+    def TransferMember(self, request: pb.TransferMemberRequest, context: Ctx) -> pb.TransferMemberResponse:
+        me = current_principal()
+        with self.db.write() as conn:
+            member = members.get(conn, request.id)
+            access.require_admin(conn, me, member.unit_id)
+            access.require_admin(conn, me, request.to_unit_id)
+            member = members.transfer(conn, member.id, request.to_unit_id, request.reason, me.account_id)
+            audit.record(conn, "member.transferred", me.account_id, "member", member.id,
+                         _member_path(conn, member), to=request.to_unit_id)
+        return pb.TransferMemberResponse(member=member_msg(member))
+
+    def DeactivateMember(self, request: pb.DeactivateMemberRequest, context: Ctx) -> pb.DeactivateMemberResponse:
+        me = current_principal()
+        with self.db.write() as conn:
+            member = members.get(conn, request.id)
+            access.require_admin(conn, me, member.unit_id)
+            member = members.deactivate(conn, member.id, request.reason)
+            audit.record(conn, "member.deactivated", me.account_id, "member", member.id,
+                         _member_path(conn, member), reason=request.reason[:200])
+        return pb.DeactivateMemberResponse(member=member_msg(member))
+
+    def ListMembers(self, request: pb.ListMembersRequest, context: Ctx) -> pb.ListMembersResponse:
+        me = current_principal()
+        size, offset = page_size(request.page_size), decode_token(request.page_token)
+        status = enum_str(pb.MemberStatus, request.status, "MEMBER_STATUS_", "status")
+        if not request.unit_id:
+            raise InvalidArgument("unit_required", "unit_id is required", field="unit_id")
+        with self.db.read() as conn:
+            access.require_member_manager(conn, me, request.unit_id)
+            found, total = members.list_members(
+                conn, request.unit_id, request.subtree, request.include_inactive, status, request.query[:100],
+                offset, size,
+            )
+        return pb.ListMembersResponse(
+            members=[member_msg(m) for m in found],
+            next_page_token=next_token(offset, size, len(found), total),
+            total_size=total,
+        )
+
+    def ListMemberTransfers(
+        self, request: pb.ListMemberTransfersRequest, context: Ctx
+    ) -> pb.ListMemberTransfersResponse:
+        me = current_principal()
+        size, offset = page_size(request.page_size), decode_token(request.page_token)
+        with self.db.read() as conn:
+            member = members.get(conn, request.member_id)
+            if member.id != me.member_id:
+                access.require_member_manager(conn, me, member.unit_id)
+            found = members.transfers(conn, member.id, offset, size)
+        return pb.ListMemberTransfersResponse(
+            transfers=[
+                pb.MemberTransfer(member_id=t.member_id, from_unit_id=t.from_unit_id, to_unit_id=t.to_unit_id,
+                                  reason=t.reason or "", at=timestamp(t.at))
+                for t in found
+            ],
+            next_page_token=next_token(offset, size, len(found), offset + len(found) + (len(found) == size)),
+        )
+
+    def ImportMembers(self, request_iterator: Iterator[pb.ImportMembersRequest], context: Ctx) -> pb.ImportMembersResponse:
+        me = current_principal()
+        first: pb.ImportMembersRequest | None = None
+        with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as spool:
+            size = 0
+            for message in request_iterator:
+                if first is None:
+                    first = message
+                size += len(message.chunk)
+                if size > MAX_IMPORT_BYTES:
+                    raise InvalidArgument("file_too_large", f"an import file has at most {MAX_IMPORT_BYTES} bytes")
+                spool.write(message.chunk)
+            if first is None:
+                raise InvalidArgument("empty_request", "no file was sent")
+            fmt = enum_str(pb.FileFormat, first.format, "FILE_FORMAT_", "format")
+            if not fmt:
+                raise InvalidArgument("format_required", "format is required (csv or xlsx)", field="format")
+            with self.db.read() as conn:
+                access.require_admin(conn, me, first.unit_id)
+            spool.seek(0)
+            from services.identity import importer  # openpyxl loads only when importing
+
+            report = importer.import_members(
+                self.db, first.unit_id, spool, fmt, dry_run=first.dry_run, actor=me.account_id  # type: ignore[arg-type]
+            )
+        with self.db.write() as conn:
+            unit = units.get(conn, first.unit_id)
+            audit.record(conn, "member.imported", me.account_id, "unit", unit.id, unit.path,
+                         rows=report.rows, created=report.created, updated=report.updated,
+                         rejected=report.rejected, dry_run=first.dry_run)
+        return pb.ImportMembersResponse(
+            rows=report.rows, created=report.created, updated=report.updated, unchanged=report.unchanged,
+            rejected=report.rejected,
+            errors=[pb.ImportRowError(row=e.row, column=e.column, reason=e.reason, message=e.message)
+                    for e in report.errors[:1000]],
+        )
+
+    def ExportMembers(self, request: pb.ExportMembersRequest, context: Ctx) -> Iterator[pb.ExportMembersResponse]:
+        me = current_principal()
+        fmt = enum_str(pb.FileFormat, request.format, "FILE_FORMAT_", "format") or "csv"
+        with self.db.write() as conn:
+            unit = units.get(conn, request.unit_id)
+            access.require_admin(conn, me, unit.id)
+            audit.record(conn, "member.exported", me.account_id, "unit", unit.id, unit.path, format=fmt)
+        from services.identity import importer
+
+        for chunk in importer.export_members(self.db, unit.id, fmt):  # type: ignore[arg-type]
+            yield pb.ExportMembersResponse(chunk=chunk)
+
+    # ---------- accounts and tokens ----------
+
+    def Login(self, request: pb.LoginRequest, context: Ctx) -> pb.LoginResponse:
+        t = self.accounts.login(request.username, request.password, request.client_ip[:64])
+        return pb.LoginResponse(access_token=t.access_token, refresh_token=t.refresh_token, expires_in=t.expires_in)
+
+    def RefreshToken(self, request: pb.RefreshTokenRequest, context: Ctx) -> pb.RefreshTokenResponse:
+        t = self.accounts.refresh(request.refresh_token)
+        return pb.RefreshTokenResponse(
+            access_token=t.access_token, refresh_token=t.refresh_token, expires_in=t.expires_in
+        )
+
+    def Logout(self, request: pb.LogoutRequest, context: Ctx) -> pb.LogoutResponse:
+        self.accounts.logout(request.refresh_token)
+        return pb.LogoutResponse()
+
+    def ChangePassword(self, request: pb.ChangePasswordRequest, context: Ctx) -> pb.ChangePasswordResponse:
+        me = current_principal()
+        self.accounts.change_password(me.account_id, request.current_password, request.new_password)
+        return pb.ChangePasswordResponse()
+
+    def ResetPassword(self, request: pb.ResetPasswordRequest, context: Ctx) -> pb.ResetPasswordResponse:
+        me = current_principal()
+        with self.db.write() as conn:
+            account = accounts.get_account(conn, request.account_id)
+            scope = accounts.account_units(conn, account)
+            if not scope:
+                raise PermissionDenied("not_allowed", "this account is outside your subtree")
+            for unit_id in scope:
+                access.require_admin(conn, me, unit_id)
+            self.accounts.reset_password(conn, account.id, request.new_password, me.account_id)
+        return pb.ResetPasswordResponse()
+
+    def GetMe(self, request: pb.GetMeRequest, context: Ctx) -> pb.GetMeResponse:
+        me = current_principal()
+        with self.db.read() as conn:
+            account = accounts.get_account(conn, me.account_id)
+            principal = accounts.principal_for(conn, account)
+            grants = conn.execute(sa.text("SELECT * FROM role_grants WHERE account_id = :a"), {"a": account.id}).all()
+            member = members.get(conn, account.member_id) if account.member_id else None
+        return pb.GetMeResponse(
+            account_id=account.id,
+            username=account.username or "",
+            member=member_msg(member) if member is not None else None,
+            unit_id=principal.unit_id,
+            roles=[grant_msg(g) for g in grants],
+        )
+
+    def GetPublicKeys(self, request: pb.GetPublicKeysRequest, context: Ctx) -> pb.GetPublicKeysResponse:
+        return pb.GetPublicKeysResponse(
+            keys=[pb.PublicKey(kid=k, alg="EdDSA", public_key_pem=v) for k, v in self.keys.public_keys().items()],
+            issuer="sotay-identity",
+        )
+
+    # ---------- roles ----------
+
+    def GrantRole(self, request: pb.GrantRoleRequest, context: Ctx) -> pb.GrantRoleResponse:
+        me = current_principal()
+        role = enum_str(pb.Role, request.role, "ROLE_", "role")
+        if role not in ROLES:
+            raise InvalidArgument("role_required", "role is required", field="role")
+        with self.db.write() as conn:
+            access.require_admin(conn, me, request.unit_id)
+            account = accounts.get_account(conn, request.account_id)
+            unit = units.get(conn, request.unit_id)
+            row = conn.execute(
+                sa.text("SELECT * FROM role_grants WHERE account_id = :a AND role = :r AND unit_id = :u"),
+                {"a": account.id, "r": role, "u": unit.id},
+            ).first()
+            if row is None:
+                gid = new_id()
+                conn.execute(
+                    sa.text("INSERT INTO role_grants (id, account_id, role, unit_id, granted_by, granted_at) "
+                            "VALUES (:id, :a, :r, :u, :by, :t)"),
+                    {"id": gid, "a": account.id, "r": role, "u": unit.id, "by": me.account_id, "t": time.time()},
+                )
+                audit.record(conn, "role.granted", me.account_id, "account", account.id, unit.path, role=role)
+                row = conn.execute(sa.text("SELECT * FROM role_grants WHERE id = :id"), {"id": gid}).one()
+        return pb.GrantRoleResponse(grant=grant_msg(row))
+
+    def RevokeRole(self, request: pb.RevokeRoleRequest, context: Ctx) -> pb.RevokeRoleResponse:
+        me = current_principal()
+        gid = require_id(request.grant_id, "grant_id", "grant")
+        with self.db.write() as conn:
+            row = conn.execute(sa.text("SELECT * FROM role_grants WHERE id = :id"), {"id": gid}).first()
+            if row is None:
+                raise NotFound("grant_not_found", "no such role grant")
+            access.require_admin(conn, me, row.unit_id)
+            if row.account_id == me.account_id and row.role == ROLE_ADMIN:
+                raise PermissionDenied("cannot_revoke_own_admin", "ask another admin to revoke your admin role")
+            conn.execute(sa.text("DELETE FROM role_grants WHERE id = :id"), {"id": gid})
+            audit.record(conn, "role.revoked", me.account_id, "account", row.account_id,
+                         units.get(conn, row.unit_id).path, role=row.role)
+        return pb.RevokeRoleResponse()
+
+    def ListRoles(self, request: pb.ListRolesRequest, context: Ctx) -> pb.ListRolesResponse:
+        me = current_principal()
+        size, offset = page_size(request.page_size), decode_token(request.page_token)
+        with self.db.read() as conn:
+            params: dict[str, Any] = {"lim": size, "off": offset}
+            if request.account_id and request.account_id == me.account_id and not request.unit_id:
+                where = "g.account_id = :a"
+                params["a"] = me.account_id
+            else:
+                if not request.unit_id:
+                    raise InvalidArgument("unit_required", "unit_id is required", field="unit_id")
+                unit = units.get(conn, request.unit_id)
+                access.require_admin(conn, me, unit.id)
+                where = "u.path >= :lo AND u.path < :hi"
+                params.update(units.subtree_range(unit.path))
+                if request.account_id:
+                    where += " AND g.account_id = :a"
+                    params["a"] = request.account_id
+            found = conn.execute(
+                sa.text(f"SELECT g.* FROM role_grants g JOIN units u ON u.id = g.unit_id WHERE {where} "
+                        "ORDER BY u.path, g.role, g.id LIMIT :lim OFFSET :off"),
+                params,
+            ).all()
+        more = len(found) == size
+        return pb.ListRolesResponse(
+            grants=[grant_msg(g) for g in found],
+            next_page_token=next_token(offset, size, len(found), offset + len(found) + int(more)),
+        )
+
+    # ---------- audit ----------
+
+    def ListAuditEvents(self, request: pb.ListAuditEventsRequest, context: Ctx) -> pb.ListAuditEventsResponse:
+        me = current_principal()
+        size, offset = page_size(request.page_size), decode_token(request.page_token)
+        with self.db.read() as conn:
+            unit = units.get(conn, request.unit_id)
+            access.require_admin(conn, me, unit.id)
+            found = audit.list_events(conn, unit.path, request.action_prefix, request.target_id, offset, size)
+        more = len(found) == size
+        return pb.ListAuditEventsResponse(
+            events=[
+                pb.AuditEvent(
+                    id=e.id, at=timestamp(e.at), actor_account_id=e.actor_account_id or "", action=e.action,
+                    target_type=e.target_type or "", target_id=e.target_id or "",
+                    unit_id=(units.path_ids(e.unit_path or "") or [""])[-1], request_id=e.request_id or "",
+                    details_json=e.details or json.dumps({}),
+                )
+                for e in found
+            ],
+            next_page_token=next_token(offset, size, len(found), offset + len(found) + int(more)),
+        )
+
+
+def _member_path(conn: sa.Connection, member: Any) -> str:
+    return str(units.get(conn, member.unit_id).path)
+
+

@@ -1,0 +1,253 @@
+"""Identity behaviour through its gRPC API, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import grpc
+import pytest
+import sqlalchemy as sa
+
+from services.core.auth import Principal, issue_access_token
+from services.core.errors import error_info
+from services.identity.keys import KeyStore
+from sotay.identity.v1 import identity_pb2 as pb
+from tests.support.identity import ROOT_ADMIN, Identity
+
+
+def expect_error(code: grpc.StatusCode, reason: str, call, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(grpc.RpcError) as caught:
+        call(*args, **kwargs)
+    assert caught.value.code() == code, caught.value.details()
+    assert error_info(caught.value)[0] == reason
+
+
+def unit(svc: Identity, auth, name: str, kind: int, parent: str, code: str = "") -> pb.Unit:  # type: ignore[no-untyped-def]
+    return svc.stub.CreateUnit(pb.CreateUnitRequest(name=name, kind=kind, parent_id=parent, code=code),
+                               metadata=auth).unit
+
+
+def member(svc: Identity, auth, unit_id: str, name: str, **fields) -> pb.Member:  # type: ignore[no-untyped-def]
+    password = fields.pop("password", "")
+    return svc.stub.CreateMember(
+        pb.CreateMemberRequest(unit_id=unit_id, fields=pb.MemberFields(full_name=name, **fields),
+                               initial_password=password),
+        metadata=auth,
+    ).member
+
+
+def two_communes(svc: Identity):  # type: ignore[no-untyped-def]
+    auth = svc.admin()
+    a = unit(svc, auth, "Đảng ủy xã A", pb.UNIT_KIND_COMMUNE, svc.root_id)
+    b = unit(svc, auth, "Đảng ủy xã B", pb.UNIT_KIND_COMMUNE, svc.root_id)
+    cell_a = unit(svc, auth, "Chi bộ A1", pb.UNIT_KIND_CELL, a.id)
+    cell_b = unit(svc, auth, "Chi bộ B1", pb.UNIT_KIND_CELL, b.id)
+    return auth, a, b, cell_a, cell_b
+
+
+def commune_admin(svc: Identity, auth, commune_id: str, phone: str) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    cells = svc.stub.ListUnits(pb.ListUnitsRequest(parent_id=commune_id), metadata=auth).units
+    m = member(svc, auth, cells[0].id, "Quản trị xã", phone=phone, party_card_number=f"C{phone}",
+               password="admin-xa-password")
+    svc.stub.GrantRole(pb.GrantRoleRequest(account_id=m.account_id, role=pb.ROLE_ADMIN, unit_id=commune_id),
+                       metadata=auth)
+    return svc.token(phone, "admin-xa-password")
+
+
+def test_move_subtree_carries_members_roles_and_history(identity: Identity) -> None:
+    auth, a, b, _, cell_b = two_communes(identity)
+    grassroots = unit(identity, auth, "Đảng bộ cơ sở", pb.UNIT_KIND_GRASSROOTS, a.id)
+    cell = unit(identity, auth, "Chi bộ 1", pb.UNIT_KIND_CELL, grassroots.id)
+    sec = member(identity, auth, cell.id, "Bí thư Một", position=pb.CELL_POSITION_SECRETARY,
+                 phone="0912000001", password="secretary-pass")
+    editor = identity.stub.GrantRole(
+        pb.GrantRoleRequest(account_id=sec.account_id, role=pb.ROLE_EDITOR, unit_id=grassroots.id), metadata=auth
+    ).grant
+
+    moved = identity.stub.MoveUnit(pb.MoveUnitRequest(id=grassroots.id, new_parent_id=b.id), metadata=auth)
+    assert moved.moved_units == 2
+    assert list(moved.unit.ancestor_ids) == [identity.root_id, b.id]
+    got_cell = identity.stub.GetUnit(pb.GetUnitRequest(id=cell.id), metadata=auth).unit
+    assert list(got_cell.ancestor_ids) == [identity.root_id, b.id, grassroots.id]
+    assert got_cell.depth == 3
+    in_b = identity.stub.ListMembers(pb.ListMembersRequest(unit_id=b.id, subtree=True), metadata=auth)
+    assert [m.id for m in in_b.members] == [sec.id]
+    in_a = identity.stub.ListMembers(pb.ListMembersRequest(unit_id=a.id, subtree=True), metadata=auth)
+    assert sec.id not in [m.id for m in in_a.members]
+    roles = identity.stub.ListRoles(pb.ListRolesRequest(unit_id=b.id, account_id=sec.account_id), metadata=auth)
+    assert {(g.role, g.unit_id) for g in roles.grants} == {
+        (pb.ROLE_CELL_SECRETARY, cell.id), (pb.ROLE_EDITOR, editor.unit_id)
+    }
+    # The secretary's next token carries the new ancestry.
+    me = identity.stub.GetMe(pb.GetMeRequest(), metadata=identity.token("0912000001", "secretary-pass"))
+    assert me.unit_id == cell.id
+    subtree = identity.stub.ListUnits(pb.ListUnitsRequest(parent_id=b.id, subtree=True), metadata=auth)
+    assert {u.id for u in subtree.units} == {cell_b.id, grassroots.id, cell.id}
+    with identity.db.read() as conn:
+        history = conn.execute(sa.text("SELECT from_parent_id, to_parent_id FROM unit_moves")).all()
+    assert [(h.from_parent_id, h.to_parent_id) for h in history] == [(a.id, b.id)]
+    expect_error(grpc.StatusCode.FAILED_PRECONDITION, "move_into_own_subtree", identity.stub.MoveUnit,
+                 pb.MoveUnitRequest(id=b.id, new_parent_id=cell.id), metadata=auth)
+
+
+def test_admin_of_one_commune_is_denied_the_sibling(identity: Identity) -> None:
+    auth, a, b, cell_a, cell_b = two_communes(identity)
+    member(identity, auth, cell_b.id, "Đảng viên B", phone="0912000009")
+    admin_a = commune_admin(identity, auth, a.id, "0912000100")
+    own = identity.stub.ListMembers(pb.ListMembersRequest(unit_id=a.id, subtree=True), metadata=admin_a)
+    assert own.total_size == 1
+    expect_error(grpc.StatusCode.PERMISSION_DENIED, "not_allowed", identity.stub.ListMembers,
+                 pb.ListMembersRequest(unit_id=b.id, subtree=True), metadata=admin_a)
+    other = identity.stub.ListMembers(pb.ListMembersRequest(unit_id=b.id, subtree=True), metadata=auth).members[0]
+    expect_error(grpc.StatusCode.PERMISSION_DENIED, "not_allowed", identity.stub.GetMember,
+                 pb.GetMemberRequest(id=other.id), metadata=admin_a)
+    expect_error(grpc.StatusCode.PERMISSION_DENIED, "not_allowed", identity.stub.CreateUnit,
+                 pb.CreateUnitRequest(name="x", kind=pb.UNIT_KIND_CELL, parent_id=b.id), metadata=admin_a)
+    expect_error(grpc.StatusCode.PERMISSION_DENIED, "not_allowed", identity.stub.MoveUnit,
+                 pb.MoveUnitRequest(id=cell_a.id, new_parent_id=b.id), metadata=admin_a)
+    expect_error(grpc.StatusCode.PERMISSION_DENIED, "not_allowed", identity.stub.GrantRole,
+                 pb.GrantRoleRequest(account_id=other.account_id, role=pb.ROLE_ADMIN, unit_id=b.id),
+                 metadata=admin_a)
+
+
+def test_plain_member_cannot_list_or_read_others(identity: Identity) -> None:
+    auth, _, _, cell_a, _ = two_communes(identity)
+    me = member(identity, auth, cell_a.id, "Đảng viên", phone="0912000200", password="member-password")
+    other = member(identity, auth, cell_a.id, "Người khác", phone="0912000201")
+    token = identity.token("0912000200", "member-password")
+    assert identity.stub.GetMember(pb.GetMemberRequest(id=me.id), metadata=token).member.full_name == "Đảng viên"
+    expect_error(grpc.StatusCode.PERMISSION_DENIED, "not_allowed", identity.stub.GetMember,
+                 pb.GetMemberRequest(id=other.id), metadata=token)
+    expect_error(grpc.StatusCode.PERMISSION_DENIED, "not_allowed", identity.stub.ListMembers,
+                 pb.ListMembersRequest(unit_id=cell_a.id), metadata=token)
+
+
+def test_profile_read_by_someone_else_is_audited(identity: Identity) -> None:
+    auth, _, _, cell_a, _ = two_communes(identity)
+    sec = member(identity, auth, cell_a.id, "Bí thư", phone="0912000300", password="secretary-pass",
+                 position=pb.CELL_POSITION_SECRETARY)
+    other = member(identity, auth, cell_a.id, "Đảng viên", phone="0912000301", password="member-password")
+    sec_token = identity.token("0912000300", "secretary-pass")
+    identity.stub.GetMember(pb.GetMemberRequest(id=other.id, purpose="chuẩn bị họp"), metadata=sec_token)
+    identity.stub.GetMember(pb.GetMemberRequest(id=other.id), metadata=identity.token("0912000301", "member-password"))
+    events = identity.stub.ListAuditEvents(
+        pb.ListAuditEventsRequest(unit_id=identity.root_id, action_prefix="member.profile.read"), metadata=auth
+    ).events
+    assert len(events) == 1  # the owner's own read is not audited
+    assert events[0].actor_account_id == sec.account_id
+    assert events[0].target_id == other.id
+    assert events[0].unit_id == cell_a.id
+    assert json.loads(events[0].details_json)["purpose"] == "chuẩn bị họp"
+
+
+def test_expired_and_forged_tokens_are_refused(identity: Identity) -> None:
+    keys = KeyStore(identity.db)
+    kid, key = keys.signing_key()
+    with identity.db.read() as conn:
+        account_id = conn.execute(sa.text("SELECT id FROM accounts WHERE username = 'root-admin'")).scalar_one()
+    who = Principal(account_id, "", identity.root_id, (identity.root_id,))
+    expired = issue_access_token(key, kid, who, ttl_seconds=60, now=time.time() - 3600)
+    expect_error(grpc.StatusCode.UNAUTHENTICATED, "token_expired", identity.stub.GetMe, pb.GetMeRequest(),
+                 metadata=[("authorization", f"Bearer {expired}")])
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    forged = issue_access_token(Ed25519PrivateKey.generate(), kid, who, ttl_seconds=60)
+    expect_error(grpc.StatusCode.UNAUTHENTICATED, "token_invalid", identity.stub.GetMe, pb.GetMeRequest(),
+                 metadata=[("authorization", f"Bearer {forged}")])
+    expect_error(grpc.StatusCode.UNAUTHENTICATED, "unauthenticated", identity.stub.GetMe, pb.GetMeRequest())
+
+
+def test_refresh_rotates_and_reuse_revokes_the_family(identity: Identity) -> None:
+    first = identity.login(*ROOT_ADMIN)
+    second = identity.stub.RefreshToken(pb.RefreshTokenRequest(refresh_token=first.refresh_token))
+    assert second.refresh_token != first.refresh_token
+    third = identity.stub.RefreshToken(pb.RefreshTokenRequest(refresh_token=second.refresh_token))
+    # Replaying the rotated token revokes the whole login, including the newest token.
+    expect_error(grpc.StatusCode.UNAUTHENTICATED, "refresh_token_reused", identity.stub.RefreshToken,
+                 pb.RefreshTokenRequest(refresh_token=first.refresh_token))
+    expect_error(grpc.StatusCode.UNAUTHENTICATED, "refresh_token_invalid", identity.stub.RefreshToken,
+                 pb.RefreshTokenRequest(refresh_token=third.refresh_token))
+    # Another login is a separate family and still works.
+    other = identity.login(*ROOT_ADMIN)
+    assert identity.stub.RefreshToken(pb.RefreshTokenRequest(refresh_token=other.refresh_token)).access_token
+    events = identity.stub.ListAuditEvents(
+        pb.ListAuditEventsRequest(unit_id=identity.root_id), metadata=identity.admin()
+    ).events
+    assert "auth.refresh.reuse_detected" in {e.action for e in events}
+
+
+def test_logout_revokes_refresh_token(identity: Identity) -> None:
+    login = identity.login(*ROOT_ADMIN)
+    identity.stub.Logout(pb.LogoutRequest(refresh_token=login.refresh_token))
+    expect_error(grpc.StatusCode.UNAUTHENTICATED, "refresh_token_invalid", identity.stub.RefreshToken,
+                 pb.RefreshTokenRequest(refresh_token=login.refresh_token))
+
+
+def test_failed_logins_lock_the_account(identity: Identity) -> None:
+    for _ in range(5):
+        expect_error(grpc.StatusCode.UNAUTHENTICATED, "invalid_credentials", identity.login, "root-admin", "wrong-pw")
+    # Locked: even the right password is refused for now.
+    expect_error(grpc.StatusCode.RESOURCE_EXHAUSTED, "account_locked", identity.login, *ROOT_ADMIN)
+    with identity.db.read() as conn:
+        actions = list(conn.execute(sa.text("SELECT action FROM audit_log ORDER BY at")).scalars())
+    assert actions.count("auth.login.failed") == 5
+    assert "auth.locked" in actions and "auth.login.locked_out" in actions
+    # Unknown login names are throttled the same way (no account enumeration).
+    for _ in range(5):
+        expect_error(grpc.StatusCode.UNAUTHENTICATED, "invalid_credentials", identity.login, "nobody", "wrong-pw")
+    expect_error(grpc.StatusCode.RESOURCE_EXHAUSTED, "account_locked", identity.login, "nobody", "wrong-pw")
+
+
+def test_password_change_and_admin_reset(identity: Identity) -> None:
+    auth, _, _, cell_a, _ = two_communes(identity)
+    m = member(identity, auth, cell_a.id, "Đảng viên", party_card_number="LS000777", password="first-password")
+    token = identity.token("LS000777", "first-password")
+    expect_error(grpc.StatusCode.FAILED_PRECONDITION, "wrong_password", identity.stub.ChangePassword,
+                 pb.ChangePasswordRequest(current_password="nope-nope", new_password="second-password"),
+                 metadata=token)
+    expect_error(grpc.StatusCode.INVALID_ARGUMENT, "password_too_short", identity.stub.ChangePassword,
+                 pb.ChangePasswordRequest(current_password="first-password", new_password="short"), metadata=token)
+    identity.stub.ChangePassword(
+        pb.ChangePasswordRequest(current_password="first-password", new_password="second-password"), metadata=token
+    )
+    assert identity.login("LS000777", "second-password").access_token
+    identity.stub.ResetPassword(pb.ResetPasswordRequest(account_id=m.account_id, new_password="third-password"),
+                                metadata=auth)
+    assert identity.login("LS000777", "third-password").access_token
+
+
+def test_unknown_and_malformed_ids(identity: Identity) -> None:
+    auth = identity.admin()
+    expect_error(grpc.StatusCode.NOT_FOUND, "unit_not_found", identity.stub.GetUnit,
+                 pb.GetUnitRequest(id="0b6f4b43-5a7e-4a57-9c1e-2f4cf3c5a0a1"), metadata=auth)
+    expect_error(grpc.StatusCode.NOT_FOUND, "unit_not_found", identity.stub.GetUnit,
+                 pb.GetUnitRequest(id="../../etc/passwd"), metadata=auth)
+    expect_error(grpc.StatusCode.INVALID_ARGUMENT, "invalid_id", identity.stub.GetMember,
+                 pb.GetMemberRequest(id=""), metadata=auth)
+    expect_error(grpc.StatusCode.INVALID_ARGUMENT, "invalid_kind", identity.stub.CreateUnit,
+                 pb.CreateUnitRequest(name="x", kind=99, parent_id=identity.root_id), metadata=auth)
+    expect_error(grpc.StatusCode.INVALID_ARGUMENT, "invalid_page_token", identity.stub.ListUnits,
+                 pb.ListUnitsRequest(parent_id=identity.root_id, page_token="%%%"), metadata=auth)
+    expect_error(grpc.StatusCode.INVALID_ARGUMENT, "invalid_date", identity.stub.CreateMember,
+                 pb.CreateMemberRequest(unit_id=identity.root_id,
+                                        fields=pb.MemberFields(full_name="A", birth_date="31/02/1990")),
+                 metadata=auth)
+
+
+def test_member_transfer_keeps_history_and_moves_cell_role(identity: Identity) -> None:
+    auth, _, _, cell_a, cell_b = two_communes(identity)
+    m = member(identity, auth, cell_a.id, "Bí thư", position=pb.CELL_POSITION_SECRETARY)
+    moved = identity.stub.TransferMember(
+        pb.TransferMemberRequest(id=m.id, to_unit_id=cell_b.id, reason="chuyển sinh hoạt"), metadata=auth
+    ).member
+    assert moved.unit_id == cell_b.id
+    assert moved.position == pb.CELL_POSITION_MEMBER  # positions do not travel between cells
+    history = identity.stub.ListMemberTransfers(pb.ListMemberTransfersRequest(member_id=m.id), metadata=auth)
+    assert [(t.from_unit_id, t.to_unit_id) for t in history.transfers] == [(cell_a.id, cell_b.id)]
+    roles = identity.stub.ListRoles(pb.ListRolesRequest(unit_id=identity.root_id, account_id=m.account_id),
+                                    metadata=auth)
+    assert list(roles.grants) == []
+    gone = identity.stub.DeactivateMember(pb.DeactivateMemberRequest(id=m.id, reason="từ trần"), metadata=auth)
+    assert not gone.member.active
+    assert identity.stub.GetMember(pb.GetMemberRequest(id=m.id), metadata=auth).member.full_name == "Bí thư"
