@@ -11,7 +11,7 @@ from typing import Any
 import grpc
 import sqlalchemy as sa
 
-from services.core.auth import ROLE_ADMIN, ROLES
+from services.core.auth import ROLE_ADMIN, ROLE_EDITOR, ROLES
 from services.core.db import Database
 from services.core.errors import InvalidArgument, NotFound, PermissionDenied
 from services.core.ids import new_id, require_id
@@ -20,7 +20,7 @@ from services.core.outbox import timestamp
 from services.core.paging import decode_token, next_token, page_size
 from services.identity import access, accounts, audit, members, units
 from services.identity.accounts import Accounts
-from services.identity.convert import enum_str, grant_msg, member_msg, profile, unit_msg
+from services.identity.convert import enum_str, grant_msg, member_msg, profile, str_enum, unit_msg
 from services.identity.keys import KeyStore
 from sotay.identity.v1 import identity_pb2 as pb
 from sotay.identity.v1 import identity_pb2_grpc
@@ -175,6 +175,28 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             )
         return pb.ListMembersResponse(
             members=[member_msg(m) for m in found],
+            next_page_token=next_token(offset, size, len(found), total),
+            total_size=total,
+        )
+
+    def ListRoster(self, request: pb.ListRosterRequest, context: Ctx) -> pb.ListRosterResponse:
+        me = current_principal()
+        size, offset = page_size(request.page_size, maximum=5000), decode_token(request.page_token)
+        if not request.unit_id:
+            raise InvalidArgument("unit_required", "unit_id is required", field="unit_id")
+        with self.db.read() as conn:
+            access.require(conn, me, request.unit_id, ROLE_ADMIN, ROLE_EDITOR, *access.OFFICERS)
+            found, total = members.list_members(conn, request.unit_id, request.subtree, False, "", "", offset, size)
+        return pb.ListRosterResponse(
+            entries=[
+                pb.RosterEntry(
+                    member_id=m.id, account_id=m.account_id or "", full_name=m.full_name, unit_id=m.unit_id,
+                    status=str_enum(pb.MemberStatus, m.status, "MEMBER_STATUS_"),  # type: ignore[arg-type]
+                    exempt=bool(m.exempt),
+                    position=str_enum(pb.CellPosition, m.position, "CELL_POSITION_"),  # type: ignore[arg-type]
+                )
+                for m in found
+            ],
             next_page_token=next_token(offset, size, len(found), total),
             total_size=total,
         )

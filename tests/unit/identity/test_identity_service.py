@@ -251,3 +251,21 @@ def test_member_transfer_keeps_history_and_moves_cell_role(identity: Identity) -
     gone = identity.stub.DeactivateMember(pb.DeactivateMemberRequest(id=m.id, reason="từ trần"), metadata=auth)
     assert not gone.member.active
     assert identity.stub.GetMember(pb.GetMemberRequest(id=m.id), metadata=auth).member.full_name == "Bí thư"
+
+
+def test_roster_is_for_officers_editors_and_admins(identity: Identity) -> None:
+    auth, a, b, cell_a, _ = two_communes(identity)
+    member(identity, auth, cell_a.id, "Bí thư", position=pb.CELL_POSITION_SECRETARY, phone="0912000400",
+           password="secretary-pass")
+    member(identity, auth, cell_a.id, "Dự bị", status=pb.MEMBER_STATUS_PROBATIONARY, phone="0912000401",
+           password="member-password")
+    roster = identity.stub.ListRoster(pb.ListRosterRequest(unit_id=cell_a.id),
+                                      metadata=identity.token("0912000400", "secretary-pass"))
+    assert sorted((e.full_name, e.status) for e in roster.entries) == [
+        ("Bí thư", pb.MEMBER_STATUS_OFFICIAL), ("Dự bị", pb.MEMBER_STATUS_PROBATIONARY)
+    ]
+    expect_error(grpc.StatusCode.PERMISSION_DENIED, "not_allowed", identity.stub.ListRoster,
+                 pb.ListRosterRequest(unit_id=cell_a.id), metadata=identity.token("0912000401", "member-password"))
+    expect_error(grpc.StatusCode.PERMISSION_DENIED, "not_allowed", identity.stub.ListRoster,
+                 pb.ListRosterRequest(unit_id=b.id, subtree=True),
+                 metadata=identity.token("0912000400", "secretary-pass"))

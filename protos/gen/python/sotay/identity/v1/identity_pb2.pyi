@@ -1032,6 +1032,98 @@ class ListMemberTransfersResponse(_message.Message):
 Global___ListMemberTransfersResponse: _TypeAlias = ListMemberTransfersResponse  # noqa: Y015
 
 @_typing.final
+class RosterEntry(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEMBER_ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    FULL_NAME_FIELD_NUMBER: _builtins.int
+    UNIT_ID_FIELD_NUMBER: _builtins.int
+    STATUS_FIELD_NUMBER: _builtins.int
+    EXEMPT_FIELD_NUMBER: _builtins.int
+    POSITION_FIELD_NUMBER: _builtins.int
+    member_id: _builtins.str
+    account_id: _builtins.str
+    full_name: _builtins.str
+    unit_id: _builtins.str
+    status: Global___MemberStatus.ValueType
+    exempt: _builtins.bool
+    position: Global___CellPosition.ValueType
+    def __init__(
+        self,
+        *,
+        member_id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        full_name: _builtins.str = ...,
+        unit_id: _builtins.str = ...,
+        status: Global___MemberStatus.ValueType = ...,
+        exempt: _builtins.bool = ...,
+        position: Global___CellPosition.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "exempt", b"exempt", "full_name", b"full_name", "member_id", b"member_id", "position", b"position", "status", b"status", "unit_id", b"unit_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RosterEntry: _TypeAlias = RosterEntry  # noqa: Y015
+
+@_typing.final
+class ListRosterRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UNIT_ID_FIELD_NUMBER: _builtins.int
+    SUBTREE_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    unit_id: _builtins.str
+    subtree: _builtins.bool
+    """false: the unit's own members; true: the whole subtree."""
+    page_size: _builtins.int
+    page_token: _builtins.str
+    def __init__(
+        self,
+        *,
+        unit_id: _builtins.str = ...,
+        subtree: _builtins.bool = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "subtree", b"subtree", "unit_id", b"unit_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRosterRequest: _TypeAlias = ListRosterRequest  # noqa: Y015
+
+@_typing.final
+class ListRosterResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENTRIES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    TOTAL_SIZE_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    total_size: _builtins.int
+    @_builtins.property
+    def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___RosterEntry]: ...
+    def __init__(
+        self,
+        *,
+        entries: _abc.Iterable[Global___RosterEntry] | None = ...,
+        next_page_token: _builtins.str = ...,
+        total_size: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries", "next_page_token", b"next_page_token", "total_size", b"total_size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListRosterResponse: _TypeAlias = ListRosterResponse  # noqa: Y015
+
+@_typing.final
 class ImportMembersRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -108,6 +108,11 @@ class IdentityServiceStub:
                 request_serializer=sotay_dot_identity_dot_v1_dot_identity__pb2.ListMemberTransfersRequest.SerializeToString,
                 response_deserializer=sotay_dot_identity_dot_v1_dot_identity__pb2.ListMemberTransfersResponse.FromString,
                 _registered_method=True)
+        self.ListRoster = channel.unary_unary(
+                '/sotay.identity.v1.IdentityService/ListRoster',
+                request_serializer=sotay_dot_identity_dot_v1_dot_identity__pb2.ListRosterRequest.SerializeToString,
+                response_deserializer=sotay_dot_identity_dot_v1_dot_identity__pb2.ListRosterResponse.FromString,
+                _registered_method=True)
         self.ImportMembers = channel.stream_unary(
                 '/sotay.identity.v1.IdentityService/ImportMembers',
                 request_serializer=sotay_dot_identity_dot_v1_dot_identity__pb2.ImportMembersRequest.SerializeToString,
@@ -271,6 +276,14 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListRoster(self, request, context):
+        """ListRoster lists who belongs to a unit subtree with no personal data beyond the name:
+        for officers, editors and admins over the unit (meetings, read receipts, statistics).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ImportMembers(self, request_iterator, context):
         """ImportMembers takes a CSV or XLSX file in chunks (first message carries the options).
         """
@@ -427,6 +440,11 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.ListMemberTransfers,
                     request_deserializer=sotay_dot_identity_dot_v1_dot_identity__pb2.ListMemberTransfersRequest.FromString,
                     response_serializer=sotay_dot_identity_dot_v1_dot_identity__pb2.ListMemberTransfersResponse.SerializeToString,
+            ),
+            'ListRoster': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRoster,
+                    request_deserializer=sotay_dot_identity_dot_v1_dot_identity__pb2.ListRosterRequest.FromString,
+                    response_serializer=sotay_dot_identity_dot_v1_dot_identity__pb2.ListRosterResponse.SerializeToString,
             ),
             'ImportMembers': grpc.stream_unary_rpc_method_handler(
                     servicer.ImportMembers,
@@ -876,6 +894,33 @@ class IdentityService:
             '/sotay.identity.v1.IdentityService/ListMemberTransfers',
             sotay_dot_identity_dot_v1_dot_identity__pb2.ListMemberTransfersRequest.SerializeToString,
             sotay_dot_identity_dot_v1_dot_identity__pb2.ListMemberTransfersResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRoster(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotay.identity.v1.IdentityService/ListRoster',
+            sotay_dot_identity_dot_v1_dot_identity__pb2.ListRosterRequest.SerializeToString,
+            sotay_dot_identity_dot_v1_dot_identity__pb2.ListRosterResponse.FromString,
             options,
             channel_credentials,
             insecure,

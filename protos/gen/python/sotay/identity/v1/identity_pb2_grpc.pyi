@@ -56,6 +56,10 @@ class IdentityServiceStub:
     DeactivateMember: _grpc.UnaryUnaryMultiCallable[_identity_pb2.DeactivateMemberRequest, _identity_pb2.DeactivateMemberResponse]
     ListMembers: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ListMembersRequest, _identity_pb2.ListMembersResponse]
     ListMemberTransfers: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ListMemberTransfersRequest, _identity_pb2.ListMemberTransfersResponse]
+    ListRoster: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ListRosterRequest, _identity_pb2.ListRosterResponse]
+    """ListRoster lists who belongs to a unit subtree with no personal data beyond the name:
+    for officers, editors and admins over the unit (meetings, read receipts, statistics).
+    """
     ImportMembers: _grpc.StreamUnaryMultiCallable[_identity_pb2.ImportMembersRequest, _identity_pb2.ImportMembersResponse]
     """ImportMembers takes a CSV or XLSX file in chunks (first message carries the options)."""
     ExportMembers: _grpc.UnaryStreamMultiCallable[_identity_pb2.ExportMembersRequest, _identity_pb2.ExportMembersResponse]
@@ -104,6 +108,10 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     DeactivateMember: _aio.UnaryUnaryMultiCallable[_identity_pb2.DeactivateMemberRequest, _identity_pb2.DeactivateMemberResponse]  # type: ignore[assignment]
     ListMembers: _aio.UnaryUnaryMultiCallable[_identity_pb2.ListMembersRequest, _identity_pb2.ListMembersResponse]  # type: ignore[assignment]
     ListMemberTransfers: _aio.UnaryUnaryMultiCallable[_identity_pb2.ListMemberTransfersRequest, _identity_pb2.ListMemberTransfersResponse]  # type: ignore[assignment]
+    ListRoster: _aio.UnaryUnaryMultiCallable[_identity_pb2.ListRosterRequest, _identity_pb2.ListRosterResponse]  # type: ignore[assignment]
+    """ListRoster lists who belongs to a unit subtree with no personal data beyond the name:
+    for officers, editors and admins over the unit (meetings, read receipts, statistics).
+    """
     ImportMembers: _aio.StreamUnaryMultiCallable[_identity_pb2.ImportMembersRequest, _identity_pb2.ImportMembersResponse]  # type: ignore[assignment]
     """ImportMembers takes a CSV or XLSX file in chunks (first message carries the options)."""
     ExportMembers: _aio.UnaryStreamMultiCallable[_identity_pb2.ExportMembersRequest, _identity_pb2.ExportMembersResponse]  # type: ignore[assignment]
@@ -233,6 +241,16 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _identity_pb2.ListMemberTransfersRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_identity_pb2.ListMemberTransfersResponse, _abc.Awaitable[_identity_pb2.ListMemberTransfersResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListRoster(
+        self,
+        request: _identity_pb2.ListRosterRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.ListRosterResponse, _abc.Awaitable[_identity_pb2.ListRosterResponse]]:
+        """ListRoster lists who belongs to a unit subtree with no personal data beyond the name:
+        for officers, editors and admins over the unit (meetings, read receipts, statistics).
+        """
 
     @_abc_1.abstractmethod
     def ImportMembers(
