@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -88,11 +88,37 @@ def _postgres_schema_db(base_url: str) -> Iterator[Database]:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+def backend(request: pytest.FixtureRequest) -> str:
+    """Each test using a database runs on both backends."""
+    return str(request.param)
+
+
+@pytest.fixture
+def make_database(backend: str, tmp_path: Path) -> Iterator[Callable[[], Database]]:
+    """Makes empty databases on the test's backend (one per service under test)."""
+    opened: list[Iterator[Database]] = []
+
+    def make() -> Database:
+        if backend == "sqlite":
+            gen: Iterator[Database] = _sqlite_db(tmp_path / f"db{len(opened)}.sqlite")
+        else:
+            gen = _postgres_schema_db(need_backing("SOTAY_TEST_DATABASE_URL"))
+        opened.append(gen)
+        return next(gen)
+
+    yield make
+    for gen in opened:
+        for _ in gen:  # runs each generator's clean-up
+            pass
+
+
+def _sqlite_db(path: Path) -> Iterator[Database]:
+    db = Database(f"sqlite:///{path}")
+    yield db
+    db.dispose()
+
+
+@pytest.fixture
+def database(make_database: Callable[[], Database]) -> Database:
     """An empty database on each backend; the same tests run on both."""
-    if request.param == "sqlite":
-        db = Database(f"sqlite:///{tmp_path / 'test.db'}")
-        yield db
-        db.dispose()
-    else:
-        yield from _postgres_schema_db(need_backing("SOTAY_TEST_DATABASE_URL"))
+    return make_database()
