@@ -15,7 +15,6 @@ import tempfile
 import time
 from pathlib import Path
 
-
 from bench.common import fresh_postgres_database, latency_summary, time_calls, write_result
 from services.core.db import Database
 from sotay.identity.v1 import identity_pb2 as pb
@@ -49,7 +48,7 @@ def run(backend: str, n: int) -> dict[str, object]:
             auth = identity.admin()
             root, communes, cells = build_tree(identity, auth)
             stub = identity.stub
-            rng = random.Random(7)  # noqa: S311
+            rng = random.Random(7)
 
             def subtree_commune() -> None:
                 stub.ListUnits(pb.ListUnitsRequest(parent_id=rng.choice(communes), subtree=True, page_size=200),

@@ -29,6 +29,8 @@ def service_config(services: list[ServiceDescriptor]) -> str:
         if m.name.startswith(IDEMPOTENT_PREFIXES)
     ]
     config = {
+        # Headless Services resolve to every pod: spread calls over all of them.
+        "loadBalancingConfig": [{"round_robin": {}}],
         "methodConfig": [
             {
                 "name": names,
@@ -75,8 +77,9 @@ class ContextInterceptor(
         principal = principal_var.get()
         if "authorization" not in keys and principal is not None and principal.token:
             metadata.append(("authorization", f"Bearer {principal.token}"))
-        limit = remaining_deadline(self.default_timeout)
-        timeout = limit if details.timeout is None else min(details.timeout, limit)
+        # Inside a server no call outlives the inbound one; elsewhere an explicit timeout wins.
+        wanted = self.default_timeout if details.timeout is None else details.timeout
+        timeout = remaining_deadline(wanted)
         return _ClientCallDetails(details, timeout, metadata)
 
     def intercept_unary_unary(self, continuation: Callable[..., Any], details: Any, request: Any) -> Any:
@@ -93,7 +96,7 @@ def make_channel(
     target: str, services: list[ServiceDescriptor], default_timeout: float = DEFAULT_TIMEOUT
 ) -> grpc.Channel:
     channel = grpc.insecure_channel(
-        target,
+        target if "://" in target or target.startswith("unix:") else f"dns:///{target}",
         options=[
             ("grpc.service_config", service_config(services)),
             ("grpc.enable_retries", 1),

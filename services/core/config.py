@@ -52,7 +52,8 @@ class ServerConfig:
         return cls(
             service=service,
             host=env("GRPC_HOST", "127.0.0.1"),
-            port=env_int("GRPC_PORT", SERVICE_PORTS[service]),
+            # GRPC_PORT, else the port of <SERVICE>_ADDR, so one variable tells servers and clients.
+            port=env_int("GRPC_PORT", int(service_addr(service).rsplit(":", 1)[1])),
             metrics_port=env_int("METRICS_PORT", METRICS_PORTS[service]),
             workers=env_int("GRPC_WORKERS", 16),
             grace_seconds=float(env("GRPC_GRACE_SECONDS", "10")),

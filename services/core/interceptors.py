@@ -140,7 +140,7 @@ def _is_abort(exc: Exception, context: grpc.ServicerContext) -> bool:
 
 
 def remaining_deadline(default: float) -> float:
-    """Seconds left on the current inbound call, capped by `default` (for downstream calls)."""
+    """`default` seconds, or fewer when the current inbound call has less time left."""
     context = server_context_var.get()
     if context is None:
         return default

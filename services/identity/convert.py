@@ -4,29 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 from sqlalchemy.engine import Row
 
-from services.core.errors import InvalidArgument
+from services.core.enums import enum_str, str_enum
 from services.core.outbox import timestamp
 from services.identity.members import Profile
 from services.identity.units import path_ids
 from sotay.identity.v1 import identity_pb2 as pb
-
-
-
-def enum_str(enum: EnumTypeWrapper, value: int, prefix: str, field: str) -> str:
-    """pb.UNIT_KIND_CELL -> 'cell'; 0 -> ''; an unknown number -> INVALID_ARGUMENT."""
-    if value == 0:
-        return ""
-    try:
-        return enum.Name(value).removeprefix(prefix).lower()
-    except ValueError:
-        raise InvalidArgument(f"invalid_{field}", f"{field} has an unknown value {value}", field=field) from None
-
-
-def str_enum(enum: EnumTypeWrapper, value: str | None, prefix: str) -> int:
-    return int(enum.Value(prefix + value.upper())) if value else 0
 
 
 def unit_msg(row: Row[Any]) -> pb.Unit:
@@ -34,7 +18,7 @@ def unit_msg(row: Row[Any]) -> pb.Unit:
     return pb.Unit(
         id=row.id,
         name=row.name,
-        kind=str_enum(pb.UnitKind, row.kind, "UNIT_KIND_"),  # type: ignore[arg-type]
+        kind=str_enum(pb.UnitKind, row.kind, "UNIT_KIND_"),
         parent_id=row.parent_id or "",
         ancestor_ids=ids[:-1],
         depth=row.depth,
@@ -49,7 +33,7 @@ def member_msg(row: Row[Any]) -> pb.Member:
         id=row.id,
         unit_id=row.unit_id,
         full_name=row.full_name,
-        gender=str_enum(pb.Gender, row.gender, "GENDER_"),  # type: ignore[arg-type]
+        gender=str_enum(pb.Gender, row.gender, "GENDER_"),
         birth_date=row.birth_date or "",
         ethnicity=row.ethnicity or "",
         phone=row.phone or "",
@@ -57,11 +41,11 @@ def member_msg(row: Row[Any]) -> pb.Member:
         party_card_number=row.party_card_number or "",
         joined_on=row.joined_on or "",
         official_on=row.official_on or "",
-        status=str_enum(pb.MemberStatus, row.status, "MEMBER_STATUS_"),  # type: ignore[arg-type]
+        status=str_enum(pb.MemberStatus, row.status, "MEMBER_STATUS_"),
         exempt=bool(row.exempt),
         exempt_reason=row.exempt_reason or "",
         exempt_since=row.exempt_since or "",
-        position=str_enum(pb.CellPosition, row.position, "CELL_POSITION_"),  # type: ignore[arg-type]
+        position=str_enum(pb.CellPosition, row.position, "CELL_POSITION_"),
         active=bool(row.active),
         account_id=row.account_id or "",
         updated_at=timestamp(row.updated_at),
@@ -91,7 +75,7 @@ def grant_msg(row: Row[Any]) -> pb.RoleGrant:
     return pb.RoleGrant(
         id=row.id,
         account_id=row.account_id,
-        role=str_enum(pb.Role, row.role, "ROLE_"),  # type: ignore[arg-type]
+        role=str_enum(pb.Role, row.role, "ROLE_"),
         unit_id=row.unit_id,
         granted_at=timestamp(row.granted_at),
     )

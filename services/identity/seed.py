@@ -36,7 +36,7 @@ def is_empty(db: Database) -> bool:
 
 
 def seed_demo(db: Database, rng: random.Random | None = None) -> list[DemoAccount]:
-    rng = rng or random.Random(2026)  # noqa: S311 - demo data, not security
+    rng = rng or random.Random(2026)
     demo: list[DemoAccount] = []
     admin_pw = secrets.token_urlsafe(9)
     _, root = accounts.create_admin(db, "admin", admin_pw, "Tỉnh ủy Lạng Sơn (demo)")

@@ -6,13 +6,14 @@ import json
 import tempfile
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 import sqlalchemy as sa
 
 from services.core.auth import ROLE_ADMIN, ROLE_EDITOR, ROLES
 from services.core.db import Database
+from services.core.enums import enum_str, str_enum
 from services.core.errors import InvalidArgument, NotFound, PermissionDenied
 from services.core.ids import new_id, require_id
 from services.core.interceptors import current_principal
@@ -20,12 +21,12 @@ from services.core.outbox import timestamp
 from services.core.paging import decode_token, next_token, page_size
 from services.identity import access, accounts, audit, members, units
 from services.identity.accounts import Accounts
-from services.identity.convert import enum_str, grant_msg, member_msg, profile, str_enum, unit_msg
+from services.identity.convert import grant_msg, member_msg, profile, unit_msg
 from services.identity.keys import KeyStore
 from sotay.identity.v1 import identity_pb2 as pb
 from sotay.identity.v1 import identity_pb2_grpc
 
-Ctx = grpc.ServicerContext
+Ctx: TypeAlias = grpc.ServicerContext
 MAX_IMPORT_BYTES = 200 * 1024 * 1024
 PUBLIC_METHODS = {
     f"/sotay.identity.v1.IdentityService/{m}" for m in ("Login", "RefreshToken", "Logout", "GetPublicKeys")
@@ -191,9 +192,9 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             entries=[
                 pb.RosterEntry(
                     member_id=m.id, account_id=m.account_id or "", full_name=m.full_name, unit_id=m.unit_id,
-                    status=str_enum(pb.MemberStatus, m.status, "MEMBER_STATUS_"),  # type: ignore[arg-type]
+                    status=str_enum(pb.MemberStatus, m.status, "MEMBER_STATUS_"),
                     exempt=bool(m.exempt),
-                    position=str_enum(pb.CellPosition, m.position, "CELL_POSITION_"),  # type: ignore[arg-type]
+                    position=str_enum(pb.CellPosition, m.position, "CELL_POSITION_"),
                 )
                 for m in found
             ],
@@ -220,7 +221,9 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             next_page_token=next_token(offset, size, len(found), offset + len(found) + (len(found) == size)),
         )
 
-    def ImportMembers(self, request_iterator: Iterator[pb.ImportMembersRequest], context: Ctx) -> pb.ImportMembersResponse:
+    def ImportMembers(
+        self, request_iterator: Iterator[pb.ImportMembersRequest], context: Ctx
+    ) -> pb.ImportMembersResponse:
         me = current_principal()
         first: pb.ImportMembersRequest | None = None
         with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as spool:
@@ -266,7 +269,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             audit.record(conn, "member.exported", me.account_id, "unit", unit.id, unit.path, format=fmt)
         from services.identity import importer
 
-        for chunk in importer.export_members(self.db, unit.id, fmt):  # type: ignore[arg-type]
+        for chunk in importer.export_members(self.db, unit.id, fmt):
             yield pb.ExportMembersResponse(chunk=chunk)
 
     # ---------- accounts and tokens ----------

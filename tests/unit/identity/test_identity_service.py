@@ -254,7 +254,7 @@ def test_member_transfer_keeps_history_and_moves_cell_role(identity: Identity) -
 
 
 def test_roster_is_for_officers_editors_and_admins(identity: Identity) -> None:
-    auth, a, b, cell_a, _ = two_communes(identity)
+    auth, _, b, cell_a, _ = two_communes(identity)
     member(identity, auth, cell_a.id, "Bí thư", position=pb.CELL_POSITION_SECRETARY, phone="0912000400",
            password="secretary-pass")
     member(identity, auth, cell_a.id, "Dự bị", status=pb.MEMBER_STATUS_PROBATIONARY, phone="0912000401",

@@ -1,0 +1,38 @@
+# One image for every process of Sổ tay Đảng viên. The container's command picks the
+# process (k8s/base, docker-compose.yml), e.g. `python -m services.identity serve`.
+
+FROM python:3.11-slim-bookworm AS build
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN python -m venv /opt/venv
+WORKDIR /src
+COPY pyproject.toml ./
+COPY protos/gen/python protos/gen/python
+COPY services services
+COPY gateway gateway
+RUN /opt/venv/bin/pip install . && /opt/venv/bin/pip check
+
+FROM python:3.11-slim-bookworm
+LABEL org.opencontainers.image.title="sotay" \
+      org.opencontainers.image.description="Sổ tay Đảng viên: gRPC services, workers and HTTP gateway"
+# tini: PID 1 that forwards signals and reaps children (the OCR worker runs tesseract).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends tini tesseract-ocr tesseract-ocr-vie \
+    && rm -rf /var/lib/apt/lists/*
+RUN groupadd --system --gid 10001 sotay \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
+       --shell /usr/sbin/nologin sotay \
+    && install -d -o 10001 -g 10001 -m 0750 /data
+COPY --from=build /opt/venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    SOTAY_DATA_DIR=/data \
+    GRPC_HOST=0.0.0.0 \
+    GATEWAY_BIND=0.0.0.0:8080 \
+    METRICS_PORT=9100
+# Code runs from the installed package; the working directory is empty and root-owned.
+WORKDIR /app
+USER 10001:10001
+EXPOSE 8080 50051 50052 50053 50054 9100
+ENTRYPOINT ["/usr/bin/tini", "--"]
+CMD ["sotay", "--help"]

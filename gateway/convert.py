@@ -1,0 +1,173 @@
+"""Protobuf messages <-> the JSON of the REST API, generically from the descriptors.
+
+JSON conventions: snake_case field names (the proto names); enums as lowercase strings without
+their prefix (UNIT_KIND_CELL <-> "cell", the zero value <-> null); timestamps as RFC 3339 UTC
+("2025-07-01T08:30:00Z", unset <-> null); an unset message field is null; every field is
+present in the output, with its zero value when unset.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from google.protobuf.descriptor import EnumDescriptor, FieldDescriptor
+from google.protobuf.message import Message
+from google.protobuf.timestamp_pb2 import Timestamp
+
+M = TypeVar("M", bound=Message)
+
+TIMESTAMP = Timestamp.DESCRIPTOR.full_name
+
+
+class ConversionError(ValueError):
+    """A JSON value that does not fit the proto field (the gateway answers 400 invalid_field)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+# ---------- enums ----------
+
+
+def enum_prefix(enum: EnumDescriptor) -> str:
+    """UNIT_KIND_ for UnitKind (from its zero value UNIT_KIND_UNSPECIFIED)."""
+    zero = enum.values_by_number[0].name
+    return zero.removesuffix("UNSPECIFIED") if zero.endswith("UNSPECIFIED") else ""
+
+
+def enum_names(enum: EnumDescriptor) -> list[str]:
+    """The JSON names of an enum's values, the zero value left out: ["province", ..., "cell"]."""
+    prefix = enum_prefix(enum)
+    return [v.name.removeprefix(prefix).lower() for v in enum.values if v.number != 0]
+
+
+def enum_to_json(enum: EnumDescriptor, number: int) -> str | None:
+    if number == 0:
+        return None
+    value = enum.values_by_number.get(number)
+    if value is None:  # a value added to the contract after this gateway was built
+        return None
+    return value.name.removeprefix(enum_prefix(enum)).lower()
+
+
+def enum_from_json(enum: EnumDescriptor, name: str | None, field: str = "") -> int:
+    if not name:
+        return 0
+    value = enum.values_by_name.get(enum_prefix(enum) + name.upper())
+    if value is None or value.number == 0:
+        allowed = ", ".join(enum_names(enum))
+        raise ConversionError(field or enum.name, f"{field or enum.name} must be one of: {allowed}")
+    return int(value.number)
+
+
+# ---------- messages -> JSON ----------
+# Descriptors are typed Any below: the upb runtime's descriptor classes are not the ones the
+# protobuf stubs name, and message_type / enum_type are Optional there.
+
+
+def _value_to_json(field: Any, value: Any) -> Any:
+    if field.type == FieldDescriptor.TYPE_MESSAGE:
+        if field.message_type.full_name == TIMESTAMP:
+            return value.ToJsonString() if (value.seconds or value.nanos) else None
+        return to_json(value)
+    if field.type == FieldDescriptor.TYPE_ENUM:
+        return enum_to_json(field.enum_type, value)
+    if field.type == FieldDescriptor.TYPE_BYTES:
+        return base64.b64encode(value).decode("ascii")
+    return value
+
+
+def _is_map(field: Any) -> bool:
+    return (
+        field.type == FieldDescriptor.TYPE_MESSAGE
+        and field.is_repeated
+        and field.message_type.GetOptions().map_entry
+    )
+
+
+def to_json(message: Message) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    field: Any
+    for field in message.DESCRIPTOR.fields:
+        value = getattr(message, field.name)
+        if _is_map(field):
+            value_field = field.message_type.fields_by_name["value"]
+            out[field.name] = {str(k): _value_to_json(value_field, v) for k, v in value.items()}
+        elif field.is_repeated:
+            out[field.name] = [_value_to_json(field, v) for v in value]
+        elif field.type == FieldDescriptor.TYPE_MESSAGE and not message.HasField(field.name):
+            out[field.name] = None
+        else:
+            out[field.name] = _value_to_json(field, value)
+    return out
+
+
+# ---------- JSON -> messages ----------
+
+
+def _scalar_from_json(field: Any, value: Any, path: str) -> Any:
+    if field.type == FieldDescriptor.TYPE_ENUM:
+        if not isinstance(value, str):
+            raise ConversionError(path, f"{path} must be a string")
+        return enum_from_json(field.enum_type, value, path)
+    if field.type == FieldDescriptor.TYPE_BYTES:
+        if isinstance(value, bytes):
+            return value
+        try:
+            return base64.b64decode(value, validate=True)
+        except (ValueError, TypeError):
+            raise ConversionError(path, f"{path} must be base64") from None
+    if isinstance(value, dt.date) and field.type == FieldDescriptor.TYPE_STRING:
+        return value.isoformat()
+    return value
+
+
+def _fill(message: Message, data: Mapping[str, Any], prefix: str) -> None:
+    descriptor: Any = message.DESCRIPTOR
+    for name, value in data.items():
+        path = f"{prefix}{name}"
+        field: Any = descriptor.fields_by_name.get(name)
+        if field is None:
+            raise ConversionError(path, f"unknown field {path}")
+        if value is None:
+            continue
+        try:
+            if field.type == FieldDescriptor.TYPE_MESSAGE and not field.is_repeated:
+                target = getattr(message, name)
+                if field.message_type.full_name == TIMESTAMP:
+                    if isinstance(value, dt.datetime):
+                        target.FromDatetime(value)
+                    else:
+                        target.FromJsonString(str(value))
+                else:
+                    if not isinstance(value, Mapping):
+                        raise ConversionError(path, f"{path} must be an object")
+                    _fill(target, value, f"{path}.")
+                    target.SetInParent()
+            elif field.is_repeated:
+                if field.type == FieldDescriptor.TYPE_MESSAGE:
+                    container = getattr(message, name)
+                    for i, item in enumerate(value):
+                        if not isinstance(item, Mapping):
+                            raise ConversionError(f"{path}.{i}", f"{path}.{i} must be an object")
+                        _fill(container.add(), item, f"{path}.{i}.")
+                else:
+                    getattr(message, name).extend(_scalar_from_json(field, v, path) for v in value)
+            else:
+                setattr(message, name, _scalar_from_json(field, value, path))
+        except ConversionError:
+            raise
+        except (ValueError, TypeError) as exc:
+            # Out-of-range numbers, wrong types, strings that are not valid UTF-8...
+            raise ConversionError(path, f"{path} has an invalid value") from exc
+
+
+def from_json(cls: type[M], data: Mapping[str, Any]) -> M:
+    """A `cls` message from JSON-like data (pydantic's model_dump); None values are left unset."""
+    message = cls()
+    _fill(message, data, "")
+    return message

@@ -1,0 +1,78 @@
+"""Base models, proto enums as JSON strings, pages and the error body."""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+from google.protobuf.descriptor import EnumDescriptor
+from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler
+from pydantic_core import core_schema
+
+from gateway.convert import enum_names
+
+T = TypeVar("T")
+
+
+class Body(BaseModel):
+    """A JSON request body: strict JSON types, unknown fields refused."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Query(BaseModel):
+    """A query string: values are strings converted to the field types, unknown names refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Form(BaseModel):
+    """The non-file fields of a multipart form."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Reply(BaseModel):
+    """A response body (documentation; the unit tests check that the converters produce it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ProtoEnum:
+    """`Annotated[str, ProtoEnum(pb.UnitKind)]`: one of the enum's JSON names ("cell", ...)."""
+
+    def __init__(self, enum: EnumTypeWrapper | EnumDescriptor) -> None:
+        self.descriptor: EnumDescriptor = enum.DESCRIPTOR if isinstance(enum, EnumTypeWrapper) else enum
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.literal_schema(enum_names(self.descriptor))
+
+
+class PageQuery(Query):
+    page_size: int = Field(0, ge=0, le=1000, description="0: the service's default; capped by the service")
+    page_token: str = Field("", max_length=1000, description="next_page_token of the previous page")
+
+
+class Page(Reply, Generic[T]):
+    items: list[T]
+    next_page_token: str = Field(description="empty on the last page")
+    total_size: int | None = Field(description="all matches, when the service counts them")
+
+
+class ItemList(Reply, Generic[T]):
+    items: list[T]
+
+
+class ErrorDetail(BaseModel):
+    code: int = Field(description="the HTTP status")
+    status: str = Field(description="the gRPC status code name, e.g. NOT_FOUND")
+    reason: str = Field(description="machine-readable reason, e.g. unit_not_found")
+    message: str
+    details: dict[str, Any]
+    request_id: str
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail

@@ -1,0 +1,22 @@
+"""Protobuf enums <-> the lower-case strings stored in databases: UNIT_KIND_CELL <-> 'cell'."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from services.core.errors import InvalidArgument
+
+
+def enum_str(enum: Any, value: int, prefix: str, field: str) -> str:
+    """enum value -> 'name' ('' for 0); an unknown number is INVALID_ARGUMENT naming `field`."""
+    if value == 0:
+        return ""
+    try:
+        return str(enum.Name(value)).removeprefix(prefix).lower()
+    except ValueError:
+        raise InvalidArgument(f"invalid_{field}", f"{field} has an unknown value {value}", field=field) from None
+
+
+def str_enum(enum: Any, value: str | None, prefix: str) -> Any:
+    """'name' -> enum value (0 for empty)."""
+    return enum.Value(prefix + value.upper()) if value else 0

@@ -1,0 +1,156 @@
+"""The servers of scripts/backing-services answer the clients the services use.
+
+Needs the servers up and their settings in the environment:
+    scripts/backing-services up
+    eval "$(scripts/backing-services env)"
+    pytest tests/backing
+"""
+
+import io
+import os
+import smtplib
+import time
+import urllib.request
+import uuid
+from datetime import timedelta
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+if "ELASTICSEARCH_URL" not in os.environ:
+    pytest.skip("backing servers not configured: run scripts/backing-services up "
+                "and export its `env`", allow_module_level=True)
+
+TEXT = "Sổ tay Đảng viên"
+
+
+@pytest.fixture
+def es():
+    from elasticsearch import Elasticsearch
+
+    client = Elasticsearch(os.environ["ELASTICSEARCH_URL"])
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def s3():
+    from minio import Minio
+
+    return Minio(
+        os.environ["S3_ENDPOINT"],
+        access_key=os.environ["S3_ACCESS_KEY"],
+        secret_key=os.environ["S3_SECRET_KEY"],
+        secure=os.environ.get("S3_SECURE", "false").lower() == "true",
+    )
+
+
+@pytest.fixture
+def bucket(s3):
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    s3.make_bucket(name)
+    yield name
+    for obj in s3.list_objects(name, recursive=True, include_version=True):
+        s3.remove_object(name, obj.object_name, version_id=obj.version_id)
+    s3.remove_bucket(name)
+
+
+def read_object(s3, bucket, key, **kwargs):
+    response = s3.get_object(bucket, key, **kwargs)
+    try:
+        return response.read()
+    finally:
+        response.close()
+        response.release_conn()
+
+
+def test_elasticsearch_info(es):
+    assert es.info()["version"]["number"].startswith("7.")
+
+
+def test_elasticsearch_asciifolding_analyzer(es):
+    index = f"test-{uuid.uuid4().hex[:12]}"
+    es.indices.create(
+        index=index,
+        settings={
+            "number_of_shards": 1,
+            "number_of_replicas": 0,
+            "analysis": {
+                "filter": {"fold": {"type": "asciifolding", "preserve_original": True}},
+                "analyzer": {"vi": {"type": "custom", "tokenizer": "standard",
+                                    "filter": ["lowercase", "fold"]}},
+            },
+        },
+        mappings={"properties": {"title": {"type": "text", "analyzer": "vi"}}},
+    )
+    try:
+        es.index(index=index, document={"title": TEXT}, refresh=True)
+        for query in ("dang vien", "Đảng viên"):
+            hits = es.search(index=index, query={"match": {"title": query}})
+            assert hits["hits"]["total"]["value"] == 1, query
+    finally:
+        es.indices.delete(index=index)
+
+
+def test_s3_put_get_presign(s3, bucket):
+    data = TEXT.encode()
+    s3.put_object(bucket, "docs/a.txt", io.BytesIO(data), len(data),
+                  content_type="text/plain; charset=utf-8")
+    assert read_object(s3, bucket, "docs/a.txt") == data
+
+    url = s3.presigned_get_object(bucket, "docs/a.txt", expires=timedelta(minutes=5))
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.read() == data
+
+
+def test_s3_bucket_versioning(s3, bucket):
+    from minio.commonconfig import ENABLED
+    from minio.versioningconfig import VersioningConfig
+
+    s3.set_bucket_versioning(bucket, VersioningConfig(ENABLED))
+    assert s3.get_bucket_versioning(bucket).status == ENABLED
+    first = s3.put_object(bucket, "v.txt", io.BytesIO(b"one"), 3)
+    s3.put_object(bucket, "v.txt", io.BytesIO(b"two"), 3)
+    assert read_object(s3, bucket, "v.txt") == b"two"
+    assert read_object(s3, bucket, "v.txt", version_id=first.version_id) == b"one"
+
+
+def test_postgres_identity_database():
+    import psycopg
+
+    url = os.environ["SOTAY_TEST_DATABASE_URL"] + "identity"
+    with psycopg.connect(url, connect_timeout=5) as conn:
+        name, encoding = conn.execute(
+            "SELECT current_database(), pg_encoding_to_char(encoding) "
+            "FROM pg_database WHERE datname = current_database()").fetchone()
+    assert (name, encoding) == ("identity", "UTF8")
+
+
+def test_smtp_sink_saves_each_message():
+    sink = Path(os.environ["SMTP_SINK_DIR"])
+    subject = f"{TEXT} {uuid.uuid4().hex}"
+    message = EmailMessage()
+    message["From"] = "noreply@sotay.test"
+    message["To"] = "dang.vien@sotay.test"
+    message["Subject"] = subject
+    message.set_content("Kính gửi đồng chí.")
+    with smtplib.SMTP(os.environ["SMTP_HOST"], int(os.environ["SMTP_PORT"]), timeout=10) as smtp:
+        smtp.send_message(message, to_addrs=["dang.vien@sotay.test", "bcc@sotay.test"])
+
+    saved = wait_for_message(sink, subject)
+    assert saved["To"] == "dang.vien@sotay.test"
+    assert "bcc@sotay.test" in saved["X-Envelope-To"]
+    assert saved.get_content().strip() == "Kính gửi đồng chí."
+
+
+def wait_for_message(folder, subject, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for path in sorted(folder.glob("*.eml")):
+            parsed = message_from_bytes(path.read_bytes(), policy=policy.default)
+            if parsed["Subject"] == subject:
+                return parsed
+        time.sleep(0.1)
+    raise AssertionError(f"no message with subject {subject!r} in {folder}")

@@ -1,0 +1,89 @@
+"""The whole system as a user runs it: `sotay create-admin`, `sotay up`, HTTP → gateway → gRPC → database."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from pathlib import Path
+
+import grpc
+import psutil
+import pytest
+import requests
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from tests.support.processes import SERVICES, SOTAY, System, login, running_system, system_env
+
+pytestmark = pytest.mark.integration
+
+
+def grpc_serving(target: str) -> bool:
+    with grpc.insecure_channel(target) as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+def test_admin_made_before_up_logs_in_and_manages_units_and_members(tmp_path: Path) -> None:
+    made = subprocess.run(
+        [SOTAY, "create-admin", "--username", "bi-thu-tinh", "--password", "mat-khau-manh-2026"],
+        env=system_env(tmp_path), capture_output=True, text=True, check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    with running_system(tmp_path) as system:
+        assert requests.get(system.url("/healthz"), timeout=5).status_code == 200
+        assert requests.get(system.url("/readyz"), timeout=5).status_code == 200
+        for name in SERVICES:
+            assert grpc_serving(system.env[f"{name.upper()}_ADDR"]), name
+
+        auth = login(system, "bi-thu-tinh", "mat-khau-manh-2026")
+        me = requests.get(system.url("/api/v1/me"), headers=auth, timeout=10).json()
+        assert [r["role"] for r in me["roles"]] == ["admin"]
+        root = me["unit_id"]
+        roots = requests.get(system.url("/api/v1/units"), headers=auth, timeout=10).json()["items"]
+        assert [u["id"] for u in roots] == [root]
+        commune = requests.post(system.url("/api/v1/units"), headers=auth, timeout=10,
+                                json={"name": "Đảng ủy xã Đồng Đăng", "kind": "commune", "parent_id": root})
+        assert commune.status_code in (200, 201), commune.text
+        cell = requests.post(system.url("/api/v1/units"), headers=auth, timeout=10,
+                             json={"name": "Chi bộ Khối 1", "kind": "cell", "parent_id": commune.json()["id"]})
+        created = requests.post(system.url(f"/api/v1/units/{cell.json()['id']}/members"), headers=auth, timeout=10,
+                                json={"full_name": "Nguyễn Văn Đông", "status": "probationary",
+                                      "party_card_number": "LS12345678"})
+        assert created.status_code in (200, 201), created.text
+        listed = requests.get(system.url(f"/api/v1/units/{root}/members"), params={"subtree": "true"},
+                              headers=auth, timeout=10).json()
+        assert [m["full_name"] for m in listed["items"]] == ["Nguyễn Văn Đông"]
+        assert listed["items"][0]["status"] == "probationary"
+
+        # Errors are JSON with a reason, never a 500.
+        assert requests.get(system.url("/api/v1/me"), timeout=10).status_code == 401
+        bad = requests.post(system.url("/api/v1/auth/login"), data="{not json", timeout=10,
+                            headers={"Content-Type": "application/json"})
+        assert bad.status_code == 400 and "error" in bad.json()
+        unknown = requests.get(system.url("/api/v1/units/00000000-0000-4000-8000-000000000000"), headers=auth,
+                               timeout=10)
+        assert unknown.status_code == 404 and unknown.json()["error"]["reason"] == "unit_not_found"
+        _stops_cleanly(system)
+
+
+def _stops_cleanly(system: System) -> None:
+    children = psutil.Process(system.process.pid).children(recursive=True)
+    assert len(children) >= len(SERVICES) + 1
+    system.process.send_signal(signal.SIGTERM)
+    assert system.process.wait(timeout=30) == 0
+    _, alive = psutil.wait_procs(children, timeout=10)
+    assert not alive, f"left running: {alive}"
+
+
+def test_up_on_an_empty_directory_seeds_a_demo_province(tmp_path: Path) -> None:
+    with running_system(tmp_path) as system:
+        accounts = (tmp_path / "demo-accounts.txt").read_text(encoding="utf-8").split("\n")
+        login_name, password = accounts[0].split()[:2]
+        auth = login(system, login_name, password)
+        me = requests.get(system.url("/api/v1/me"), headers=auth, timeout=10).json()
+        members = requests.get(system.url(f"/api/v1/units/{me['unit_id']}/members"), headers=auth, timeout=10,
+                               params={"subtree": "true", "page_size": 50}).json()
+        assert members["total_size"] >= 300
+        statuses = {m["status"] for m in members["items"]}
+        assert statuses <= {"official", "probationary"}
+        _stops_cleanly(system)
