@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -69,16 +70,33 @@ def enum_from_json(enum: EnumDescriptor, name: str | None, field: str = "") -> i
 # protobuf stubs name, and message_type / enum_type are Optional there.
 
 
-def _value_to_json(field: Any, value: Any) -> Any:
+_SCALAR, _MESSAGE, _TIMESTAMP, _ENUM, _BYTES = range(5)
+
+
+@functools.cache
+def _enum_json_names(enum: Any) -> dict[int, str]:
+    prefix = enum_prefix(enum)
+    return {v.number: v.name.removeprefix(prefix).lower() for v in enum.values if v.number != 0}
+
+
+def _kind(field: Any) -> int:
     if field.type == FieldDescriptor.TYPE_MESSAGE:
-        if field.message_type.full_name == TIMESTAMP:
-            return value.ToJsonString() if (value.seconds or value.nanos) else None
-        return to_json(value)
+        return _TIMESTAMP if field.message_type.full_name == TIMESTAMP else _MESSAGE
     if field.type == FieldDescriptor.TYPE_ENUM:
-        return enum_to_json(field.enum_type, value)
-    if field.type == FieldDescriptor.TYPE_BYTES:
-        return base64.b64encode(value).decode("ascii")
-    return value
+        return _ENUM
+    return _BYTES if field.type == FieldDescriptor.TYPE_BYTES else _SCALAR
+
+
+def _value_to_json(kind: int, field: Any, value: Any) -> Any:
+    if kind == _SCALAR:
+        return value
+    if kind == _TIMESTAMP:
+        return value.ToJsonString() if (value.seconds or value.nanos) else None
+    if kind == _MESSAGE:
+        return to_json(value)
+    if kind == _ENUM:
+        return _enum_json_names(field.enum_type).get(value)  # unknown (newer) values -> None
+    return base64.b64encode(value).decode("ascii")
 
 
 def _is_map(field: Any) -> bool:
@@ -89,20 +107,36 @@ def _is_map(field: Any) -> bool:
     )
 
 
-def to_json(message: Message) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+@functools.cache
+def _plan(descriptor: Any) -> list[tuple[str, str, int, Any]]:
+    """Per message type, once: (name, shape, kind, field) with shape map/list/optional/plain."""
+    plan = []
     field: Any
-    for field in message.DESCRIPTOR.fields:
-        value = getattr(message, field.name)
+    for field in descriptor.fields:
         if _is_map(field):
             value_field = field.message_type.fields_by_name["value"]
-            out[field.name] = {str(k): _value_to_json(value_field, v) for k, v in value.items()}
+            plan.append((field.name, "map", _kind(value_field), value_field))
         elif field.is_repeated:
-            out[field.name] = [_value_to_json(field, v) for v in value]
-        elif field.type == FieldDescriptor.TYPE_MESSAGE and not message.HasField(field.name):
-            out[field.name] = None
+            plan.append((field.name, "list", _kind(field), field))
+        elif field.type == FieldDescriptor.TYPE_MESSAGE:
+            plan.append((field.name, "optional", _kind(field), field))
         else:
-            out[field.name] = _value_to_json(field, value)
+            plan.append((field.name, "plain", _kind(field), field))
+    return plan
+
+
+def to_json(message: Message) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, shape, kind, field in _plan(message.DESCRIPTOR):
+        value = getattr(message, name)
+        if shape == "plain":
+            out[name] = value if kind == _SCALAR else _value_to_json(kind, field, value)
+        elif shape == "optional":
+            out[name] = _value_to_json(kind, field, value) if message.HasField(name) else None
+        elif shape == "list":
+            out[name] = [_value_to_json(kind, field, v) for v in value]
+        else:
+            out[name] = {str(k): _value_to_json(kind, field, v) for k, v in value.items()}
     return out
 
 

@@ -68,7 +68,20 @@ class Member(Reply):
     updated_at: dt.datetime | None
 
 
-class MemberPage(Page[Member]):
+class MemberListed(Reply):
+    """A member in a list: no personal data beyond the name (GET /members/<id> reads a profile)."""
+
+    member_id: str
+    account_id: str
+    full_name: str
+    unit_id: str
+    status: MemberStatus | None
+    exempt: bool
+    position: CellPosition | None
+    active: bool
+
+
+class MemberPage(Page[MemberListed]):
     pass
 
 

@@ -88,8 +88,10 @@ KeySource = Callable[[], dict[str, str]]  # kid -> public key PEM
 class TokenVerifier:
     """Verifies access tokens against public keys from `source`, refetched on an unknown kid."""
 
-    def __init__(self, source: KeySource, refetch_interval: float = 5.0) -> None:
+    def __init__(self, source: KeySource, refetch_interval: float = 5.0, cache_size: int = 20000) -> None:
         self._source = source
+        self._verified: dict[str, tuple[Principal, float]] = {}
+        self._cache_size = cache_size
         self._keys: dict[str, Ed25519PublicKey] = {}
         self._lock = threading.Lock()
         self._last_fetch = 0.0
@@ -114,6 +116,20 @@ class TokenVerifier:
         return key
 
     def verify(self, token: str) -> Principal:
+        """The token's principal; a token seen before skips the signature check until it expires."""
+        cached = self._verified.get(token)
+        if cached is not None:
+            principal, expires = cached
+            if time.time() < expires:
+                return principal
+            self._verified.pop(token, None)
+        principal, expires = self._verify(token)
+        if len(self._verified) >= self._cache_size:
+            self._verified.clear()  # bounded: a burst of new tokens just restarts the cache
+        self._verified[token] = (principal, expires)
+        return principal
+
+    def _verify(self, token: str) -> tuple[Principal, float]:
         try:
             kid = jwt.get_unverified_header(token).get("kid", "")
             claims = jwt.decode(
@@ -127,7 +143,7 @@ class TokenVerifier:
             raise Unauthenticated("token_expired", "access token has expired") from exc
         except jwt.PyJWTError as exc:
             raise Unauthenticated("token_invalid", "access token is not valid") from exc
-        return Principal(
+        principal = Principal(
             account_id=str(claims["sub"]),
             member_id=str(claims.get("mid", "")),
             unit_id=str(claims.get("uid", "")),
@@ -135,3 +151,4 @@ class TokenVerifier:
             grants=tuple(Grant(str(g["r"]), str(g["u"])) for g in claims.get("roles", [])),
             token=token,
         )
+        return principal, float(claims["exp"])

@@ -52,6 +52,20 @@ def member_msg(row: Row[Any]) -> pb.Member:
     )
 
 
+def roster_entry(row: Row[Any]) -> pb.RosterEntry:
+    """A member as listed: no personal data beyond the name (lists are not audited reads)."""
+    return pb.RosterEntry(
+        member_id=row.id,
+        account_id=row.account_id or "",
+        full_name=row.full_name,
+        unit_id=row.unit_id,
+        status=str_enum(pb.MemberStatus, row.status, "MEMBER_STATUS_"),
+        exempt=bool(row.exempt),
+        position=str_enum(pb.CellPosition, row.position, "CELL_POSITION_"),
+        active=bool(row.active),
+    )
+
+
 def profile(fields: pb.MemberFields) -> Profile:
     return Profile(
         full_name=fields.full_name,

@@ -118,9 +118,8 @@ def validate(p: Profile, creating: bool) -> Profile:
         out.status = out.status or "official"
         out.position = out.position or "member"
         out.gender = out.gender or "other"
-    if out.status == "official" and creating and out.official_on and out.joined_on:
-        if out.official_on < out.joined_on:
-            raise InvalidArgument("official_before_joined", "official_on is before joined_on", field="official_on")
+    if out.official_on and out.joined_on and out.official_on < out.joined_on:
+        raise InvalidArgument("official_before_joined", "official_on is before joined_on", field="official_on")
     if out.exempt and not out.exempt_reason:
         raise InvalidArgument("exempt_reason_required", "an exempt member needs a reason", field="exempt_reason")
     return out
@@ -154,11 +153,7 @@ def create(conn: Connection, unit_id: str, profile: Profile, password_hash: str 
     _check_unique(conn, profile)
     member_id = insert(conn, unit.id, profile, time.time())
     conn.execute(
-        sa.text(
-            "INSERT INTO accounts (id, username, member_id, password_hash, active, created_at) "
-            "VALUES (:id, NULL, :m, :h, TRUE, :t)"
-        ),
-        {"id": new_id(), "m": member_id, "h": password_hash, "t": time.time()},
+        sa.text(ACCOUNT_INSERT_SQL), {"id": new_id(), "m": member_id, "h": password_hash, "t": time.time()}
     )
     sync_position_role(conn, member_id)
     emit(conn, "identity.member.created", member_id, {"member_id": member_id, "unit_id": unit.id})
@@ -170,6 +165,12 @@ def insert(conn: Connection, unit_id: str, p: Profile, now: float) -> str:
     conn.execute(sa.text(INSERT_SQL), [row_params(member_id, unit_id, p, now)])
     return member_id
 
+
+# A member's account: no username, active; `h` is the password hash or NULL until one is set.
+ACCOUNT_INSERT_SQL = (
+    "INSERT INTO accounts (id, username, member_id, password_hash, active, created_at) "
+    "VALUES (:id, NULL, :m, :h, TRUE, :t)"
+)
 
 INSERT_SQL = (
     "INSERT INTO members (id, unit_id, full_name, name_folded, gender, birth_date, ethnicity, phone, "

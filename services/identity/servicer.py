@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from services.core.auth import ROLE_ADMIN, ROLE_EDITOR, ROLES
 from services.core.db import Database
-from services.core.enums import enum_str, str_enum
+from services.core.enums import enum_str
 from services.core.errors import InvalidArgument, NotFound, PermissionDenied
 from services.core.ids import new_id, require_id
 from services.core.interceptors import current_principal
@@ -21,7 +21,7 @@ from services.core.outbox import timestamp
 from services.core.paging import decode_token, next_token, page_size
 from services.identity import access, accounts, audit, members, units
 from services.identity.accounts import Accounts
-from services.identity.convert import grant_msg, member_msg, profile, unit_msg
+from services.identity.convert import grant_msg, member_msg, profile, roster_entry, unit_msg
 from services.identity.keys import KeyStore
 from sotay.identity.v1 import identity_pb2 as pb
 from sotay.identity.v1 import identity_pb2_grpc
@@ -175,7 +175,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
                 offset, size,
             )
         return pb.ListMembersResponse(
-            members=[member_msg(m) for m in found],
+            members=[roster_entry(m) for m in found],
             next_page_token=next_token(offset, size, len(found), total),
             total_size=total,
         )
@@ -189,15 +189,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             access.require(conn, me, request.unit_id, ROLE_ADMIN, ROLE_EDITOR, *access.OFFICERS)
             found, total = members.list_members(conn, request.unit_id, request.subtree, False, "", "", offset, size)
         return pb.ListRosterResponse(
-            entries=[
-                pb.RosterEntry(
-                    member_id=m.id, account_id=m.account_id or "", full_name=m.full_name, unit_id=m.unit_id,
-                    status=str_enum(pb.MemberStatus, m.status, "MEMBER_STATUS_"),
-                    exempt=bool(m.exempt),
-                    position=str_enum(pb.CellPosition, m.position, "CELL_POSITION_"),
-                )
-                for m in found
-            ],
+            entries=[roster_entry(m) for m in found],
             next_page_token=next_token(offset, size, len(found), total),
             total_size=total,
         )
@@ -309,14 +301,19 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         me = current_principal()
         with self.db.read() as conn:
             account = accounts.get_account(conn, me.account_id)
-            principal = accounts.principal_for(conn, account)
-            grants = conn.execute(sa.text("SELECT * FROM role_grants WHERE account_id = :a"), {"a": account.id}).all()
+            grants = conn.execute(
+                sa.text("SELECT g.* FROM role_grants g JOIN units u ON u.id = g.unit_id "
+                        "WHERE g.account_id = :a ORDER BY u.depth, g.role"),
+                {"a": account.id},
+            ).all()
             member = members.get(conn, account.member_id) if account.member_id else None
+        # The member's cell, else the unit of the account's highest grant (as in its tokens).
+        unit_id = member.unit_id if member is not None else (grants[0].unit_id if grants else "")
         return pb.GetMeResponse(
             account_id=account.id,
             username=account.username or "",
             member=member_msg(member) if member is not None else None,
-            unit_id=principal.unit_id,
+            unit_id=unit_id,
             roles=[grant_msg(g) for g in grants],
         )
 

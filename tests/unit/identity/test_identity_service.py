@@ -72,9 +72,9 @@ def test_move_subtree_carries_members_roles_and_history(identity: Identity) -> N
     assert list(got_cell.ancestor_ids) == [identity.root_id, b.id, grassroots.id]
     assert got_cell.depth == 3
     in_b = identity.stub.ListMembers(pb.ListMembersRequest(unit_id=b.id, subtree=True), metadata=auth)
-    assert [m.id for m in in_b.members] == [sec.id]
+    assert [m.member_id for m in in_b.members] == [sec.id]
     in_a = identity.stub.ListMembers(pb.ListMembersRequest(unit_id=a.id, subtree=True), metadata=auth)
-    assert sec.id not in [m.id for m in in_a.members]
+    assert sec.id not in [m.member_id for m in in_a.members]
     roles = identity.stub.ListRoles(pb.ListRolesRequest(unit_id=b.id, account_id=sec.account_id), metadata=auth)
     assert {(g.role, g.unit_id) for g in roles.grants} == {
         (pb.ROLE_CELL_SECRETARY, cell.id), (pb.ROLE_EDITOR, editor.unit_id)
@@ -101,7 +101,7 @@ def test_admin_of_one_commune_is_denied_the_sibling(identity: Identity) -> None:
                  pb.ListMembersRequest(unit_id=b.id, subtree=True), metadata=admin_a)
     other = identity.stub.ListMembers(pb.ListMembersRequest(unit_id=b.id, subtree=True), metadata=auth).members[0]
     expect_error(grpc.StatusCode.PERMISSION_DENIED, "not_allowed", identity.stub.GetMember,
-                 pb.GetMemberRequest(id=other.id), metadata=admin_a)
+                 pb.GetMemberRequest(id=other.member_id), metadata=admin_a)
     expect_error(grpc.StatusCode.PERMISSION_DENIED, "not_allowed", identity.stub.CreateUnit,
                  pb.CreateUnitRequest(name="x", kind=pb.UNIT_KIND_CELL, parent_id=b.id), metadata=admin_a)
     expect_error(grpc.StatusCode.PERMISSION_DENIED, "not_allowed", identity.stub.MoveUnit,

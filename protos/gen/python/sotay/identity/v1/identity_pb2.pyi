@@ -935,11 +935,13 @@ class ListMembersResponse(_message.Message):
     next_page_token: _builtins.str
     total_size: _builtins.int
     @_builtins.property
-    def members(self) -> _containers.RepeatedCompositeFieldContainer[Global___Member]: ...
+    def members(self) -> _containers.RepeatedCompositeFieldContainer[Global___RosterEntry]:
+        """Lists carry no personal data beyond the name; read one profile (audited) with GetMember."""
+
     def __init__(
         self,
         *,
-        members: _abc.Iterable[Global___Member] | None = ...,
+        members: _abc.Iterable[Global___RosterEntry] | None = ...,
         next_page_token: _builtins.str = ...,
         total_size: _builtins.int = ...,
     ) -> None: ...
@@ -1042,6 +1044,7 @@ class RosterEntry(_message.Message):
     STATUS_FIELD_NUMBER: _builtins.int
     EXEMPT_FIELD_NUMBER: _builtins.int
     POSITION_FIELD_NUMBER: _builtins.int
+    ACTIVE_FIELD_NUMBER: _builtins.int
     member_id: _builtins.str
     account_id: _builtins.str
     full_name: _builtins.str
@@ -1049,6 +1052,7 @@ class RosterEntry(_message.Message):
     status: Global___MemberStatus.ValueType
     exempt: _builtins.bool
     position: Global___CellPosition.ValueType
+    active: _builtins.bool
     def __init__(
         self,
         *,
@@ -1059,10 +1063,11 @@ class RosterEntry(_message.Message):
         status: Global___MemberStatus.ValueType = ...,
         exempt: _builtins.bool = ...,
         position: Global___CellPosition.ValueType = ...,
+        active: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "exempt", b"exempt", "full_name", b"full_name", "member_id", b"member_id", "position", b"position", "status", b"status", "unit_id", b"unit_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "active", b"active", "exempt", b"exempt", "full_name", b"full_name", "member_id", b"member_id", "position", b"position", "status", b"status", "unit_id", b"unit_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

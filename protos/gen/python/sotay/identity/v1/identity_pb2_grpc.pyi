@@ -55,6 +55,7 @@ class IdentityServiceStub:
     TransferMember: _grpc.UnaryUnaryMultiCallable[_identity_pb2.TransferMemberRequest, _identity_pb2.TransferMemberResponse]
     DeactivateMember: _grpc.UnaryUnaryMultiCallable[_identity_pb2.DeactivateMemberRequest, _identity_pb2.DeactivateMemberResponse]
     ListMembers: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ListMembersRequest, _identity_pb2.ListMembersResponse]
+    """ListMembers lists members (name, status, position; no personal data) for officers and admins."""
     ListMemberTransfers: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ListMemberTransfersRequest, _identity_pb2.ListMemberTransfersResponse]
     ListRoster: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ListRosterRequest, _identity_pb2.ListRosterResponse]
     """ListRoster lists who belongs to a unit subtree with no personal data beyond the name:
@@ -107,6 +108,7 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     TransferMember: _aio.UnaryUnaryMultiCallable[_identity_pb2.TransferMemberRequest, _identity_pb2.TransferMemberResponse]  # type: ignore[assignment]
     DeactivateMember: _aio.UnaryUnaryMultiCallable[_identity_pb2.DeactivateMemberRequest, _identity_pb2.DeactivateMemberResponse]  # type: ignore[assignment]
     ListMembers: _aio.UnaryUnaryMultiCallable[_identity_pb2.ListMembersRequest, _identity_pb2.ListMembersResponse]  # type: ignore[assignment]
+    """ListMembers lists members (name, status, position; no personal data) for officers and admins."""
     ListMemberTransfers: _aio.UnaryUnaryMultiCallable[_identity_pb2.ListMemberTransfersRequest, _identity_pb2.ListMemberTransfersResponse]  # type: ignore[assignment]
     ListRoster: _aio.UnaryUnaryMultiCallable[_identity_pb2.ListRosterRequest, _identity_pb2.ListRosterResponse]  # type: ignore[assignment]
     """ListRoster lists who belongs to a unit subtree with no personal data beyond the name:
@@ -233,7 +235,8 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _identity_pb2.ListMembersRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_identity_pb2.ListMembersResponse, _abc.Awaitable[_identity_pb2.ListMembersResponse]]: ...
+    ) -> _typing.Union[_identity_pb2.ListMembersResponse, _abc.Awaitable[_identity_pb2.ListMembersResponse]]:
+        """ListMembers lists members (name, status, position; no personal data) for officers and admins."""
 
     @_abc_1.abstractmethod
     def ListMemberTransfers(
