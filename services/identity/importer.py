@@ -33,7 +33,7 @@ with diacritics or spaces are folded ('Số thẻ đảng viên' -> so_the_dang_
 - CSV: UTF-8 with or without BOM, delimiter `,` or `;` (whichever the header uses more), quoting as
   RFC 4180. A value that starts with `'` followed by `=`, `+`, `-` or `@` loses the `'` (the
   export writes it so that spreadsheet programs do not run the value as a formula).
-- XLSX: the first worksheet; no part of the archive may exceed 200 MB uncompressed.
+- XLSX: the first worksheet; uncompressed, a worksheet may be up to 1 GiB and any other part 200 MB.
 - At most 500,000 data rows; rows whose known columns are all blank are skipped. Row numbers in the
   report count the header as row 1 (for XLSX, the spreadsheet row).
 
