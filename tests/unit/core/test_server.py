@@ -1,0 +1,122 @@
+"""The shared server stack: errors become status codes with reasons, auth, request ids, deadlines,
+health and graceful shutdown."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from services.core.auth import Principal, TokenVerifier, issue_access_token
+from services.core.config import ServerConfig
+from services.core.context import current_request_id
+from services.core.errors import InvalidArgument, error_info
+from services.core.interceptors import current_principal, remaining_deadline
+from services.core.server import RunningServer, start_server
+
+KEY = Ed25519PrivateKey.generate()
+PEM = KEY.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def _raise_internal() -> bytes:
+    raise ValueError("password=hunter2 at /srv/secret")
+
+
+def _raise_invalid() -> bytes:
+    raise InvalidArgument("bad_thing", "the thing is bad", field="thing")
+
+
+BEHAVIOURS: dict[str, Callable[[], bytes]] = {
+    "Internal": _raise_internal,
+    "Invalid": _raise_invalid,
+    "RequestId": lambda: current_request_id().encode(),
+    "Deadline": lambda: f"{remaining_deadline(100.0):.3f}".encode(),
+    "Whoami": lambda: current_principal().account_id.encode(),
+}
+
+
+def _handler(name: str) -> grpc.RpcMethodHandler:
+    return grpc.unary_unary_rpc_method_handler(lambda request, context: BEHAVIOURS[name]())
+
+
+@pytest.fixture
+def server() -> Iterator[RunningServer]:
+    def register(s: grpc.Server) -> list[str]:
+        s.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(
+            "test.Svc", {name: _handler(name) for name in BEHAVIOURS})])
+        return ["test.Svc"]
+
+    public = {f"/test.Svc/{n}" for n in ("Internal", "Invalid", "RequestId", "Deadline")}
+    running = start_server(ServerConfig("test", "127.0.0.1", 0, 0, 4, 0.5), register,
+                           TokenVerifier(lambda: {"k1": PEM.decode()}), public)
+    yield running
+    running.stop(0)
+
+
+def call(server: RunningServer, name: str, **kwargs: Any) -> bytes:
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        method = channel.unary_unary(f"/test.Svc/{name}")
+        return method(b"", timeout=kwargs.pop("timeout", 5), **kwargs)  # type: ignore[no-any-return]
+
+
+def test_unexpected_errors_are_internal_and_leak_nothing(server: RunningServer) -> None:
+    with pytest.raises(grpc.RpcError) as caught:
+        call(server, "Internal", metadata=[("x-request-id", "req-123")])
+    assert caught.value.code() == grpc.StatusCode.INTERNAL
+    assert "hunter2" not in caught.value.details() and "/srv" not in caught.value.details()
+    assert "req-123" in caught.value.details()
+
+
+def test_domain_errors_carry_code_reason_and_metadata(server: RunningServer) -> None:
+    with pytest.raises(grpc.RpcError) as caught:
+        call(server, "Invalid")
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.details() == "the thing is bad"
+    assert error_info(caught.value) == ("bad_thing", {"field": "thing"})
+
+
+def test_request_id_is_kept_or_made(server: RunningServer) -> None:
+    assert call(server, "RequestId", metadata=[("x-request-id", "abc")]) == b"abc"
+    assert len(call(server, "RequestId")) == 32
+
+
+def test_handlers_see_the_callers_deadline(server: RunningServer) -> None:
+    assert float(call(server, "Deadline", timeout=2.0)) <= 2.0
+
+
+def test_tokens_are_verified_for_non_public_methods(server: RunningServer) -> None:
+    with pytest.raises(grpc.RpcError) as caught:
+        call(server, "Whoami")
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    token = issue_access_token(KEY, "k1", Principal("acct-1", "", "u", ("u",)), 60)
+    assert call(server, "Whoami", metadata=[("authorization", f"Bearer {token}")]) == b"acct-1"
+    forged = issue_access_token(Ed25519PrivateKey.generate(), "k1", Principal("acct-2", "", "u", ("u",)), 60)
+    with pytest.raises(grpc.RpcError) as caught:
+        call(server, "Whoami", metadata=[("authorization", f"Bearer {forged}")])
+    assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_health_serves_then_reports_not_serving_on_shutdown(server: RunningServer) -> None:
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        for name in ("", "test.Svc"):
+            reply = stub.Check(health_pb2.HealthCheckRequest(service=name), timeout=5)
+            assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        server.health.enter_graceful_shutdown()
+        reply = stub.Check(health_pb2.HealthCheckRequest(service="test.Svc"), timeout=5)
+        assert reply.status == health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def test_expired_token_cache_does_not_outlive_the_token() -> None:
+    verifier = TokenVerifier(lambda: {"k1": PEM.decode()})
+    token = issue_access_token(KEY, "k1", Principal("a", "", "u", ("u",)), ttl_seconds=1, now=time.time() - 0.5)
+    assert verifier.verify(token).account_id == "a"
+    time.sleep(0.6)
+    with pytest.raises(Exception, match="expired"):
+        verifier.verify(token)
