@@ -87,7 +87,7 @@ def test_request_id_is_kept_or_made(server: RunningServer) -> None:
 
 
 def test_handlers_see_the_callers_deadline(server: RunningServer) -> None:
-    assert float(call(server, "Deadline", timeout=2.0)) <= 2.0
+    assert 1.0 < float(call(server, "Deadline", timeout=2.0)) <= 2.1  # not the 100 s default
 
 
 def test_tokens_are_verified_for_non_public_methods(server: RunningServer) -> None:
