@@ -50,7 +50,7 @@ def build_tree(db: Database) -> list[str]:
 
 
 def write_csv(path: Path, rows: int, codes: list[str]) -> None:
-    rng = random.Random(339)  # noqa: S311 - generated data
+    rng = random.Random(339)
     with path.open("w", newline="", encoding="utf-8") as f:
         out = csv.writer(f)
         out.writerow(HEADER)
