@@ -48,24 +48,50 @@ def blob_store(kind: str, tmp_path: Path, endpoint: str = "") -> Iterator[BlobSt
     from services.documents.storage.s3 import S3BlobStore
 
     store = S3BlobStore(
-        endpoint or need_backing("S3_ENDPOINT"), need_backing("S3_ACCESS_KEY"), need_backing("S3_SECRET_KEY"),
-        f"sotay-test-{uuid.uuid4().hex[:10]}", timeout=5.0,
+        endpoint or need_backing("S3_ENDPOINT"),
+        need_backing("S3_ACCESS_KEY"),
+        need_backing("S3_SECRET_KEY"),
+        f"sotay-test-{uuid.uuid4().hex[:10]}",
+        timeout=5.0,
     )
     yield store
 
 
-def doc(doc_id: str, title: str, audience: tuple[str, ...], *, body: str = "", summary: str = "",
-        number: str = "1-TB/TU", doc_type: str = "TB", category: str = "van-kien-tu-lieu",
-        issued_on: str = "2025-01-01", issuing_body: str = "Tỉnh ủy Lạng Sơn", unit_id: str = "",
-        chain: tuple[str, ...] = (), version: int = 1) -> IndexedDocument:
+def doc(
+    doc_id: str,
+    title: str,
+    audience: tuple[str, ...],
+    *,
+    body: str = "",
+    summary: str = "",
+    number: str = "1-TB/TU",
+    doc_type: str = "TB",
+    category: str = "van-kien-tu-lieu",
+    issued_on: str = "2025-01-01",
+    issuing_body: str = "Tỉnh ủy Lạng Sơn",
+    unit_id: str = "",
+    chain: tuple[str, ...] = (),
+    version: int = 1,
+) -> IndexedDocument:
     from services.documents.numbers import parse_number
 
     parsed = parse_number(number)
     return IndexedDocument(
-        id=doc_id, version=version, title=title, number=parsed.text, number_key=parsed.key, doc_type=doc_type,
-        category=category, issuing_body=issuing_body, issued_on=issued_on, published_at=1.0,
-        unit_id=unit_id or audience[0], publisher_chain=chain or audience, audience_unit_ids=audience,
-        summary=summary, body=body,
+        id=doc_id,
+        version=version,
+        title=title,
+        number=parsed.text,
+        number_key=parsed.key,
+        doc_type=doc_type,
+        category=category,
+        issuing_body=issuing_body,
+        issued_on=issued_on,
+        published_at=1.0,
+        unit_id=unit_id or audience[0],
+        publisher_chain=chain or audience,
+        audience_unit_ids=audience,
+        summary=summary,
+        body=body,
     )
 
 
@@ -127,6 +153,8 @@ class CuttableProxy:
 
     def cut(self) -> None:
         if self._server is not None:
+            with suppress(OSError):
+                self._server.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
             self._server.close()
             self._server = None
         with self._lock:
@@ -150,13 +178,20 @@ def docx_bytes(paragraphs: list[str], header: str = "") -> bytes:
     ns = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/'
-                   'package/2006/content-types"/>')
-        z.writestr("word/document.xml", f'<?xml version="1.0" encoding="UTF-8"?><w:document {ns}><w:body>{body}'
-                   "</w:body></w:document>")
+        z.writestr(
+            "[Content_Types].xml",
+            '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>',
+        )
+        z.writestr(
+            "word/document.xml",
+            f'<?xml version="1.0" encoding="UTF-8"?><w:document {ns}><w:body>{body}</w:body></w:document>',
+        )
         if header:
-            z.writestr("word/header1.xml", f'<?xml version="1.0" encoding="UTF-8"?><w:hdr {ns}><w:p><w:r><w:t>'
-                       f"{escape(header)}</w:t></w:r></w:p></w:hdr>")
+            z.writestr(
+                "word/header1.xml",
+                f'<?xml version="1.0" encoding="UTF-8"?><w:hdr {ns}><w:p><w:r><w:t>'
+                f"{escape(header)}</w:t></w:r></w:p></w:hdr>",
+            )
     return out.getvalue()
 
 
@@ -167,10 +202,13 @@ def odt_bytes(paragraphs: list[str]) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("mimetype", "application/vnd.oasis.opendocument.text", compress_type=zipfile.ZIP_STORED)
-        z.writestr("content.xml", '<?xml version="1.0" encoding="UTF-8"?><office:document-content '
-                   'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
-                   'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"><office:body><office:text>'
-                   f"{body}</office:text></office:body></office:document-content>")
+        z.writestr(
+            "content.xml",
+            '<?xml version="1.0" encoding="UTF-8"?><office:document-content '
+            'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+            'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"><office:body><office:text>'
+            f"{body}</office:text></office:body></office:document-content>",
+        )
     return out.getvalue()
 
 
@@ -183,13 +221,15 @@ def pdf_bytes(lines: list[str]) -> bytes:
     pdf.add_font("dejavu", "", _font())
     pdf.set_font("dejavu", size=12)
     for line in lines:
-        pdf.multi_cell(0, 8, line)
+        pdf.multi_cell(0, 8, line, new_x="LMARGIN", new_y="NEXT")
     return bytes(pdf.output())
 
 
 def _font() -> str:
-    for candidate in ("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-                      "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf"):
+    for candidate in (
+        "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+        "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+    ):
         if Path(candidate).exists():
             return candidate
     raise RuntimeError("no TrueType font with Vietnamese glyphs (apt-get install fonts-dejavu-core)")
