@@ -35,7 +35,11 @@ class Settings:
             login_rate_limit=env_int("LOGIN_RATE_LIMIT", 20),
             trusted_proxies=env_int("GATEWAY_TRUSTED_PROXIES", 0),
             hsts=env("GATEWAY_HSTS", "0").lower() in ("1", "true", "yes"),
-            backends=tuple(b.strip() for b in env("GATEWAY_BACKENDS", "identity").split(",") if b.strip()),
+            backends=tuple(
+                b.strip()
+                for b in env("GATEWAY_BACKENDS", "identity,documents,meetings,notifications").split(",")
+                if b.strip()
+            ),
             rpc_timeout=float(env_int("GATEWAY_RPC_TIMEOUT", 10)),
             long_rpc_timeout=float(env_int("GATEWAY_LONG_RPC_TIMEOUT", 600)),
         )

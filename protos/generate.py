@@ -64,9 +64,12 @@ def main() -> int:
                 return 1
         print("generated code is up to date")
         return 0
-    if OUT.exists():
-        shutil.rmtree(OUT)
-    generate(OUT)
+    # Generate beside the old code and swap, so a failing .proto never leaves no code at all.
+    fresh = OUT.with_name("python.new")
+    shutil.rmtree(fresh, ignore_errors=True)
+    generate(fresh)
+    shutil.rmtree(OUT, ignore_errors=True)
+    fresh.rename(OUT)
     print(f"generated into {OUT.relative_to(ROOT.parent)}")
     return 0
 

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import signal
 import subprocess
@@ -22,10 +23,24 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.core.config import data_dir, env, service_addr
-from services.core.db import Database
+from services.core.db import Database, Migration
 from services.identity.migrations import MIGRATIONS as IDENTITY_MIGRATIONS
 
-SERVICES = {"identity": IDENTITY_MIGRATIONS}
+# Every service `sotay up` runs; each has services/<name>/app.py with MIGRATIONS (and WORKERS).
+SERVICES = ("identity", "documents", "meetings", "notifications")
+
+
+def service_app(name: str) -> object:
+    return importlib.import_module(f"services.{name}.app")
+
+
+def migrations_of(name: str) -> list[Migration]:
+    return list(service_app(name).MIGRATIONS)  # type: ignore[attr-defined]
+
+
+def workers_of(name: str) -> list[str]:
+    """The service's background processes: the outbox relay and its own workers."""
+    return ["relay", *getattr(service_app(name), "WORKERS", {})]
 
 
 @dataclass(frozen=True)
@@ -40,16 +55,25 @@ def processes() -> list[Process]:
     procs = []
     for service in SERVICES:
         procs.append(Process(service, [py, "-m", f"services.{service}", "serve"], service))
-        procs.append(Process(f"{service}-relay", [py, "-m", f"services.{service}", "relay"]))
+        for worker in workers_of(service):
+            procs.append(Process(f"{service}-{worker}", [py, "-m", f"services.{service}", worker]))
     gunicorn = str(Path(py).with_name("gunicorn"))
     procs.append(Process("gateway", [gunicorn, "-c", "python:gateway.gunicorn_conf", "gateway.app:create_app()"]))
     return procs
 
 
+def process_env(proc: Process, data: Path) -> dict[str, str]:
+    env = dict(os.environ, SOTAY_DATA_DIR=str(data))
+    env.setdefault("GATEWAY_BACKENDS", ",".join(SERVICES))
+    if not proc.grpc_service and proc.name != "gateway":
+        env["METRICS_PORT"] = "0"  # workers share this host: only the servers expose metrics here
+    return env
+
+
 def migrate_all() -> None:
-    for service, migrations in SERVICES.items():
+    for service in SERVICES:
         db = Database.for_service(service)
-        applied = db.migrate(service, migrations)
+        applied = db.migrate(service, migrations_of(service))
         print(f"{service}: migrations applied {applied or 'none (up to date)'}")
         db.dispose()
 
@@ -89,7 +113,7 @@ def cmd_up(_args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     for proc in processes():
-        children[proc.name] = subprocess.Popen(proc.argv, env=dict(os.environ, SOTAY_DATA_DIR=str(data)))
+        children[proc.name] = subprocess.Popen(proc.argv, env=process_env(proc, data))
     gateway_url = "http://" + env("GATEWAY_BIND", "127.0.0.1:8080")
     try:
         if not _wait_ready(children, gateway_url, stop):

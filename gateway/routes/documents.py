@@ -1,0 +1,393 @@
+"""Documents: upload (streamed to the service), search, read (JSON and a small HTML page),
+download, publish/withdraw, new versions and resolution study.
+
+Every view is one documents RPC with the caller's token; permission checks, file checks and
+errors (INVALID_ARGUMENT, NOT_FOUND, UNAVAILABLE...) come from the documents service.
+The upload is never held in memory: the multipart file stream is read in 1 MiB chunks into
+the client-streaming UploadDocument call.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import IO, Any, Literal
+
+import grpc
+from flask import Response, request
+from pydantic import Field
+
+from gateway import clients
+from gateway.api import Routes
+from gateway.convert import to_json
+from gateway.errors import invalid_field
+from gateway.schemas.common import Form, Query
+from gateway.security import auth_metadata
+from gateway.settings import Settings
+from sotay.documents.v1 import documents_pb2 as pb
+from sotay.documents.v1 import documents_pb2_grpc
+
+CHUNK_BYTES = 1024 * 1024
+MAX_DOCUMENT_BYTES = 50 * 1024 * 1024  # the service's default DOCUMENTS_MAX_UPLOAD_MB
+MULTIPART_SLACK = 64 * 1024
+DOCUMENTS = clients.Backend("documents", pb.DESCRIPTOR.services_by_name["DocumentsService"])
+SORTS = {"relevance": pb.SEARCH_SORT_RELEVANCE, "newest": pb.SEARCH_SORT_NEWEST, "oldest": pb.SEARCH_SORT_OLDEST}
+STATUSES = {
+    "draft": pb.DOCUMENT_STATUS_DRAFT,
+    "published": pb.DOCUMENT_STATUS_PUBLISHED,
+    "withdrawn": pb.DOCUMENT_STATUS_WITHDRAWN,
+}
+
+routes = Routes("documents", "Directives, resolutions, bulletins and materials: upload, search, read, study")
+
+
+def documents(*, long: bool = False) -> documents_pb2_grpc.DocumentsServiceStub:
+    return clients.stub(DOCUMENTS, documents_pb2_grpc.DocumentsServiceStub, long=long)
+
+
+class UploadForm(Form):
+    title: str = Field(max_length=500)
+    number: str = Field(max_length=60, description="number and symbol, e.g. 28-QC/TU")
+    doc_type: str = Field("", max_length=10, description="type symbol (NQ, CT, QC, TB...); from the number if empty")
+    category: str = Field(description="van-kien-tu-lieu | hoc-tap-nghi-quyet | thong-bao-noi-bo | chuyen-de | tin-tuc")
+    issued_on: str = Field("", description="ISO date")
+    audience_unit_id: str = Field(description="the publishing unit (its subtree receives the document)")
+    audience_unit_ids: str = Field("", description="comma-separated chosen units inside that subtree")
+    issuing_body: str = Field("", max_length=200)
+    signer: str = Field("", max_length=120)
+    summary: str = Field("", max_length=4000)
+    classification: str = Field("", description="a security classification; anything but empty is refused")
+    status: Literal["draft", "published"] = "draft"
+    idempotency_key: str = Field("", max_length=200, description="repeat it on a retry (also Idempotency-Key header)")
+    sha256: str = Field("", max_length=64)
+
+
+class VersionForm(Form):
+    note: str = Field("", max_length=1000)
+    idempotency_key: str = Field("", max_length=200)
+    sha256: str = Field("", max_length=64)
+
+
+class SearchQuery(Query):
+    q: str = Field("", max_length=500)
+    doc_type: str = Field("", description="comma-separated type symbols")
+    category: str = Field("", description="comma-separated categories")
+    issuing_body: str = ""
+    issued_from: str = ""
+    issued_to: str = ""
+    unit_id: str = ""
+    sort: Literal["relevance", "newest", "oldest"] = "relevance"
+    page_size: int = Field(20, ge=0, le=100)
+    page_token: str = ""
+
+
+class ListQuery(Query):
+    category: str = ""
+    doc_type: str = ""
+    unit_id: str = ""
+    status: Literal["", "draft", "published", "withdrawn"] = ""
+    page_size: int = Field(50, ge=0, le=500)
+    page_token: str = ""
+
+
+class VersionQuery(Query):
+    version: int = Field(0, ge=0)
+
+
+class WithdrawBody(Form):
+    reason: str = Field("", max_length=500)
+
+
+class StudyQuery(Query):
+    unit_id: str
+    filter: Literal["", "studied", "not_studied"] = ""
+    page_size: int = Field(100, ge=0, le=1000)
+    page_token: str = ""
+
+
+def _upload_limit(settings: Settings) -> int:
+    return MAX_DOCUMENT_BYTES + MULTIPART_SLACK
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _chunks(stream: IO[bytes]) -> Iterator[bytes]:
+    while chunk := stream.read(CHUNK_BYTES):
+        yield chunk
+
+
+def _file() -> Any:
+    upload = request.files.get("file")
+    if upload is None:
+        raise invalid_field("file", "file: attach the document file", "missing")
+    return upload
+
+
+def _key(form_key: str) -> str:
+    return form_key or request.headers.get("Idempotency-Key", "") or uuid.uuid4().hex
+
+
+def _document(doc: pb.Document) -> dict[str, Any]:
+    out = to_json(doc)
+    out.update(title=doc.metadata.title, number=doc.metadata.number, doc_type=doc.metadata.doc_type)
+    return out
+
+
+@routes.route(
+    "/documents",
+    "POST",
+    form=UploadForm,
+    files=["file"],
+    status=201,
+    max_body=_upload_limit,
+    summary="Upload a document (multipart: `file` and the metadata fields)",
+)
+def upload_document(form: UploadForm) -> dict[str, Any]:
+    upload = _file()
+    header = pb.UploadHeader(
+        idempotency_key=_key(form.idempotency_key),
+        metadata=pb.DocumentMetadata(
+            title=form.title,
+            number=form.number,
+            doc_type=form.doc_type,
+            category=form.category,
+            issued_on=form.issued_on,
+            issuing_body=form.issuing_body,
+            signer=form.signer,
+            summary=form.summary,
+            classification=form.classification,
+        ),
+        unit_id=form.audience_unit_id,
+        audience_unit_ids=_csv(form.audience_unit_ids),
+        publish=form.status == "published",
+        filename=upload.filename or "",
+        content_type=upload.mimetype or "",
+        sha256=form.sha256,
+    )
+
+    def messages() -> Iterator[pb.UploadDocumentRequest]:
+        yield pb.UploadDocumentRequest(header=header)
+        for chunk in _chunks(upload.stream):
+            yield pb.UploadDocumentRequest(chunk=chunk)
+
+    reply = documents(long=True).UploadDocument(messages(), metadata=auth_metadata())
+    return {**_document(reply.document), "replayed": reply.replayed}
+
+
+@routes.route(
+    "/documents/<document_id>/versions",
+    "POST",
+    form=VersionForm,
+    files=["file"],
+    status=201,
+    max_body=_upload_limit,
+    summary="Add a new file version (the history is kept)",
+)
+def add_version(document_id: str, form: VersionForm) -> dict[str, Any]:
+    upload = _file()
+    header = pb.VersionHeader(
+        document_id=document_id,
+        idempotency_key=_key(form.idempotency_key),
+        filename=upload.filename or "",
+        content_type=upload.mimetype or "",
+        sha256=form.sha256,
+        note=form.note,
+    )
+
+    def messages() -> Iterator[pb.AddDocumentVersionRequest]:
+        yield pb.AddDocumentVersionRequest(header=header)
+        for chunk in _chunks(upload.stream):
+            yield pb.AddDocumentVersionRequest(chunk=chunk)
+
+    reply = documents(long=True).AddDocumentVersion(messages(), metadata=auth_metadata())
+    return {**_document(reply.document), "replayed": reply.replayed}
+
+
+@routes.route(
+    "/documents/search",
+    "GET",
+    query=SearchQuery,
+    summary="Search documents by words (diacritics optional) or number; only what you may see",
+)
+def search_documents(query: SearchQuery) -> dict[str, Any]:
+    reply = documents().SearchDocuments(
+        pb.SearchDocumentsRequest(
+            query=query.q,
+            doc_types=_csv(query.doc_type),
+            categories=_csv(query.category),
+            issuing_body=query.issuing_body,
+            issued_from=query.issued_from,
+            issued_to=query.issued_to,
+            unit_id=query.unit_id,
+            sort=SORTS[query.sort],
+            page_size=query.page_size,
+            page_token=query.page_token,
+        ),
+        metadata=auth_metadata(),
+    )
+    return {
+        "total": reply.total_size,
+        "items": [
+            {
+                "id": h.id,
+                "title": h.title,
+                "number": h.number,
+                "doc_type": h.doc_type,
+                "category": h.category,
+                "issuing_body": h.issuing_body,
+                "issued_on": h.issued_on,
+                "unit_id": h.unit_id,
+                "score": h.score,
+                "highlights": {x.field: list(x.fragments) for x in h.highlights},
+            }
+            for h in reply.hits
+        ],
+        "facets": {f.field: {c.value: c.count for c in f.counts} for f in reply.facets},
+        "next_page_token": reply.next_page_token,
+    }
+
+
+@routes.route("/documents", "GET", query=ListQuery, summary="List the documents you may see, newest first")
+def list_documents(query: ListQuery) -> dict[str, Any]:
+    reply = documents().ListDocuments(
+        pb.ListDocumentsRequest(
+            category=query.category,
+            doc_type=query.doc_type,
+            unit_id=query.unit_id,
+            status=STATUSES.get(query.status, pb.DOCUMENT_STATUS_UNSPECIFIED),
+            page_size=query.page_size,
+            page_token=query.page_token,
+        ),
+        metadata=auth_metadata(),
+    )
+    return {
+        "items": [_document(d) for d in reply.documents],
+        "total": reply.total_size,
+        "next_page_token": reply.next_page_token,
+    }
+
+
+@routes.route("/documents/<document_id>", "GET", summary="Read a document's metadata")
+def get_document(document_id: str) -> dict[str, Any]:
+    return _document(documents().GetDocument(pb.GetDocumentRequest(id=document_id), metadata=auth_metadata()).document)
+
+
+@routes.route("/documents/<document_id>/versions", "GET", summary="The document's file versions, newest first")
+def list_versions(document_id: str) -> dict[str, Any]:
+    return to_json(
+        documents().ListDocumentVersions(
+            pb.ListDocumentVersionsRequest(document_id=document_id), metadata=auth_metadata()
+        )
+    )
+
+
+@routes.route(
+    "/documents/<document_id>/view",
+    "GET",
+    query=VersionQuery,
+    produces=["text/html"],
+    summary="The document as a small HTML page (no script; for any phone)",
+)
+def view_document(document_id: str, query: VersionQuery) -> Response:
+    reply = documents().GetDocumentView(
+        pb.GetDocumentViewRequest(id=document_id, version=query.version), metadata=auth_metadata()
+    )
+    response = Response(reply.html, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
+    response.headers["Cache-Control"] = "private, max-age=60"
+    return response
+
+
+@routes.route(
+    "/documents/<document_id>/download",
+    "GET",
+    query=VersionQuery,
+    status=302,
+    summary="Redirect to a short-lived download URL of the original file",
+)
+def download_document(document_id: str, query: VersionQuery) -> Response:
+    reply = documents().GetDownloadUrl(
+        pb.GetDownloadUrlRequest(id=document_id, version=query.version), metadata=auth_metadata()
+    )
+    response = Response(status=302, headers={"Location": reply.url})
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@routes.route(
+    "/files/<token>",
+    "GET",
+    auth=False,
+    produces=["application/octet-stream"],
+    summary="A file behind a signed, expiring link (local file backend)",
+)
+def fetch_file(token: str) -> Response:
+    call = documents(long=True).FetchFile(pb.FetchFileRequest(token=token))
+    first = next(call, None)  # errors (expired link...) arrive before the response starts
+
+    def chunks() -> Iterator[bytes]:
+        try:
+            if first is not None:
+                yield first.chunk
+            for message in call:
+                yield message.chunk
+        except grpc.RpcError:
+            raise
+        finally:
+            call.cancel()
+
+    response = Response(chunks(), mimetype=(first.content_type if first else "application/octet-stream"))
+    if first is not None:
+        from urllib.parse import quote
+
+        response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(first.filename)}"
+        response.headers["Content-Length"] = str(first.size)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@routes.route("/documents/<document_id>/publish", "POST", summary="Publish a draft to its audience")
+def publish_document(document_id: str) -> dict[str, Any]:
+    reply = documents().PublishDocument(pb.PublishDocumentRequest(id=document_id), metadata=auth_metadata())
+    return _document(reply.document)
+
+
+@routes.route(
+    "/documents/<document_id>/withdraw",
+    "POST",
+    form=WithdrawBody,
+    summary="Withdraw a document (it leaves search; the history stays)",
+)
+def withdraw_document(document_id: str, form: WithdrawBody) -> dict[str, Any]:
+    reply = documents().WithdrawDocument(
+        pb.WithdrawDocumentRequest(id=document_id, reason=form.reason), metadata=auth_metadata()
+    )
+    return _document(reply.document)
+
+
+@routes.route("/documents/<document_id>/study", "POST", summary="Mark the document as studied (học tập)")
+def mark_studied(document_id: str) -> dict[str, Any]:
+    return to_json(documents().MarkStudied(pb.MarkStudiedRequest(document_id=document_id), metadata=auth_metadata()))
+
+
+@routes.route(
+    "/documents/<document_id>/study",
+    "GET",
+    query=StudyQuery,
+    summary="Who in a unit's subtree has and has not studied the document",
+)
+def study_status(document_id: str, query: StudyQuery) -> dict[str, Any]:
+    filters = {"studied": pb.STUDY_FILTER_STUDIED, "not_studied": pb.STUDY_FILTER_NOT_STUDIED}
+    reply = documents().ListStudyStatus(
+        pb.ListStudyStatusRequest(
+            document_id=document_id,
+            unit_id=query.unit_id,
+            filter=filters.get(query.filter, pb.STUDY_FILTER_UNSPECIFIED),
+            page_size=query.page_size,
+            page_token=query.page_token,
+        ),
+        metadata=auth_metadata(),
+    )
+    return to_json(reply)

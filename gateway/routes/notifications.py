@@ -1,0 +1,266 @@
+"""Bulletins, the member's inbox (with a live endpoint), delivery preferences, Web Push
+subscriptions and feedback: each view is one notifications RPC with the caller's token.
+
+Live updates: `GET /inbox/version` answers 304 to `If-None-Match` of the current version
+(conditional polling: cheap for the service and for old phones), and `GET /inbox/events` is a
+Server-Sent Events stream of version changes (WatchInbox) for up to `max_seconds`; the client
+reconnects with the last version. SSE holds a gunicorn worker and a gRPC stream for its duration,
+so polling is the default and SSE is for the few open desktop clients.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import grpc
+from flask import Response, request, stream_with_context
+
+from gateway import clients
+from gateway.api import Routes
+from gateway.clients import Backend
+from gateway.convert import from_json, to_json
+from gateway.schemas.common import PageQuery
+from gateway.schemas.notifications import (
+    AnswerBody,
+    CreateBulletinBody,
+    FeedbackStatusBody,
+    GetBulletinQuery,
+    InboxQuery,
+    ListBulletinsQuery,
+    ListFeedbackQuery,
+    MarkReadBody,
+    Message,
+    PreferencesBody,
+    PushSubscriptionBody,
+    ReadStatsQuery,
+    SubmitFeedbackBody,
+    UpdateBulletinBody,
+    WatchQuery,
+    WithdrawBody,
+)
+from gateway.security import auth_metadata
+from sotay.notifications.v1 import notifications_pb2 as pb
+from sotay.notifications.v1 import notifications_pb2_grpc
+
+routes = Routes(
+    "bulletins",
+    "Bulletins published down the tree, with read receipts",
+    other_tags={
+        "inbox": "The member's inbox: bulletins for their unit and ancestors, personal notifications, live version",
+        "delivery": "Delivery preferences (e-mail, Web Push, quiet hours) and Web Push subscriptions",
+        "feedback": "Feedback and petitions (phản ánh – kiến nghị) sent up the tree",
+    },
+)
+
+NOTIFICATIONS = Backend("notifications", pb.DESCRIPTOR.services_by_name["NotificationsService"])
+
+
+def svc(*, long: bool = False) -> notifications_pb2_grpc.NotificationsServiceStub:
+    return clients.stub(NOTIFICATIONS, notifications_pb2_grpc.NotificationsServiceStub, long=long)
+
+
+def page(items: list[dict[str, Any]], reply: Any) -> dict[str, Any]:
+    total = getattr(reply, "total_size", None)
+    return {"items": items, "next_page_token": reply.next_page_token, "total_size": total}
+
+
+# ---------- bulletins ----------
+
+
+@routes.route("/bulletins", "POST", body=CreateBulletinBody, response=Message, status=201,
+              summary="Publish a bulletin (now or scheduled) to units of the publisher's subtree")
+def create_bulletin(body: CreateBulletinBody) -> dict[str, Any]:
+    req = from_json(pb.CreateBulletinRequest, body.model_dump(exclude_none=True))
+    return to_json(svc().CreateBulletin(req, metadata=auth_metadata()).bulletin)
+
+
+@routes.route("/bulletins", "GET", query=ListBulletinsQuery, response=Message,
+              summary="Bulletins a unit has published")
+def list_bulletins(query: ListBulletinsQuery) -> dict[str, Any]:
+    reply = svc().ListBulletins(from_json(pb.ListBulletinsRequest, query.model_dump()), metadata=auth_metadata())
+    return page([to_json(b) for b in reply.bulletins], reply)
+
+
+@routes.route("/bulletins/<bulletin_id>", "GET", query=GetBulletinQuery, response=Message,
+              summary="Read a bulletin (mark_read records a read receipt)")
+def get_bulletin(bulletin_id: str, query: GetBulletinQuery) -> dict[str, Any]:
+    reply = svc().GetBulletin(pb.GetBulletinRequest(id=bulletin_id, mark_read=query.mark_read),
+                              metadata=auth_metadata())
+    return to_json(reply)
+
+
+@routes.route("/bulletins/<bulletin_id>", "PATCH", body=UpdateBulletinBody, response=Message,
+              summary="Edit, pin or change the expiry of a bulletin")
+def update_bulletin(bulletin_id: str, body: UpdateBulletinBody) -> dict[str, Any]:
+    given = body.model_dump(exclude_none=True)
+    if "pinned" in given:
+        given["set_pinned"] = True
+    req = from_json(pb.UpdateBulletinRequest, {"id": bulletin_id, **given})
+    return to_json(svc().UpdateBulletin(req, metadata=auth_metadata()).bulletin)
+
+
+@routes.route("/bulletins/<bulletin_id>/withdraw", "POST", body=WithdrawBody, response=Message,
+              summary="Withdraw a bulletin from every inbox")
+def withdraw_bulletin(bulletin_id: str, body: WithdrawBody) -> dict[str, Any]:
+    reply = svc().WithdrawBulletin(pb.WithdrawBulletinRequest(id=bulletin_id, reason=body.reason),
+                                   metadata=auth_metadata())
+    return to_json(reply.bulletin)
+
+
+@routes.route("/bulletins/<bulletin_id>/read-stats", "GET", query=ReadStatsQuery, response=Message,
+              summary="Read receipts per unit: counts, and who has and has not read")
+def read_stats(bulletin_id: str, query: ReadStatsQuery) -> dict[str, Any]:
+    req = from_json(pb.GetBulletinReadStatsRequest, {"bulletin_id": bulletin_id, **query.model_dump()})
+    return to_json(svc().GetBulletinReadStats(req, metadata=auth_metadata()))
+
+
+# ---------- inbox ----------
+
+
+@routes.route("/inbox", "GET", query=InboxQuery, response=Message, tag="inbox", summary="The caller's inbox")
+def list_inbox(query: InboxQuery) -> dict[str, Any]:
+    reply = svc().ListInbox(from_json(pb.ListInboxRequest, query.model_dump(exclude_none=True)),
+                            metadata=auth_metadata())
+    return page([to_json(i) for i in reply.items], reply)
+
+
+@routes.route("/inbox/read", "POST", body=MarkReadBody, response=Message, tag="inbox",
+              summary="Mark bulletins and notifications read")
+def mark_read(body: MarkReadBody) -> dict[str, Any]:
+    return to_json(svc().MarkRead(from_json(pb.MarkReadRequest, body.model_dump()), metadata=auth_metadata()))
+
+
+@routes.route("/inbox/read-all", "POST", response=Message, tag="inbox", summary="Mark everything read")
+def mark_all_read() -> dict[str, Any]:
+    return to_json(svc().MarkAllRead(pb.MarkAllReadRequest(), metadata=auth_metadata()))
+
+
+@routes.route("/inbox/version", "GET", response=Message, tag="inbox",
+              summary="Inbox version and unread counts (ETag; 304 when If-None-Match matches)")
+def inbox_version() -> Response:
+    reply = svc().GetInboxVersion(pb.GetInboxVersionRequest(), metadata=auth_metadata())
+    etag = f'"{reply.version}"'
+    if request.headers.get("If-None-Match") == etag:
+        response = Response(status=304)
+    else:
+        response = Response(json.dumps(to_json(reply)), mimetype="application/json")
+    response.headers["ETag"] = etag
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response
+
+
+@routes.route("/inbox/events", "GET", query=WatchQuery, tag="inbox", produces=["text/event-stream"],
+              summary="Server-Sent Events: the inbox version each time it changes")
+def inbox_events(query: WatchQuery) -> Response:
+    req = pb.WatchInboxRequest(known_version=query.known_version, max_seconds=query.max_seconds)
+    stream = svc(long=True).WatchInbox(req, metadata=auth_metadata())
+
+    def events() -> Iterator[str]:
+        yield "retry: 5000\n\n"
+        try:
+            for change in stream:
+                yield f"id: {change.version}\nevent: inbox\ndata: {json.dumps(to_json(change))}\n\n"
+        except grpc.RpcError:
+            return
+        finally:
+            stream.cancel()
+
+    return Response(stream_with_context(events()), mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+# ---------- delivery ----------
+
+
+@routes.route("/preferences/notifications", "GET", response=Message, tag="delivery",
+              summary="The caller's delivery preferences")
+def get_preferences() -> dict[str, Any]:
+    return to_json(svc().GetPreferences(pb.GetPreferencesRequest(), metadata=auth_metadata()).preferences)
+
+
+@routes.route("/preferences/notifications", "PUT", body=PreferencesBody, response=Message, tag="delivery",
+              summary="Set the caller's delivery preferences")
+def put_preferences(body: PreferencesBody) -> dict[str, Any]:
+    req = pb.UpdatePreferencesRequest(preferences=from_json(pb.Preferences, body.model_dump()))
+    return to_json(svc().UpdatePreferences(req, metadata=auth_metadata()).preferences)
+
+
+@routes.route("/push-subscriptions/config", "GET", response=Message, tag="delivery",
+              summary="The VAPID application server key for PushManager.subscribe()")
+def push_config() -> dict[str, Any]:
+    return to_json(svc().GetPushConfig(pb.GetPushConfigRequest(), metadata=auth_metadata()))
+
+
+@routes.route("/push-subscriptions", "POST", body=PushSubscriptionBody, response=Message, status=201,
+              tag="delivery", summary="Register this browser for Web Push (repeatable)")
+def add_push_subscription(body: PushSubscriptionBody) -> dict[str, Any]:
+    req = pb.AddPushSubscriptionRequest(endpoint=body.endpoint, p256dh=body.keys.p256dh, auth=body.keys.auth,
+                                        user_agent=body.user_agent or request.headers.get("User-Agent", "")[:300])
+    return to_json(svc().AddPushSubscription(req, metadata=auth_metadata()).subscription)
+
+
+@routes.route("/push-subscriptions", "GET", query=PageQuery, response=Message, tag="delivery",
+              summary="The caller's Web Push subscriptions")
+def list_push_subscriptions(query: PageQuery) -> dict[str, Any]:
+    reply = svc().ListPushSubscriptions(from_json(pb.ListPushSubscriptionsRequest, query.model_dump()),
+                                        metadata=auth_metadata())
+    return page([to_json(s) for s in reply.subscriptions], reply)
+
+
+@routes.route("/push-subscriptions/<subscription_id>", "DELETE", status=204, tag="delivery",
+              summary="Remove a Web Push subscription")
+def remove_push_subscription(subscription_id: str) -> None:
+    svc().RemovePushSubscription(pb.RemovePushSubscriptionRequest(id=subscription_id), metadata=auth_metadata())
+
+
+# ---------- feedback ----------
+
+
+@routes.route("/feedback", "POST", body=SubmitFeedbackBody, response=Message, status=201, tag="feedback",
+              summary="Send feedback or a petition to one's cell or a committee above it")
+def submit_feedback(body: SubmitFeedbackBody) -> dict[str, Any]:
+    req = from_json(pb.SubmitFeedbackRequest, body.model_dump())
+    return to_json(svc().SubmitFeedback(req, metadata=auth_metadata()).feedback)
+
+
+@routes.route("/feedback", "GET", query=PageQuery, response=Message, tag="feedback",
+              summary="The caller's own feedback")
+def list_my_feedback(query: PageQuery) -> dict[str, Any]:
+    reply = svc().ListMyFeedback(from_json(pb.ListMyFeedbackRequest, query.model_dump()), metadata=auth_metadata())
+    return page([to_json(f) for f in reply.items], reply)
+
+
+@routes.route("/feedback/<feedback_id>", "GET", response=Message, tag="feedback",
+              summary="A feedback item and its history (submitter or handlers)")
+def get_feedback(feedback_id: str) -> dict[str, Any]:
+    return to_json(svc().GetFeedback(pb.GetFeedbackRequest(id=feedback_id), metadata=auth_metadata()))
+
+
+@routes.route("/feedback/<feedback_id>/status", "POST", body=FeedbackStatusBody, response=Message,
+              tag="feedback", summary="Take up (in_progress) or close a feedback item")
+def feedback_status(feedback_id: str, body: FeedbackStatusBody) -> dict[str, Any]:
+    req = from_json(pb.UpdateFeedbackStatusRequest, {"id": feedback_id, **body.model_dump()})
+    return to_json(svc().UpdateFeedbackStatus(req, metadata=auth_metadata()).feedback)
+
+
+@routes.route("/feedback/<feedback_id>/answer", "POST", body=AnswerBody, response=Message, tag="feedback",
+              summary="Answer a feedback item (the submitter is notified)")
+def answer_feedback(feedback_id: str, body: AnswerBody) -> dict[str, Any]:
+    req = pb.AnswerFeedbackRequest(id=feedback_id, answer=body.answer, idempotency_key=body.idempotency_key)
+    return to_json(svc().AnswerFeedback(req, metadata=auth_metadata()).feedback)
+
+
+@routes.route("/units/<unit_id>/feedback", "GET", query=ListFeedbackQuery, response=Message, tag="feedback",
+              summary="Feedback a unit handles (its handlers; subtree for admins)")
+def list_unit_feedback(unit_id: str, query: ListFeedbackQuery) -> dict[str, Any]:
+    req = from_json(pb.ListFeedbackRequest, {"unit_id": unit_id, **query.model_dump(exclude_none=True)})
+    reply = svc().ListFeedback(req, metadata=auth_metadata())
+    return page([to_json(f) for f in reply.items], reply)
+
+
+@routes.route("/units/<unit_id>/feedback-stats", "GET", response=Message, tag="feedback",
+              summary="Feedback statistics per unit of a subtree")
+def feedback_stats(unit_id: str) -> dict[str, Any]:
+    return to_json(svc().GetFeedbackStats(pb.GetFeedbackStatsRequest(unit_id=unit_id), metadata=auth_metadata()))

@@ -1,0 +1,123 @@
+"""The search indexer: reads the service's own outbox and brings the index up to date.
+
+Every event about a document (published, new version, internal `documents.index.refresh`)
+means "this document's entry must match the database now": the indexer loads the current row
+and upserts it (published) or deletes it (draft, withdrawn), with the row's change counter as
+the index version. So replays after a crash cannot duplicate or roll back anything, and the
+cursor moves only after the index accepted the whole batch: when the search backend is down,
+nothing is lost, the indexer waits and carries on where it stopped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+from services.core.db import Database
+from services.core.outbox import read_events
+from services.documents import store
+from services.documents.search import IndexedDocument, SearchIndex, SearchUnavailable
+
+log = logging.getLogger("sotay.documents.indexer")
+CURSOR = "search-indexer"
+TOPICS = ["documents.document.", "documents.index."]
+
+
+class Indexer:
+    def __init__(self, db: Database, index: SearchIndex, batch: int = 500) -> None:
+        self.db = db
+        self.index = index
+        self.batch = batch
+        self._ensured = False
+
+    def cursor(self) -> int:
+        with self.db.read() as conn:
+            seq = conn.execute(sa.text("SELECT seq FROM event_cursors WHERE source = :s"), {"s": CURSOR}).scalar()
+        return int(seq or 0)
+
+    def _save(self, seq: int) -> None:
+        with self.db.write() as conn:
+            updated = conn.execute(
+                sa.text("UPDATE event_cursors SET seq = :q WHERE source = :s AND seq < :q"),
+                {"s": CURSOR, "q": seq},
+            ).rowcount
+            if (
+                not updated
+                and conn.execute(sa.text("SELECT 1 FROM event_cursors WHERE source = :s"), {"s": CURSOR}).first()
+                is None
+            ):
+                conn.execute(
+                    sa.text("INSERT INTO event_cursors (source, seq) VALUES (:s, :q)"),
+                    {"s": CURSOR, "q": seq},
+                )
+
+    def poll_once(self) -> int:
+        """Index one batch of events; returns how many events it covered (0 when idle)."""
+        if not self._ensured:
+            self.index.ensure()
+            self._ensured = True
+        after = self.cursor()
+        with self.db.read() as conn:
+            events, last = read_events(conn, after, self.batch, TOPICS)
+            ids = list(dict.fromkeys(e.key for e in events))
+            upserts: list[IndexedDocument] = []
+            deletes: list[tuple[str, int]] = []
+            for doc_id in ids:
+                row = conn.execute(sa.text("SELECT id FROM documents WHERE id = :id"), {"id": doc_id}).first()
+                if row is None:
+                    continue
+                doc = store.get(conn, doc_id)
+                if doc.status == store.PUBLISHED:
+                    upserts.append(store.indexed(conn, doc))
+                else:
+                    deletes.append((doc.id, doc.change_seq))
+        if last == after:
+            return 0
+        self.index.upsert(upserts)
+        self.index.delete(deletes)
+        self._save(last)
+        return max(len(events), 1)
+
+    def run(self, stop: threading.Event, idle_sleep: float = 0.2) -> None:
+        while not stop.is_set():
+            try:
+                if self.poll_once() == 0:
+                    stop.wait(idle_sleep)
+            except SearchUnavailable as exc:
+                log.warning("indexer: search backend unavailable, retrying: %s", exc)
+                self._ensured = False
+                stop.wait(1.0)
+            except sa.exc.OperationalError:
+                log.warning("indexer: database unavailable, retrying", exc_info=True)
+                stop.wait(1.0)
+
+
+def reindex_all(db: Database, index: SearchIndex, progress: Callable[[int], None] | None = None) -> tuple[str, int]:
+    """Rebuild the index from the database and switch to it atomically; then replay what changed
+    meanwhile (versioned writes make the replay safe). Returns the new index's name and size."""
+    started = time.time()
+    count = [0]
+
+    def counted(done: int) -> None:
+        count[0] = done
+        if progress:
+            progress(done)
+
+    with db.read() as conn:
+        name = index.reindex(store.all_published(conn), counted)
+    with db.read() as conn:
+        changed = store.changed_since(conn, started - 5.0)
+        upserts, deletes = [], []
+        for doc_id in changed:
+            doc = store.get(conn, doc_id)
+            if doc.status == store.PUBLISHED:
+                upserts.append(store.indexed(conn, doc))
+            else:
+                deletes.append((doc.id, doc.change_seq))
+    index.upsert(upserts)
+    index.delete(deletes)
+    return name, count[0]

@@ -1,0 +1,48 @@
+"""Documents' schema. Times are epoch seconds, dates ISO strings, ids UUIDs; lists of unit ids
+are rows of `document_units` (rel 'a' audience, 'p' publisher chain) for filtering in SQL."""
+
+from services.core.db import Migration
+from services.core.outbox import OUTBOX_STATEMENTS
+
+MIGRATIONS = [
+    Migration(
+        1,
+        "documents, versions, audience, uploads, study marks",
+        (
+            *OUTBOX_STATEMENTS,
+            "CREATE TABLE documents (id TEXT PRIMARY KEY, title TEXT NOT NULL, number TEXT NOT NULL, "
+            "number_key TEXT NOT NULL, number_seq INTEGER NOT NULL, doc_type TEXT NOT NULL, "
+            "issuer_code TEXT NOT NULL, "
+            "category TEXT NOT NULL, issued_on TEXT, issuing_body TEXT NOT NULL, signer TEXT NOT NULL, "
+            "summary TEXT NOT NULL, status TEXT NOT NULL, unit_id TEXT NOT NULL, "
+            "current_version INTEGER NOT NULL, "
+            "change_seq BIGINT NOT NULL, created_by TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL, "
+            "updated_at DOUBLE PRECISION NOT NULL, published_at DOUBLE PRECISION, "
+            "withdrawn_at DOUBLE PRECISION, "
+            "withdrawn_reason TEXT)",
+            "CREATE INDEX documents_unit ON documents (unit_id, status, published_at)",
+            "CREATE INDEX documents_number ON documents (number_key)",
+            "CREATE INDEX documents_updated ON documents (updated_at)",
+            "CREATE TABLE document_units (document_id TEXT NOT NULL REFERENCES documents(id), "
+            "unit_id TEXT NOT NULL, rel TEXT NOT NULL, PRIMARY KEY (document_id, rel, unit_id))",
+            "CREATE INDEX document_units_unit ON document_units (unit_id, rel)",
+            "CREATE TABLE document_versions (document_id TEXT NOT NULL REFERENCES documents(id), "
+            "version INTEGER NOT NULL, blob_key TEXT NOT NULL UNIQUE, sha256 TEXT NOT NULL, "
+            "size BIGINT NOT NULL, "
+            "kind TEXT NOT NULL, content_type TEXT NOT NULL, filename TEXT NOT NULL, note TEXT NOT NULL, "
+            "extraction_state TEXT NOT NULL, extraction_error TEXT NOT NULL, text_source TEXT NOT NULL, "
+            "text TEXT NOT NULL, ocr_attempts INTEGER NOT NULL, ocr_claimed_at DOUBLE PRECISION, "
+            "created_by TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (document_id, "
+            "version))",
+            "CREATE INDEX document_versions_state ON document_versions (extraction_state, created_at)",
+            "CREATE TABLE upload_requests (account_id TEXT NOT NULL, idempotency_key TEXT NOT NULL, "
+            "document_id TEXT NOT NULL, version INTEGER NOT NULL, created_at DOUBLE PRECISION NOT NULL, "
+            "PRIMARY KEY (account_id, idempotency_key))",
+            "CREATE TABLE study_marks (document_id TEXT NOT NULL REFERENCES documents(id), "
+            "member_id TEXT NOT NULL, "
+            "account_id TEXT NOT NULL, unit_id TEXT NOT NULL, studied_at DOUBLE PRECISION NOT NULL, "
+            "PRIMARY KEY (document_id, member_id))",
+            "CREATE TABLE service_secrets (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        ),
+    ),
+]

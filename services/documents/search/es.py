@@ -1,0 +1,411 @@
+"""Elasticsearch search index (7.x server, client of the same major).
+
+- Writes go to an alias (`ES_INDEX_ALIAS`, default `sotay-documents`) over a versioned index
+  `<alias>-v<timestamp>`; `reindex` builds a new index and swaps the alias in one atomic
+  `_aliases` call, then drops the old index.
+- Every write carries the document's change counter as an external version
+  (`external_gte`): replays are harmless and an older state never replaces a newer one.
+- Analysis: `vi` = standard tokenizer + lowercase + asciifolding(preserve_original), so
+  `nghi quyet` finds `nghị quyết` and `dang` finds `Đảng` (asciifolding folds đ -> d); the
+  `.exact` sub-fields keep the accents and rank exact spellings and exact phrases first.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from elasticsearch import Elasticsearch, helpers
+from elasticsearch.exceptions import ConnectionError as EsConnectionError
+from elasticsearch.exceptions import NotFoundError, TransportError
+
+from services.core.config import env, env_int
+from services.documents.search import (
+    MAX_WINDOW,
+    SORT_NEWEST,
+    SORT_OLDEST,
+    Hit,
+    IndexedDocument,
+    SearchQuery,
+    SearchResult,
+    SearchUnavailable,
+    number_text,
+)
+from services.documents.search.query import parse
+
+log = logging.getLogger("sotay.documents.es")
+
+_TEXT = {
+    "type": "text",
+    "analyzer": "vi",
+    "index_options": "offsets",
+    "fields": {"exact": {"type": "text", "analyzer": "vi_exact"}},
+}
+
+
+def index_body(shards: int, replicas: int) -> dict[str, Any]:
+    return {
+        "settings": {
+            "number_of_shards": shards,
+            "number_of_replicas": replicas,
+            "refresh_interval": "1s",
+            "analysis": {
+                "filter": {"vi_folding": {"type": "asciifolding", "preserve_original": True}},
+                "analyzer": {
+                    "vi": {"type": "custom", "tokenizer": "standard", "filter": ["lowercase", "vi_folding"]},
+                    "vi_exact": {"type": "custom", "tokenizer": "standard", "filter": ["lowercase"]},
+                },
+                "normalizer": {"folded": {"type": "custom", "filter": ["lowercase", "asciifolding"]}},
+            },
+        },
+        "mappings": {
+            "dynamic": "strict",
+            "properties": {
+                "title": _TEXT,
+                "summary": _TEXT,
+                "body": _TEXT,
+                "number": {"type": "keyword"},
+                "number_key": {"type": "keyword"},
+                "number_text": {"type": "text", "analyzer": "vi"},
+                "doc_type": {"type": "keyword"},
+                "category": {"type": "keyword"},
+                "issuing_body": {
+                    "type": "text",
+                    "analyzer": "vi",
+                    "fields": {"key": {"type": "keyword", "normalizer": "folded"}},
+                },
+                "issued_on": {"type": "date", "format": "strict_date"},
+                "published_at": {"type": "double"},
+                "unit_id": {"type": "keyword"},
+                "publisher_chain": {"type": "keyword"},
+                "audience_unit_ids": {"type": "keyword"},
+            },
+        },
+    }
+
+
+def _source(doc: IndexedDocument) -> dict[str, Any]:
+    return {
+        "title": doc.title,
+        "summary": doc.summary,
+        "body": doc.body,
+        "number": doc.number,
+        "number_key": doc.number_key,
+        "number_text": number_text(doc),
+        "doc_type": doc.doc_type,
+        "category": doc.category,
+        "issuing_body": doc.issuing_body,
+        "issued_on": doc.issued_on or None,
+        "published_at": doc.published_at,
+        "unit_id": doc.unit_id,
+        "publisher_chain": list(doc.publisher_chain),
+        "audience_unit_ids": list(doc.audience_unit_ids),
+    }
+
+
+class ElasticIndex:
+    kind = "elasticsearch"
+
+    def __init__(self, url: str, alias: str, timeout: float = 10.0) -> None:
+        self.alias = alias
+        self.client = Elasticsearch(url, timeout=timeout, max_retries=1, retry_on_timeout=False)
+        self.shards = env_int("ES_SHARDS", 1)
+        self.replicas = env_int("ES_REPLICAS", 0)
+        self.refresh_on_write = env("ES_REFRESH_ON_WRITE", "false") == "true"
+
+    def _call(self, what: str, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except EsConnectionError as exc:
+            raise SearchUnavailable(f"Elasticsearch is not reachable ({what})") from exc
+        except TransportError as exc:
+            if isinstance(exc.status_code, int) and exc.status_code < 500 and exc.status_code != 429:
+                raise
+            raise SearchUnavailable(f"Elasticsearch failed ({what}): {exc.status_code}") from exc
+
+    def _new_index(self) -> str:
+        name = f"{self.alias}-v{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        body = index_body(self.shards, self.replicas)
+        self._call(
+            "create index",
+            lambda: self.client.indices.create(index=name, settings=body["settings"], mappings=body["mappings"]),
+        )
+        return name
+
+    def ensure(self) -> None:
+        exists = self._call("alias check", lambda: self.client.indices.exists_alias(name=self.alias))
+        if exists:
+            return
+        name = self._new_index()
+        try:
+            self._call(
+                "alias",
+                lambda: self.client.indices.update_aliases(
+                    body={"actions": [{"add": {"index": name, "alias": self.alias, "is_write_index": True}}]}
+                ),
+            )
+        except TransportError:
+            self.client.indices.delete(index=name, ignore=[404])
+            raise
+
+    def indices(self) -> list[str]:
+        try:
+            found = self._call("aliases", lambda: self.client.indices.get_alias(name=self.alias))
+        except NotFoundError:
+            return []
+        return sorted(found)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def refresh(self) -> None:
+        self._call("refresh", lambda: self.client.indices.refresh(index=self.alias))
+
+    # ------------------------------------------------------------ writes
+
+    def _bulk(self, actions: list[dict[str, Any]], index: str | None = None) -> None:
+        if not actions:
+            return
+        target = index or self.alias
+        for action in actions:
+            action["_index"] = target
+
+        def run() -> Any:
+            return helpers.bulk(
+                self.client,
+                actions,
+                raise_on_error=False,
+                raise_on_exception=True,
+                refresh=self.refresh_on_write,
+                request_timeout=60,
+            )
+
+        _, errors = self._call("bulk", run)
+        failed = []
+        for item in errors:  # a version conflict means a newer state is indexed; a missing delete is done
+            result = next(iter(item.values()))
+            if result.get("status") in (409, 404):
+                continue
+            failed.append(result)
+        if failed:
+            if any(int(f.get("status", 500)) >= 500 or f.get("status") == 429 for f in failed):
+                raise SearchUnavailable(f"Elasticsearch refused {len(failed)} writes")
+            raise RuntimeError(f"Elasticsearch refused {len(failed)} writes: {failed[0]}")
+
+    def upsert(self, docs: list[IndexedDocument]) -> None:
+        self._bulk(
+            [
+                {
+                    "_op_type": "index",
+                    "_id": d.id,
+                    "version": d.version,
+                    "version_type": "external_gte",
+                    "_source": _source(d),
+                }
+                for d in docs
+            ]
+        )
+
+    def delete(self, items: list[tuple[str, int]]) -> None:
+        self._bulk(
+            [
+                {"_op_type": "delete", "_id": doc_id, "version": version, "version_type": "external_gte"}
+                for doc_id, version in items
+            ]
+        )
+
+    def reindex(self, docs: Iterable[IndexedDocument], progress: Callable[[int], None] | None = None) -> str:
+        old = self.indices()
+        name = self._new_index()
+        self._call(
+            "settings",
+            lambda: self.client.indices.put_settings(index=name, body={"index": {"refresh_interval": "-1"}}),
+        )
+        done = 0
+        for batch in _batches(docs, 500):
+            self._bulk(
+                [
+                    {
+                        "_op_type": "index",
+                        "_id": d.id,
+                        "version": d.version,
+                        "version_type": "external_gte",
+                        "_source": _source(d),
+                    }
+                    for d in batch
+                ],
+                index=name,
+            )
+            done += len(batch)
+            if progress:
+                progress(done)
+        self._call(
+            "settings",
+            lambda: self.client.indices.put_settings(index=name, body={"index": {"refresh_interval": "1s"}}),
+        )
+        self._call("refresh", lambda: self.client.indices.refresh(index=name))
+        actions: list[dict[str, Any]] = [{"remove": {"index": o, "alias": self.alias}} for o in old]
+        actions.append({"add": {"index": name, "alias": self.alias, "is_write_index": True}})
+        self._call("alias swap", lambda: self.client.indices.update_aliases(body={"actions": actions}))
+        for o in old:
+            self.client.indices.delete(index=o, ignore=[404])
+        return name
+
+    def drop(self) -> None:
+        """Delete the alias's indices (tests)."""
+        for name in self.indices():
+            self.client.indices.delete(index=name, ignore=[404])
+
+    # ------------------------------------------------------------ reads
+
+    def _filters(self, q: SearchQuery) -> list[dict[str, Any]]:
+        vis = q.visibility
+        allowed: list[dict[str, Any]] = []
+        if vis.units:
+            allowed.append({"terms": {"audience_unit_ids": list(vis.units)}})
+        if vis.manage_units:
+            allowed.append({"terms": {"publisher_chain": list(vis.manage_units)}})
+        if not allowed:
+            allowed.append({"ids": {"values": []}})  # nobody to see: nothing
+        out: list[dict[str, Any]] = [{"bool": {"should": allowed, "minimum_should_match": 1}}]
+        if q.doc_types:
+            out.append({"terms": {"doc_type": list(q.doc_types)}})
+        if q.categories:
+            out.append({"terms": {"category": list(q.categories)}})
+        if q.issuing_body:
+            out.append({"term": {"issuing_body.key": q.issuing_body}})
+        if q.issued_from or q.issued_to:
+            bounds = {k: v for k, v in (("gte", q.issued_from), ("lte", q.issued_to)) if v}
+            out.append({"range": {"issued_on": bounds}})
+        if q.unit_id:
+            out.append({"term": {"unit_id": q.unit_id}})
+        return out
+
+    def body(self, q: SearchQuery) -> dict[str, Any]:
+        parsed = parse(q.text)
+        text = " ".join(parsed.exact_terms)
+        must: list[dict[str, Any]] = []
+        should: list[dict[str, Any]] = []
+        if not parsed.empty:
+            words: dict[str, Any] = {
+                "multi_match": {
+                    "query": text,
+                    "type": "cross_fields",
+                    "operator": "and",
+                    "fields": ["title^3", "summary^2", "body", "number_text^4", "issuing_body"],
+                }
+            }
+            if parsed.number is not None:
+                num = parsed.number
+                number_clause: dict[str, Any] = (
+                    {"term": {"number_key": num.key}} if num.complete else {"prefix": {"number_key": num.prefix}}
+                )
+                must.append({"bool": {"should": [words, number_clause], "minimum_should_match": 1}})
+                should.append({"constant_score": {"filter": number_clause, "boost": 100.0}})
+            else:
+                must.append(words)
+            should += [
+                {
+                    "multi_match": {
+                        "query": text,
+                        "type": "cross_fields",
+                        "operator": "or",
+                        "boost": 2.0,
+                        "fields": ["title.exact^3", "summary.exact^2", "body.exact"],
+                    }
+                },
+                {
+                    "multi_match": {
+                        "query": text,
+                        "type": "phrase",
+                        "boost": 3.0,
+                        "fields": ["title^3", "summary^2", "body"],
+                    }
+                },
+                {
+                    "multi_match": {
+                        "query": text,
+                        "type": "phrase",
+                        "boost": 4.0,
+                        "fields": ["title.exact^3", "summary.exact^2", "body.exact"],
+                    }
+                },
+            ]
+        query: dict[str, Any] = {"bool": {"filter": self._filters(q)}}
+        if must:
+            query["bool"]["must"] = must
+            query["bool"]["should"] = should
+        if q.sort == SORT_OLDEST:
+            sort: list[Any] = [{"issued_on": {"order": "asc", "missing": "_last"}}, {"published_at": "asc"}]
+        elif q.sort == SORT_NEWEST or parsed.empty:
+            sort = [{"issued_on": {"order": "desc", "missing": "_last"}}, {"published_at": "desc"}]
+        else:
+            sort = ["_score", {"issued_on": {"order": "desc", "missing": "_last"}}]
+        size = max(0, min(q.size, MAX_WINDOW - q.offset))
+        body: dict[str, Any] = {
+            "query": query,
+            "sort": sort,
+            "from": q.offset,
+            "size": size,
+            "track_total_hits": True,
+            "track_scores": True,
+            "_source": ["title", "number", "doc_type", "category", "issuing_body", "issued_on", "unit_id"],
+            "aggs": {
+                "doc_type": {"terms": {"field": "doc_type", "size": 50}},
+                "category": {"terms": {"field": "category", "size": 20}},
+            },
+        }
+        if not parsed.empty:
+            body["highlight"] = {
+                "encoder": "html",
+                "pre_tags": ["<mark>"],
+                "post_tags": ["</mark>"],
+                "fields": {
+                    "title": {"number_of_fragments": 0},
+                    "summary": {"fragment_size": 160, "number_of_fragments": 2},
+                    "body": {"fragment_size": 160, "number_of_fragments": 2},
+                },
+            }
+        return body
+
+    def search(self, q: SearchQuery) -> SearchResult:
+        body = self.body(q)
+        params = {("from_" if k == "from" else k): v for k, v in body.items()}
+        reply = self._call("search", lambda: self.client.search(index=self.alias, **params))
+        hits = []
+        for h in reply["hits"]["hits"]:
+            src = h["_source"]
+            hits.append(
+                Hit(
+                    id=h["_id"],
+                    score=float(h.get("_score") or 0.0),
+                    title=src.get("title", ""),
+                    number=src.get("number") or "",
+                    doc_type=src.get("doc_type") or "",
+                    category=src.get("category") or "",
+                    issuing_body=src.get("issuing_body") or "",
+                    issued_on=src.get("issued_on") or "",
+                    unit_id=src.get("unit_id") or "",
+                    highlights={k: list(v) for k, v in (h.get("highlight") or {}).items()},
+                )
+            )
+        aggs = reply.get("aggregations", {})
+        facets = {
+            name: [(b["key"], int(b["doc_count"])) for b in aggs.get(name, {}).get("buckets", [])]
+            for name in ("doc_type", "category")
+        }
+        return SearchResult(total=int(reply["hits"]["total"]["value"]), hits=hits, facets=facets)
+
+
+def _batches(items: Iterable[IndexedDocument], size: int) -> Iterator[list[IndexedDocument]]:
+    batch: list[IndexedDocument] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

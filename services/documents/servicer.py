@@ -1,0 +1,554 @@
+"""The DocumentsService gRPC servicer: authorise, run one transaction, convert.
+
+Uploads: header first (validated and authorised before any byte is read), then chunks
+spooled and hashed, type checked by content, text extracted, the file stored under a key of
+its own, and only then the rows and events written in one transaction. A failure after the
+file was stored removes it again, so neither a row without a file nor (in normal operation)
+a file without a row is left behind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Iterator
+from typing import Any, TypeAlias
+
+import grpc
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from services.core.auth import Principal
+from services.core.config import env_int
+from services.core.db import Database
+from services.core.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    Unavailable,
+)
+from services.core.ids import idempotency_key, new_id, require_id
+from services.core.interceptors import current_principal
+from services.core.outbox import emit, timestamp
+from services.core.paging import decode_token, next_token, page_size
+from services.documents import access, classification, extract, files, links, metadata, render, store, study
+from services.documents.convert import EXTRACTION, document_msg, status_name, version_msg
+from services.documents.numbers import canonical_type
+from services.documents.search import (
+    MAX_WINDOW,
+    SORT_NEWEST,
+    SORT_OLDEST,
+    SORT_RELEVANCE,
+    SearchIndex,
+    SearchQuery,
+    SearchUnavailable,
+)
+from services.documents.storage import BlobStore, blob_key
+from services.documents.units import UnitDirectory
+from sotay.documents.v1 import documents_pb2 as pb
+from sotay.documents.v1 import documents_pb2_grpc
+
+log = logging.getLogger("sotay.documents")
+Ctx: TypeAlias = grpc.ServicerContext
+
+TOPIC_PUBLISHED = "documents.document.published"
+TOPIC_VERSION = "documents.document.version_added"
+TOPIC_REFRESH = "documents.index.refresh"  # internal: the document's index entry must be rebuilt
+PUBLIC_METHODS = {"/sotay.documents.v1.DocumentsService/FetchFile"}
+SORTS = {
+    pb.SEARCH_SORT_UNSPECIFIED: SORT_RELEVANCE,
+    pb.SEARCH_SORT_RELEVANCE: SORT_RELEVANCE,
+    pb.SEARCH_SORT_NEWEST: SORT_NEWEST,
+    pb.SEARCH_SORT_OLDEST: SORT_OLDEST,
+}
+
+
+def max_upload_bytes() -> int:
+    return env_int("DOCUMENTS_MAX_UPLOAD_MB", 50) * 1024 * 1024
+
+
+def emit_published(conn: Connection, doc: store.Doc) -> None:
+    emit(
+        conn,
+        TOPIC_PUBLISHED,
+        doc.id,
+        {
+            "document_id": doc.id,
+            "title": doc.title,
+            "number": doc.number,
+            "doc_type": doc.doc_type,
+            "category": doc.category,
+            "audience_unit_ids": list(doc.audience_unit_ids),
+            "publisher_unit_id": doc.unit_id,
+            "published_at": doc.published_at,
+        },
+    )
+
+
+def emit_refresh(conn: Connection, doc_id: str) -> None:
+    emit(conn, TOPIC_REFRESH, doc_id, {"document_id": doc_id})
+
+
+class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
+    def __init__(self, db: Database, blobs: BlobStore, index: SearchIndex, units: UnitDirectory) -> None:
+        self.db = db
+        self.blobs = blobs
+        self.index = index
+        self.units = units
+        self.links = links.LinkSigner(db)
+        self.max_bytes = max_upload_bytes()
+        self.url_ttl = env_int("DOCUMENTS_DOWNLOAD_TTL", 300)
+
+    # ---------- uploads ----------
+
+    def _replayed(self, conn: Connection, me: Principal, key: str) -> tuple[str, int] | None:
+        row = conn.execute(
+            sa.text("SELECT document_id, version FROM upload_requests WHERE account_id = :a AND idempotency_key = :k"),
+            {"a": me.account_id, "k": key},
+        ).first()
+        return (row.document_id, row.version) if row else None
+
+    def _audience(self, chain: tuple[str, ...], requested: list[str]) -> list[str]:
+        if not requested:
+            return [chain[-1]]
+        if len(requested) > 500:
+            raise InvalidArgument("too_many_units", "at most 500 audience units", field="audience_unit_ids")
+        audience = []
+        for unit_id in dict.fromkeys(requested):
+            target = self.units.chain(unit_id, "audience_unit_ids")
+            if chain[-1] not in target:
+                raise InvalidArgument(
+                    "audience_outside_unit",
+                    "every audience unit must be in the publishing unit's subtree",
+                    field="audience_unit_ids",
+                    unit_id=unit_id,
+                )
+            audience.append(target[-1])
+        return audience
+
+    def _chunks(self, requests: Iterator[Any]) -> Iterator[bytes]:
+        for message in requests:
+            if message.WhichOneof("part") != "chunk":
+                raise InvalidArgument("header_repeated", "only the first message carries the header")
+            yield message.chunk
+
+    def _store_file(self, doc_id: str, version: int, requests: Iterator[Any], header: Any) -> dict[str, Any]:
+        """Receive, check, extract and store one file; returns the version row's values."""
+        with files.receive(self._chunks(requests), self.max_bytes, header.sha256) as got:
+            kind = files.sniff(got.spool)
+            files.check_declared(kind, header.content_type, header.filename)
+            extracted = extract.extract(kind, got.spool)
+            level = classification.marking_in_text(extracted.text)
+            if level:
+                raise classification.refuse(level, "document text")
+            key = blob_key(doc_id, version, got.sha256)
+            got.spool.seek(0)
+            self.blobs.put(key, got.spool, got.size, got.sha256, files.CONTENT_TYPES[kind])
+        return {
+            "document_id": doc_id,
+            "version": version,
+            "blob_key": key,
+            "sha256": got.sha256,
+            "size": got.size,
+            "kind": kind,
+            "content_type": files.CONTENT_TYPES[kind],
+            "filename": files.safe_filename(header.filename, kind),
+            "extraction_state": store.OCR_PENDING if extracted.needs_ocr else store.DONE,
+            "extraction_error": "",
+            "text_source": extracted.source,
+            "text": extracted.text,
+        }
+
+    def UploadDocument(
+        self, request_iterator: Iterator[pb.UploadDocumentRequest], context: Ctx
+    ) -> pb.UploadDocumentResponse:
+        me = current_principal()
+        first = next(request_iterator, None)
+        if first is None or first.WhichOneof("part") != "header":
+            raise InvalidArgument("header_required", "the first message must carry the header")
+        header = first.header
+        key = idempotency_key(header.idempotency_key)
+        with self.db.read() as conn:
+            seen = self._replayed(conn, me, key)
+        if seen:
+            return pb.UploadDocumentResponse(document=self._document_msg(seen[0], me), replayed=True)
+        values = metadata.validate(header.metadata)
+        unit_id = header.unit_id or (header.audience_unit_ids[0] if len(header.audience_unit_ids) == 1 else "")
+        chain = self.units.chain(unit_id)
+        access.require_publisher(me, chain)
+        audience = self._audience(chain, list(header.audience_unit_ids))
+        doc_id = new_id()
+        version = self._store_file(doc_id, 1, request_iterator, header)
+        try:
+            with self.db.write() as conn:
+                seen = self._replayed(conn, me, key)
+                if seen:  # a concurrent retry won
+                    self.blobs.delete(version["blob_key"])
+                    return pb.UploadDocumentResponse(document=self._document_msg(seen[0], me), replayed=True)
+                now = time.time()
+                publish = bool(header.publish)
+                store.insert(
+                    conn,
+                    {
+                        **values,
+                        "id": doc_id,
+                        "status": store.PUBLISHED if publish else store.DRAFT,
+                        "unit_id": chain[-1],
+                        "current_version": 1,
+                        "created_by": me.account_id,
+                        "published_at": now if publish else None,
+                        "withdrawn_at": None,
+                        "withdrawn_reason": None,
+                    },
+                    audience,
+                    list(chain),
+                )
+                store.insert_version(conn, {**version, "note": "", "created_by": me.account_id})
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO upload_requests (account_id, idempotency_key, document_id, version, "
+                        "created_at) VALUES (:a, :k, :d, 1, :t)"
+                    ),
+                    {"a": me.account_id, "k": key, "d": doc_id, "t": now},
+                )
+                doc = store.get(conn, doc_id)
+                if publish:
+                    emit_published(conn, doc)
+                emit_refresh(conn, doc_id)
+                ver = store.version(conn, doc_id, 1)
+        except sa.exc.IntegrityError:
+            self.blobs.delete(version["blob_key"])
+            with self.db.read() as conn:
+                seen = self._replayed(conn, me, key)
+            if not seen:
+                raise
+            return pb.UploadDocumentResponse(document=self._document_msg(seen[0], me), replayed=True)
+        except BaseException:
+            self.blobs.delete(version["blob_key"])
+            raise
+        return pb.UploadDocumentResponse(document=document_msg(doc, ver))
+
+    def AddDocumentVersion(
+        self, request_iterator: Iterator[pb.AddDocumentVersionRequest], context: Ctx
+    ) -> pb.AddDocumentVersionResponse:
+        me = current_principal()
+        first = next(request_iterator, None)
+        if first is None or first.WhichOneof("part") != "header":
+            raise InvalidArgument("header_required", "the first message must carry the header")
+        header = first.header
+        key = idempotency_key(header.idempotency_key)
+        if len(header.note) > 1000:
+            raise InvalidArgument("field_too_long", "note has at most 1000 characters", field="note")
+        with self.db.read() as conn:
+            seen = self._replayed(conn, me, key)
+            if seen:
+                return pb.AddDocumentVersionResponse(document=self._document_msg(seen[0], me), replayed=True)
+            doc = store.get(conn, header.document_id)
+            access.require_manager(me, doc)
+        if doc.status == store.WITHDRAWN:
+            raise FailedPrecondition("document_withdrawn", "a withdrawn document takes no new version")
+        number = doc.current_version + 1
+        version = self._store_file(doc.id, number, request_iterator, header)
+        try:
+            with self.db.write() as conn:
+                seen = self._replayed(conn, me, key)
+                if seen:
+                    self.blobs.delete(version["blob_key"])
+                    return pb.AddDocumentVersionResponse(document=self._document_msg(seen[0], me), replayed=True)
+                current = store.get(conn, doc.id)
+                if current.current_version + 1 != number or current.status == store.WITHDRAWN:
+                    raise FailedPrecondition("version_conflict", "another version was added at the same time; retry")
+                store.insert_version(conn, {**version, "note": header.note.strip(), "created_by": me.account_id})
+                store.update(conn, doc.id, current_version=number)
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO upload_requests (account_id, idempotency_key, document_id, version, "
+                        "created_at) VALUES (:a, :k, :d, :v, :t)"
+                    ),
+                    {"a": me.account_id, "k": key, "d": doc.id, "v": number, "t": time.time()},
+                )
+                doc = store.get(conn, doc.id)
+                if doc.status == store.PUBLISHED:
+                    emit(
+                        conn,
+                        TOPIC_VERSION,
+                        doc.id,
+                        {
+                            "document_id": doc.id,
+                            "version": number,
+                            "audience_unit_ids": list(doc.audience_unit_ids),
+                        },
+                    )
+                emit_refresh(conn, doc.id)
+                ver = store.version(conn, doc.id, number)
+        except BaseException:
+            self.blobs.delete(version["blob_key"])
+            raise
+        return pb.AddDocumentVersionResponse(document=document_msg(doc, ver))
+
+    # ---------- reading ----------
+
+    def _document_msg(self, doc_id: str, me: Principal) -> pb.Document:
+        with self.db.read() as conn:
+            doc = store.get(conn, doc_id)
+            access.require_visible(me, doc)
+            return document_msg(doc, store.version(conn, doc.id, doc.current_version), study.studied(conn, doc.id, me))
+
+    def GetDocument(self, request: pb.GetDocumentRequest, context: Ctx) -> pb.GetDocumentResponse:
+        me = current_principal()
+        return pb.GetDocumentResponse(document=self._document_msg(request.id, me))
+
+    def ListDocuments(self, request: pb.ListDocumentsRequest, context: Ctx) -> pb.ListDocumentsResponse:
+        me = current_principal()
+        size, offset = page_size(request.page_size), decode_token(request.page_token)
+        filters = {"category": request.category, "status": status_name(request.status)}
+        if request.doc_type:
+            filters["doc_type"] = canonical_type(request.doc_type) or "-"
+        if request.unit_id:
+            filters["unit_id"] = require_id(request.unit_id, "unit_id")
+        with self.db.read() as conn:
+            found, total = store.list_visible(conn, access.visibility(me), filters, offset, size)
+            messages = [document_msg(d, store.version(conn, d.id, d.current_version)) for d in found]
+        return pb.ListDocumentsResponse(
+            documents=messages, next_page_token=next_token(offset, size, len(found), total), total_size=total
+        )
+
+    def ListDocumentVersions(
+        self, request: pb.ListDocumentVersionsRequest, context: Ctx
+    ) -> pb.ListDocumentVersionsResponse:
+        me = current_principal()
+        size, offset = page_size(request.page_size), decode_token(request.page_token)
+        with self.db.read() as conn:
+            doc = store.get(conn, request.document_id)
+            access.require_visible(me, doc)
+            found = store.versions(conn, doc.id, offset, size)
+        return pb.ListDocumentVersionsResponse(
+            versions=[version_msg(v) for v in found],
+            next_page_token=next_token(offset, size, len(found), doc.current_version),
+        )
+
+    def GetDocumentView(self, request: pb.GetDocumentViewRequest, context: Ctx) -> pb.GetDocumentViewResponse:
+        me = current_principal()
+        with self.db.read() as conn:
+            doc = store.get(conn, request.id)
+            access.require_visible(me, doc)
+            number = request.version or doc.current_version
+            ver = store.version(conn, doc.id, number)
+            text = store.version_text(conn, doc.id, number)
+        return pb.GetDocumentViewResponse(
+            html=render.page(doc, ver, text),
+            extraction_state=EXTRACTION.get(ver.extraction_state, pb.EXTRACTION_STATE_UNSPECIFIED),  # type: ignore[arg-type]
+        )
+
+    def GetDownloadUrl(self, request: pb.GetDownloadUrlRequest, context: Ctx) -> pb.GetDownloadUrlResponse:
+        me = current_principal()
+        with self.db.read() as conn:
+            doc = store.get(conn, request.id)
+            access.require_visible(me, doc)
+            ver = store.version(conn, doc.id, request.version or doc.current_version)
+        if ver.extraction_state == store.REFUSED:
+            raise FailedPrecondition("file_removed", "this file was removed (classified marking found)")
+        url = self.blobs.presigned_url(ver.blob_key, ver.filename, ver.content_type, self.url_ttl)
+        expires = time.time() + self.url_ttl
+        if not url:
+            token, expires = self.links.sign(doc.id, ver.version, self.url_ttl)
+            url = links.FILES_PATH + token
+        return pb.GetDownloadUrlResponse(
+            url=url,
+            expires_at=timestamp(expires),
+            filename=ver.filename,
+            content_type=ver.content_type,
+            sha256=ver.sha256,
+        )
+
+    def FetchFile(self, request: pb.FetchFileRequest, context: Ctx) -> Iterator[pb.FetchFileResponse]:
+        doc_id, number = self.links.verify(request.token)
+        with self.db.read() as conn:
+            ver = store.version(conn, doc_id, number)
+        if ver.extraction_state == store.REFUSED:
+            raise NotFound("file_removed", "this file was removed")
+        first = True
+        for block in self.blobs.chunks(ver.blob_key):
+            if first:
+                yield pb.FetchFileResponse(
+                    filename=ver.filename, content_type=ver.content_type, size=ver.size, chunk=block
+                )
+                first = False
+            else:
+                yield pb.FetchFileResponse(chunk=block)
+
+    # ---------- lifecycle ----------
+
+    def UpdateDocument(self, request: pb.UpdateDocumentRequest, context: Ctx) -> pb.UpdateDocumentResponse:
+        me = current_principal()
+        values = metadata.validate(request.metadata)
+        with self.db.read() as conn:
+            doc = store.get(conn, request.id)
+            access.require_manager(me, doc)
+        audience = (
+            self._audience(doc.publisher_chain, list(request.audience_unit_ids))
+            if request.audience_unit_ids
+            else list(doc.audience_unit_ids)
+        )
+        with self.db.write() as conn:
+            doc = store.get(conn, request.id)
+            if doc.status != store.DRAFT:
+                raise FailedPrecondition("not_a_draft", "only a draft's metadata can be changed")
+            store.update(conn, doc.id, **values)
+            store.set_units(conn, doc.id, audience, list(doc.publisher_chain))
+            emit_refresh(conn, doc.id)
+            doc = store.get(conn, doc.id)
+            ver = store.version(conn, doc.id, doc.current_version)
+        return pb.UpdateDocumentResponse(document=document_msg(doc, ver))
+
+    def PublishDocument(self, request: pb.PublishDocumentRequest, context: Ctx) -> pb.PublishDocumentResponse:
+        me = current_principal()
+        with self.db.write() as conn:
+            doc = store.get(conn, request.id)
+            access.require_manager(me, doc)
+            if doc.status == store.WITHDRAWN:
+                raise FailedPrecondition("document_withdrawn", "a withdrawn document cannot be published again")
+            if doc.status == store.DRAFT:
+                store.update(conn, doc.id, status=store.PUBLISHED, published_at=time.time())
+                doc = store.get(conn, doc.id)
+                emit_published(conn, doc)
+                emit_refresh(conn, doc.id)
+            ver = store.version(conn, doc.id, doc.current_version)
+        return pb.PublishDocumentResponse(document=document_msg(doc, ver))
+
+    def WithdrawDocument(self, request: pb.WithdrawDocumentRequest, context: Ctx) -> pb.WithdrawDocumentResponse:
+        me = current_principal()
+        with self.db.write() as conn:
+            doc = store.get(conn, request.id)
+            access.require_manager(me, doc)
+            if doc.status != store.WITHDRAWN:
+                store.update(
+                    conn,
+                    doc.id,
+                    status=store.WITHDRAWN,
+                    withdrawn_at=time.time(),
+                    withdrawn_reason=request.reason.strip()[:500],
+                )
+                emit_refresh(conn, doc.id)
+                doc = store.get(conn, doc.id)
+            ver = store.version(conn, doc.id, doc.current_version)
+        return pb.WithdrawDocumentResponse(document=document_msg(doc, ver))
+
+    # ---------- search ----------
+
+    def SearchDocuments(self, request: pb.SearchDocumentsRequest, context: Ctx) -> pb.SearchDocumentsResponse:
+        me = current_principal()
+        size, offset = page_size(request.page_size, default=20, maximum=100), decode_token(request.page_token)
+        if offset >= MAX_WINDOW:
+            raise InvalidArgument("page_too_deep", f"results past {MAX_WINDOW} cannot be paged; refine the search")
+        if len(request.query) > 500:
+            raise InvalidArgument("query_too_long", "a search has at most 500 characters", field="query")
+        doc_types = []
+        for raw in request.doc_types:
+            symbol = canonical_type(raw)
+            if not symbol:
+                raise InvalidArgument("unknown_doc_type", f"unknown document type {raw[:20]!r}", field="doc_types")
+            doc_types.append(symbol)
+        for category in request.categories:
+            if category not in metadata.CATEGORIES:
+                raise InvalidArgument("invalid_category", "unknown category", field="categories")
+        for name in ("issued_from", "issued_to"):
+            value = getattr(request, name)
+            if value:
+                try:
+                    dt.date.fromisoformat(value)
+                except ValueError as exc:
+                    raise InvalidArgument("invalid_date", f"{name} must be an ISO date", field=name) from exc
+        if request.sort not in SORTS:
+            raise InvalidArgument("invalid_sort", "sort is not valid", field="sort")
+        query = SearchQuery(
+            visibility=access.visibility(me),
+            text=request.query,
+            doc_types=tuple(doc_types),
+            categories=tuple(request.categories),
+            issuing_body=request.issuing_body.strip()[:200],
+            issued_from=request.issued_from,
+            issued_to=request.issued_to,
+            unit_id=require_id(request.unit_id, "unit_id") if request.unit_id else "",
+            sort=SORTS[request.sort],
+            offset=offset,
+            size=size,
+        )
+        try:
+            result = self.index.search(query)
+        except SearchUnavailable as exc:
+            raise Unavailable("search_unavailable", "search is unavailable for a moment; try again") from exc
+        return pb.SearchDocumentsResponse(
+            total_size=result.total,
+            hits=[
+                pb.SearchHit(
+                    id=h.id,
+                    title=h.title,
+                    number=h.number,
+                    doc_type=h.doc_type,
+                    category=h.category,
+                    issuing_body=h.issuing_body,
+                    issued_on=h.issued_on,
+                    unit_id=h.unit_id,
+                    score=h.score,
+                    highlights=[pb.Highlight(field=k, fragments=v) for k, v in h.highlights.items()],
+                )
+                for h in result.hits
+            ],
+            facets=[
+                pb.Facet(field=k, counts=[pb.FacetCount(value=v, count=n) for v, n in counts])
+                for k, counts in result.facets.items()
+            ],
+            next_page_token=next_token(offset, size, len(result.hits), min(result.total, MAX_WINDOW)),
+        )
+
+    # ---------- resolution study ----------
+
+    def MarkStudied(self, request: pb.MarkStudiedRequest, context: Ctx) -> pb.MarkStudiedResponse:
+        me = current_principal()
+        if not me.member_id:
+            raise FailedPrecondition("not_a_member", "only a Party member's account records study")
+        with self.db.write() as conn:
+            doc = store.get(conn, request.document_id)
+            access.require_visible(me, doc)
+            if doc.status != store.PUBLISHED:
+                raise FailedPrecondition("not_published", "only a published document can be studied")
+            at = study.mark(conn, doc.id, me)
+        return pb.MarkStudiedResponse(studied_at=timestamp(at))
+
+    def ListStudyStatus(self, request: pb.ListStudyStatusRequest, context: Ctx) -> pb.ListStudyStatusResponse:
+        me = current_principal()
+        size, offset = (
+            page_size(request.page_size, default=100, maximum=1000),
+            decode_token(request.page_token),
+        )
+        with self.db.read() as conn:
+            doc = store.get(conn, request.document_id)
+            access.require_visible(me, doc)
+        chain = self.units.chain(request.unit_id)
+        if not me.has_role_over(chain, *access.STUDY_VIEWERS):
+            raise PermissionDenied(
+                "not_allowed", "needs an officer, editor or admin role over this unit", unit_id=chain[-1]
+            )
+        report = study.report(self.db, self.units, doc, chain)
+        wanted = {pb.STUDY_FILTER_STUDIED: True, pb.STUDY_FILTER_NOT_STUDIED: False}.get(request.filter)
+        entries = [e for e in report.entries if wanted is None or e.studied is wanted]
+        page = entries[offset : offset + size]
+        return pb.ListStudyStatusResponse(
+            entries=[
+                pb.StudyEntry(
+                    member_id=e.member_id,
+                    full_name=e.full_name,
+                    unit_id=e.unit_id,
+                    studied=e.studied,
+                    studied_at=timestamp(e.studied_at) if e.studied_at else None,
+                )
+                for e in page
+            ],
+            units=[pb.UnitStudySummary(unit_id=u, members=n, studied=s) for u, (n, s) in sorted(report.units.items())],
+            total_members=len(report.entries),
+            total_studied=sum(1 for e in report.entries if e.studied),
+            next_page_token=next_token(offset, size, len(page), len(entries)),
+        )

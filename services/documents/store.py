@@ -1,0 +1,250 @@
+"""Document rows: insert, read, list what a caller may see, and the state the index needs.
+
+Every change bumps `change_seq`, the document's own counter, which the search index uses as
+an external version so that an older state never overwrites a newer one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from services.core.errors import NotFound
+from services.core.ids import require_id
+from services.documents.search import IndexedDocument, Visibility
+
+DRAFT, PUBLISHED, WITHDRAWN = "draft", "published", "withdrawn"
+STATUSES = (DRAFT, PUBLISHED, WITHDRAWN)
+
+# extraction states
+DONE, OCR_PENDING, OCR_RUNNING, OCR_DONE, FAILED, REFUSED = (
+    "done",
+    "ocr_pending",
+    "ocr_running",
+    "ocr_done",
+    "failed",
+    "refused_classified",
+)
+
+
+@dataclass
+class Version:
+    document_id: str
+    version: int
+    blob_key: str
+    sha256: str
+    size: int
+    kind: str
+    content_type: str
+    filename: str
+    note: str
+    extraction_state: str
+    extraction_error: str
+    text_source: str
+    text_chars: int
+    created_by: str
+    created_at: float
+
+
+@dataclass
+class Doc:
+    id: str
+    title: str
+    number: str
+    number_key: str
+    number_seq: int
+    doc_type: str
+    issuer_code: str
+    category: str
+    issued_on: str
+    issuing_body: str
+    signer: str
+    summary: str
+    status: str
+    unit_id: str
+    current_version: int
+    change_seq: int
+    created_by: str
+    created_at: float
+    updated_at: float
+    published_at: float | None
+    audience_unit_ids: tuple[str, ...]
+    publisher_chain: tuple[str, ...]
+
+    def visible_to(self, vis: Visibility) -> bool:
+        if set(self.publisher_chain) & set(vis.manage_units):
+            return True
+        return self.status == PUBLISHED and bool(set(self.audience_unit_ids) & set(vis.units))
+
+
+_VERSION_COLUMNS = (
+    "document_id, version, blob_key, sha256, size, kind, content_type, filename, note, extraction_state, "
+    "extraction_error, text_source, length(text) AS text_chars, created_by, created_at"
+)
+
+
+def _doc(conn: Connection, row: Any) -> Doc:
+    units = conn.execute(
+        sa.text("SELECT unit_id, rel FROM document_units WHERE document_id = :d ORDER BY unit_id"),
+        {"d": row.id},
+    ).all()
+    data = dict(row._mapping)
+    data["issued_on"] = data["issued_on"] or ""
+    data.pop("withdrawn_at", None)
+    data.pop("withdrawn_reason", None)
+    return Doc(
+        **data,
+        audience_unit_ids=tuple(u.unit_id for u in units if u.rel == "a"),
+        publisher_chain=tuple(u.unit_id for u in units if u.rel == "p"),
+    )
+
+
+def get(conn: Connection, document_id: str, for_update: bool = False) -> Doc:
+    doc_id = require_id(document_id, "id", "document")
+    row = conn.execute(sa.text("SELECT * FROM documents WHERE id = :id"), {"id": doc_id}).first()
+    if row is None:
+        raise NotFound("document_not_found", f"document {document_id!r} does not exist")
+    return _doc(conn, row)
+
+
+def insert(conn: Connection, values: dict[str, Any], audience: list[str], chain: list[str]) -> None:
+    now = time.time()
+    row = {**values, "change_seq": 1, "created_at": now, "updated_at": now}
+    columns = ", ".join(row)
+    conn.execute(sa.text(f"INSERT INTO documents ({columns}) VALUES ({', '.join(':' + k for k in row)})"), row)
+    set_units(conn, values["id"], audience, chain)
+
+
+def set_units(conn: Connection, document_id: str, audience: list[str], chain: list[str]) -> None:
+    conn.execute(sa.text("DELETE FROM document_units WHERE document_id = :d"), {"d": document_id})
+    rows = [{"d": document_id, "u": u, "r": "a"} for u in dict.fromkeys(audience)]
+    rows += [{"d": document_id, "u": u, "r": "p"} for u in dict.fromkeys(chain)]
+    conn.execute(sa.text("INSERT INTO document_units (document_id, unit_id, rel) VALUES (:d, :u, :r)"), rows)
+
+
+def update(conn: Connection, document_id: str, **values: Any) -> None:
+    """Change columns, bump the change counter and updated_at."""
+    values["updated_at"] = time.time()
+    sets = ", ".join(f"{k} = :{k}" for k in values)
+    conn.execute(
+        sa.text(f"UPDATE documents SET {sets}, change_seq = change_seq + 1 WHERE id = :id"),
+        {**values, "id": document_id},
+    )
+
+
+def insert_version(conn: Connection, values: dict[str, Any]) -> None:
+    row = {**values, "ocr_attempts": 0, "ocr_claimed_at": None, "created_at": time.time()}
+    columns = ", ".join(row)
+    conn.execute(sa.text(f"INSERT INTO document_versions ({columns}) VALUES ({', '.join(':' + k for k in row)})"), row)
+
+
+def version(conn: Connection, document_id: str, number: int) -> Version:
+    row = conn.execute(
+        sa.text(f"SELECT {_VERSION_COLUMNS} FROM document_versions WHERE document_id = :d AND version = :v"),
+        {"d": document_id, "v": number},
+    ).first()
+    if row is None:
+        raise NotFound("version_not_found", f"version {number} does not exist")
+    return Version(**row._mapping)
+
+
+def versions(conn: Connection, document_id: str, offset: int, size: int) -> list[Version]:
+    rows = conn.execute(
+        sa.text(
+            f"SELECT {_VERSION_COLUMNS} FROM document_versions WHERE document_id = :d "
+            "ORDER BY version DESC LIMIT :n OFFSET :o"
+        ),
+        {"d": document_id, "n": size, "o": offset},
+    ).all()
+    return [Version(**r._mapping) for r in rows]
+
+
+def version_text(conn: Connection, document_id: str, number: int) -> str:
+    return str(
+        conn.execute(
+            sa.text("SELECT text FROM document_versions WHERE document_id = :d AND version = :v"),
+            {"d": document_id, "v": number},
+        ).scalar()
+        or ""
+    )
+
+
+def _in(name: str, values: tuple[str, ...], params: dict[str, Any]) -> str:
+    keys = []
+    for i, value in enumerate(values):
+        params[f"{name}{i}"] = value
+        keys.append(f":{name}{i}")
+    return ", ".join(keys) or "NULL"
+
+
+def list_visible(
+    conn: Connection, vis: Visibility, filters: dict[str, str], offset: int, size: int
+) -> tuple[list[Doc], int]:
+    params: dict[str, Any] = {"lim": size, "off": offset}
+    seen = (
+        "(d.status = 'published' AND EXISTS (SELECT 1 FROM document_units a WHERE a.document_id = d.id "
+        f"AND a.rel = 'a' AND a.unit_id IN ({_in('u', vis.units, params)})))"
+    )
+    if vis.manage_units:
+        seen = (
+            f"({seen} OR EXISTS (SELECT 1 FROM document_units p WHERE p.document_id = d.id AND p.rel = 'p' "
+            f"AND p.unit_id IN ({_in('m', vis.manage_units, params)})))"
+        )
+    where = [seen]
+    for column in ("category", "doc_type", "unit_id", "status"):
+        if filters.get(column):
+            where.append(f"d.{column} = :f_{column}")
+            params[f"f_{column}"] = filters[column]
+    clause = " AND ".join(where)
+    total = conn.execute(sa.text(f"SELECT count(*) FROM documents d WHERE {clause}"), params).scalar_one()
+    rows = conn.execute(
+        sa.text(
+            f"SELECT d.* FROM documents d WHERE {clause} "
+            "ORDER BY COALESCE(d.published_at, d.created_at) DESC, d.id LIMIT :lim OFFSET :off"
+        ),
+        params,
+    ).all()
+    return [_doc(conn, r) for r in rows], int(total)
+
+
+def indexed(conn: Connection, doc: Doc) -> IndexedDocument:
+    return IndexedDocument(
+        id=doc.id,
+        version=doc.change_seq,
+        title=doc.title,
+        number=doc.number,
+        number_key=doc.number_key,
+        doc_type=doc.doc_type,
+        category=doc.category,
+        issuing_body=doc.issuing_body,
+        issued_on=doc.issued_on,
+        published_at=doc.published_at or 0.0,
+        unit_id=doc.unit_id,
+        publisher_chain=doc.publisher_chain,
+        audience_unit_ids=doc.audience_unit_ids,
+        summary=doc.summary,
+        body=version_text(conn, doc.id, doc.current_version),
+    )
+
+
+def all_published(conn: Connection, batch: int = 500) -> Iterator[IndexedDocument]:
+    last = ""
+    while True:
+        rows = conn.execute(
+            sa.text("SELECT * FROM documents WHERE status = 'published' AND id > :last ORDER BY id LIMIT :n"),
+            {"last": last, "n": batch},
+        ).all()
+        if not rows:
+            return
+        for row in rows:
+            yield indexed(conn, _doc(conn, row))
+        last = rows[-1].id
+
+
+def changed_since(conn: Connection, since: float) -> list[str]:
+    return list(conn.execute(sa.text("SELECT id FROM documents WHERE updated_at >= :t"), {"t": since}).scalars())

@@ -1,0 +1,38 @@
+"""Wiring of the meetings service: servicers on a gRPC server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import grpc
+
+from services.core.auth import KeySource
+from services.core.db import Database
+from services.core.entry import Worker, identity_keys
+from services.core.outbox import add_event_log
+from services.core.server import Register
+from services.meetings import rubric
+from services.meetings.ballots import BallotBox, load_key
+from services.meetings.directory import Directory
+from services.meetings.migrations import MIGRATIONS
+from services.meetings.servicer import MeetingsServicer
+from services.meetings.tasks import run_reminders
+from sotay.meetings.v1 import meetings_pb2, meetings_pb2_grpc
+
+SERVICE_NAME = meetings_pb2.DESCRIPTOR.services_by_name["MeetingsService"].full_name
+
+__all__ = ["MIGRATIONS", "WORKERS", "build"]
+
+
+def build(db: Database) -> tuple[Register, KeySource, set[str]]:
+    servicer = MeetingsServicer(db, Directory(), BallotBox(load_key()), rubric.current())
+
+    def register(server: grpc.Server) -> Iterable[str]:
+        meetings_pb2_grpc.add_MeetingsServiceServicer_to_server(servicer, server)
+        return [SERVICE_NAME, add_event_log(server, db)]
+
+    return register, identity_keys(), set()
+
+
+# Long-running background processes (`python -m services.meetings <name>`).
+WORKERS: dict[str, Worker] = {"reminders": run_reminders}

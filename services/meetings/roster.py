@@ -1,0 +1,218 @@
+"""The roster snapshot (taken when a meeting is announced), session statuses and attendance.
+
+The snapshot freezes who was summoned, their status (official/probationary), exemption and
+position, so later membership changes never rewrite a meeting's history. The secretary marks
+per-member session statuses (transferred, suspended/detained, excused for the whole session) that
+feed the Charter denominator, and records attendance; members check themselves in.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from services.core.errors import FailedPrecondition, InvalidArgument
+from services.core.outbox import emit
+from services.meetings import charter, meetings, states
+from services.meetings.directory import RosterEntry
+
+MODES = ("in_person", "online")
+
+
+def snapshot(conn: Connection, meeting: Row[Any], entries: Sequence[RosterEntry]) -> list[str]:
+    """Announce: store the roster, move to `announced`, and tell members (outbox event)."""
+    states.advance(meeting.state, states.ANNOUNCED)
+    if not entries:
+        raise FailedPrecondition("empty_roster", "the cell has no members to summon")
+    ordered = sorted(entries, key=lambda e: (e.full_name.lower(), e.member_id))
+    conn.execute(
+        sa.text(
+            "INSERT INTO roster (meeting_id, member_id, account_id, full_name, name_order, status, exempt, position, "
+            "session_status, session_reason, attendance, attendance_mode, attendance_reason, self_checked_in) "
+            "VALUES (:m, :p, :a, :n, :o, :s, :x, :pos, 'normal', '', '', '', '', FALSE)"
+        ),
+        [
+            {
+                "m": meeting.id,
+                "p": e.member_id,
+                "a": e.account_id or None,
+                "n": e.full_name,
+                "o": i,
+                "s": e.status,
+                "x": e.exempt,
+                "pos": e.position,
+            }
+            for i, e in enumerate(ordered)
+        ],
+    )
+    now = time.time()
+    conn.execute(
+        sa.text("UPDATE meetings SET state = :s, announced_at = :t WHERE id = :id"),
+        {"s": states.ANNOUNCED, "t": now, "id": meeting.id},
+    )
+    meetings.bump(conn, meeting.id)
+    member_ids = [e.member_id for e in ordered]
+    document_ids = [d.document_id for d in meetings.documents(conn, meeting.id)]
+    emit(
+        conn,
+        "meetings.meeting.announced",
+        meeting.id,
+        {
+            "meeting_id": meeting.id,
+            "cell_unit_id": meeting.cell_unit_id,
+            "title": meeting.title,
+            "kind": meeting.kind,
+            "starts_at": meeting.starts_at,
+            "member_ids": member_ids,
+            "document_ids": document_ids,
+        },
+    )
+    return member_ids
+
+
+def participants(conn: Connection, meeting_id: str) -> list[charter.Participant]:
+    return [
+        charter.Participant(r.member_id, r.status, bool(r.exempt), r.session_status, r.attendance)
+        for r in conn.execute(
+            sa.text("SELECT member_id, status, exempt, session_status, attendance FROM roster WHERE meeting_id = :m"),
+            {"m": meeting_id},
+        )
+    ]
+
+
+def eligible_count(conn: Connection, meeting_id: str) -> int:
+    """charter.eligible_voters in SQL: official, present, normal session status."""
+    return int(
+        conn.execute(
+            sa.text(
+                "SELECT COUNT(*) FROM roster WHERE meeting_id = :m AND status = 'official' "
+                "AND attendance = 'present' AND session_status = 'normal'"
+            ),
+            {"m": meeting_id},
+        ).scalar_one()
+    )
+
+
+def participant(row: Row[Any]) -> charter.Participant:
+    return charter.Participant(row.member_id, row.status, bool(row.exempt), row.session_status, row.attendance)
+
+
+def any_open_poll(conn: Connection, meeting_id: str) -> bool:
+    return (
+        conn.execute(sa.text("SELECT 1 FROM polls WHERE meeting_id = :m AND state = 'open'"), {"m": meeting_id}).first()
+        is not None
+    )
+
+
+def set_session_status(conn: Connection, meeting: Row[Any], member_id: str, status: str, reason: str) -> Row[Any]:
+    states.require(meeting.state, "session_status")
+    if status not in charter.SESSION_STATUSES:
+        raise InvalidArgument("invalid_session_status", "unknown session status", field="status")
+    reason = reason.strip()[:500]
+    if status != charter.NORMAL and not reason:
+        raise InvalidArgument("reason_required", "give the reason for this status", field="reason")
+    if any_open_poll(conn, meeting.id):
+        raise FailedPrecondition("poll_open", "the denominator cannot change while a poll is open")
+    row = meetings.require_roster_member(conn, meeting.id, member_id, "member_id")
+    params = {"m": meeting.id, "p": row.member_id, "s": status, "r": reason if status != charter.NORMAL else ""}
+    conn.execute(
+        sa.text("UPDATE roster SET session_status = :s, session_reason = :r WHERE meeting_id = :m AND member_id = :p"),
+        params,
+    )
+    if status in (charter.TRANSFERRED, charter.EXCUSED, charter.SUSPENDED) and row.attendance == charter.PRESENT:
+        conn.execute(
+            sa.text("UPDATE roster SET attendance = '', attendance_mode = '' WHERE meeting_id = :m AND member_id = :p"),
+            params,
+        )
+    meetings.bump(conn, meeting.id)
+    return meetings.require_roster_member(conn, meeting.id, member_id, "member_id")
+
+
+def check_in(conn: Connection, meeting: Row[Any], member_id: str, mode: str) -> Row[Any]:
+    """A member marks themself present (idempotent: checking in twice changes nothing)."""
+    states.require(meeting.state, "attendance")
+    mode = mode or ("online" if meeting.mode == "online" else "in_person")
+    if mode not in MODES:
+        raise InvalidArgument("invalid_mode", "attendance mode must be in person or online", field="mode")
+    if meeting.mode == "in_person" and mode == "online":
+        raise FailedPrecondition("meeting_in_person", "this meeting is held in person only")
+    row = meetings.require_roster_member(conn, meeting.id, member_id, "member_id")
+    if row.session_status in (charter.TRANSFERRED, charter.EXCUSED, charter.SUSPENDED):
+        raise FailedPrecondition(
+            "member_not_in_session",
+            "your status for this session does not allow check-in",
+            session_status=row.session_status,
+        )
+    if row.attendance == charter.PRESENT:
+        return row
+    conn.execute(
+        sa.text(
+            "UPDATE roster SET attendance = 'present', attendance_mode = :mode, attendance_reason = '', "
+            "self_checked_in = TRUE WHERE meeting_id = :m AND member_id = :p"
+        ),
+        {"m": meeting.id, "p": member_id, "mode": mode},
+    )
+    meetings.bump(conn, meeting.id)
+    return meetings.require_roster_member(conn, meeting.id, member_id, "member_id")
+
+
+def record(conn: Connection, meeting: Row[Any], member_id: str, attendance: str, mode: str, reason: str) -> Row[Any]:
+    """The secretary records presence (in the room, or for someone without a phone) or an absence."""
+    states.require(meeting.state, "attendance")
+    if attendance not in (charter.PRESENT, charter.ABSENT_EXCUSED, charter.ABSENT_UNEXCUSED):
+        raise InvalidArgument("invalid_attendance", "attendance must be present or absent", field="attendance")
+    row = meetings.require_roster_member(conn, meeting.id, member_id, "member_id")
+    reason = reason.strip()[:500]
+    if attendance == charter.PRESENT:
+        mode = mode or "in_person"
+        if mode not in MODES:
+            raise InvalidArgument("invalid_mode", "attendance mode must be in person or online", field="mode")
+        if row.session_status in (charter.TRANSFERRED, charter.EXCUSED):
+            raise FailedPrecondition("member_not_in_session", "set the member's session status back to normal first")
+        reason = ""
+    else:
+        if not reason:
+            raise InvalidArgument("reason_required", "an absence needs a reason (or 'không lý do')", field="reason")
+        if row.attendance == charter.PRESENT and any_open_poll(conn, meeting.id):
+            raise FailedPrecondition("poll_open", "a member present cannot be marked absent while a poll is open")
+        mode = ""
+    conn.execute(
+        sa.text(
+            "UPDATE roster SET attendance = :a, attendance_mode = :mode, attendance_reason = :r, "
+            "self_checked_in = FALSE WHERE meeting_id = :m AND member_id = :p"
+        ),
+        {"m": meeting.id, "p": member_id, "a": attendance, "mode": mode, "r": reason},
+    )
+    meetings.bump(conn, meeting.id)
+    return meetings.require_roster_member(conn, meeting.id, member_id, "member_id")
+
+
+def list_roster(conn: Connection, meeting_id: str, offset: int, limit: int) -> tuple[list[Row[Any]], int]:
+    total = conn.execute(sa.text("SELECT COUNT(*) FROM roster WHERE meeting_id = :m"), {"m": meeting_id}).scalar_one()
+    found = conn.execute(
+        sa.text("SELECT * FROM roster WHERE meeting_id = :m ORDER BY name_order LIMIT :lim OFFSET :off"),
+        {"m": meeting_id, "lim": limit, "off": offset},
+    ).all()
+    return list(found), int(total)
+
+
+def all_rows(conn: Connection, meeting_id: str) -> list[Row[Any]]:
+    return list(
+        conn.execute(sa.text("SELECT * FROM roster WHERE meeting_id = :m ORDER BY name_order"), {"m": meeting_id}).all()
+    )
+
+
+def mode_counts(conn: Connection, meeting_id: str) -> tuple[int, int]:
+    rows = conn.execute(
+        sa.text(
+            "SELECT attendance_mode, COUNT(*) AS n FROM roster WHERE meeting_id = :m AND attendance = 'present' "
+            "AND session_status NOT IN ('transferred', 'excused') GROUP BY attendance_mode"
+        ),
+        {"m": meeting_id},
+    ).all()
+    by = {r.attendance_mode: int(r.n) for r in rows}
+    return by.get("in_person", 0), by.get("online", 0)

@@ -1,0 +1,40 @@
+"""Wiring of the notifications service: servicers on a gRPC server, and its workers."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+
+import grpc
+
+from services.core.auth import KeySource
+from services.core.db import Database
+from services.core.entry import Worker, identity_keys
+from services.core.outbox import add_event_log
+from services.core.server import Register
+from services.notifications import events, feedback
+from services.notifications.delivery import worker as delivery
+from services.notifications.migrations import MIGRATIONS
+from services.notifications.servicer import PUBLIC_METHODS, NotificationsServicer
+from sotay.notifications.v1 import notifications_pb2, notifications_pb2_grpc
+
+SERVICE_NAME = notifications_pb2.DESCRIPTOR.services_by_name["NotificationsService"].full_name
+
+__all__ = ["MIGRATIONS", "WORKERS", "build"]
+
+
+def build(db: Database) -> tuple[Register, KeySource, set[str]]:
+    servicer = NotificationsServicer(db)
+
+    def register(server: grpc.Server) -> Iterable[str]:
+        notifications_pb2_grpc.add_NotificationsServiceServicer_to_server(servicer, server)
+        return [SERVICE_NAME, add_event_log(server, db)]
+
+    return register, identity_keys(), PUBLIC_METHODS
+
+
+def _escalate(db: Database, stop: threading.Event) -> None:
+    feedback.run_escalation(db, stop)
+
+
+WORKERS: dict[str, Worker] = {"consume": events.run, "delivery": delivery.run, "escalate": _escalate}

@@ -1,0 +1,241 @@
+"""The documents service through its gRPC API, on the embedded stack (SQLite, folder, FTS5)
+and the production stack (PostgreSQL, S3, Elasticsearch - real servers)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import urllib.request
+
+import grpc
+import sqlalchemy as sa
+
+from sotay.documents.v1 import documents_pb2 as pb
+from tests.support.documents import docx_bytes, odt_bytes, pdf_bytes
+from tests.unit.documents.conftest import Stack, add_version, code_and_reason, search, upload
+
+NQ_TEXT = [
+    "ĐẢNG BỘ TỈNH LẠNG SƠN",
+    "NGHỊ QUYẾT về tăng cường công tác xây dựng, chỉnh đốn Đảng",
+    "Nâng cao đạo đức cách mạng, chống biểu hiện suy thoái trong cán bộ, đảng viên.",
+]
+
+
+def fetch_download(stack: Stack, auth, doc_id: str, version: int = 0) -> bytes:  # type: ignore[no-untyped-def]
+    link = stack.stub.GetDownloadUrl(pb.GetDownloadUrlRequest(id=doc_id, version=version), metadata=auth)
+    if link.url.startswith("http"):
+        with urllib.request.urlopen(link.url, timeout=10) as reply:
+            return bytes(reply.read())
+    token = link.url.rsplit("/", 1)[-1]
+    return b"".join(m.chunk for m in stack.stub.FetchFile(pb.FetchFileRequest(token=token)))
+
+
+def test_publish_search_read_and_download(stack: Stack) -> None:
+    p = stack.people
+    data = docx_bytes(NQ_TEXT)
+    made = upload(stack, p.province_admin, data, number="05-NQ/TU").document
+    assert made.status == pb.DOCUMENT_STATUS_PUBLISHED
+    assert (made.number_seq, made.issuer_code, made.metadata.doc_type) == (5, "TU", "NQ")
+    assert made.version.sha256 == hashlib.sha256(data).hexdigest()
+    assert made.version.extraction_state == pb.EXTRACTION_STATE_DONE
+    stack.index_now()
+    for query in ("nghi quyet", "dao duc cach mang", "Đảng", "05-NQ/TU", "5 nq tu", "05-nq"):
+        found = search(stack, p.member_a, query)
+        assert [h.id for h in found.hits][:1] == [made.id], query
+    hit = search(stack, p.member_b, "dao duc").hits[0]
+    assert any("<mark>" in f for h in hit.highlights for f in h.fragments)
+    view = stack.stub.GetDocumentView(pb.GetDocumentViewRequest(id=made.id), metadata=p.member_b).html
+    assert "<script" not in view and "đạo đức cách mạng" in view and 'name="viewport"' in view
+    assert fetch_download(stack, p.member_a, made.id) == data
+
+
+def test_a_commune_document_never_reaches_another_commune(stack: Stack) -> None:
+    p = stack.people
+    secret = upload(
+        stack,
+        p.editor_a,
+        docx_bytes(["Kế hoạch riêng của xã A về đạo đức"]),
+        unit_id=p.commune_a,
+        title="Kế hoạch của Đảng ủy xã A",
+        number="12-KH/ĐU",
+        issuing_body="Đảng ủy xã A",
+    ).document
+    public = upload(
+        stack,
+        p.province_admin,
+        docx_bytes(["Thông báo chung về đạo đức"]),
+        number="3-TB/TU",
+        title="Thông báo của Tỉnh ủy",
+        category="thong-bao-noi-bo",
+    ).document
+    stack.index_now()
+    assert {h.id for h in search(stack, p.member_a, "dao duc").hits} == {secret.id, public.id}
+    for query in ("", "dao duc", "ke hoach xa a", "12-KH/ĐU", "12 kh du"):
+        result = search(stack, p.member_b, query)
+        assert secret.id not in [h.id for h in result.hits]
+        assert "xã A" not in str(result) and "KH" not in [c.value for f in result.facets for c in f.counts]
+    assert search(stack, p.member_b, "ke hoach xa a").total_size == 0
+    assert search(stack, p.member_b, "").total_size == 1
+    for call in (
+        lambda: stack.stub.GetDocument(pb.GetDocumentRequest(id=secret.id), metadata=p.member_b),
+        lambda: stack.stub.GetDocumentView(pb.GetDocumentViewRequest(id=secret.id), metadata=p.member_b),
+        lambda: stack.stub.GetDownloadUrl(pb.GetDownloadUrlRequest(id=secret.id), metadata=p.member_b),
+        lambda: stack.stub.MarkStudied(pb.MarkStudiedRequest(document_id=secret.id), metadata=p.member_b),
+    ):
+        assert code_and_reason(call) == (grpc.StatusCode.NOT_FOUND, "document_not_found")
+    listed = stack.stub.ListDocuments(pb.ListDocumentsRequest(), metadata=p.member_b)
+    assert [d.id for d in listed.documents] == [public.id] and listed.total_size == 1
+    # The commune's editor cannot publish for the sibling commune or the province.
+    for unit in (p.commune_b, stack.identity.root_id):
+        assert (
+            code_and_reason(lambda u=unit: upload(stack, p.editor_a, b"x", unit_id=u))[0]
+            == grpc.StatusCode.PERMISSION_DENIED
+        )
+    assert code_and_reason(lambda: upload(stack, p.member_a, b"x", unit_id=p.cell_a)) == (
+        grpc.StatusCode.PERMISSION_DENIED,
+        "not_allowed",
+    )
+
+
+def test_chosen_audience_inside_the_subtree(stack: Stack) -> None:
+    p = stack.people
+    made = upload(
+        stack,
+        p.province_admin,
+        b"Chi thi gui rieng xa B",
+        filename="ct.txt",
+        number="7-CT/TU",
+        audience=(p.commune_b,),
+        title="Chỉ thị gửi xã B",
+    ).document
+    assert list(made.audience_unit_ids) == [p.commune_b]
+    stack.index_now()
+    assert search(stack, p.member_b, "chi thi").total_size == 1
+    assert search(stack, p.member_a, "chi thi").total_size == 0
+    outside = code_and_reason(
+        lambda: upload(stack, p.editor_a, b"x", filename="x.txt", unit_id=p.commune_a, audience=(p.cell_b,))
+    )
+    assert outside == (grpc.StatusCode.INVALID_ARGUMENT, "audience_outside_unit")
+
+
+def test_draft_publish_withdraw_and_events(stack: Stack) -> None:
+    p = stack.people
+    draft = upload(
+        stack,
+        p.editor_a,
+        odt_bytes(["Dự thảo chương trình hành động"]),
+        filename="ctr.odt",
+        unit_id=p.commune_a,
+        number="2-CTr/ĐU",
+        title="Chương trình hành động",
+        publish=False,
+    ).document
+    assert draft.status == pb.DOCUMENT_STATUS_DRAFT
+    stack.index_now()
+    assert search(stack, p.member_a, "chuong trinh").total_size == 0
+    assert (
+        code_and_reason(lambda: stack.stub.GetDocument(pb.GetDocumentRequest(id=draft.id), metadata=p.member_a))[0]
+        == grpc.StatusCode.NOT_FOUND
+    )
+    assert search(stack, p.editor_a, "").total_size == 0  # drafts are not in the search index
+    listed = stack.stub.ListDocuments(pb.ListDocumentsRequest(status=pb.DOCUMENT_STATUS_DRAFT), metadata=p.editor_a)
+    assert [d.id for d in listed.documents] == [draft.id]
+    stack.stub.PublishDocument(pb.PublishDocumentRequest(id=draft.id), metadata=p.editor_a)
+    stack.index_now()
+    assert [h.id for h in search(stack, p.member_a, "chuong trinh hanh dong").hits] == [draft.id]
+    with stack.db.read() as conn:
+        events = conn.execute(
+            sa.text("SELECT topic, payload FROM outbox WHERE topic LIKE 'documents.document.%'")
+        ).all()
+    assert [e.topic for e in events] == ["documents.document.published"]
+    payload = json.loads(events[0].payload)
+    assert set(payload) == {
+        "document_id",
+        "title",
+        "number",
+        "doc_type",
+        "category",
+        "audience_unit_ids",
+        "publisher_unit_id",
+        "published_at",
+    }
+    assert payload["number"] == "2-CTr/ĐU" and payload["audience_unit_ids"] == [p.commune_a]
+    assert isinstance(payload["published_at"], float)
+    stack.stub.WithdrawDocument(pb.WithdrawDocumentRequest(id=draft.id, reason="thay thế"), metadata=p.editor_a)
+    stack.index_now()
+    assert search(stack, p.member_a, "chuong trinh").total_size == 0
+
+
+def test_new_version_keeps_history(stack: Stack) -> None:
+    p = stack.people
+    first = upload(
+        stack,
+        p.province_admin,
+        pdf_bytes(["Kế hoạch tổ chức đại hội chi bộ, bản đầu tiên."] * 3),
+        filename="kh.pdf",
+        number="40-KH/TU",
+        title="Kế hoạch đại hội",
+    ).document
+    assert first.version.text_source == "text_layer"
+    second = add_version(
+        stack, p.province_admin, first.id, docx_bytes(["Kế hoạch sửa đổi: bầu cử trực tiếp."]), note="sửa đổi"
+    ).document
+    assert second.current_version == 2
+    versions = stack.stub.ListDocumentVersions(
+        pb.ListDocumentVersionsRequest(document_id=first.id), metadata=p.member_a
+    ).versions
+    assert [v.version for v in versions] == [2, 1] and versions[1].filename == "kh.pdf"
+    stack.index_now()
+    assert [h.id for h in search(stack, p.member_a, "bau cu truc tiep").hits] == [first.id]
+    assert search(stack, p.member_a, "ban dau tien").total_size == 0
+    old = stack.stub.GetDocumentView(pb.GetDocumentViewRequest(id=first.id, version=1), metadata=p.member_a).html
+    assert "bản đầu tiên" in old
+    assert fetch_download(stack, p.member_a, first.id, 1).startswith(b"%PDF")
+    with stack.db.read() as conn:
+        added = conn.execute(sa.text("SELECT payload FROM outbox WHERE topic = 'documents.document.version_added'"))
+        assert [json.loads(r.payload)["version"] for r in added] == [2]
+
+
+def test_retried_upload_is_recorded_once(stack: Stack) -> None:
+    p = stack.people
+    data = docx_bytes(["Thông báo kết luận hội nghị"])
+    one = upload(stack, p.province_admin, data, key="retry-1", number="9-TB/TU")
+    two = upload(stack, p.province_admin, data, key="retry-1", number="9-TB/TU")
+    assert two.replayed and two.document.id == one.document.id
+    with stack.db.read() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM documents")).scalar_one() == 1
+
+
+def test_resolution_study_per_unit(stack: Stack) -> None:
+    p = stack.people
+    made = upload(stack, p.province_admin, docx_bytes(NQ_TEXT), number="11-NQ/TU").document
+    at = stack.stub.MarkStudied(pb.MarkStudiedRequest(document_id=made.id), metadata=p.member_a).studied_at
+    again = stack.stub.MarkStudied(pb.MarkStudiedRequest(document_id=made.id), metadata=p.member_a).studied_at
+    assert at == again
+    assert stack.stub.GetDocument(pb.GetDocumentRequest(id=made.id), metadata=p.member_a).document.studied
+    report = stack.stub.ListStudyStatus(
+        pb.ListStudyStatusRequest(document_id=made.id, unit_id=p.commune_a), metadata=p.editor_a
+    )
+    assert (report.total_members, report.total_studied) == (3, 1)
+    assert [(u.unit_id, u.members, u.studied) for u in report.units] == [(p.cell_a, 3, 1)]
+    pending = stack.stub.ListStudyStatus(
+        pb.ListStudyStatusRequest(document_id=made.id, unit_id=p.commune_a, filter=pb.STUDY_FILTER_NOT_STUDIED),
+        metadata=p.editor_a,
+    )
+    assert p.member_a_id not in [e.member_id for e in pending.entries] and len(pending.entries) == 2
+    assert (
+        code_and_reason(
+            lambda: stack.stub.ListStudyStatus(
+                pb.ListStudyStatusRequest(document_id=made.id, unit_id=p.commune_b), metadata=p.editor_a
+            )
+        )[0]
+        == grpc.StatusCode.PERMISSION_DENIED
+    )
+    assert (
+        code_and_reason(
+            lambda: stack.stub.ListStudyStatus(
+                pb.ListStudyStatusRequest(document_id=made.id, unit_id=p.commune_a), metadata=p.member_a
+            )
+        )[0]
+        == grpc.StatusCode.PERMISSION_DENIED
+    )

@@ -1,0 +1,157 @@
+"""The REST routes of gateway/routes/meetings.py against real identity and meetings servers."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator
+
+import docx
+import pytest
+from flask.testing import FlaskClient
+
+from gateway import clients
+from gateway.app import create_app
+from gateway.settings import Settings
+from services.core.auth import TokenVerifier
+from services.core.config import ServerConfig
+from services.core.db import Database
+from services.core.server import start_server
+from services.meetings.app import MIGRATIONS, build
+from sotay.meetings.v1 import meetings_pb2_grpc
+from tests.support.identity import running_identity
+from tests.unit.meetings.conftest import STANDARD, TEST_BALLOT_KEY, World
+
+
+@pytest.fixture
+def rest(make_database: Callable[[], Database], monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[World, FlaskClient]]:
+    monkeypatch.setenv("MEETINGS_BALLOT_KEY", TEST_BALLOT_KEY)
+    monkeypatch.setenv("LOG_LEVEL", "WARNING")
+    identity_db, meetings_db = make_database(), make_database()
+    with running_identity(identity_db) as identity:
+        monkeypatch.setenv("IDENTITY_ADDR", identity.target)
+        meetings_db.migrate("meetings", MIGRATIONS)
+        register, keys, public = build(meetings_db)
+        server = start_server(
+            ServerConfig("meetings", "127.0.0.1", 0, 0, 8, 1.0), register, TokenVerifier(keys), public
+        )
+        monkeypatch.setenv("MEETINGS_ADDR", f"127.0.0.1:{server.port}")
+        clients.reset_after_fork()
+        try:
+            import grpc
+
+            channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+            world = World(identity, meetings_pb2_grpc.MeetingsServiceStub(channel), meetings_db, identity.admin())
+            app = create_app(Settings.from_env())
+            app.testing = True
+            yield world, app.test_client()
+            channel.close()
+        finally:
+            clients.close_all()
+            server.stop(0)
+
+
+def test_a_meeting_over_rest_with_live_etag_and_minutes(rest: tuple[World, FlaskClient]) -> None:
+    w, http = rest
+    cell = w.cell("Chi bộ REST", w.identity.root_id, STANDARD[:5])
+
+    def call(method: str, path: str, who=None, **kw):  # type: ignore[no-untyped-def]
+        token = (who or cell.secretary).auth[0][1]
+        headers = {"Authorization": token, **kw.pop("headers", {})}
+        return http.open("/api/v1/meetings" + path, method=method, headers=headers, **kw)
+
+    created = call(
+        "POST",
+        "",
+        json={
+            "cell_unit_id": cell.id,
+            "kind": "regular",
+            "title": "Họp tháng 3",
+            "starts_at": "2026-03-10T12:30:00Z",
+            "mode": "hybrid",
+            "agenda": [{"title": "Tình hình tháng"}],
+        },
+    )
+    assert created.status_code == 201, created.get_json()
+    m = created.get_json()
+    assert m["state"] == "draft" and m["agenda"][0]["title"] == "Tình hình tháng"
+    patched = call("PATCH", f"/{m['id']}", json={"place": "Hội trường khối 1"})
+    assert patched.status_code == 200 and patched.get_json()["place"] == "Hội trường khối 1"
+    locked = call("PATCH", f"/{m['id']}", json={"conclusion": "x"})
+    assert locked.status_code == 400 and locked.get_json()["error"]["reason"] == "field_locked"
+    assert (
+        call(
+            "POST",
+            f"/{m['id']}/documents",
+            json={"document_id": "6f1c1c2e-3c1a-4d59-9d7e-0a5b8c1d2e3f", "title": "Dự thảo"},
+        ).status_code
+        == 200
+    )
+    assert call("POST", f"/{m['id']}/announce").get_json()["roster_size"] == 5
+    assert call("POST", f"/{m['id']}/start", json={}).status_code == 200
+    live = call("GET", f"/{m['id']}/live", who=cell.people[1])
+    etag = live.headers["ETag"]
+    assert live.status_code == 200 and live.get_json()["attendance"]["present"] == 0
+    unchanged = call("GET", f"/{m['id']}/live", who=cell.people[1], headers={"If-None-Match": etag})
+    assert unchanged.status_code == 304 and unchanged.headers["ETag"] == etag
+    for p in cell.people:
+        assert (
+            call(
+                "POST", f"/{m['id']}/check-in", who=p, json={"mode": "online"}, headers={"Idempotency-Key": "ci-1"}
+            ).status_code
+            == 200
+        )
+    changed = call("GET", f"/{m['id']}/live", who=cell.people[1], headers={"If-None-Match": etag})
+    assert changed.status_code == 200 and changed.headers["ETag"] != etag
+    assert changed.get_json()["attendance"]["present"] == 5
+    poll = call(
+        "POST", f"/{m['id']}/polls", json={"question": "Thông qua", "kind": "resolution_adoption", "ballot": "secret"}
+    ).get_json()
+    for i, p in enumerate(cell.people):
+        voted = call(
+            "POST",
+            f"/polls/{poll['id']}/votes",
+            who=p,
+            json={"choice": "approve" if i < 3 else "reject", "idempotency_key": f"k{i}"},
+        )
+        assert voted.status_code == 200 and voted.get_json() == {"replayed": False, "votes_cast": i + 1}
+    again = call(
+        "POST",
+        f"/polls/{poll['id']}/votes",
+        who=cell.people[0],
+        json={"choice": "reject", "idempotency_key": "other-device"},
+    )
+    assert again.status_code == 409 and again.get_json()["error"]["reason"] == "already_voted"
+    bad = call("POST", f"/polls/{poll['id']}/votes", json={"choice": "maybe", "idempotency_key": "k"})
+    assert bad.status_code == 400
+    closed = call("POST", f"/polls/{poll['id']}/close").get_json()
+    assert closed["result"]["total"] == {"approve": 3, "reject": 2, "abstain": 0} and closed["result"]["passed"]
+    rubric = call("GET", "/rubric").get_json()
+    scores = {c["id"]: c["max_points"] for c in rubric["criteria"]}
+    graded = call("POST", f"/{m['id']}/evaluations", json={"scores": scores, "official": True})
+    assert graded.status_code == 201 and graded.get_json()["rating_label"] == "Tốt"
+    assert call("POST", f"/{m['id']}/close", json={"conclusion": "Thống nhất"}).get_json()["state"] == "closed"
+    minutes = call("GET", f"/{m['id']}/minutes?format=docx")
+    assert minutes.status_code == 200 and "attachment" in minutes.headers["Content-Disposition"]
+    text = " ".join(p.text for p in docx.Document(io.BytesIO(minutes.data)).paragraphs)
+    assert "Tán thành: 3 (trên ứng dụng 3, tại cuộc họp 0)." in text
+    pdf = call("GET", f"/{m['id']}/minutes")
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+    assert call("POST", f"/{m['id']}/resolution", json={"text": "Nghị quyết"}).status_code == 200
+    task = call(
+        "POST",
+        f"/{m['id']}/tasks",
+        json={"title": "Việc", "due_on": "2026-03-31", "assignee_member_ids": [cell.people[1].member_id]},
+    )
+    assert task.status_code == 201, task.get_json()
+    listed = call("GET", f"/tasks?cell_unit_id={cell.id}").get_json()
+    assert [t["id"] for t in listed["items"]] == [task.get_json()["id"]]
+    report = http.get(
+        f"/api/v1/meetings/compliance?unit_id={w.identity.root_id}&month=2026-03",
+        headers={"Authorization": w.admin[0][1]},
+    ).get_json()
+    assert report["totals"]["cells_all_three_parts"] == 1
+    missing = call("GET", "/00000000-0000-4000-8000-000000000000")
+    assert missing.status_code == 404 and missing.get_json()["error"]["reason"] == "meeting_not_found"
+    outsider = w.cell("Chi bộ khác", w.identity.root_id, STANDARD[5:7])
+    denied = call("GET", f"/{m['id']}/minutes", who=outsider.people[1])
+    assert denied.status_code == 403

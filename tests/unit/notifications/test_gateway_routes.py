@@ -1,0 +1,84 @@
+"""The REST routes of gateway/routes/notifications.py against the real notifications and identity
+services (Flask test client -> gRPC): bulletin, inbox with ETag, SSE, feedback, errors as JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+from flask.testing import FlaskClient
+
+from gateway import clients
+from gateway.app import create_app
+from gateway.settings import Settings
+from services.core.auth import TokenVerifier
+from services.core.config import ServerConfig
+from services.core.db import Database
+from services.core.server import start_server
+from services.notifications.app import MIGRATIONS, build
+from sotay.notifications.v1 import notifications_pb2_grpc
+from tests.support.identity import running_identity
+from tests.unit.notifications.conftest import EDITOR, MEMBER_B1, World, build_world
+
+
+@pytest.fixture
+def rest(make_database: Callable[[], Database], monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[World, FlaskClient]]:
+    import grpc
+
+    identity_db, db = make_database(), make_database()
+    with running_identity(identity_db) as identity:
+        monkeypatch.setenv("IDENTITY_ADDR", identity.target)
+        db.migrate("notifications", MIGRATIONS)
+        register, keys, public = build(db)
+        server = start_server(ServerConfig("notifications", "127.0.0.1", 0, 0, 8, 0.5), register,
+                              TokenVerifier(keys), public)
+        monkeypatch.setenv("NOTIFICATIONS_ADDR", f"127.0.0.1:{server.port}")
+        channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+        try:
+            world = build_world(identity, notifications_pb2_grpc.NotificationsServiceStub(channel), db)
+            clients.close_all()  # channels of an earlier test point at its servers
+            app = create_app(Settings())
+            app.testing = True
+            yield world, app.test_client()
+        finally:
+            clients.close_all()
+            channel.close()
+            server.stop(0)
+
+
+def bearer(w: World, login: str) -> dict[str, str]:
+    return {"Authorization": w.token(login)[0][1]}
+
+
+def test_rest_bulletin_inbox_live_and_feedback(rest: tuple[World, FlaskClient]) -> None:
+    w, client = rest
+    created = client.post("/api/v1/bulletins", headers=bearer(w, EDITOR), json={
+        "publisher_unit_id": w.units["province"], "title": "Thông báo qua REST", "body_html": "<p>Xin chào</p>",
+        "kind": "bulletin", "idempotency_key": "rest-1"})
+    assert created.status_code == 201, created.get_json()
+    bulletin = created.get_json()
+    assert bulletin["state"] == "published"
+    version = client.get("/api/v1/inbox/version", headers=bearer(w, MEMBER_B1))
+    assert version.status_code == 200 and version.get_json()["unread_bulletins"] == 1
+    etag = version.headers["ETag"]
+    same = client.get("/api/v1/inbox/version", headers={**bearer(w, MEMBER_B1), "If-None-Match": etag})
+    assert same.status_code == 304
+    inbox = client.get("/api/v1/inbox?filter=unread", headers=bearer(w, MEMBER_B1)).get_json()
+    assert [i["title"] for i in inbox["items"]] == ["Thông báo qua REST"]
+    read = client.post("/api/v1/inbox/read", headers=bearer(w, MEMBER_B1), json={"bulletin_ids": [bulletin["id"]]})
+    assert read.get_json() == {"marked": 1}
+    changed = client.get("/api/v1/inbox/version", headers={**bearer(w, MEMBER_B1), "If-None-Match": etag})
+    assert changed.status_code == 200 and changed.get_json()["unread_bulletins"] == 0
+    events = client.get("/api/v1/inbox/events?known_version=old&max_seconds=1", headers=bearer(w, MEMBER_B1))
+    body = events.get_data(as_text=True)
+    assert events.mimetype == "text/event-stream" and "event: inbox" in body
+    sent = client.post("/api/v1/feedback", headers=bearer(w, MEMBER_B1), json={
+        "unit_id": w.units["cell_b1"], "subject": "Kiến nghị", "body": "Nội dung kiến nghị"})
+    assert sent.status_code == 201 and sent.get_json()["status"] == "received"
+    # Errors keep their reason; bad input is a 4xx, never a 500.
+    denied = client.get(f"/api/v1/feedback/{sent.get_json()['id']}", headers=bearer(w, EDITOR))
+    assert denied.status_code == 403 and denied.get_json()["error"]["reason"] == "not_allowed"
+    bad = client.post("/api/v1/bulletins", headers=bearer(w, EDITOR), json={"publisher_unit_id": "x", "title": 5})
+    assert bad.status_code == 400
+    missing = client.get("/api/v1/bulletins/not-an-id", headers=bearer(w, MEMBER_B1))
+    assert missing.status_code == 404 and missing.get_json()["error"]["reason"] == "bulletin_not_found"
