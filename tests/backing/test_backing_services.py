@@ -8,7 +8,10 @@ Needs the servers up and their settings in the environment:
 
 import io
 import os
+import shutil
 import smtplib
+import subprocess
+import sys
 import time
 import urllib.request
 import uuid
@@ -19,9 +22,14 @@ from pathlib import Path
 
 import pytest
 
-if "ELASTICSEARCH_URL" not in os.environ:
-    pytest.skip("backing servers not configured: run scripts/backing-services up "
-                "and export its `env`", allow_module_level=True)
+from tests.conftest import ROOT, need_backing
+
+
+@pytest.fixture(autouse=True)
+def _servers() -> None:
+    """The servers from scripts/backing-services (skipped without them locally, a failure in CI)."""
+    for key in ("ELASTICSEARCH_URL", "S3_ENDPOINT", "SOTAY_TEST_DATABASE_URL", "SMTP_HOST"):
+        os.environ.setdefault(key, need_backing(key))
 
 TEXT = "Sổ tay Đảng viên"
 
@@ -103,6 +111,9 @@ def test_s3_put_get_presign(s3, bucket):
     url = s3.presigned_get_object(bucket, "docs/a.txt", expires=timedelta(minutes=5))
     with urllib.request.urlopen(url, timeout=10) as response:
         assert response.read() == data
+    if shutil.which("curl"):
+        fetched = subprocess.run(["curl", "-fsS", url], capture_output=True, check=True, timeout=10)
+        assert fetched.stdout == data
 
 
 def test_s3_bucket_versioning(s3, bucket):
@@ -115,6 +126,26 @@ def test_s3_bucket_versioning(s3, bucket):
     s3.put_object(bucket, "v.txt", io.BytesIO(b"two"), 3)
     assert read_object(s3, bucket, "v.txt") == b"two"
     assert read_object(s3, bucket, "v.txt", version_id=first.version_id) == b"one"
+
+
+def test_psql_connects():
+    url = os.environ["SOTAY_TEST_DATABASE_URL"] + "identity"
+    out = subprocess.run(["psql", url, "-tAc", "SELECT 1"], capture_output=True, text=True, timeout=10, check=True)
+    assert out.stdout.strip() == "1"
+
+
+def test_status_shows_all_four_and_down_stops_only_what_it_names():
+    script = [sys.executable, str(ROOT / "scripts" / "backing-services")]
+    status = subprocess.run([*script, "status"], capture_output=True, text=True, check=True).stdout
+    for name in ("postgres", "elasticsearch", "s3", "smtp"):
+        assert any(line.startswith(name) and "running" in line for line in status.splitlines()), status
+    pid = int(next(line.split()[3] for line in status.splitlines() if line.startswith("smtp")))
+    subprocess.run([*script, "down", "smtp"], capture_output=True, check=True)
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    subprocess.run([*script, "up", "smtp"], capture_output=True, check=True)
+    status = subprocess.run([*script, "status"], capture_output=True, text=True, check=True).stdout
+    assert all("running" in line for line in status.splitlines() if line.split()[:1] in (["postgres"], ["smtp"]))
 
 
 def test_postgres_identity_database():
