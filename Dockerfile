@@ -1,5 +1,6 @@
 # One image for every process of Sổ tay Đảng viên. The container's command picks the
-# process (k8s/base, docker-compose.yml), e.g. `python -m services.identity serve`.
+# process (k8s/base, docker-compose.yml): `python -m services.<name> serve|migrate|relay|<worker>`,
+# a one-shot command (`python -m services.documents reindex`), or gunicorn for the gateway.
 
 FROM python:3.11-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -14,9 +15,10 @@ RUN /opt/venv/bin/pip install . && /opt/venv/bin/pip check
 FROM python:3.11-slim-bookworm
 LABEL org.opencontainers.image.title="sotay" \
       org.opencontainers.image.description="Sổ tay Đảng viên: gRPC services, workers and HTTP gateway"
-# tini: PID 1 that forwards signals and reaps children (the OCR worker runs tesseract).
+# tini: PID 1 that forwards signals and reaps children (the OCR worker runs tesseract, and
+# pdftoppm from poppler-utils to render the pages of scanned PDFs).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends tini tesseract-ocr tesseract-ocr-vie \
+    && apt-get install -y --no-install-recommends tini tesseract-ocr tesseract-ocr-vie poppler-utils \
     && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 sotay \
     && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \

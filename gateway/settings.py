@@ -22,7 +22,7 @@ class Settings:
     # Send Strict-Transport-Security (only when the gateway is reached over HTTPS).
     hsts: bool = False
     # Backend services /readyz checks (their addresses come from <NAME>_ADDR).
-    backends: tuple[str, ...] = ("identity",)
+    backends: tuple[str, ...] = ("identity", "documents", "meetings", "notifications")
     # Deadline of an ordinary gRPC call, and of the long ones (member import and export).
     rpc_timeout: float = 10.0
     long_rpc_timeout: float = 600.0

@@ -5,14 +5,18 @@
         scanned than expected (checkov silently passes files it cannot parse).
     deploy_checks.py structure OUT_DIR
         OUT_DIR holds the rendered overlays (*.yaml) and `docker-compose config` output
-        (compose.json). Checks that every process is deployed the way DESIGN.md and
-        k8s/README.md say, and that k8s/README.md documents exactly the Secrets referenced.
+        (compose.json). Checks that every process the code has (services/*/app.py: WORKERS,
+        COMMANDS) is deployed the way DESIGN.md and k8s/README.md say, that the NetworkPolicies
+        allow exactly the gRPC calls the code makes, that k8s/README.md documents exactly the
+        Secrets referenced, and that the README's Configuration table lists every environment
+        variable the code reads (and the deploy files set no other).
 
 Runs with the validation venv's Python (PyYAML comes with checkov).
 """
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import sys
@@ -21,14 +25,59 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVERS = {"identity": 50051, "documents": 50052, "meetings": 50053, "notifications": 50054}
-WORKERS = {
-    "identity": ["relay"],
-    "documents": ["relay", "indexer", "ocr"],
-    "meetings": ["relay"],
-    "notifications": ["relay", "delivery"],
-}
+SERVICES = ("identity", "documents", "meetings", "notifications")
 BACKING = {"postgres", "elasticsearch", "seaweedfs", "mailpit"}
+# Workers that must never run twice (ordering, or a periodic job without a lock).
+SINGLETONS = {"meetings-reminders", "notifications-consume", "notifications-escalate"}
+# gRPC calls between processes (the code's service_addr() uses): caller -> servers called.
+GRPC_CALLS = {
+    "gateway": set(SERVICES),
+    "documents": {"identity"},  # token keys, units
+    "meetings": {"identity"},  # token keys, rosters
+    "notifications": {"identity"},  # token keys, units, rosters
+    "notifications-consume": {"identity", "documents", "meetings"},  # EventLogService
+}
+# Backend settings each process cannot work without (DATABASE_URL for every one of them).
+NEEDS = {
+    "documents": {"ELASTICSEARCH_URL", "S3_ENDPOINT", "S3_ACCESS_KEY", "S3_SECRET_KEY"},
+    "documents-indexer": {"ELASTICSEARCH_URL"},
+    "documents-reindex": {"ELASTICSEARCH_URL"},
+    "documents-ocr": {"S3_ENDPOINT", "S3_ACCESS_KEY", "S3_SECRET_KEY"},
+    "meetings": {"MEETINGS_BALLOT_KEY"},
+    "notifications": {"VAPID_PRIVATE_KEY_FILE"},
+    "notifications-delivery": {"VAPID_PRIVATE_KEY_FILE", "SMTP_HOST"},
+}
+
+
+def _dict_keys(path: Path, names: tuple[str, ...]) -> dict[str, list[str]]:
+    """String keys of the module-level dict literals `names` in a Python file."""
+    found: dict[str, list[str]] = {}
+    for node in ast.parse(path.read_text()).body:
+        target = (
+            node.target
+            if isinstance(node, ast.AnnAssign)
+            else (node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None)
+        )
+        if isinstance(target, ast.Name) and target.id in names and isinstance(node.value, ast.Dict):
+            found[target.id] = [k.value for k in node.value.keys if isinstance(k, ast.Constant)]
+    return found
+
+
+def code_processes() -> tuple[dict[str, int], dict[str, list[str]], dict[str, list[str]]]:
+    """(server ports, long-running workers, one-shot commands) per service, read from the code."""
+    ports: dict[str, int] = {}
+    for node in ast.parse((ROOT / "services/core/config.py").read_text()).body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "SERVICE_PORTS":
+            ports = ast.literal_eval(node.value)
+    workers, commands = {}, {}
+    for service in SERVICES:
+        found = _dict_keys(ROOT / "services" / service / "app.py", ("WORKERS", "COMMANDS"))
+        workers[service] = ["relay", *found.get("WORKERS", [])]  # services.core.entry adds the relay
+        commands[service] = found.get("COMMANDS", [])
+    return ports, workers, commands
+
+
+SERVERS, WORKERS, COMMANDS = code_processes()
 
 
 class Problems(list[str]):
@@ -69,6 +118,48 @@ def checkov_report(name: str, path: Path, min_resources: int) -> int:
     return status
 
 
+# --- environment variables ---------------------------------------------------------------
+
+_ENV_READ = re.compile(
+    r"""\b(?:env|env_int)\(\s*"([A-Z][A-Z0-9_]*)"|os\.environ(?:\.get\(|\[)\s*"([A-Z][A-Z0-9_]*)"|"""
+    r"""os\.getenv\(\s*"([A-Z][A-Z0-9_]*)\""""
+)
+
+
+def code_variables() -> set[str]:
+    """Every environment variable services/ and gateway/ read."""
+    found = {f"{s.upper()}_ADDR" for s in SERVICES}  # services.core.config.service_addr (f-string)
+    for folder in ("services", "gateway"):
+        for path in (ROOT / folder).rglob("*.py"):
+            for match in _ENV_READ.finditer(path.read_text()):
+                found.add(next(g for g in match.groups() if g))
+    return found
+
+
+def documented_variables() -> set[str]:
+    """Variable names in the first column of the README's Configuration table."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("\n## Configuration", 1)[1].split("\n## ", 1)[0]
+    names: set[str] = set()
+    for line in section.splitlines():
+        cells = line.split("|")
+        if line.startswith("|") and len(cells) > 2:
+            names |= set(re.findall(r"`([A-Z][A-Z0-9_]+)`", cells[1]))
+    return names
+
+
+def check_configuration(problems: Problems) -> set[str]:
+    code, documented = code_variables(), documented_variables()
+    problems.check(
+        code <= documented,
+        f"README.md Configuration table misses variables the code reads: {sorted(code - documented)}",
+    )
+    elsewhere = "\n".join(path.read_text() for folder in ("tests", "scripts") for path in (ROOT / folder).rglob("*.py"))
+    stale = {name for name in documented - code if f'"{name}"' not in elsewhere}
+    problems.check(not stale, f"README.md Configuration table lists variables nothing reads: {sorted(stale)}")
+    return code
+
+
 # --- rendered Kubernetes manifests ----------------------------------------------------
 
 
@@ -78,16 +169,35 @@ def documented_secrets() -> set[tuple[str, str]]:
     return set(rows)
 
 
+def pod_spec(obj: dict) -> dict | None:
+    """The pod template of a Deployment, or of the Job template of a CronJob."""
+    if obj["kind"] == "Deployment":
+        return obj["spec"]["template"]["spec"]
+    if obj["kind"] == "CronJob":
+        return obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    return None
+
+
+def pod_labels(obj: dict) -> dict[str, str]:
+    if obj["kind"] == "CronJob":
+        return obj["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"]
+    return obj["spec"]["template"]["metadata"]["labels"]
+
+
+def containers(pod: dict) -> list[dict]:
+    return pod.get("initContainers", []) + pod["containers"]
+
+
 def referenced_secrets(objects: list[dict]) -> set[tuple[str, str]]:
     found = set()
     for obj in objects:
         if obj["kind"] == "Ingress":
             for tls in obj["spec"].get("tls", []):
                 found |= {(tls["secretName"], "tls.crt"), (tls["secretName"], "tls.key")}
-        if obj["kind"] != "Deployment":
+        pod = pod_spec(obj)
+        if pod is None:
             continue
-        pod = obj["spec"]["template"]["spec"]
-        for container in pod.get("initContainers", []) + pod["containers"]:
+        for container in containers(pod):
             for env in container.get("env", []):
                 ref = env.get("valueFrom", {}).get("secretKeyRef")
                 if ref:
@@ -103,7 +213,99 @@ def referenced_secrets(objects: list[dict]) -> set[tuple[str, str]]:
     return found
 
 
-def check_overlay(path: Path, problems: Problems) -> None:
+def _selects(selector: dict | None, labels: dict[str, str]) -> bool:
+    if selector is None:
+        return False
+    for key, value in selector.get("matchLabels", {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in selector.get("matchExpressions", []):
+        key, op, values = expr["key"], expr["operator"], expr.get("values", [])
+        if (
+            (op == "In" and labels.get(key) not in values)
+            or (op == "NotIn" and key in labels and labels[key] in values)
+            or (op == "Exists" and key not in labels)
+            or (op == "DoesNotExist" and key in labels)
+        ):
+            return False
+    return True
+
+
+def _peer_matches(peer: dict, labels: dict[str, str], namespace: str, own_namespace: str) -> bool:
+    if "ipBlock" in peer:
+        return False  # the rules we check are pod to pod
+    if "namespaceSelector" in peer:
+        if not _selects(peer["namespaceSelector"], {"kubernetes.io/metadata.name": namespace}):
+            return False
+        return _selects(peer.get("podSelector", {}), labels)
+    return namespace == own_namespace and _selects(peer.get("podSelector", {}), labels)
+
+
+def _port_matches(rule: dict, port: int) -> bool:
+    ports = rule.get("ports")
+    if not ports:
+        return True
+    return any(
+        p.get("protocol", "TCP") == "TCP"
+        and isinstance(p.get("port"), int)
+        and p["port"] <= port <= p.get("endPort", p["port"])
+        for p in ports
+    )
+
+
+def allowed(policies: list[dict], src: tuple[dict, str], dst: tuple[dict, str], port: int) -> bool:
+    """Do the NetworkPolicies (of one namespace) let src (labels, namespace) reach dst on TCP port?"""
+    (src_labels, src_ns), (dst_labels, dst_ns) = src, dst
+    own = policies[0]["metadata"]["namespace"] if policies else ""
+
+    def side(kind: str, subject: tuple[dict, str], other: tuple[dict, str], key: str) -> bool:
+        if subject[1] != own:
+            return True  # another namespace's policies are not ours to check
+        chosen = [
+            p
+            for p in policies
+            if kind in p["spec"].get("policyTypes", ["Ingress"]) and _selects(p["spec"]["podSelector"], subject[0])
+        ]
+        return not chosen or any(
+            _port_matches(rule, port)
+            and (key not in rule or any(_peer_matches(peer, other[0], other[1], own) for peer in rule[key]))
+            for p in chosen
+            for rule in p["spec"].get(kind.lower(), [])
+        )
+
+    return side("Egress", (src_labels, src_ns), (dst_labels, dst_ns), "to") and side(
+        "Ingress", (dst_labels, dst_ns), (src_labels, src_ns), "from"
+    )
+
+
+def check_network(
+    where: str, workloads: dict[str, dict], policies: list[dict], namespace: str, problems: Problems
+) -> None:
+    """Every pod may call exactly the gRPC servers GRPC_CALLS lists, and outsiders reach what they must."""
+    for caller, obj in sorted(workloads.items()):
+        for server, port in SERVERS.items():
+            if server not in workloads:
+                continue
+            want = server in GRPC_CALLS.get(caller, set())
+            got = allowed(policies, (pod_labels(obj), namespace), (pod_labels(workloads[server]), namespace), port)
+            problems.check(
+                got == want,
+                f"{where} NetworkPolicies {'block' if want else 'allow'} {caller} -> {server}:{port}",
+            )
+    outside = [
+        ("ingress-nginx", "gateway", 8080),
+        *[("monitoring", server, 9100) for server in SERVERS],
+        *[("monitoring", name, 9200) for name in workloads if name.count("-") and name.split("-")[0] in SERVERS],
+    ]
+    for source_ns, target, port in outside:
+        if target in workloads:
+            problems.check(
+                allowed(policies, ({}, source_ns), (pod_labels(workloads[target]), namespace), port),
+                f"{where} NetworkPolicies block {source_ns} -> {target}:{port}",
+            )
+
+
+def check_overlay(path: Path, variables: set[str], problems: Problems) -> None:
     objects = [o for o in yaml.safe_load_all(path.read_text()) if o]
     where = f"{path.stem}:"
     by_kind: dict[str, dict[str, dict]] = {}
@@ -111,6 +313,7 @@ def check_overlay(path: Path, problems: Problems) -> None:
         by_kind.setdefault(obj["kind"], {})[obj["metadata"]["name"]] = obj
     namespaces = set(by_kind.get("Namespace", {}))
     problems.check(len(namespaces) == 1, f"{where} expected one Namespace, found {sorted(namespaces)}")
+    namespace = next(iter(namespaces), "")
     for obj in objects:
         if obj["kind"] != "Namespace":
             problems.check(
@@ -119,18 +322,21 @@ def check_overlay(path: Path, problems: Problems) -> None:
             )
 
     deployments = by_kind.get("Deployment", {})
+    cronjobs = by_kind.get("CronJob", {})
+    workloads = {**deployments, **cronjobs}
     expected = {"gateway", *SERVERS} | {f"{s}-{w}" for s, ws in WORKERS.items() for w in ws}
     problems.check(
         set(deployments) == expected,
         f"{where} Deployments differ: missing {sorted(expected - set(deployments))}, "
         f"unexpected {sorted(set(deployments) - expected)}",
     )
-    images = {
-        c["image"]
-        for d in deployments.values()
-        for c in d["spec"]["template"]["spec"].get("initContainers", [])
-        + d["spec"]["template"]["spec"]["containers"]
-    }
+    expected_jobs = {f"{s}-{c}" for s, cs in COMMANDS.items() for c in cs}
+    problems.check(
+        set(cronjobs) == expected_jobs,
+        f"{where} CronJobs (one-shot command templates) differ: missing {sorted(expected_jobs - set(cronjobs))}, "
+        f"unexpected {sorted(set(cronjobs) - expected_jobs)}",
+    )
+    images = {c["image"] for obj in workloads.values() for c in containers(pod_spec(obj) or {"containers": []})}
     problems.check(len(images) == 1, f"{where} every process should run one image, found {sorted(images)}")
     problems.check(
         not any(i == "sotay" or i.startswith("sotay:") for i in images),
@@ -143,9 +349,7 @@ def check_overlay(path: Path, problems: Problems) -> None:
             continue
         pod = deployment["spec"]["template"]["spec"]
         server = pod["containers"][0]
-        problems.check(
-            server["args"] == ["python", "-m", f"services.{service}", "serve"], f"{where} {service} args"
-        )
+        problems.check(server["args"] == ["python", "-m", f"services.{service}", "serve"], f"{where} {service} args")
         env = {e["name"]: e.get("value") for e in server.get("env", [])}
         problems.check(env.get("GRPC_PORT") == str(port), f"{where} {service} GRPC_PORT should be {port}")
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
@@ -159,35 +363,75 @@ def check_overlay(path: Path, problems: Problems) -> None:
             f"{where} {service} should migrate in an init container",
         )
         ports = by_kind.get("Service", {}).get(service, {}).get("spec", {}).get("ports", [])
-        problems.check(
-            any(p["port"] == port for p in ports), f"{where} Service {service} should expose {port}"
-        )
+        problems.check(any(p["port"] == port for p in ports), f"{where} Service {service} should expose {port}")
     for service, workers in WORKERS.items():
         for worker in workers:
-            deployment = deployments.get(f"{service}-{worker}")
-            if deployment:
-                args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+            name = f"{service}-{worker}"
+            deployment = deployments.get(name)
+            if not deployment:
+                continue
+            args = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+            problems.check(args == ["python", "-m", f"services.{service}", worker], f"{where} {name} args")
+            if name in SINGLETONS:
                 problems.check(
-                    args == ["python", "-m", f"services.{service}", worker],
-                    f"{where} {service}-{worker} args",
+                    deployment["spec"].get("replicas") == 1
+                    and deployment["spec"].get("strategy", {}).get("type") == "Recreate",
+                    f"{where} {name} must run exactly one replica (replicas: 1, strategy Recreate)",
                 )
+    for service, commands in COMMANDS.items():
+        for command in commands:
+            cronjob = cronjobs.get(f"{service}-{command}")
+            if not cronjob:
+                continue
+            pod = pod_spec(cronjob) or {"containers": [{}]}
+            problems.check(
+                cronjob["spec"].get("suspend") is True,
+                f"{where} CronJob {service}-{command} is a Job template: it must stay suspended",
+            )
+            problems.check(
+                pod["containers"][0].get("args") == ["python", "-m", f"services.{service}", command],
+                f"{where} CronJob {service}-{command} args",
+            )
 
     for name in ["gateway", *SERVERS]:
         hpa = by_kind.get("HorizontalPodAutoscaler", {}).get(name)
         problems.check(hpa and hpa["spec"]["scaleTargetRef"]["name"] == name, f"{where} no HPA for {name}")
-        problems.check(
-            name in by_kind.get("PodDisruptionBudget", {}), f"{where} no PodDisruptionBudget for {name}"
-        )
+        problems.check(name in by_kind.get("PodDisruptionBudget", {}), f"{where} no PodDisruptionBudget for {name}")
         problems.check(
             "replicas" not in deployments.get(name, {}).get("spec", {}),
             f"{where} {name} sets replicas although its HPA owns the count",
         )
+    policies = list(by_kind.get("NetworkPolicy", {}).values())
     deny = by_kind.get("NetworkPolicy", {}).get("default-deny", {}).get("spec", {})
     problems.check(
         deny.get("podSelector") == {} and set(deny.get("policyTypes", [])) == {"Ingress", "Egress"},
         f"{where} NetworkPolicy default-deny should deny all ingress and egress",
     )
+    check_network(where, workloads, policies, namespace, problems)
     problems.check("gateway" in by_kind.get("Ingress", {}), f"{where} no Ingress for the gateway")
+
+    # Environment: only variables the code reads; each process gets the backends it needs.
+    config = {
+        key
+        for cm in by_kind.get("ConfigMap", {}).values()
+        if cm["metadata"]["name"].startswith("sotay-config")
+        for key in cm.get("data", {})
+    }
+    problems.check(config <= variables, f"{where} ConfigMap sets variables no code reads: {sorted(config - variables)}")
+    for name, obj in sorted(workloads.items()):
+        pod = pod_spec(obj) or {"containers": []}
+        main = pod["containers"][0]
+        for container in containers(pod):
+            names = {e["name"] for e in container.get("env", [])}
+            problems.check(
+                names <= variables,
+                f"{where} {name}/{container['name']} sets variables no code reads: {sorted(names - variables)}",
+            )
+        if name == "gateway":
+            continue
+        has = {e["name"] for e in main.get("env", [])} | config
+        missing = ({"DATABASE_URL"} | NEEDS.get(name, set())) - has
+        problems.check(not missing, f"{where} {name} lacks {sorted(missing)}")
 
     documented, referenced = documented_secrets(), referenced_secrets(objects)
     problems.check(
@@ -203,7 +447,7 @@ def check_overlay(path: Path, problems: Problems) -> None:
 # --- docker-compose.yml (as normalised by `docker-compose config`) -------------------
 
 
-def check_compose(path: Path, problems: Problems) -> None:
+def check_compose(path: Path, variables: set[str], problems: Problems) -> None:
     services = json.loads(path.read_text())["services"]
     app = {"gateway"} | {f"{s}-migrate" for s in SERVERS} | set(SERVERS)
     app |= {f"{s}-{w}" for s, ws in WORKERS.items() for w in ws}
@@ -224,8 +468,21 @@ def check_compose(path: Path, problems: Problems) -> None:
             f"compose: {name} should set no-new-privileges",
         )
         problems.check(not svc.get("privileged"), f"compose: {name} must not be privileged")
+        env = svc.get("environment", {}) or {}
+        problems.check(
+            set(env) <= variables,
+            f"compose: {name} sets variables no code reads: {sorted(set(env) - variables)}",
+        )
         owner, _, role = name.partition("-")
         depends = svc.get("depends_on", {})
+        if name != "gateway":
+            missing = ({"DATABASE_URL"} | NEEDS.get(name, set())) - set(env)
+            problems.check(not missing, f"compose: {name} lacks {sorted(missing)}")
+        if name in SINGLETONS:
+            problems.check(
+                (svc.get("deploy") or {}).get("replicas", 1) == 1 and svc.get("scale", 1) == 1,
+                f"compose: {name} must run exactly one replica",
+            )
         if role == "migrate":
             problems.check(svc.get("restart") == "no", f"compose: {name} is one-shot (restart: no)")
             problems.check(
@@ -245,7 +502,6 @@ def check_compose(path: Path, problems: Problems) -> None:
                 f"compose: {name} should start after {owner}-migrate completed",
             )
             if not role:
-                env = svc.get("environment", {})
                 problems.check(env.get("GRPC_PORT") == str(SERVERS[owner]), f"compose: {name} GRPC_PORT")
                 problems.check("healthcheck" in svc, f"compose: {name} needs a healthcheck")
     for name in BACKING | {"gateway"}:
@@ -257,20 +513,26 @@ def check_compose(path: Path, problems: Problems) -> None:
     )
     published = {name for name, svc in services.items() if svc.get("ports")}
     problems.check(
-        published <= {"gateway", "mailpit"},
-        f"compose: only gateway and mailpit publish ports, not {published}",
+        published <= {"gateway", "mailpit", "seaweedfs"},
+        f"compose: only gateway, mailpit and seaweedfs (download links) publish ports, not {published}",
     )
 
 
 def structure(out: Path) -> int:
     problems = Problems()
+    variables = check_configuration(problems)
     overlays = sorted(out.glob("*.yaml"))
     problems.check(overlays, f"no rendered overlays in {out}")
     for path in overlays:
-        check_overlay(path, problems)
-    check_compose(out / "compose.json", problems)
+        check_overlay(path, variables, problems)
+    check_compose(out / "compose.json", variables, problems)
     for problem in problems:
         print(f"  {problem}")
+    print(
+        f"processes from the code: servers {sorted(SERVERS)}, workers "
+        f"{sorted(f'{s}-{w}' for s, ws in WORKERS.items() for w in ws)}, "
+        f"commands {sorted(f'{s}-{c}' for s, cs in COMMANDS.items() for c in cs)}"
+    )
     print(f"{len(overlays)} overlays and docker-compose.yml: {len(problems)} problem(s)")
     return 1 if problems else 0
 

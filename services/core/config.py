@@ -55,7 +55,7 @@ class ServerConfig:
             # GRPC_PORT, else the port of <SERVICE>_ADDR, so one variable tells servers and clients.
             port=env_int("GRPC_PORT", int(service_addr(service).rsplit(":", 1)[1])),
             metrics_port=env_int("METRICS_PORT", METRICS_PORTS[service]),
-            workers=env_int("GRPC_WORKERS", 16),
+            workers=env_int("GRPC_WORKERS", 8),
             grace_seconds=float(env("GRPC_GRACE_SECONDS", "10")),
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from services.core.errors import InvalidArgument
@@ -17,6 +18,11 @@ def enum_str(enum: Any, value: int, prefix: str, field: str) -> str:
         raise InvalidArgument(f"invalid_{field}", f"{field} has an unknown value {value}", field=field) from None
 
 
+@functools.cache
+def _numbers(enum: Any, prefix: str) -> dict[str, int]:
+    return {name.removeprefix(prefix).lower(): number for name, number in enum.items()}
+
+
 def str_enum(enum: Any, value: str | None, prefix: str) -> Any:
-    """'name' -> enum value (0 for empty)."""
-    return enum.Value(prefix + value.upper()) if value else 0
+    """'name' -> enum value (0 for empty); an unknown name is a KeyError (a bug, not input)."""
+    return _numbers(enum, prefix)[value] if value else 0

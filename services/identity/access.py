@@ -8,8 +8,10 @@ A role granted on a unit applies to the unit's whole subtree:
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 
 from services.core.auth import ROLE_ADMIN, ROLE_CELL_COMMITTEE, ROLE_CELL_DEPUTY, ROLE_CELL_SECRETARY, Principal
 from services.core.errors import PermissionDenied
@@ -28,22 +30,25 @@ def fresh_grants(conn: Connection, principal: Principal) -> set[tuple[str, str]]
     }
 
 
-def has_role(conn: Connection, principal: Principal, unit_id: str, *roles: str) -> bool:
-    chain = set(units.chain(conn, unit_id))
-    return any(role in roles and unit in chain for role, unit in fresh_grants(conn, principal))
+def has_role(conn: Connection, principal: Principal, unit: Row[Any], *roles: str) -> bool:
+    chain = set(units.path_ids(unit.path))
+    return any(role in roles and unit_id in chain for role, unit_id in fresh_grants(conn, principal))
 
 
-def require(conn: Connection, principal: Principal, unit_id: str, *roles: str) -> None:
-    if not has_role(conn, principal, unit_id, *roles):
+def require(conn: Connection, principal: Principal, unit_id: str, *roles: str) -> Row[Any]:
+    """The unit, when one of `roles` is granted on it or an ancestor; else PERMISSION_DENIED."""
+    unit = units.get(conn, unit_id)
+    if not has_role(conn, principal, unit, *roles):
         raise PermissionDenied(
             "not_allowed", f"needs role {' or '.join(roles)} over this unit", unit_id=unit_id
         )
+    return unit
 
 
-def require_admin(conn: Connection, principal: Principal, unit_id: str) -> None:
-    require(conn, principal, unit_id, ROLE_ADMIN)
+def require_admin(conn: Connection, principal: Principal, unit_id: str) -> Row[Any]:
+    return require(conn, principal, unit_id, ROLE_ADMIN)
 
 
-def require_member_manager(conn: Connection, principal: Principal, unit_id: str) -> None:
+def require_member_manager(conn: Connection, principal: Principal, unit_id: str) -> Row[Any]:
     """Admins of the subtree, or the officers of the member's cell."""
-    require(conn, principal, unit_id, ROLE_ADMIN, *OFFICERS)
+    return require(conn, principal, unit_id, ROLE_ADMIN, *OFFICERS)

@@ -300,7 +300,7 @@ def sync_position_role(conn: Connection, member_id: str) -> None:
 
 def list_members(
     conn: Connection,
-    unit_id: str,
+    unit: Row[Any],
     subtree: bool,
     include_inactive: bool,
     status: str,
@@ -308,7 +308,7 @@ def list_members(
     offset: int,
     limit: int,
 ) -> tuple[list[Row[Any]], int]:
-    unit = units.get(conn, unit_id)
+    """A page of `unit`'s members (or its subtree's) by name, and how many match in all."""
     params: dict[str, Any] = {"off": offset, "lim": limit}
     if subtree:
         where = ["m.unit_id IN (SELECT id FROM units WHERE path >= :lo AND path < :hi)"]
@@ -325,11 +325,18 @@ def list_members(
         where.append("m.name_folded LIKE :q")
         params["q"] = "%" + fold(query).replace("%", "").replace("_", "") + "%"
     clause = " AND ".join(where)
-    total = conn.execute(sa.text(f"SELECT COUNT(*) FROM members m WHERE {clause}"), params).scalar_one()
     found = conn.execute(
-        sa.text(f"{SELECT} WHERE {clause} ORDER BY m.name_folded, m.id LIMIT :lim OFFSET :off"), params
+        sa.text(
+            f"SELECT {COLUMNS}, COUNT(*) OVER () AS matched FROM members m "
+            f"LEFT JOIN accounts a ON a.member_id = m.id WHERE {clause} "
+            "ORDER BY m.name_folded, m.id LIMIT :lim OFFSET :off"
+        ),
+        params,
     ).all()
-    return list(found), int(total)
+    if found:
+        return list(found), int(found[0].matched)
+    total = conn.execute(sa.text(f"SELECT COUNT(*) FROM members m WHERE {clause}"), params).scalar_one()
+    return [], int(total)
 
 
 def transfers(conn: Connection, member_id: str, offset: int, limit: int) -> list[Row[Any]]:

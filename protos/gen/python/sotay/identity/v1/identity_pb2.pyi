@@ -1129,6 +1129,78 @@ class ListRosterResponse(_message.Message):
 Global___ListRosterResponse: _TypeAlias = ListRosterResponse  # noqa: Y015
 
 @_typing.final
+class CountMembersRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UNIT_ID_FIELD_NUMBER: _builtins.int
+    unit_id: _builtins.str
+    def __init__(
+        self,
+        *,
+        unit_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["unit_id", b"unit_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CountMembersRequest: _TypeAlias = CountMembersRequest  # noqa: Y015
+
+@_typing.final
+class ChildMemberCount(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHILD_UNIT_ID_FIELD_NUMBER: _builtins.int
+    MEMBERS_FIELD_NUMBER: _builtins.int
+    child_unit_id: _builtins.str
+    members: _builtins.int
+    """Active members of the child unit and everything below it."""
+    def __init__(
+        self,
+        *,
+        child_unit_id: _builtins.str = ...,
+        members: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["child_unit_id", b"child_unit_id", "members", b"members"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChildMemberCount: _TypeAlias = ChildMemberCount  # noqa: Y015
+
+@_typing.final
+class CountMembersResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OWN_MEMBERS_FIELD_NUMBER: _builtins.int
+    CHILDREN_FIELD_NUMBER: _builtins.int
+    TOTAL_MEMBERS_FIELD_NUMBER: _builtins.int
+    own_members: _builtins.int
+    """Active members of the unit itself (not of its children)."""
+    total_members: _builtins.int
+    """own_members plus every child's members: the whole subtree."""
+    @_builtins.property
+    def children(self) -> _containers.RepeatedCompositeFieldContainer[Global___ChildMemberCount]:
+        """Every child unit, including inactive ones and those with no members (0), ordered by id."""
+
+    def __init__(
+        self,
+        *,
+        own_members: _builtins.int = ...,
+        children: _abc.Iterable[Global___ChildMemberCount] | None = ...,
+        total_members: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["children", b"children", "own_members", b"own_members", "total_members", b"total_members"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CountMembersResponse: _TypeAlias = CountMembersResponse  # noqa: Y015
+
+@_typing.final
 class ImportMembersRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 

@@ -113,6 +113,11 @@ class IdentityServiceStub:
                 request_serializer=sotay_dot_identity_dot_v1_dot_identity__pb2.ListRosterRequest.SerializeToString,
                 response_deserializer=sotay_dot_identity_dot_v1_dot_identity__pb2.ListRosterResponse.FromString,
                 _registered_method=True)
+        self.CountMembers = channel.unary_unary(
+                '/sotay.identity.v1.IdentityService/CountMembers',
+                request_serializer=sotay_dot_identity_dot_v1_dot_identity__pb2.CountMembersRequest.SerializeToString,
+                response_deserializer=sotay_dot_identity_dot_v1_dot_identity__pb2.CountMembersResponse.FromString,
+                _registered_method=True)
         self.ImportMembers = channel.stream_unary(
                 '/sotay.identity.v1.IdentityService/ImportMembers',
                 request_serializer=sotay_dot_identity_dot_v1_dot_identity__pb2.ImportMembersRequest.SerializeToString,
@@ -285,6 +290,15 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CountMembers(self, request, context):
+        """CountMembers counts active members under a unit, per child unit (each child's whole subtree)
+        and the unit's own, in one grouped query: for the same callers as ListRoster. Not paginated:
+        one row per child unit, and a unit has at most a few hundred children.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ImportMembers(self, request_iterator, context):
         """ImportMembers takes a CSV or XLSX file in chunks (first message carries the options).
         """
@@ -446,6 +460,11 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.ListRoster,
                     request_deserializer=sotay_dot_identity_dot_v1_dot_identity__pb2.ListRosterRequest.FromString,
                     response_serializer=sotay_dot_identity_dot_v1_dot_identity__pb2.ListRosterResponse.SerializeToString,
+            ),
+            'CountMembers': grpc.unary_unary_rpc_method_handler(
+                    servicer.CountMembers,
+                    request_deserializer=sotay_dot_identity_dot_v1_dot_identity__pb2.CountMembersRequest.FromString,
+                    response_serializer=sotay_dot_identity_dot_v1_dot_identity__pb2.CountMembersResponse.SerializeToString,
             ),
             'ImportMembers': grpc.stream_unary_rpc_method_handler(
                     servicer.ImportMembers,
@@ -922,6 +941,33 @@ class IdentityService:
             '/sotay.identity.v1.IdentityService/ListRoster',
             sotay_dot_identity_dot_v1_dot_identity__pb2.ListRosterRequest.SerializeToString,
             sotay_dot_identity_dot_v1_dot_identity__pb2.ListRosterResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CountMembers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotay.identity.v1.IdentityService/CountMembers',
+            sotay_dot_identity_dot_v1_dot_identity__pb2.CountMembersRequest.SerializeToString,
+            sotay_dot_identity_dot_v1_dot_identity__pb2.CountMembersResponse.FromString,
             options,
             channel_credentials,
             insecure,

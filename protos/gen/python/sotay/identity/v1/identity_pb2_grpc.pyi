@@ -61,6 +61,11 @@ class IdentityServiceStub:
     """ListRoster lists who belongs to a unit subtree with no personal data beyond the name:
     for officers, editors and admins over the unit (meetings, read receipts, statistics).
     """
+    CountMembers: _grpc.UnaryUnaryMultiCallable[_identity_pb2.CountMembersRequest, _identity_pb2.CountMembersResponse]
+    """CountMembers counts active members under a unit, per child unit (each child's whole subtree)
+    and the unit's own, in one grouped query: for the same callers as ListRoster. Not paginated:
+    one row per child unit, and a unit has at most a few hundred children.
+    """
     ImportMembers: _grpc.StreamUnaryMultiCallable[_identity_pb2.ImportMembersRequest, _identity_pb2.ImportMembersResponse]
     """ImportMembers takes a CSV or XLSX file in chunks (first message carries the options)."""
     ExportMembers: _grpc.UnaryStreamMultiCallable[_identity_pb2.ExportMembersRequest, _identity_pb2.ExportMembersResponse]
@@ -113,6 +118,11 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     ListRoster: _aio.UnaryUnaryMultiCallable[_identity_pb2.ListRosterRequest, _identity_pb2.ListRosterResponse]  # type: ignore[assignment]
     """ListRoster lists who belongs to a unit subtree with no personal data beyond the name:
     for officers, editors and admins over the unit (meetings, read receipts, statistics).
+    """
+    CountMembers: _aio.UnaryUnaryMultiCallable[_identity_pb2.CountMembersRequest, _identity_pb2.CountMembersResponse]  # type: ignore[assignment]
+    """CountMembers counts active members under a unit, per child unit (each child's whole subtree)
+    and the unit's own, in one grouped query: for the same callers as ListRoster. Not paginated:
+    one row per child unit, and a unit has at most a few hundred children.
     """
     ImportMembers: _aio.StreamUnaryMultiCallable[_identity_pb2.ImportMembersRequest, _identity_pb2.ImportMembersResponse]  # type: ignore[assignment]
     """ImportMembers takes a CSV or XLSX file in chunks (first message carries the options)."""
@@ -253,6 +263,17 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_identity_pb2.ListRosterResponse, _abc.Awaitable[_identity_pb2.ListRosterResponse]]:
         """ListRoster lists who belongs to a unit subtree with no personal data beyond the name:
         for officers, editors and admins over the unit (meetings, read receipts, statistics).
+        """
+
+    @_abc_1.abstractmethod
+    def CountMembers(
+        self,
+        request: _identity_pb2.CountMembersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.CountMembersResponse, _abc.Awaitable[_identity_pb2.CountMembersResponse]]:
+        """CountMembers counts active members under a unit, per child unit (each child's whole subtree)
+        and the unit's own, in one grouped query: for the same callers as ListRoster. Not paginated:
+        one row per child unit, and a unit has at most a few hundred children.
         """
 
     @_abc_1.abstractmethod
