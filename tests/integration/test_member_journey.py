@@ -112,7 +112,10 @@ def test_document_meeting_vote_and_inbox_across_services(tmp_path: Path) -> None
         closed = requests.post(system.url(f"/api/v1/meetings/polls/{poll_id}/close"), headers=secretary,
                                timeout=10)
         assert closed.status_code == 200, closed.text
-        assert "approve" in closed.text or "2" in closed.text
+        result = closed.json()["result"]
+        # 23 official members, the exempt one absent: 22 in the denominator; 2 votes do not pass.
+        assert (result["total"]["approve"], result["denominator"], result["needed"], result["passed"]) == (
+            2, 22, 12, False)
 
         # Errors stay 4xx with a reason across services.
         missing = requests.get(system.url("/api/v1/meetings/00000000-0000-4000-8000-000000000000"),
