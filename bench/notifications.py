@@ -7,12 +7,18 @@ notifications server as its own process (identity in this process) and measures,
 bench/results/<name>.json for each:
 
   notifications_publish     CreateBulletin to one cell vs to the whole province (p50, ratio ~ 1)
-  notifications_inbox       ListInbox (page 20) by 32 concurrent members, p50/p99, and the ratio to a
-                            trivial gRPC call (grpc.health Check on a trivial server) at the same concurrency
-  notifications_read_stats  GetBulletinReadStats of a province bulletin at province level (p50/p99)
+  notifications_inbox       GET /api/v1/inbox (page 20) through the HTTP gateway by 32 members at 32
+                            connections (wrk; its Lua script rotates the members' tokens per request):
+                            requests/s, p50/p99 and the requests/s ratio to the gateway baseline (a
+                            minimal Flask endpoint making one trivial gRPC call, bench/baseline_app.py)
+                            under the same gunicorn settings, measured in the same run (target >= 0.6);
+                            plus ListInbox over gRPC against a trivial gRPC call, for the service alone
+  notifications_read_stats  GetBulletinReadStats of a province bulletin at province level (p50/p99): identity's
+                            CountMembers (one grouped query) and one statement of range counts of reads
   notifications_email       e-mail dispatch rate of the delivery worker to the local SMTP server
 
-Usage: python -m bench.notifications [--backend sqlite|postgres] [--seconds 10]
+Usage: python -m bench.notifications [--backend sqlite|postgres] [--seconds 10] [--only inbox,...]
+GATEWAY_WORKERS / GATEWAY_THREADS (default 2 / 8) apply to the gateway and to its baseline alike.
 Access tokens are minted with identity's signing key (no 240k logins). Loopback only.
 """
 
@@ -22,20 +28,25 @@ import argparse
 import json
 import os
 import random
+import re
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import grpc
+import requests
 import sqlalchemy as sa
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from bench.common import ROOT, fresh_postgres_database, latency_summary, percentile, write_result
+from bench.loadgen import ensure_wrk
 from services.core.auth import Grant, Principal, issue_access_token
 from services.core.db import Database
 from services.identity.keys import KeyStore
@@ -47,6 +58,8 @@ from tests.support.identity import running_identity
 
 COMMUNES, GRASSROOTS, MEMBERS_PER_CELL, TOTAL_CELLS = 65, 20, 25, 9620
 CONCURRENCY = 32
+BENCHMARKS = ("publish", "inbox", "read_stats", "email")
+ROUNDS = 3  # gateway load: baseline and inbox alternate this many times
 
 
 def uid() -> str:
@@ -94,6 +107,9 @@ def seed_identity(db: Database, root: str) -> list[tuple[str, tuple[str, ...]]]:
                 "INSERT INTO members (id, unit_id, full_name, name_folded, gender, status, exempt, position, active, "
                 "created_at, updated_at) VALUES (:id, :unit, :name, :folded, 'other', 'official', FALSE, 'member', "
                 "TRUE, :now, :now)"), [{**m, "now": now} for m in members[start:start + 20000]])
+    if db.is_postgres:  # as autovacuum would soon after a bulk load: plans need the statistics
+        with db.engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").execute(sa.text("ANALYZE"))
     print(f"identity: {len(units)} units, {len(members)} members in {time.perf_counter() - started:.1f}s",
           flush=True)
     return chains
@@ -193,7 +209,11 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--only", default=",".join(BENCHMARKS), help=f"some of {','.join(BENCHMARKS)}")
     args = parser.parse_args()
+    only = {b.strip() for b in args.only.split(",") if b.strip()}
+    if only - set(BENCHMARKS):
+        parser.error(f"--only takes some of {', '.join(BENCHMARKS)}")
     tmp = Path(tempfile.mkdtemp(prefix="bench-notifications-"))
     if args.backend == "postgres":
         identity_url, notif_url = fresh_postgres_database("bench_identity"), fresh_postgres_database("bench_notif")
@@ -220,7 +240,7 @@ def main() -> None:
         port, trivial_port = free_port(), free_port()
         env = {**os.environ, "DATABASE_URL": notif_url.replace("postgresql+psycopg://", "postgresql://"),
                "IDENTITY_ADDR": identity.target, "GRPC_PORT": str(port), "METRICS_PORT": "0",
-               "LOG_LEVEL": "WARNING", "SOTAY_DATA_DIR": str(tmp), "GRPC_WORKERS": "32"}
+               "LOG_LEVEL": "WARNING", "SOTAY_DATA_DIR": str(tmp)}  # GRPC_WORKERS: the default, or as set
         log = (tmp / "server.log").open("wb")
         procs.append(subprocess.Popen([sys.executable, "-m", "services.notifications", "serve"], env=env,
                                       cwd=ROOT, stderr=log))
@@ -232,17 +252,22 @@ def main() -> None:
             wait_grpc(f"127.0.0.1:{trivial_port}", procs[1])
             channel = grpc.insecure_channel(target)
             stub = notifications_pb2_grpc.NotificationsServiceStub(channel)
-            run_publish(stub, editor, root, chains)
-            run_inbox(stub, token, chains, target, trivial_port, args.seconds, args.backend)
-            run_read_stats(stub, editor, province_bulletin, args.backend)
+            if "publish" in only:
+                run_publish(stub, editor, root, chains, args.backend)
+            if "inbox" in only:
+                run_inbox(stub, token, chains, Servers(target, identity.target, trivial_port, tmp),
+                          args.seconds, args.backend)
+            if "read_stats" in only:
+                run_read_stats(stub, editor, province_bulletin, args.backend)
         finally:
             for p in procs:
                 p.terminate()
                 p.wait(10)
-    run_email(notif_db, chains, args.backend)
+    if "email" in only:
+        run_email(notif_db, chains, args.backend)
 
 
-def run_publish(stub: Any, editor: Any, root: str, chains: list[tuple[str, tuple[str, ...]]]) -> None:
+def run_publish(stub: Any, editor: Any, root: str, chains: list[tuple[str, tuple[str, ...]]], backend: str) -> None:
     cell = chains[0][1][-1]
     results = {}
     for name, unit in (("one_cell", cell), ("province_240k", root)):
@@ -254,8 +279,8 @@ def run_publish(stub: Any, editor: Any, root: str, chains: list[tuple[str, tuple
                                 metadata=editor, timeout=30)
             samples.append(time.perf_counter() - started)
         results[name] = latency_summary(samples[20:])
-    write_result("notifications_publish", {
-        "audience_members": {"one_cell": MEMBERS_PER_CELL, "province_240k": len(chains)},
+    write_result(f"notifications_publish_{backend}", {
+        "backend": backend, "audience_members": {"one_cell": MEMBERS_PER_CELL, "province_240k": len(chains)},
         **results,
         "ratio_p50_province_to_cell": round(
             results["province_240k"]["p50_ms"] / results["one_cell"]["p50_ms"], 3),
@@ -263,11 +288,158 @@ def run_publish(stub: Any, editor: Any, root: str, chains: list[tuple[str, tuple
     })
 
 
-def run_inbox(stub: Any, token: Any, chains: list[tuple[str, tuple[str, ...]]], target: str, trivial_port: int,
+@dataclass(frozen=True)
+class Servers:
+    notifications: str  # host:port
+    identity: str
+    trivial_port: int
+    tmp: Path
+
+
+def run_inbox(stub: Any, token: Any, chains: list[tuple[str, tuple[str, ...]]], servers: Servers,
               seconds: float, backend: str) -> None:
     rng = random.Random(5)
     members = rng.sample(chains, 2000)
     tokens = [token(Principal(uid(), m, c[-1], c)) for m, c in members]
+    sample_items = stub.ListInbox(pb.ListInboxRequest(page_size=20), metadata=tokens[0]).total_size
+    http = inbox_through_gateway([t[0][1] for t in tokens[:CONCURRENCY]], servers, seconds)
+    grpc_level = inbox_over_grpc(stub, tokens, servers.trivial_port, seconds)
+    write_result(f"notifications_inbox_{backend}", {
+        "backend": backend, "members": len(chains), "inbox_items_per_member": sample_items,
+        "gateway": http, "grpc": grpc_level,
+        "ratio_rps_to_gateway_baseline": http["ratio_rps_to_baseline"], "target_ratio": 0.6,
+    })
+
+
+def rotating_tokens_script(authorizations: list[str]) -> str:
+    """wrk Lua: every request carries the next member's Authorization (each wrk thread starts at
+    another offset), so the load really is `len(authorizations)` different members."""
+    listed = ",\n  ".join(json.dumps(a) for a in authorizations)
+    return (
+        f"local tokens = {{\n  {listed}\n}}\n"
+        "local counter = 0\n"
+        "local next_offset = 0\n"
+        "function setup(thread)\n"
+        "  thread:set(\"offset\", next_offset)\n"
+        f"  next_offset = next_offset + {max(1, len(authorizations) // 2)}\n"
+        "end\n"
+        "function init(args)\n"
+        "  counter = offset or 0\n"
+        "end\n"
+        "function request()\n"
+        "  counter = counter + 1\n"
+        "  return wrk.format(nil, nil, {[\"Authorization\"] = tokens[(counter % #tokens) + 1]})\n"
+        "end\n"
+        "function done(summary, latency, requests)\n"
+        "  io.write(string.format(\"NON2XX %d\\n\", summary.errors.status))\n"
+        "end\n"
+    )
+
+
+def run_wrk_members(url: str, authorizations: list[str], seconds: float, connections: int = CONCURRENCY,
+                    threads: int = 2) -> dict[str, Any]:
+    """Closed-loop wrk load on a loopback URL, rotating the Authorization header per request."""
+    assert url.startswith("http://127.0.0.1:"), "load tests target loopback only"
+    with tempfile.TemporaryDirectory() as tmp:
+        lua = Path(tmp) / "members.lua"
+        lua.write_text(rotating_tokens_script(authorizations))
+        out = subprocess.run(
+            [ensure_wrk(), f"-t{threads}", f"-c{connections}", f"-d{int(seconds)}s", "--latency", "-s", str(lua),
+             url], check=True, capture_output=True, text=True,
+        ).stdout
+    pct = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)$", out, re.M))
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    errors = re.search(r"NON2XX (\d+)", out)
+    sock = re.search(r"Socket errors: (.*)", out)
+    if rps is None or errors is None or not pct:
+        raise SystemExit(f"cannot read wrk's output:\n{out}")
+    return {
+        "requests_per_s": float(rps.group(1)), "p50_ms": wrk_ms(pct["50"]), "p90_ms": wrk_ms(pct["90"]),
+        "p99_ms": wrk_ms(pct["99"]), "non_2xx": int(errors.group(1)),
+        "socket_errors": sock.group(1) if sock else "none",
+    }
+
+
+def wrk_ms(text: str) -> float:
+    found = re.fullmatch(r"([\d.]+)(us|ms|s)", text.strip())
+    if found is None:
+        raise SystemExit(f"cannot read wrk's latency {text!r}")
+    return round(float(found.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[found.group(2)], 3)
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{url}: the server exited with {proc.returncode}")
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer")
+
+
+def inbox_through_gateway(authorizations: list[str], servers: Servers, seconds: float) -> dict[str, Any]:
+    """The gateway (gunicorn, gateway.app) in front of the notifications server, and the baseline
+    app in front of the trivial gRPC server, with the same gunicorn settings; each loaded alone."""
+    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    settings = {"GATEWAY_WORKERS": os.environ.get("GATEWAY_WORKERS", "2"),
+                "GATEWAY_THREADS": os.environ.get("GATEWAY_THREADS", "8")}
+    env = {**os.environ, **settings, "SOTAY_DATA_DIR": str(servers.tmp), "METRICS_PORT": "0",
+           "LOG_LEVEL": "WARNING", "IDENTITY_ADDR": servers.identity, "NOTIFICATIONS_ADDR": servers.notifications,
+           "GATEWAY_BACKENDS": "identity,notifications"}
+    env.pop("DATABASE_URL", None)
+    gw_bind, base_bind = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"
+    procs = [
+        subprocess.Popen([gunicorn, "-c", "python:gateway.gunicorn_conf", "gateway.app:create_app()"],
+                         env={**env, "GATEWAY_BIND": gw_bind}, cwd=ROOT,
+                         stdout=(servers.tmp / "gateway.log").open("wb"), stderr=subprocess.STDOUT),
+        subprocess.Popen([gunicorn, "-c", "python:gateway.gunicorn_conf", "bench.baseline_app:create_app()"],
+                         env={**env, "GATEWAY_BIND": base_bind,
+                              "BASELINE_GRPC_ADDR": f"127.0.0.1:{servers.trivial_port}"}, cwd=ROOT,
+                         stdout=(servers.tmp / "baseline.log").open("wb"), stderr=subprocess.STDOUT),
+    ]
+    try:
+        wait_http(f"http://{gw_bind}/readyz", procs[0])
+        wait_http(f"http://{base_bind}/ping", procs[1])
+        inbox_url = f"http://{gw_bind}/api/v1/inbox?page_size=20"
+        for auth in authorizations:  # every member's page answers, and warms up both sides
+            reply = requests.get(inbox_url, headers={"Authorization": auth}, timeout=30)
+            assert reply.status_code == 200 and len(reply.json()["items"]) == 20, reply.text[:500]
+        names = {"baseline_flask_trivial_grpc": f"http://{base_bind}/ping", "inbox_page20": inbox_url}
+        rounds: list[dict[str, Any]] = []
+        for r in range(ROUNDS):  # interleaved, so both sides see the same machine (other loads come and go)
+            got: dict[str, Any] = {}
+            for name, url in names.items():
+                print(f"load {r + 1}/{ROUNDS}: {name} for {seconds:.0f}s, {len(authorizations)} members at "
+                      f"{CONCURRENCY} connections", flush=True)
+                got[name] = run_wrk_members(url, authorizations, seconds)
+            got["ratio_rps_to_baseline"] = round(
+                got["inbox_page20"]["requests_per_s"] / got["baseline_flask_trivial_grpc"]["requests_per_s"], 3)
+            rounds.append(got)
+        summary = {
+            name: {k: statistics.median(r[name][k] for r in rounds) for k in ("requests_per_s", "p50_ms", "p99_ms")}
+            | {"non_2xx": sum(r[name]["non_2xx"] for r in rounds)}
+            for name in names
+        }
+        return {
+            "gunicorn": settings, "connections": CONCURRENCY, "members": len(authorizations),
+            "seconds_per_run": seconds, "rounds": ROUNDS, "medians_over_rounds": summary,
+            "ratio_rps_to_baseline": statistics.median(r["ratio_rps_to_baseline"] for r in rounds),
+            "ratio_p50": round(summary["inbox_page20"]["p50_ms"] / summary["baseline_flask_trivial_grpc"]["p50_ms"], 2),
+            "per_round": rounds,
+        }
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(20)
+
+
+def inbox_over_grpc(stub: Any, tokens: list[Any], trivial_port: int, seconds: float) -> dict[str, Any]:
+    """ListInbox straight to the service (2,000 members over 32 threads) vs a trivial gRPC call."""
 
     def inbox_call(i: int) -> Any:
         mine = tokens[i::CONCURRENCY]
@@ -284,18 +456,17 @@ def run_inbox(stub: Any, token: Any, chains: list[tuple[str, tuple[str, ...]]], 
     def baseline_call(_i: int) -> Any:
         return lambda: trivial.Check(health_pb2.HealthCheckRequest(), timeout=30)
 
-    sample_items = stub.ListInbox(pb.ListInboxRequest(page_size=20), metadata=tokens[0]).total_size
     base = concurrent_calls(baseline_call, seconds)
     inbox = concurrent_calls(inbox_call, seconds)
     b, s = latency_summary(base), latency_summary(inbox)
-    write_result("notifications_inbox", {
-        "backend": backend, "members": len(chains), "concurrency": CONCURRENCY, "seconds": seconds,
-        "inbox_items_per_member": sample_items,
+    return {
+        "concurrency": CONCURRENCY, "members": len(tokens), "seconds": seconds,
         "inbox": {**s, "calls_per_s": round(len(inbox) / seconds, 1)},
         "baseline_trivial_grpc": {**b, "calls_per_s": round(len(base) / seconds, 1)},
-        "ratio_p50": round(s["p50_ms"] / b["p50_ms"], 2), "ratio_p99": round(s["p99_ms"] / b["p99_ms"], 2),
-        "note": "gRPC now; the HTTP gateway version (vs the gateway baseline) once the routes exist",
-    })
+        "ratio_p50": round(s["p50_ms"] / b["p50_ms"], 2),
+        "ratio_calls_per_s": round(len(inbox) / max(1, len(base)), 3),
+        "note": "client threads share this process (and its GIL) with the identity server",
+    }
 
 
 def run_read_stats(stub: Any, editor: Any, bulletin: str, backend: str) -> None:
@@ -307,7 +478,7 @@ def run_read_stats(stub: Any, editor: Any, bulletin: str, backend: str) -> None:
                                           timeout=60)
         samples.append(time.perf_counter() - started)
     assert reply is not None
-    write_result("notifications_read_stats", {
+    write_result(f"notifications_read_stats_{backend}", {
         "backend": backend, "level": "province (65 child communes)", "members": reply.unit.members,
         "read": reply.unit.read, "children": len(reply.children), **latency_summary(samples[5:]),
         "p99_s": round(percentile(samples[5:], 99), 3),
@@ -351,7 +522,7 @@ def run_email(db: Database, chains: list[tuple[str, tuple[str, ...]]], backend: 
             break
         sent += counts["sent"]
     elapsed = time.perf_counter() - started
-    write_result("notifications_email", {
+    write_result(f"notifications_email_{backend}", {
         "backend": backend, "messages": sent, "seconds": round(elapsed, 2),
         "messages_per_s": round(sent / elapsed, 1), "smtp": f"{backing['SMTP_HOST']}:{backing['SMTP_PORT']}",
         "note": "one SMTP connection reused per batch of 200; each message is a multipart text+html e-mail",

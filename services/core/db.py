@@ -37,8 +37,10 @@ class Database:
             )
             _sqlite_setup(self.engine)
         else:
+            # No ping per checkout (a round trip per call); connections are recycled instead, and
+            # one found dead fails its call as UNAVAILABLE (see interceptors) and is discarded.
             self.engine = sa.create_engine(
-                url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+                url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=300
             )
 
     @classmethod

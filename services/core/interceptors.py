@@ -9,10 +9,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
+from sqlalchemy import exc as sa_exc
 
 from services.core.auth import Principal, TokenVerifier
 from services.core.context import new_request_id, request_id_var
-from services.core.errors import ServiceError, Unauthenticated
+from services.core.errors import ServiceError, Unauthenticated, Unavailable
 from services.core.metrics import RPC_HANDLED, RPC_SECONDS
 
 log = logging.getLogger("sotay.rpc")
@@ -96,6 +97,9 @@ class ServerInterceptor(grpc.ServerInterceptor):
         log.info("rpc", extra={"fields": fields})
 
     def _fail(self, method: str, started: float, exc: BaseException, context: grpc.ServicerContext) -> None:
+        if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
+            log.warning("database unavailable in %s", method, exc_info=exc)
+            exc = Unavailable("database_unavailable", "the database is unavailable; try again")
         if isinstance(exc, ServiceError):
             self._finish(method, started, exc.code, exc.reason)
             context.abort_with_status(exc.to_status())

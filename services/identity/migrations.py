@@ -57,4 +57,9 @@ MIGRATIONS = [
             "window_start DOUBLE PRECISION NOT NULL, locked_until DOUBLE PRECISION NOT NULL)",
         ),
     ),
+    Migration(
+        2,
+        "count active members per unit from the index alone",
+        ("CREATE INDEX members_active_unit ON members (unit_id) WHERE active",),
+    ),
 ]

@@ -108,6 +108,7 @@ def insert(
         sa.text("INSERT INTO bulletin_audience (unit_id, publish_at, bulletin_id) VALUES (:u, :at, :b)"),
         [{"u": u, "at": d.publish_at, "b": bid} for u in d.audience],
     )
+    changed(conn)
     emit(
         conn,
         "notifications.bulletin.created",
@@ -211,6 +212,7 @@ def update(
         sa.text(f"UPDATE bulletins SET {sets}, updated_at = :now WHERE id = :id"),
         {**changes, "now": now, "id": row.id},
     )
+    changed(conn)
     return get(conn, row.id)
 
 
@@ -223,12 +225,19 @@ def withdraw(conn: Connection, row: Row[Any], reason: str, now: float) -> Row[An
         ),
         {"now": now, "r": reason.strip()[:500] or None, "id": row.id},
     )
+    changed(conn)
     conn.execute(
         sa.text("UPDATE deliveries SET status = 'cancelled' WHERE item_id = :id AND status = 'pending'"),
         {"id": row.id},
     )
     emit(conn, "notifications.bulletin.withdrawn", row.id, {"bulletin_id": row.id})
     return get(conn, row.id)
+
+
+def changed(conn: Connection) -> None:
+    """Every transaction that changes what an inbox shows of a bulletin calls this (see
+    services/notifications/visible.py: cached lists are checked against this counter)."""
+    conn.execute(sa.text("UPDATE bulletin_changes SET version = version + 1 WHERE id = 1"))
 
 
 def list_published_by(

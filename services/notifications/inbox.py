@@ -4,8 +4,14 @@ The inbox of a member is
   - every bulletin with an audience unit among the member's unit and its ancestors (the `anc`
     claim of their access token), published (publish_at <= now), not expired, not withdrawn;
   - plus their personal notifications (rows keyed by member id, made from events).
-Reading it is one indexed lookup of bulletin_audience per ancestor (≈ 5 units), so publishing to a
-whole province writes nothing per member. Read state is a row written when a member reads.
+Publishing to a whole province writes nothing per member: one bulletin row, one audience row per
+addressed unit. Read state is a row written when a member reads.
+
+A page is assembled in Python (`page`): the visible bulletins of the member's ancestry come from
+services/notifications/visible.py (kept in memory per unit and ancestry, exact against the
+bulletin change counter), merged with the member's personal items and read state, which are read
+from the database on every page — usually in one statement, never with a COUNT over more than the
+member's own notifications. The HISTORY filter stays one SQL query (it follows read rows).
 
 A member who moves to another cell (identity TransferMember; their next token carries the new
 ancestry) sees, from then on, what is addressed to the new cell's ancestry — including bulletins
@@ -21,9 +27,12 @@ Personal notifications follow the member, wherever they are. Withdrawn bulletins
 from __future__ import annotations
 
 import hashlib
+import heapq
+import itertools
 import json
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,7 +42,12 @@ from services.core.auth import Principal
 from services.core.db import Database
 from services.core.errors import InvalidArgument, NotFound
 from services.core.ids import require_id
+from services.core.outbox import timestamp
+from services.notifications.convert import inbox_item
 from services.notifications.units import member_of, path_ids
+from services.notifications.visible import VERSION_SQL as _VERSION_SQL
+from services.notifications.visible import Entry, Key, VisibleBulletins, sort_key
+from sotay.notifications.v1 import notifications_pb2 as pb
 
 FILTERS = ("all", "unread", "bulletins", "personal", "history")
 
@@ -55,6 +69,47 @@ PERSONAL_ITEMS = (
 )
 
 
+_PERSONAL_COUNT = "SELECT COUNT(*) FROM notifications WHERE member_id = :m"
+PERSONAL_PAGE = sa.text(PERSONAL_ITEMS + " ORDER BY n.created_at DESC, n.id LIMIT :k")
+PERSONAL_PAGE_UNREAD = sa.text(PERSONAL_ITEMS + " AND n.read_at IS NULL ORDER BY n.created_at DESC, n.id LIMIT :k")
+MEMBER_READS = sa.text("SELECT bulletin_id, read_at FROM bulletin_reads WHERE member_id = :m")
+_statements: dict[tuple[str, int], sa.TextClause] = {}
+
+
+def _reads_of(n: int) -> str:
+    listed = ", ".join(f":b{i}" for i in range(n))
+    return f"SELECT bulletin_id, read_at FROM bulletin_reads WHERE member_id = :m AND bulletin_id IN ({listed})"
+
+
+def _head(unread_only: bool, candidates: int) -> sa.TextClause:
+    """One statement: the bulletin change counter and the member's personal count (first row,
+    bulletin_id ''), then the member's read rows among `candidates` bulletin ids (:b0, :b1, ...).
+    Kept per shape: numbered parameters compile once, where an expanding IN would each time."""
+    key = ("head-unread" if unread_only else "head", candidates)
+    found = _statements.get(key)
+    if found is None:
+        count = _PERSONAL_COUNT + (" AND read_at IS NULL" if unread_only else "")
+        sql = (
+            "SELECT '' AS bulletin_id, CAST(NULL AS DOUBLE PRECISION) AS read_at, "
+            f"({_VERSION_SQL}) AS version, ({count}) AS personal"
+        )
+        if candidates:
+            sql += " UNION ALL " + _reads_of(candidates).replace(
+                "SELECT bulletin_id, read_at ", "SELECT bulletin_id, read_at, NULL, NULL ", 1
+            )
+        found = _statements[key] = sa.text(sql)
+    return found
+
+
+def _page_reads(conn: Connection, member_id: str, ids: list[str]) -> dict[str, float]:
+    key = ("reads", len(ids))
+    statement = _statements.get(key)
+    if statement is None:
+        statement = _statements[key] = sa.text(_reads_of(len(ids)))
+    rows = conn.execute(statement, {"m": member_id, **{f"b{i}": b for i, b in enumerate(ids)}})
+    return {r.bulletin_id: r.read_at for r in rows}
+
+
 def _params(principal: Principal, now: float) -> dict[str, Any]:
     member_id, _ = member_of(principal)
     return {"m": member_id, "anc": list(principal.ancestors), "now": now}
@@ -70,29 +125,86 @@ def _bind(sql: str) -> sa.TextClause:
 def list_items(
     conn: Connection, principal: Principal, flt: str, offset: int, limit: int, now: float
 ) -> tuple[list[Row[Any]], int]:
+    """The HISTORY filter (bulletins the member has read, newest read first), in SQL: it follows
+    the member's read rows, not their current ancestry. The other filters: `page`."""
     params = _params(principal, now)
-    if flt == "history":
-        sql = BULLETIN_ITEMS.replace("LEFT JOIN", "JOIN") + "WHERE b.withdrawn_at IS NULL"
-        order = "read_at DESC, id"
-    else:
-        parts = []
-        unread_b = " AND r.read_at IS NULL" if flt == "unread" else ""
-        unread_n = " AND n.read_at IS NULL" if flt == "unread" else ""
-        if flt != "personal":
-            parts.append(BULLETIN_ITEMS + "WHERE " + VISIBLE + unread_b)
-        if flt != "bulletins":
-            parts.append(PERSONAL_ITEMS + unread_n)
-        sql = " UNION ALL ".join(parts)
-        order = "pinned DESC, at DESC, id"
+    sql = BULLETIN_ITEMS.replace("LEFT JOIN", "JOIN") + "WHERE b.withdrawn_at IS NULL"
     found = conn.execute(
         _bind(f"SELECT t.*, COUNT(*) OVER () AS total FROM ({sql}) t "
-              f"ORDER BY {order} LIMIT :lim OFFSET :off"),
+              "ORDER BY read_at DESC, id LIMIT :lim OFFSET :off"),
         {**params, "lim": limit, "off": offset},
     ).all()
     if found:
         return list(found), int(found[0].total)
     total = conn.execute(_bind(f"SELECT COUNT(*) FROM ({sql}) t"), params).scalar_one()
     return [], int(total)
+
+
+def page(
+    conn: Connection,
+    cache: VisibleBulletins,
+    principal: Principal,
+    flt: str,
+    offset: int,
+    limit: int,
+    now: float,
+) -> tuple[list[pb.InboxItem], int]:
+    """A page of the ALL, UNREAD, BULLETINS or PERSONAL inbox: the visible bulletins from the
+    cache (checked against the change counter), the member's read state and personal items from
+    the database, usually in one or two statements. The first reads the counter, the personal
+    count and the member's read state of the bulletins that can reach the page if the kept list
+    is current (its first offset+limit); a second fetches the personal items that can reach the
+    page, when there are any. Only when the kept list was stale is the page's read state read
+    again. UNREAD reads the member's read bulletins instead (an index range)."""
+    member_id, _ = member_of(principal)
+    unread_only = flt == "unread"
+    with_bulletins = flt != "personal"
+    guess = cache.peek(principal.ancestors) if with_bulletins and not unread_only else None
+    candidates = [e.id for e in guess.entries[: offset + limit]] if guess is not None else []
+    rows = conn.execute(
+        _head(unread_only, len(candidates)), {"m": member_id, **{f"b{i}": b for i, b in enumerate(candidates)}}
+    ).all()
+    head = rows[0]
+    read: dict[str, float] = {r.bulletin_id: r.read_at for r in rows[1:]}
+    personal: list[Row[Any]] = []
+    personal_total = 0
+    if flt != "bulletins":
+        personal_total = int(head.personal)
+        if personal_total:
+            personal = list(
+                conn.execute(PERSONAL_PAGE_UNREAD if unread_only else PERSONAL_PAGE,
+                             {"m": member_id, "k": offset + limit}).all()
+            )
+    entries: Sequence[Entry] = ()
+    current = None
+    if with_bulletins:
+        current = cache.for_chain(conn, principal.ancestors, int(head.version or 0), now)
+        entries = current.entries
+        if unread_only:
+            read = {r.bulletin_id: r.read_at for r in conn.execute(MEMBER_READS, {"m": member_id})}
+            entries = [e for e in entries if e.id not in read]
+    ranked: list[tuple[Key, Row[Any]]] = sorted(
+        ((sort_key(False, r.at, r.id), r) for r in personal), key=lambda pair: pair[0]
+    )
+    merged: Iterator[tuple[Key, Entry | Row[Any]]] = heapq.merge(
+        ((e.key, e) for e in entries), ranked, key=lambda pair: pair[0]
+    )
+    chosen = [x for _, x in itertools.islice(merged, offset, offset + limit)]
+    wanted = [x.id for x in chosen if isinstance(x, Entry)]
+    if wanted and not unread_only and current is not guess:  # the guess was stale: read again
+        read = _page_reads(conn, member_id, wanted)
+    items = []
+    for x in chosen:
+        if isinstance(x, Entry):
+            item = pb.InboxItem()
+            item.CopyFrom(x.item)
+            at = read.get(x.id)
+            if at is not None:
+                item.read_at.CopyFrom(timestamp(at))
+            items.append(item)
+        else:
+            items.append(inbox_item(x))
+    return items, len(entries) + personal_total
 
 
 def visible(conn: Connection, principal: Principal, bulletin_id: str, now: float) -> bool:

@@ -84,4 +84,16 @@ MIGRATIONS = [
             "created_at DOUBLE PRECISION NOT NULL)",
         ),
     ),
+    Migration(
+        2,
+        "inbox reads: bulletin change counter, read state by member",
+        (
+            # One row, bumped in every transaction that creates, edits or withdraws a bulletin:
+            # inbox readers compare it with the version of their cached visible-bulletin lists.
+            "CREATE TABLE bulletin_changes (id INTEGER PRIMARY KEY, version BIGINT NOT NULL)",
+            "INSERT INTO bulletin_changes (id, version) VALUES (1, 0)",
+            # A member's read bulletins from the index alone (the unread filter, unread counts).
+            "CREATE INDEX bulletin_reads_member_bulletin ON bulletin_reads (member_id, bulletin_id, read_at)",
+        ),
+    ),
 ]

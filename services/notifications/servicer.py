@@ -5,10 +5,12 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TypeAlias
 
 import grpc
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from services.core.auth import ROLE_ADMIN, ROLE_CELL_COMMITTEE, ROLE_EDITOR, Principal
 from services.core.config import env
@@ -34,6 +36,7 @@ from services.notifications.convert import (
 from services.notifications.delivery import queue, vapid
 from services.notifications.feedback import OFFICER_HANDLERS
 from services.notifications.units import IdentityClient, UnitInfo, member_of
+from services.notifications.visible import VisibleBulletins
 from sotay.notifications.v1 import notifications_pb2 as pb
 from sotay.notifications.v1 import notifications_pb2_grpc
 
@@ -67,6 +70,7 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServiceServicer)
         self.db = db
         self.identity = identity or IdentityClient()
         self.directory = inbox.MemberDirectory(db)
+        self.visible = VisibleBulletins()
         self._vapid_key = ""
 
     # ---------- helpers ----------
@@ -241,7 +245,7 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServiceServicer)
                 "not_allowed", "needs role editor, admin or cell officer over this unit", unit_id=unit.id
             )
         members = readstats.member_reads(self.db, self.identity, row.id, unit.id)
-        here, children = readstats.unit_counts(self.db, self.identity, row.id, unit, len(members))
+        here, children = readstats.unit_counts(self.db, self.identity, row.id, unit)
         if request.unread_only:
             members = [m for m in members if m.read_at is None]
         page = members[offset : offset + size]
@@ -271,13 +275,29 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServiceServicer)
         member_of(me)
         flt = enum_str(pb.InboxFilter, request.filter, "INBOX_FILTER_", "filter") or "all"
         size, offset = page_size(request.page_size, default=20, maximum=100), decode_token(request.page_token)
-        with self.db.read() as conn:
-            found, total = inbox.list_items(conn, me, inbox.check_filter(flt), offset, size, time.time())
+        now = time.time()
+        with self._reads() as conn:
+            if inbox.check_filter(flt) == "history":
+                rows, total = inbox.list_items(conn, me, flt, offset, size, now)
+                items = [inbox_item(r) for r in rows]
+            else:
+                items, total = inbox.page(conn, self.visible, me, flt, offset, size, now)
         return pb.ListInboxResponse(
-            items=[inbox_item(r) for r in found],
-            next_page_token=next_token(offset, size, len(found), total),
-            total_size=total,
+            items=items, next_page_token=next_token(offset, size, len(items), total), total_size=total
         )
+
+    @contextmanager
+    def _reads(self) -> Iterator[Connection]:
+        """A connection for the inbox's reads. On PostgreSQL in autocommit: each statement sees the
+        latest commits, as in a READ COMMITTED transaction, without the BEGIN and ROLLBACK round
+        trips (the inbox's one or two statements do not need one snapshot: its first statement
+        reads the change counter, the counts and the read state together)."""
+        if not self.db.is_postgres:
+            with self.db.read() as conn:
+                yield conn
+            return
+        with self.db.engine.connect() as conn:
+            yield conn.execution_options(isolation_level="AUTOCOMMIT")
 
     def MarkRead(self, request: pb.MarkReadRequest, context: Ctx) -> pb.MarkReadResponse:
         me = current_principal()

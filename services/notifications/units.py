@@ -7,10 +7,8 @@ A unit path here has identity's form '/<root id>/.../<unit id>/'.
 
 from __future__ import annotations
 
-import contextvars
 import threading
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -31,7 +29,6 @@ from services.core.errors import (
 from sotay.identity.v1 import identity_pb2, identity_pb2_grpc
 
 T = TypeVar("T")
-R = TypeVar("R")
 
 
 def path_of(chain: Sequence[str]) -> str:
@@ -71,7 +68,6 @@ class IdentityClient:
     def __init__(self) -> None:
         self._stub: identity_pb2_grpc.IdentityServiceStub | None = None
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="identity-call")
 
     def stub(self) -> identity_pb2_grpc.IdentityServiceStub:
         if self._stub is None:
@@ -104,15 +100,13 @@ class IdentityClient:
             if not token:
                 return found
 
-    def member_count(self, unit_id: str) -> int:
-        """Active members of a unit's subtree (identity enforces who may ask)."""
+    def member_counts(self, unit_id: str) -> tuple[int, dict[str, int]]:
+        """Active members of the unit itself, and of each child's subtree (one identity call, one
+        grouped query there; identity enforces who may ask)."""
         reply = call(
-            lambda: self.stub().ListRoster(
-                identity_pb2.ListRosterRequest(unit_id=unit_id, subtree=True, page_size=1)
-            ),
-            "unit",
+            lambda: self.stub().CountMembers(identity_pb2.CountMembersRequest(unit_id=unit_id)), "unit"
         )
-        return int(reply.total_size)
+        return int(reply.own_members), {c.child_unit_id: int(c.members) for c in reply.children}
 
     def roster(self, unit_id: str, limit: int = 20_000) -> list[identity_pb2.RosterEntry]:
         """The unit's own active members (not its subtree's)."""
@@ -132,11 +126,6 @@ class IdentityClient:
             if not token:
                 break
         return entries
-
-    def parallel(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
-        """fn over items on a few threads, each running in a copy of the caller's context."""
-        futures = [self._pool.submit(contextvars.copy_context().run, fn, item) for item in items]
-        return [f.result() for f in futures]
 
 
 def call(fn: Callable[[], T], what: str) -> T:

@@ -12,6 +12,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from sqlalchemy import exc as sa_exc
 
 from services.core.auth import Principal, TokenVerifier, issue_access_token
 from services.core.config import ServerConfig
@@ -32,7 +33,12 @@ def _raise_invalid() -> bytes:
     raise InvalidArgument("bad_thing", "the thing is bad", field="thing")
 
 
+def _raise_database_down() -> bytes:
+    raise sa_exc.OperationalError("SELECT 1", {}, ConnectionError("server closed the connection"))
+
+
 BEHAVIOURS: dict[str, Callable[[], bytes]] = {
+    "DatabaseDown": _raise_database_down,
     "Internal": _raise_internal,
     "Invalid": _raise_invalid,
     "RequestId": lambda: current_request_id().encode(),
@@ -52,7 +58,7 @@ def server() -> Iterator[RunningServer]:
             "test.Svc", {name: _handler(name) for name in BEHAVIOURS})])
         return ["test.Svc"]
 
-    public = {f"/test.Svc/{n}" for n in ("Internal", "Invalid", "RequestId", "Deadline")}
+    public = {f"/test.Svc/{n}" for n in ("Internal", "Invalid", "RequestId", "Deadline", "DatabaseDown")}
     running = start_server(ServerConfig("test", "127.0.0.1", 0, 0, 4, 0.5), register,
                            TokenVerifier(lambda: {"k1": PEM.decode()}), public)
     yield running
@@ -79,6 +85,13 @@ def test_domain_errors_carry_code_reason_and_metadata(server: RunningServer) -> 
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert caught.value.details() == "the thing is bad"
     assert error_info(caught.value) == ("bad_thing", {"field": "thing"})
+
+
+def test_a_lost_database_connection_is_unavailable_not_internal(server: RunningServer) -> None:
+    with pytest.raises(grpc.RpcError) as caught:
+        call(server, "DatabaseDown")
+    assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert error_info(caught.value)[0] == "database_unavailable"
 
 
 def test_request_id_is_kept_or_made(server: RunningServer) -> None:

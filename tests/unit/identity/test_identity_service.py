@@ -235,6 +235,42 @@ def test_unknown_and_malformed_ids(identity: Identity) -> None:
                  metadata=auth)
 
 
+def test_count_members_groups_every_child_subtree_in_one_call(identity: Identity) -> None:
+    auth, a, b, cell_a, cell_b = two_communes(identity)
+    grassroots = unit(identity, auth, "Đảng bộ cơ sở A", pb.UNIT_KIND_GRASSROOTS, a.id)
+    deep_cell = unit(identity, auth, "Chi bộ sâu", pb.UNIT_KIND_CELL, grassroots.id)
+    member(identity, auth, cell_a.id, "Bí thư", position=pb.CELL_POSITION_SECRETARY, phone="0912000500",
+           password="secretary-pass")
+    member(identity, auth, cell_a.id, "Đảng viên", phone="0912000501", password="member-password")
+    member(identity, auth, deep_cell.id, "Đảng viên sâu")
+    gone = member(identity, auth, deep_cell.id, "Đã chuyển đi")
+    identity.stub.DeactivateMember(pb.DeactivateMemberRequest(id=gone.id, reason="chuyển"), metadata=auth)
+    member(identity, auth, a.id, "Ở cấp xã")  # the unit's own member, not a child's
+    empty = unit(identity, auth, "Chi bộ trống", pb.UNIT_KIND_CELL, b.id)
+
+    at_root = identity.stub.CountMembers(pb.CountMembersRequest(unit_id=identity.root_id), metadata=auth)
+    assert {c.child_unit_id: c.members for c in at_root.children} == {a.id: 4, b.id: 0}
+    assert (at_root.own_members, at_root.total_members) == (0, 4)
+    at_a = identity.stub.CountMembers(pb.CountMembersRequest(unit_id=a.id), metadata=auth)
+    assert {c.child_unit_id: c.members for c in at_a.children} == {cell_a.id: 2, grassroots.id: 1}
+    assert (at_a.own_members, at_a.total_members) == (1, 4)
+    at_b = identity.stub.CountMembers(pb.CountMembersRequest(unit_id=b.id), metadata=auth)
+    assert {c.child_unit_id: c.members for c in at_b.children} == {cell_b.id: 0, empty.id: 0}
+    # Like ListRoster: the cell's officers over their cell, not over the commune; members never.
+    secretary = identity.token("0912000500", "secretary-pass")
+    own_cell = identity.stub.CountMembers(pb.CountMembersRequest(unit_id=cell_a.id), metadata=secretary)
+    assert (own_cell.own_members, list(own_cell.children)) == (2, [])
+    expect_error(grpc.StatusCode.PERMISSION_DENIED, "not_allowed", identity.stub.CountMembers,
+                 pb.CountMembersRequest(unit_id=a.id), metadata=secretary)
+    expect_error(grpc.StatusCode.PERMISSION_DENIED, "not_allowed", identity.stub.CountMembers,
+                 pb.CountMembersRequest(unit_id=cell_a.id),
+                 metadata=identity.token("0912000501", "member-password"))
+    expect_error(grpc.StatusCode.INVALID_ARGUMENT, "unit_required", identity.stub.CountMembers,
+                 pb.CountMembersRequest(), metadata=auth)
+    expect_error(grpc.StatusCode.NOT_FOUND, "unit_not_found", identity.stub.CountMembers,
+                 pb.CountMembersRequest(unit_id="00000000-0000-4000-8000-000000000000"), metadata=auth)
+
+
 def test_member_transfer_keeps_history_and_moves_cell_role(identity: Identity) -> None:
     auth, _, _, cell_a, cell_b = two_communes(identity)
     m = member(identity, auth, cell_a.id, "Bí thư", position=pb.CELL_POSITION_SECRETARY)

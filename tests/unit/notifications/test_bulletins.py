@@ -223,3 +223,48 @@ def test_inbox_pages_and_watch(world: World) -> None:
     stream = w.stub.WatchInbox(pb.WatchInboxRequest(known_version="old", max_seconds=1), metadata=w.token(MEMBER_B1))
     got = list(stream)
     assert [(g.version, g.unread_bulletins) for g in got] == [(current.version, 5)]
+
+
+def test_kept_bulletin_lists_follow_other_processes_time_and_own_reads(world: World) -> None:
+    """The server keeps each ancestry's visible bulletins in memory: a bulletin stored by another
+    process (the event consumer, another replica), a scheduled one whose time comes, and the
+    member's own reads all show on the next page; UNREAD and paging merge bulletins and personal
+    items in one order with exact totals."""
+    from services.notifications import bulletins, personal
+
+    w = world
+    first = publish(w, EDITOR, "province", "Thứ nhất")
+    assert [i.title for i in inbox(w, MEMBER_B1)] == ["Thứ nhất"]  # the list is now kept
+    with w.db.write() as conn:  # as the event consumer would, outside the server
+        draft = bulletins.validate(bulletins.Draft(w.units["commune_b"], "bulletin", "Từ tiến trình khác",
+                                                   "<p>x</p>", [w.units["commune_b"]], [], 0.0, None, False),
+                                   time.time())
+        bulletins.insert(conn, draft, "", time.time())
+        personal.notify(conn, [w.members[MEMBER_B1].id], "task_assigned", "Nhiệm vụ", "", {"task_id": "t"},
+                        "task:t", now=time.time() + 1)
+    assert [i.title for i in inbox(w, MEMBER_B1)] == ["Nhiệm vụ", "Từ tiến trình khác", "Thứ nhất"]
+    assert [i.title for i in inbox(w, MEMBER_B1_2)] == ["Từ tiến trình khác", "Thứ nhất"]
+    soon = publish(w, EDITOR, "province", "Sắp đến giờ", publish_at=at(time.time() + 1.5))
+    assert "Sắp đến giờ" not in [i.title for i in inbox(w, MEMBER_B1)]
+    # The member's own read shows at once, in every filter.
+    w.stub.MarkRead(pb.MarkReadRequest(bulletin_ids=[first.id]), metadata=w.token(MEMBER_B1))
+    assert {i.title: i.HasField("read_at") for i in inbox(w, MEMBER_B1)}["Thứ nhất"]
+    unread_titles = [i.title for i in inbox(w, MEMBER_B1, pb.INBOX_FILTER_UNREAD)]
+    assert unread_titles == ["Nhiệm vụ", "Từ tiến trình khác"]
+    assert [i.title for i in inbox(w, MEMBER_B1, pb.INBOX_FILTER_BULLETINS)] == ["Từ tiến trình khác", "Thứ nhất"]
+    time.sleep(max(0.0, soon.publish_at.ToNanoseconds() / 1e9 - time.time()) + 0.1)
+    everything = [i.title for i in inbox(w, MEMBER_B1)]
+    assert everything == ["Sắp đến giờ", "Nhiệm vụ", "Từ tiến trình khác", "Thứ nhất"]
+    # Pages of one item walk the same order, with the same total, read state included.
+    seen, token = [], ""
+    while True:
+        reply = w.stub.ListInbox(pb.ListInboxRequest(page_size=1, page_token=token), metadata=w.token(MEMBER_B1))
+        assert reply.total_size == 4
+        seen += [(i.title, i.HasField("read_at")) for i in reply.items]
+        token = reply.next_page_token
+        if not token:
+            break
+    assert seen == [(t, t == "Thứ nhất") for t in everything]
+    unread = w.stub.ListInbox(pb.ListInboxRequest(filter=pb.INBOX_FILTER_UNREAD, page_size=2),
+                              metadata=w.token(MEMBER_B1))
+    assert ([i.title for i in unread.items], unread.total_size) == (["Sắp đến giờ", "Nhiệm vụ"], 3)

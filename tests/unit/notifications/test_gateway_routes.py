@@ -82,3 +82,32 @@ def test_rest_bulletin_inbox_live_and_feedback(rest: tuple[World, FlaskClient]) 
     assert bad.status_code == 400
     missing = client.get("/api/v1/bulletins/not-an-id", headers=bearer(w, MEMBER_B1))
     assert missing.status_code == 404 and missing.get_json()["error"]["reason"] == "bulletin_not_found"
+
+
+def test_inbox_item_json_is_the_generic_conversion() -> None:
+    from google.protobuf.timestamp_pb2 import Timestamp
+
+    from gateway.convert import to_json
+    from gateway.routes.notifications import inbox_item_json
+    from sotay.notifications.v1 import notifications_pb2 as pb
+
+    def at(seconds: float) -> Timestamp:
+        t = Timestamp()
+        t.FromNanoseconds(int(seconds * 1e9))
+        return t
+
+    items = [
+        pb.InboxItem(),
+        pb.InboxItem(id="b1", type=pb.ITEM_TYPE_BULLETIN, bulletin_kind=pb.BULLETIN_KIND_DIRECTIVE, title="Chỉ thị",
+                     summary="Nội dung", at=at(1_780_000_000.25), pinned=True, publisher_unit_id="u1",
+                     link=pb.ItemLink(document_ids=["d1", "d2"])),
+        pb.InboxItem(id="b2", type=pb.ITEM_TYPE_BULLETIN, at=at(1_780_000_000), read_at=at(1_780_000_100.5),
+                     link=pb.ItemLink()),
+        pb.InboxItem(id="n1", type=pb.ITEM_TYPE_NOTIFICATION, notification_kind=pb.NOTIFICATION_KIND_TASK_ASSIGNED,
+                     title="Nhiệm vụ", at=at(1_780_000_000), read_at=Timestamp(),
+                     link=pb.ItemLink(meeting_id="m", poll_id="p", task_id="t", feedback_id="f")),
+        pb.InboxItem(id="x", type=99, bulletin_kind=98, notification_kind=97),  # values newer than this gateway
+    ]
+    for item in items:
+        assert inbox_item_json(item) == to_json(item)
+        assert list(inbox_item_json(item)) == list(to_json(item))  # same fields, same order
