@@ -116,7 +116,7 @@ def main() -> None:
             base = results["baseline_flask_trivial_grpc"]["requests_per_s"]
             for name in ("me", "cell_members_page50"):
                 results[name]["ratio_rps_to_baseline"] = round(results[name]["requests_per_s"] / base, 3)
-            write_result("gateway_throughput", {
+            write_result(f"gateway_throughput_{'postgres' if args.postgres else 'sqlite'}", {
                 "backend": "postgres" if args.postgres else "sqlite",
                 "gunicorn": {"workers": env["GATEWAY_WORKERS"], "threads": env["GATEWAY_THREADS"]},
                 "connections": 32, "seconds": args.seconds, "target_ratio": 0.6, **results,

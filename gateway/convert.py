@@ -11,7 +11,8 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import functools
-from collections.abc import Mapping
+import operator
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from google.protobuf.descriptor import EnumDescriptor, FieldDescriptor
@@ -125,19 +126,40 @@ def _plan(descriptor: Any) -> list[tuple[str, str, int, Any]]:
     return plan
 
 
+@functools.cache
+def _converter(descriptor: Any) -> Callable[[Message], dict[str, Any]]:
+    """A function converting messages of one type: every field read at once (attrgetter), then
+    only the fields that are not plain scalars fixed up. Built once per message type."""
+    plan = _plan(descriptor)
+    names = tuple(name for name, *_ in plan)
+    read = operator.attrgetter(*names) if len(names) > 1 else (lambda m: (getattr(m, names[0]),))
+    enums = [(i, name, _enum_json_names(field.enum_type)) for i, (name, shape, kind, field) in enumerate(plan)
+             if shape == "plain" and kind == _ENUM]
+    others = [(i, name, shape, kind, field) for i, (name, shape, kind, field) in enumerate(plan)
+              if not (shape == "plain" and kind in (_SCALAR, _ENUM))]
+
+    def convert(message: Message) -> dict[str, Any]:
+        values = read(message) if names else ()
+        out = dict(zip(names, values, strict=True))
+        for i, name, json_names in enums:
+            out[name] = json_names.get(values[i])  # 0 and unknown (newer) values -> None
+        for i, name, shape, kind, field in others:
+            value = values[i]
+            if shape == "plain":
+                out[name] = _value_to_json(kind, field, value)
+            elif shape == "optional":
+                out[name] = _value_to_json(kind, field, value) if message.HasField(name) else None
+            elif shape == "list":
+                out[name] = [_value_to_json(kind, field, v) for v in value]
+            else:
+                out[name] = {str(k): _value_to_json(kind, field, v) for k, v in value.items()}
+        return out
+
+    return convert
+
+
 def to_json(message: Message) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name, shape, kind, field in _plan(message.DESCRIPTOR):
-        value = getattr(message, name)
-        if shape == "plain":
-            out[name] = value if kind == _SCALAR else _value_to_json(kind, field, value)
-        elif shape == "optional":
-            out[name] = _value_to_json(kind, field, value) if message.HasField(name) else None
-        elif shape == "list":
-            out[name] = [_value_to_json(kind, field, v) for v in value]
-        else:
-            out[name] = {str(k): _value_to_json(kind, field, v) for k, v in value.items()}
-    return out
+    return _converter(message.DESCRIPTOR)(message)
 
 
 # ---------- JSON -> messages ----------
