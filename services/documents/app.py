@@ -14,7 +14,7 @@ from services.core.entry import Worker, identity_keys
 from services.core.outbox import add_event_log
 from services.core.server import Register
 from services.documents.indexer import Indexer, reindex_all
-from services.documents.migrations import MIGRATIONS
+from services.documents.migrations import MIGRATIONS, tune_postgres
 from services.documents.ocr import run_ocr
 from services.documents.search import SearchUnavailable, make_search_index
 from services.documents.servicer import PUBLIC_METHODS, DocumentsServicer
@@ -28,6 +28,7 @@ __all__ = ["COMMANDS", "MIGRATIONS", "WORKERS", "build"]
 
 
 def build(db: Database) -> tuple[Register, KeySource, set[str]]:
+    tune_postgres(db)
     blobs = make_blob_store()
     index = make_search_index()
     # When search is down the indexer creates the index later; searches answer UNAVAILABLE meanwhile.

@@ -16,7 +16,7 @@ from services.core.text import fold
 
 LEVELS = ("tuyệt mật", "tối mật", "mật")
 _HEAD_LINES = 15
-_HEAD_CHARS = 1500
+HEAD_CHARS = 1500  # the marking is looked for in this much of the top of the text, no further
 # A stamp line (folded): "mat", "toi mat", "tuyet mat", "do mat: toi mat", with stray punctuation.
 _STAMP = re.compile(r"^(?:do mat\s*:?\s*)?(tuyet mat|toi mat|mat)$")
 # In metadata the marking is written in capitals as a word of its own.
@@ -31,7 +31,7 @@ def _plain(line: str) -> str:
 
 def marking_in_text(text: str) -> str:
     """The classification stamp at the top of a document's text, or ""."""
-    head = unicodedata.normalize("NFC", text[:_HEAD_CHARS])
+    head = unicodedata.normalize("NFC", text[:HEAD_CHARS])
     lines = [ln.strip() for ln in head.splitlines() if ln.strip()][:_HEAD_LINES]
     for line in lines:
         letters = [ch for ch in line if ch.isalpha()]

@@ -4,16 +4,30 @@ Extraction never trusts the file: sizes are bounded, XML is parsed with defusedx
 damaged file is INVALID_ARGUMENT `corrupt_file`. A PDF with (almost) no text layer and every
 image is left for the OCR worker (`python -m services.documents ocr`), which runs Tesseract
 (`tesseract-ocr-vie`) on pages rendered by `pdftoppm` (poppler-utils).
+
+Two entry points:
+- `extract(kind, spool)`: the whole text (the background worker; the upload of a small file).
+- `extract_top(kind, spool, chars)`: what an upload needs on its request path. It checks the
+  file's structure as `extract` does (damage, encryption, zip bombs, page count, image size) and
+  returns at least the first `chars` characters of the text exactly as `extract` would give them
+  (`complete=False`), so a check of the top of the text (the classification stamp) has the same
+  verdict as on the whole text; or the whole text (`complete=True`) when that is cheap: a small
+  file, a PDF of a few pages, a scan, an unusual layout. The prefix is exact because it ends on a
+  paragraph (page, line) boundary and `normalise` works line by line.
 """
 
 from __future__ import annotations
 
+import codecs
 import logging
 import shutil
 import subprocess
 import tempfile
 import unicodedata
 import zipfile
+import zlib
+from collections.abc import Generator, Iterable
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -32,10 +46,18 @@ MIN_CHARS_PER_PAGE = 40  # below this on average, a PDF is treated as scanned
 OCR_MAX_PAGES = 200
 OCR_DPI = 300
 OCR_LANG = "vie"
+# extract_top reads the whole text when its source is at most this big (plain text, DOCX/ODT XML)
+# or the PDF has at most INLINE_PDF_PAGES pages: about 2 ms of work on the request path.
+INLINE_TEXT_BYTES = 64 * 1024
+INLINE_PDF_PAGES = 4
+_READ_BLOCK = 16 * 1024
 
 W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 TEXT_NS = "{urn:oasis:names:tc:opendocument:xmlns:text:1.0}"
 STYLE_NS = "{urn:oasis:names:tc:opendocument:xmlns:style:1.0}"
+OFFICE_NS = "{urn:oasis:names:tc:opendocument:xmlns:office:1.0}"
+_DOCX = ({f"{W}p"}, f"{W}tab", f"{W}br", f"{W}body")
+_ODT = ({f"{TEXT_NS}p", f"{TEXT_NS}h"}, f"{TEXT_NS}tab", f"{TEXT_NS}line-break", f"{OFFICE_NS}text")
 
 
 @dataclass(frozen=True)
@@ -43,6 +65,7 @@ class Extracted:
     text: str
     source: str  # text_layer | docx | odt | plain | "" (needs OCR)
     needs_ocr: bool
+    complete: bool = True  # False: `text` is only the top of the whole text (extract_top)
 
 
 def extract(kind: str, spool: IO[bytes]) -> Extracted:
@@ -51,9 +74,11 @@ def extract(kind: str, spool: IO[bytes]) -> Extracted:
         if kind == files.PDF:
             return _pdf(spool)
         if kind == files.DOCX:
-            return Extracted(_docx(spool), "docx", False)
+            with _open_zip(spool) as archive:
+                return Extracted(_docx(archive), "docx", False)
         if kind == files.ODT:
-            return Extracted(_odt(spool), "odt", False)
+            with _open_zip(spool) as archive:
+                return Extracted(_odt(archive), "odt", False)
         if kind == files.TEXT:
             return Extracted(_plain(spool.read(MAX_TEXT_CHARS * 4)), "plain", False)
         if kind in files.IMAGES:
@@ -62,6 +87,25 @@ def extract(kind: str, spool: IO[bytes]) -> Extracted:
     finally:
         spool.seek(0)
     raise InvalidArgument("unsupported_file_type", f"no text extraction for {kind}")
+
+
+def extract_top(kind: str, spool: IO[bytes], chars: int, budget: int = INLINE_TEXT_BYTES) -> Extracted:
+    """At least the first `chars` characters of `extract(kind, spool).text`, or all of it."""
+    spool.seek(0)
+    try:
+        if kind == files.PDF:
+            return _pdf(spool, top_chars=chars)
+        if kind == files.DOCX:
+            with _open_zip(spool) as archive:
+                return _zip_top(archive, "docx", chars, budget)
+        if kind == files.ODT:
+            with _open_zip(spool) as archive:
+                return _zip_top(archive, "odt", chars, budget)
+        if kind == files.TEXT:
+            return _plain_top(spool, chars, budget)
+    finally:
+        spool.seek(0)
+    return extract(kind, spool)
 
 
 def normalise(text: str) -> str:
@@ -83,7 +127,38 @@ def _plain(data: bytes) -> str:
     raise InvalidArgument("corrupt_file", "the text file is not valid UTF-8 or UTF-16")
 
 
-def _pdf(spool: IO[bytes]) -> Extracted:
+def _plain_top(spool: IO[bytes], chars: int, budget: int) -> Extracted:
+    spool.seek(0, 2)
+    size = spool.tell()
+    spool.seek(0)
+    if size > budget:
+        first = spool.read(_READ_BLOCK)
+        decoder = codecs.getincrementaldecoder("utf-16" if first[:2] in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig")()
+        decoded, block, read = "", first, 0
+        try:
+            while block and read <= max(budget, 16 * chars):
+                read += len(block)
+                decoded += decoder.decode(block)
+                # Whole lines only (normalise works line by line): the first line end past `chars`
+                # characters, or the last one read when whitespace made that too short.
+                for cut in (decoded.find("\n", chars), decoded.rfind("\n")):
+                    if cut >= chars:
+                        top = normalise(decoded[:cut])
+                        if len(top) >= chars:
+                            return Extracted(top, "plain", False, complete=False)
+                block = spool.read(_READ_BLOCK)
+        except UnicodeDecodeError:
+            pass  # extract() decides (UTF-16 without a byte order mark, or a damaged file)
+    spool.seek(0)
+    return extract(files.TEXT, spool)
+
+
+# ---------------------------------------------------------------- PDF
+
+
+def _pdf(spool: IO[bytes], top_chars: int = 0) -> Extracted:
+    """The text layer; with `top_chars`, only the first pages when there are many and the
+    first has text (a scanned first page means the whole file is read: OCR may be needed)."""
     from pypdf import PdfReader
 
     try:
@@ -95,6 +170,7 @@ def _pdf(spool: IO[bytes]) -> Extracted:
             raise InvalidArgument("corrupt_file", "the PDF has no pages")
         if pages > MAX_PDF_PAGES:
             raise InvalidArgument("too_many_pages", f"a PDF may have at most {MAX_PDF_PAGES} pages")
+        partial = bool(top_chars) and pages > INLINE_PDF_PAGES
         parts: list[str] = []
         total = 0
         for page in reader.pages:
@@ -103,24 +179,33 @@ def _pdf(spool: IO[bytes]) -> Extracted:
             total += len(chunk)
             if total > MAX_TEXT_CHARS:
                 break
+            if partial and len(parts) == 1 and _visible(chunk) < MIN_CHARS_PER_PAGE:
+                partial = False
+            if partial and total >= top_chars:
+                top = normalise("\n\n".join(parts))
+                if len(top) >= top_chars:
+                    return Extracted(top, "text_layer", False, complete=False)
     except InvalidArgument:
         raise
     except Exception as exc:  # pypdf raises many kinds on damaged files: all mean a bad upload
         raise InvalidArgument("corrupt_file", "the PDF is damaged and cannot be read") from exc
     text = normalise("\n\n".join(parts))
-    visible = sum(1 for ch in text if not ch.isspace())
-    if visible < MIN_CHARS_PER_PAGE * pages:
+    if _visible(text) < MIN_CHARS_PER_PAGE * pages:
         return Extracted(text, "", True)
     return Extracted(text, "text_layer", False)
 
 
-def _xml_text(data: bytes, paragraph_tags: set[str], tab: str, brk: str) -> list[str]:
-    try:
-        root = ElementTree.fromstring(data)
-    except Exception as exc:  # defusedxml refuses entities; a parse error is a damaged file
-        raise InvalidArgument("corrupt_file", "the document's XML is damaged") from exc
+def _visible(text: str) -> int:
+    return sum(1 for ch in text if not ch.isspace())
+
+
+# ---------------------------------------------------------------- DOCX and ODT
+
+
+def _paragraphs(nodes: Iterable[Any], paragraph_tags: set[str], tab: str, brk: str) -> list[str]:
+    """The text of every paragraph element among `nodes` (in document order), nested ones too."""
     out: list[str] = []
-    for para in root.iter():
+    for para in nodes:
         if para.tag not in paragraph_tags:
             continue
         pieces: list[str] = []
@@ -129,12 +214,86 @@ def _xml_text(data: bytes, paragraph_tags: set[str], tab: str, brk: str) -> list
                 pieces.append("\t")
             elif node.tag == brk:
                 pieces.append("\n")
-            if node.text and node.tag not in paragraph_tags | {tab, brk}:
+            # A paragraph's own text (ODT keeps it there), not that of a nested paragraph.
+            if node.text and (node is para or node.tag not in paragraph_tags | {tab, brk}):
                 pieces.append(node.text)
             if node is not para and node.tail and node.tag not in paragraph_tags:
                 pieces.append(node.tail)
         out.append("".join(pieces))
     return out
+
+
+def _xml_text(data: bytes, paragraph_tags: set[str], tab: str, brk: str) -> list[str]:
+    try:
+        root = ElementTree.fromstring(data)
+    except Exception as exc:  # defusedxml refuses entities; a parse error is a damaged file
+        raise InvalidArgument("corrupt_file", "the document's XML is damaged") from exc
+    return _paragraphs(root.iter(), paragraph_tags, tab, brk)
+
+
+class _Irregular(Exception):
+    """A paragraph outside the body container: the streamed top would not be exact."""
+
+
+def _body_blocks(
+    archive: zipfile.ZipFile, name: str, layout: tuple[set[str], str, str, str]
+) -> Generator[list[str], None, None]:
+    """The paragraphs of each child of the body container (w:body, office:text), streamed: the
+    concatenation of the blocks is what `_xml_text` gives for the whole part. Raises _Irregular
+    when a paragraph lies outside the container."""
+    tags, tab, brk, container = layout
+    try:
+        info = archive.getinfo(name)
+    except KeyError as exc:
+        raise InvalidArgument("corrupt_file", "the document is damaged", entry=name) from exc
+    if info.file_size > MAX_XML_BYTES:
+        raise InvalidArgument("archive_bomb", "a part of the document is larger than allowed", entry=name[:100])
+    depth, inside = 0, 0  # inside: depth of the container once seen
+    parent: Any = None
+    with archive.open(info) as stream:
+        for event, elem in ElementTree.iterparse(stream, events=("start", "end")):
+            if event == "start":
+                depth += 1
+                if not inside and elem.tag == container:
+                    inside, parent = depth, elem
+                elif elem.tag in tags and (not inside or depth <= inside):
+                    raise _Irregular
+                continue
+            if inside and depth == inside + 1:
+                yield _paragraphs(elem.iter(), tags, tab, brk)
+                parent.remove(elem)
+            depth -= 1
+
+
+def _zip_top(archive: zipfile.ZipFile, kind: str, chars: int, budget: int) -> Extracted:
+    main = "word/document.xml" if kind == "docx" else "content.xml"
+    whole = _docx if kind == "docx" else _odt
+    sizes = {i.filename: i.file_size for i in archive.infolist()}
+    extra = _docx_headers(archive) if kind == "docx" else ["styles.xml"]
+    if sizes.get(main, 0) + sum(sizes.get(n, 0) for n in extra) <= budget:
+        return Extracted(whole(archive), kind, False)
+    lines = _docx_header_lines(archive) if kind == "docx" else _odt_header_lines(archive)
+    try:
+        with closing(_body_blocks(archive, main, _DOCX if kind == "docx" else _ODT)) as blocks:
+            raw = sum(len(line) for line in lines)
+            for block in blocks:
+                lines += block
+                raw += sum(len(line) + 1 for line in block)
+                if raw >= chars:  # normalising only shortens: check the real length now
+                    top = normalise("\n".join(lines))
+                    if len(top) >= chars:
+                        return Extracted(top, kind, False, complete=False)
+    except _Irregular:
+        pass
+    except InvalidArgument:
+        raise
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
+        raise InvalidArgument("corrupt_file", "the document is damaged", entry=main) from exc
+    except RuntimeError as exc:  # encrypted entries
+        raise InvalidArgument("encrypted_file", "the document is password-protected") from exc
+    except Exception as exc:  # defusedxml refuses entities; a parse error is a damaged file
+        raise InvalidArgument("corrupt_file", "the document's XML is damaged") from exc
+    return Extracted(whole(archive), kind, False)
 
 
 def _open_zip(spool: IO[bytes]) -> zipfile.ZipFile:
@@ -157,29 +316,42 @@ def _member(archive: zipfile.ZipFile, name: str) -> bytes:
         raise InvalidArgument("archive_bomb", "a part of the document is too large") from exc
 
 
-def _docx(spool: IO[bytes]) -> str:
-    with _open_zip(spool) as archive:
-        names = archive.namelist()
-        headers = sorted(n for n in names if n.startswith("word/header") and n.endswith(".xml"))
-        lines: list[str] = []
-        # Headers first: a classification stamp is often printed there.
-        for name in [*headers[:6], "word/document.xml"]:
-            lines += _xml_text(_member(archive, name), {f"{W}p"}, f"{W}tab", f"{W}br")
+def _docx_headers(archive: zipfile.ZipFile) -> list[str]:
+    names = archive.namelist()
+    return sorted(n for n in names if n.startswith("word/header") and n.endswith(".xml"))[:6]
+
+
+def _docx_header_lines(archive: zipfile.ZipFile) -> list[str]:
+    # Headers first: a classification stamp is often printed there.
+    lines: list[str] = []
+    for name in _docx_headers(archive):
+        lines += _xml_text(_member(archive, name), {f"{W}p"}, f"{W}tab", f"{W}br")
+    return lines
+
+
+def _docx(archive: zipfile.ZipFile) -> str:
+    lines = _docx_header_lines(archive)
+    lines += _xml_text(_member(archive, "word/document.xml"), {f"{W}p"}, f"{W}tab", f"{W}br")
     return normalise("\n".join(lines))
 
 
-def _odt(spool: IO[bytes]) -> str:
+def _odt_header_lines(archive: zipfile.ZipFile) -> list[str]:
     tags = {f"{TEXT_NS}p", f"{TEXT_NS}h"}
-    with _open_zip(spool) as archive:
-        lines: list[str] = []
-        if "styles.xml" in archive.namelist():
-            try:
-                root = ElementTree.fromstring(_member(archive, "styles.xml"))
-            except Exception as exc:
-                raise InvalidArgument("corrupt_file", "the document's XML is damaged") from exc
-            for header in root.iter(f"{STYLE_NS}header"):
-                lines += ["".join(p.itertext()) for p in header.iter() if p.tag in tags]
-        lines += _xml_text(_member(archive, "content.xml"), tags, f"{TEXT_NS}tab", f"{TEXT_NS}line-break")
+    lines: list[str] = []
+    if "styles.xml" in archive.namelist():
+        try:
+            root = ElementTree.fromstring(_member(archive, "styles.xml"))
+        except Exception as exc:
+            raise InvalidArgument("corrupt_file", "the document's XML is damaged") from exc
+        for header in root.iter(f"{STYLE_NS}header"):
+            lines += ["".join(p.itertext()) for p in header.iter() if p.tag in tags]
+    return lines
+
+
+def _odt(archive: zipfile.ZipFile) -> str:
+    tags = {f"{TEXT_NS}p", f"{TEXT_NS}h"}
+    lines = _odt_header_lines(archive)
+    lines += _xml_text(_member(archive, "content.xml"), tags, f"{TEXT_NS}tab", f"{TEXT_NS}line-break")
     return normalise("\n".join(lines))
 
 

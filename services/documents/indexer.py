@@ -20,10 +20,11 @@ import sqlalchemy as sa
 from services.core.db import Database
 from services.core.outbox import read_events
 from services.documents import store
-from services.documents.search import IndexedDocument, SearchIndex, SearchUnavailable
+from services.documents.search import SearchIndex, SearchUnavailable
 
 log = logging.getLogger("sotay.documents.indexer")
 CURSOR = "search-indexer"
+LOAD_SLICE = 100  # documents loaded (with their whole texts) and sent together
 TOPICS = ["documents.document.", "documents.index."]
 
 
@@ -63,22 +64,14 @@ class Indexer:
         after = self.cursor()
         with self.db.read() as conn:
             events, last = read_events(conn, after, self.batch, TOPICS)
-            ids = list(dict.fromkeys(e.key for e in events))
-            upserts: list[IndexedDocument] = []
-            deletes: list[tuple[str, int]] = []
-            for doc_id in ids:
-                row = conn.execute(sa.text("SELECT id FROM documents WHERE id = :id"), {"id": doc_id}).first()
-                if row is None:
-                    continue
-                doc = store.get(conn, doc_id)
-                if doc.status == store.PUBLISHED:
-                    upserts.append(store.indexed(conn, doc))
-                else:
-                    deletes.append((doc.id, doc.change_seq))
         if last == after:
             return 0
-        self.index.upsert(upserts)
-        self.index.delete(deletes)
+        ids = list(dict.fromkeys(e.key for e in events))
+        for start in range(0, len(ids), LOAD_SLICE):  # a slice's texts in memory at a time
+            with self.db.read() as conn:
+                upserts, deletes = store.index_state(conn, ids[start : start + LOAD_SLICE])
+            self.index.upsert(upserts)
+            self.index.delete(deletes)
         self._save(last)
         return max(len(events), 1)
 
@@ -111,13 +104,9 @@ def reindex_all(db: Database, index: SearchIndex, progress: Callable[[int], None
         name = index.reindex(store.all_published(conn), counted)
     with db.read() as conn:
         changed = store.changed_since(conn, started - 5.0)
-        upserts, deletes = [], []
-        for doc_id in changed:
-            doc = store.get(conn, doc_id)
-            if doc.status == store.PUBLISHED:
-                upserts.append(store.indexed(conn, doc))
-            else:
-                deletes.append((doc.id, doc.change_seq))
-    index.upsert(upserts)
-    index.delete(deletes)
+    for start in range(0, len(changed), 500):
+        with db.read() as conn:
+            upserts, deletes = store.index_state(conn, changed[start : start + 500])
+        index.upsert(upserts)
+        index.delete(deletes)
     return name, count[0]

@@ -12,13 +12,24 @@ import html
 from services.documents import store
 from services.documents.metadata import type_name
 
+# - Long unbreakable runs (web addresses, file names, archive codes, the dotted leader lines of
+#   Vietnamese forms "Nơi nhận: ......") wrap instead of widening the page: no sideways scrolling
+#   on a 320 px phone (overflow-wrap, and word-wrap for old WebKit browsers).
+# - Fonts designed with Vietnamese letters first (phones, Windows, Linux with Noto); Arial or
+#   Liberation Sans after them; DejaVu Sans, which has every Vietnamese letter, before the default.
+# - 16.8 px text (1.05em), never less than 15.5 px; no text inflation on rotated phones.
+_FONTS = '-apple-system,"Segoe UI",Roboto,"Noto Sans",Arial,"Liberation Sans","DejaVu Sans",sans-serif'
 _CSS = (
-    "body{margin:0 auto;max-width:46em;padding:.6em;font:1.05em/1.55 Arial,Helvetica,sans-serif;color:#111;"
-    "background:#fff}h1{font-size:1.3em;line-height:1.3;margin:.4em 0}p{margin:.5em 0}"
+    "html{-webkit-text-size-adjust:100%;text-size-adjust:100%}"
+    "body{margin:0 auto;max-width:46em;padding:.6em .75em;font-size:1.05em;line-height:1.6;"
+    f"font-family:{_FONTS};color:#111;background:#fff;overflow-wrap:break-word;word-wrap:break-word}}"
+    "h1{font-size:1.3em;line-height:1.3;margin:.4em 0}p{margin:.5em 0}"
     ".meta{color:#444;font-size:.92em;border-bottom:1px solid #ccc;padding-bottom:.4em}"
     ".note{background:#fff6d6;padding:.4em}a{color:#0645ad}"
 )
 _STATE_NOTE = {
+    store.TEXT_PENDING: "Nội dung chữ của văn bản đang được chuẩn bị. Vui lòng xem lại sau ít phút.",
+    store.TEXT_RUNNING: "Nội dung chữ của văn bản đang được chuẩn bị. Vui lòng xem lại sau ít phút.",
     store.OCR_PENDING: "Văn bản là bản quét; nội dung chữ đang được nhận dạng (OCR). Vui lòng xem lại sau.",
     store.OCR_RUNNING: "Văn bản là bản quét; nội dung chữ đang được nhận dạng (OCR). Vui lòng xem lại sau.",
     store.FAILED: "Không trích xuất được nội dung chữ; hãy tải bản gốc.",

@@ -1,10 +1,17 @@
 """The DocumentsService gRPC servicer: authorise, run one transaction, convert.
 
 Uploads: header first (validated and authorised before any byte is read), then chunks
-spooled and hashed, type checked by content, text extracted, the file stored under a key of
-its own, and only then the rows and events written in one transaction. A failure after the
-file was stored removes it again, so neither a row without a file nor (in normal operation)
-a file without a row is left behind.
+spooled and hashed (SHA-256 and MD5 in the same pass), type checked by content, the top of the
+text checked for a classification stamp (a marked file is refused here), then the file is stored
+under a key of its own (one S3 round trip) while the rows and events are written in one
+transaction, which commits only once the file is stored (incoming.py). A failure after the file
+was stored removes it again, so neither a row without a file nor (in normal operation) a file
+without a row is left behind.
+
+The whole text of a small file is extracted on the request path; that of a bigger one by the
+background worker (`python -m services.documents ocr`, state text_pending), which also OCRs scans.
+A scan's publication is held until OCR has checked its text (publication.py). Each step's time
+is in the metric documents_upload_step_seconds (timing.py).
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeAlias
 
 import grpc
@@ -33,8 +41,24 @@ from services.core.ids import idempotency_key, new_id, require_id
 from services.core.interceptors import current_principal
 from services.core.outbox import emit, timestamp
 from services.core.paging import decode_token, next_token, page_size
-from services.documents import access, classification, extract, files, links, metadata, render, store, study
+from services.documents import (
+    access,
+    links,
+    metadata,
+    publication,
+    render,
+    store,
+    study,
+)
 from services.documents.convert import EXTRACTION, document_msg, status_name, version_msg
+from services.documents.events import (  # noqa: F401 - part of this module's interface
+    TOPIC_PUBLISHED,
+    TOPIC_REFRESH,
+    TOPIC_VERSION,
+    emit_published,
+    emit_refresh,
+)
+from services.documents.incoming import receiving
 from services.documents.numbers import canonical_type
 from services.documents.search import (
     MAX_WINDOW,
@@ -45,7 +69,8 @@ from services.documents.search import (
     SearchQuery,
     SearchUnavailable,
 )
-from services.documents.storage import BlobStore, blob_key
+from services.documents.storage import BlobStore
+from services.documents.timing import step
 from services.documents.units import UnitDirectory
 from sotay.documents.v1 import documents_pb2 as pb
 from sotay.documents.v1 import documents_pb2_grpc
@@ -53,9 +78,6 @@ from sotay.documents.v1 import documents_pb2_grpc
 log = logging.getLogger("sotay.documents")
 Ctx: TypeAlias = grpc.ServicerContext
 
-TOPIC_PUBLISHED = "documents.document.published"
-TOPIC_VERSION = "documents.document.version_added"
-TOPIC_REFRESH = "documents.index.refresh"  # internal: the document's index entry must be rebuilt
 PUBLIC_METHODS = {"/sotay.documents.v1.DocumentsService/FetchFile"}
 SORTS = {
     pb.SEARCH_SORT_UNSPECIFIED: SORT_RELEVANCE,
@@ -69,28 +91,6 @@ def max_upload_bytes() -> int:
     return env_int("DOCUMENTS_MAX_UPLOAD_MB", 50) * 1024 * 1024
 
 
-def emit_published(conn: Connection, doc: store.Doc) -> None:
-    emit(
-        conn,
-        TOPIC_PUBLISHED,
-        doc.id,
-        {
-            "document_id": doc.id,
-            "title": doc.title,
-            "number": doc.number,
-            "doc_type": doc.doc_type,
-            "category": doc.category,
-            "audience_unit_ids": list(doc.audience_unit_ids),
-            "publisher_unit_id": doc.unit_id,
-            "published_at": doc.published_at,
-        },
-    )
-
-
-def emit_refresh(conn: Connection, doc_id: str) -> None:
-    emit(conn, TOPIC_REFRESH, doc_id, {"document_id": doc_id})
-
-
 class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
     def __init__(self, db: Database, blobs: BlobStore, index: SearchIndex, units: UnitDirectory) -> None:
         self.db = db
@@ -100,6 +100,8 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
         self.links = links.LinkSigner(db)
         self.max_bytes = max_upload_bytes()
         self.url_ttl = env_int("DOCUMENTS_DOWNLOAD_TTL", 300)
+        # Files are put into the store on these threads while the upload's rows are written.
+        self.puts = ThreadPoolExecutor(max_workers=32, thread_name_prefix="documents-put")
 
     # ---------- uploads ----------
 
@@ -109,6 +111,10 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
             {"a": me.account_id, "k": key},
         ).first()
         return (row.document_id, row.version) if row else None
+
+    def _replay_lookup(self, me: Principal, key: str) -> tuple[str, int] | None:
+        with self.db.read() as conn:
+            return self._replayed(conn, me, key)
 
     def _audience(self, chain: tuple[str, ...], requested: list[str]) -> list[str]:
         if not requested:
@@ -134,33 +140,6 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
                 raise InvalidArgument("header_repeated", "only the first message carries the header")
             yield message.chunk
 
-    def _store_file(self, doc_id: str, version: int, requests: Iterator[Any], header: Any) -> dict[str, Any]:
-        """Receive, check, extract and store one file; returns the version row's values."""
-        with files.receive(self._chunks(requests), self.max_bytes, header.sha256) as got:
-            kind = files.sniff(got.spool)
-            files.check_declared(kind, header.content_type, header.filename)
-            extracted = extract.extract(kind, got.spool)
-            level = classification.marking_in_text(extracted.text)
-            if level:
-                raise classification.refuse(level, "document text")
-            key = blob_key(doc_id, version, got.sha256)
-            got.spool.seek(0)
-            self.blobs.put(key, got.spool, got.size, got.sha256, files.CONTENT_TYPES[kind])
-        return {
-            "document_id": doc_id,
-            "version": version,
-            "blob_key": key,
-            "sha256": got.sha256,
-            "size": got.size,
-            "kind": kind,
-            "content_type": files.CONTENT_TYPES[kind],
-            "filename": files.safe_filename(header.filename, kind),
-            "extraction_state": store.OCR_PENDING if extracted.needs_ocr else store.DONE,
-            "extraction_error": "",
-            "text_source": extracted.source,
-            "text": extracted.text,
-        }
-
     def UploadDocument(
         self, request_iterator: Iterator[pb.UploadDocumentRequest], context: Ctx
     ) -> pb.UploadDocumentResponse:
@@ -170,64 +149,68 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
             raise InvalidArgument("header_required", "the first message must carry the header")
         header = first.header
         key = idempotency_key(header.idempotency_key)
-        with self.db.read() as conn:
-            seen = self._replayed(conn, me, key)
-        if seen:
-            return pb.UploadDocumentResponse(document=self._document_msg(seen[0], me), replayed=True)
+        replay = self.puts.submit(self._replay_lookup, me, key)  # looked up while the file arrives
         values = metadata.validate(header.metadata)
         unit_id = header.unit_id or (header.audience_unit_ids[0] if len(header.audience_unit_ids) == 1 else "")
-        chain = self.units.chain(unit_id)
-        access.require_publisher(me, chain)
-        audience = self._audience(chain, list(header.audience_unit_ids))
+        with step("unit_lookup"):
+            chain = self.units.chain(unit_id)
+            access.require_publisher(me, chain)
+            audience = self._audience(chain, list(header.audience_unit_ids))
         doc_id = new_id()
-        version = self._store_file(doc_id, 1, request_iterator, header)
-        try:
-            with self.db.write() as conn:
-                seen = self._replayed(conn, me, key)
-                if seen:  # a concurrent retry won
-                    self.blobs.delete(version["blob_key"])
-                    return pb.UploadDocumentResponse(document=self._document_msg(seen[0], me), replayed=True)
-                now = time.time()
-                publish = bool(header.publish)
-                store.insert(
-                    conn,
-                    {
-                        **values,
-                        "id": doc_id,
-                        "status": store.PUBLISHED if publish else store.DRAFT,
-                        "unit_id": chain[-1],
-                        "current_version": 1,
-                        "created_by": me.account_id,
-                        "published_at": now if publish else None,
-                        "withdrawn_at": None,
-                        "withdrawn_reason": None,
-                    },
-                    audience,
-                    list(chain),
-                )
-                store.insert_version(conn, {**version, "note": "", "created_by": me.account_id})
-                conn.execute(
-                    sa.text(
-                        "INSERT INTO upload_requests (account_id, idempotency_key, document_id, version, "
-                        "created_at) VALUES (:a, :k, :d, 1, :t)"
-                    ),
-                    {"a": me.account_id, "k": key, "d": doc_id, "t": now},
-                )
-                doc = store.get(conn, doc_id)
-                if publish:
-                    emit_published(conn, doc)
-                emit_refresh(conn, doc_id)
-                ver = store.version(conn, doc_id, 1)
-        except sa.exc.IntegrityError:
-            self.blobs.delete(version["blob_key"])
-            with self.db.read() as conn:
-                seen = self._replayed(conn, me, key)
-            if not seen:
-                raise
-            return pb.UploadDocumentResponse(document=self._document_msg(seen[0], me), replayed=True)
-        except BaseException:
-            self.blobs.delete(version["blob_key"])
-            raise
+        chunks = self._chunks(request_iterator)
+        with receiving(self.blobs, self.puts, doc_id, 1, chunks, self.max_bytes, header) as incoming:
+            with step("replay_check"):
+                seen = replay.result()
+            if seen:  # a retry of an upload already done: nothing is stored
+                return pb.UploadDocumentResponse(document=self._document_msg(seen[0], me), replayed=True)
+            incoming.store()
+            version = incoming.values
+            # A scan waits for OCR to check its text before anyone sees it.
+            hold = bool(header.publish) and publication.held(version["extraction_state"])
+            publish = bool(header.publish) and not hold
+            try:
+                with step("db_transaction"), self.db.write() as conn:
+                    seen = self._replayed(conn, me, key)
+                    if seen:  # a concurrent retry won; this file is deleted again
+                        return pb.UploadDocumentResponse(document=self._document_msg(seen[0], me), replayed=True)
+                    now = time.time()
+                    doc = store.insert(
+                        conn,
+                        {
+                            **values,
+                            "id": doc_id,
+                            "status": store.PUBLISHED if publish else store.DRAFT,
+                            "unit_id": chain[-1],
+                            "current_version": 1,
+                            "created_by": me.account_id,
+                            "published_at": now if publish else None,
+                            "withdrawn_at": None,
+                            "withdrawn_reason": None,
+                            "publish_pending": hold,
+                        },
+                        audience,
+                        list(chain),
+                    )
+                    ver = store.insert_version(conn, {**version, "note": "", "created_by": me.account_id})
+                    conn.execute(
+                        sa.text(
+                            "INSERT INTO upload_requests (account_id, idempotency_key, document_id, version, "
+                            "created_at) VALUES (:a, :k, :d, 1, :t)"
+                        ),
+                        {"a": me.account_id, "k": key, "d": doc_id, "t": now},
+                    )
+                    if publish:
+                        emit_published(conn, doc)  # the indexer acts on it as on a refresh
+                    else:
+                        emit_refresh(conn, doc_id)
+                    incoming.wait_stored()  # the rows commit only once the file is stored
+                incoming.keep()
+            except sa.exc.IntegrityError:
+                with self.db.read() as conn:
+                    seen = self._replayed(conn, me, key)
+                if not seen:
+                    raise
+                return pb.UploadDocumentResponse(document=self._document_msg(seen[0], me), replayed=True)
         return pb.UploadDocumentResponse(document=document_msg(doc, ver))
 
     def AddDocumentVersion(
@@ -250,17 +233,18 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
         if doc.status == store.WITHDRAWN:
             raise FailedPrecondition("document_withdrawn", "a withdrawn document takes no new version")
         number = doc.current_version + 1
-        version = self._store_file(doc.id, number, request_iterator, header)
-        try:
-            with self.db.write() as conn:
+        chunks = self._chunks(request_iterator)
+        with receiving(self.blobs, self.puts, doc.id, number, chunks, self.max_bytes, header) as incoming:
+            incoming.store()
+            version = incoming.values
+            with step("db_transaction"), self.db.write() as conn:
                 seen = self._replayed(conn, me, key)
-                if seen:
-                    self.blobs.delete(version["blob_key"])
+                if seen:  # a concurrent retry won; this file is deleted again
                     return pb.AddDocumentVersionResponse(document=self._document_msg(seen[0], me), replayed=True)
                 current = store.get(conn, doc.id)
                 if current.current_version + 1 != number or current.status == store.WITHDRAWN:
                     raise FailedPrecondition("version_conflict", "another version was added at the same time; retry")
-                store.insert_version(conn, {**version, "note": header.note.strip(), "created_by": me.account_id})
+                ver = store.insert_version(conn, {**version, "note": header.note.strip(), "created_by": me.account_id})
                 store.update(conn, doc.id, current_version=number)
                 conn.execute(
                     sa.text(
@@ -270,7 +254,13 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
                     {"a": me.account_id, "k": key, "d": doc.id, "v": number, "t": time.time()},
                 )
                 doc = store.get(conn, doc.id)
-                if doc.status == store.PUBLISHED:
+                if (
+                    doc.status == store.DRAFT
+                    and doc.publish_pending
+                    and not publication.held(version["extraction_state"])
+                ):
+                    doc = publication.publish(conn, doc)  # held for the previous file's OCR
+                elif doc.status == store.PUBLISHED:
                     emit(
                         conn,
                         TOPIC_VERSION,
@@ -282,10 +272,8 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
                         },
                     )
                 emit_refresh(conn, doc.id)
-                ver = store.version(conn, doc.id, number)
-        except BaseException:
-            self.blobs.delete(version["blob_key"])
-            raise
+                incoming.wait_stored()  # the rows commit only once the file is stored
+            incoming.keep()
         return pb.AddDocumentVersionResponse(document=document_msg(doc, ver))
 
     # ---------- reading ----------
@@ -410,12 +398,9 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
             access.require_manager(me, doc)
             if doc.status == store.WITHDRAWN:
                 raise FailedPrecondition("document_withdrawn", "a withdrawn document cannot be published again")
-            if doc.status == store.DRAFT:
-                store.update(conn, doc.id, status=store.PUBLISHED, published_at=time.time())
-                doc = store.get(conn, doc.id)
-                emit_published(conn, doc)
-                emit_refresh(conn, doc.id)
             ver = store.version(conn, doc.id, doc.current_version)
+            if doc.status == store.DRAFT:
+                doc = publication.request(conn, doc, ver)  # held while a scan waits for OCR
         return pb.PublishDocumentResponse(document=document_msg(doc, ver))
 
     def WithdrawDocument(self, request: pb.WithdrawDocumentRequest, context: Ctx) -> pb.WithdrawDocumentResponse:
@@ -430,6 +415,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
                     status=store.WITHDRAWN,
                     withdrawn_at=time.time(),
                     withdrawn_reason=request.reason.strip()[:500],
+                    publish_pending=False,
                 )
                 emit_refresh(conn, doc.id)
                 doc = store.get(conn, doc.id)

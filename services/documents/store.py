@@ -30,6 +30,8 @@ DONE, OCR_PENDING, OCR_RUNNING, OCR_DONE, FAILED, REFUSED = (
     "failed",
     "refused_classified",
 )
+# The top of the text was checked on upload; the whole text is extracted by the background worker.
+TEXT_PENDING, TEXT_RUNNING = "text_pending", "text_running"
 
 
 @dataclass
@@ -75,6 +77,7 @@ class Doc:
     published_at: float | None
     audience_unit_ids: tuple[str, ...]
     publisher_chain: tuple[str, ...]
+    publish_pending: bool = False  # a draft to publish once its file's text is checked (publication.py)
 
     def visible_to(self, vis: Visibility) -> bool:
         if set(self.publisher_chain) & set(vis.manage_units):
@@ -88,15 +91,19 @@ _VERSION_COLUMNS = (
 )
 
 
-def _doc(conn: Connection, row: Any) -> Doc:
-    units = conn.execute(
-        sa.text("SELECT unit_id, rel FROM document_units WHERE document_id = :d ORDER BY unit_id"),
-        {"d": row.id},
-    ).all()
+def _doc(conn: Connection, row: Any, units: list[Any] | None = None) -> Doc:
+    if units is None:
+        units = list(
+            conn.execute(
+                sa.text("SELECT unit_id, rel FROM document_units WHERE document_id = :d ORDER BY unit_id"),
+                {"d": row.id},
+            ).all()
+        )
     data = dict(row._mapping)
     data["issued_on"] = data["issued_on"] or ""
     data.pop("withdrawn_at", None)
     data.pop("withdrawn_reason", None)
+    data["publish_pending"] = bool(data.get("publish_pending"))
     return Doc(
         **data,
         audience_unit_ids=tuple(u.unit_id for u in units if u.rel == "a"),
@@ -112,16 +119,102 @@ def get(conn: Connection, document_id: str, for_update: bool = False) -> Doc:
     return _doc(conn, row)
 
 
-def insert(conn: Connection, values: dict[str, Any], audience: list[str], chain: list[str]) -> None:
+def get_many(conn: Connection, ids: list[str]) -> list[Doc]:
+    """The documents with these ids that exist, in that order (two queries, whatever the count)."""
+    if not ids:
+        return []
+    params: dict[str, Any] = {}
+    keys = _in("i", tuple(ids), params)
+    rows = {r.id: r for r in conn.execute(sa.text(f"SELECT * FROM documents WHERE id IN ({keys})"), params)}
+    units: dict[str, list[Any]] = {}
+    for u in conn.execute(
+        sa.text(
+            f"SELECT document_id, unit_id, rel FROM document_units WHERE document_id IN ({keys}) "
+            "ORDER BY document_id, unit_id"
+        ),
+        params,
+    ):
+        units.setdefault(u.document_id, []).append(u)
+    return [_doc(conn, rows[i], units.get(i, [])) for i in ids if i in rows]
+
+
+def current_texts(conn: Connection, ids: list[str]) -> dict[str, str]:
+    """The text of each document's current version (one query)."""
+    if not ids:
+        return {}
+    params: dict[str, Any] = {}
+    keys = _in("i", tuple(ids), params)
+    return {
+        r.document_id: r.text or ""
+        for r in conn.execute(
+            sa.text(
+                "SELECT v.document_id, v.text FROM document_versions v JOIN documents d "
+                f"ON d.id = v.document_id AND v.version = d.current_version WHERE d.id IN ({keys})"
+            ),
+            params,
+        )
+    }
+
+
+def insert(conn: Connection, values: dict[str, Any], audience: list[str], chain: list[str]) -> Doc:
+    """Insert a new document; returns it as `get` would (without reading it back)."""
     now = time.time()
     row = {**values, "change_seq": 1, "created_at": now, "updated_at": now}
     columns = ", ".join(row)
     conn.execute(sa.text(f"INSERT INTO documents ({columns}) VALUES ({', '.join(':' + k for k in row)})"), row)
-    set_units(conn, values["id"], audience, chain)
+    _insert_units(conn, values["id"], audience, chain)
+    data = {k: v for k, v in row.items() if k not in ("withdrawn_at", "withdrawn_reason")}
+    data["issued_on"] = data.get("issued_on") or ""
+    data["publish_pending"] = bool(data.get("publish_pending"))
+    return Doc(
+        **data,
+        audience_unit_ids=tuple(sorted(set(audience))),
+        publisher_chain=tuple(sorted(set(chain))),
+    )
+
+
+def insert_many(conn: Connection, docs: list[tuple[dict[str, Any], list[str], list[str]]]) -> None:
+    """Insert many new documents at once (imports, benchmarks): `(values, audience, chain)` each,
+    one multi-row statement per table instead of three round trips per document."""
+    if not docs:
+        return
+    now = time.time()
+    rows = [{**values, "change_seq": 1, "created_at": now, "updated_at": now} for values, _, _ in docs]
+    columns = list(rows[0])
+    conn.execute(
+        sa.text(f"INSERT INTO documents ({', '.join(columns)}) VALUES ({', '.join(':' + k for k in columns)})"),
+        rows,
+    )
+    units = [
+        {"d": values["id"], "u": u, "r": rel}
+        for values, audience, chain in docs
+        for rel, ids in (("a", audience), ("p", chain))
+        for u in dict.fromkeys(ids)
+    ]
+    conn.execute(sa.text("INSERT INTO document_units (document_id, unit_id, rel) VALUES (:d, :u, :r)"), units)
+
+
+def insert_versions(conn: Connection, versions: list[dict[str, Any]]) -> None:
+    """Insert many version rows in one statement (see insert_many)."""
+    if not versions:
+        return
+    now = time.time()
+    rows = [{**v, "ocr_attempts": 0, "ocr_claimed_at": None, "created_at": now} for v in versions]
+    columns = list(rows[0])
+    conn.execute(
+        sa.text(
+            f"INSERT INTO document_versions ({', '.join(columns)}) VALUES ({', '.join(':' + k for k in columns)})"
+        ),
+        rows,
+    )
 
 
 def set_units(conn: Connection, document_id: str, audience: list[str], chain: list[str]) -> None:
     conn.execute(sa.text("DELETE FROM document_units WHERE document_id = :d"), {"d": document_id})
+    _insert_units(conn, document_id, audience, chain)
+
+
+def _insert_units(conn: Connection, document_id: str, audience: list[str], chain: list[str]) -> None:
     rows = [{"d": document_id, "u": u, "r": "a"} for u in dict.fromkeys(audience)]
     rows += [{"d": document_id, "u": u, "r": "p"} for u in dict.fromkeys(chain)]
     conn.execute(sa.text("INSERT INTO document_units (document_id, unit_id, rel) VALUES (:d, :u, :r)"), rows)
@@ -137,10 +230,13 @@ def update(conn: Connection, document_id: str, **values: Any) -> None:
     )
 
 
-def insert_version(conn: Connection, values: dict[str, Any]) -> None:
+def insert_version(conn: Connection, values: dict[str, Any]) -> Version:
+    """Insert a version; returns it as `version` would (without reading it back)."""
     row = {**values, "ocr_attempts": 0, "ocr_claimed_at": None, "created_at": time.time()}
     columns = ", ".join(row)
     conn.execute(sa.text(f"INSERT INTO document_versions ({columns}) VALUES ({', '.join(':' + k for k in row)})"), row)
+    fields = {k: row[k] for k in Version.__dataclass_fields__ if k in row}
+    return Version(**fields, text_chars=len(row["text"]))
 
 
 def version(conn: Connection, document_id: str, number: int) -> Version:
@@ -212,7 +308,7 @@ def list_visible(
     return [_doc(conn, r) for r in rows], int(total)
 
 
-def indexed(conn: Connection, doc: Doc) -> IndexedDocument:
+def indexed(conn: Connection, doc: Doc, body: str | None = None) -> IndexedDocument:
     return IndexedDocument(
         id=doc.id,
         version=doc.change_seq,
@@ -228,22 +324,35 @@ def indexed(conn: Connection, doc: Doc) -> IndexedDocument:
         publisher_chain=doc.publisher_chain,
         audience_unit_ids=doc.audience_unit_ids,
         summary=doc.summary,
-        body=version_text(conn, doc.id, doc.current_version),
+        body=version_text(conn, doc.id, doc.current_version) if body is None else body,
     )
+
+
+def index_state(conn: Connection, ids: list[str]) -> tuple[list[IndexedDocument], list[tuple[str, int]]]:
+    """What the search index must hold for these documents: entries to upsert (published) and
+    (id, version) pairs to delete (drafts, withdrawn). Unknown ids are left out. Three queries."""
+    docs = get_many(conn, list(dict.fromkeys(ids)))
+    published = [d for d in docs if d.status == PUBLISHED]
+    texts = current_texts(conn, [d.id for d in published])
+    upserts = [indexed(conn, d, texts.get(d.id, "")) for d in published]
+    deletes = [(d.id, d.change_seq) for d in docs if d.status != PUBLISHED]
+    return upserts, deletes
 
 
 def all_published(conn: Connection, batch: int = 500) -> Iterator[IndexedDocument]:
     last = ""
     while True:
-        rows = conn.execute(
-            sa.text("SELECT * FROM documents WHERE status = 'published' AND id > :last ORDER BY id LIMIT :n"),
-            {"last": last, "n": batch},
-        ).all()
-        if not rows:
+        ids = list(
+            conn.execute(
+                sa.text("SELECT id FROM documents WHERE status = 'published' AND id > :last ORDER BY id LIMIT :n"),
+                {"last": last, "n": batch},
+            ).scalars()
+        )
+        if not ids:
             return
-        for row in rows:
-            yield indexed(conn, _doc(conn, row))
-        last = rows[-1].id
+        upserts, _ = index_state(conn, ids)
+        yield from upserts
+        last = ids[-1]
 
 
 def changed_since(conn: Connection, since: float) -> list[str]:

@@ -2,7 +2,8 @@
 
 - The bucket is created on first use and put under versioning when the server supports it.
 - Uploads stream from the spool (multipart above 16 MiB); the SHA-256 goes in the object's
-  metadata and is checked with the size after the put.
+  metadata. A single-part put is verified by its ETag (the MD5 computed while spooling); a
+  multipart one by a stat of size and SHA-256 after the put.
 - A store that does not answer is UNAVAILABLE `storage_unavailable` after a short retry, so an
   upload fails fast and cleanly instead of hanging.
 """
@@ -94,10 +95,14 @@ class S3BlobStore:
             raise self._unavailable(exc, "bucket check") from exc
         self._ready = True
 
-    def put(self, key: str, spool: IO[bytes], size: int, sha256: str, content_type: str) -> None:
+    def put(self, key: str, spool: IO[bytes], size: int, sha256: str, content_type: str, md5: str = "") -> None:
+        """One PUT. The server checks the body against the request's signed SHA-256 (plain HTTP)
+        or Content-MD5 (HTTPS) and answers the stored object's ETag, which for a single-part put is
+        its MD5: when it matches `md5` the object is verified without another round trip. Only a
+        multipart upload (above PART_SIZE) or a server whose ETags are not MD5s costs a stat."""
         self.ensure()
         try:
-            self.client.put_object(
+            result = self.client.put_object(
                 self.bucket,
                 key,
                 cast(BinaryIO, spool),
@@ -106,6 +111,8 @@ class S3BlobStore:
                 metadata={"sha256": sha256},
                 part_size=PART_SIZE,
             )
+            if md5 and size <= PART_SIZE and (result.etag or "").strip('"').lower() == md5:
+                return
             stat = self.client.stat_object(self.bucket, key)
         except _DOWN as exc:
             raise self._unavailable(exc, "upload") from exc

@@ -55,8 +55,18 @@ class Stack:
     people: People
     env: dict[str, str] = field(default_factory=dict)
 
+    def extract_now(self) -> None:
+        """What the text worker does in the background for big files (not OCR), done now."""
+        from services.documents.ocr import text_once
+        from services.documents.storage import make_blob_store
+
+        blobs = make_blob_store()
+        while text_once(self.db, blobs):
+            pass
+
     def index_now(self) -> None:
-        """What the relay and the indexer do in the background, done now."""
+        """What the text worker (not OCR), the relay and the indexer do in the background, done now."""
+        self.extract_now()
         relay_once(self.db, "documents")
         indexer = Indexer(self.db, self.index)
         while indexer.poll_once():
@@ -126,6 +136,20 @@ def stack_env(kind: str, tmp_path: Path) -> dict[str, str]:
     }
 
 
+def drop_bucket(bucket: str) -> None:
+    """Remove a test's S3 bucket with every object version in it."""
+    from minio import Minio
+    from minio.deleteobjects import DeleteObject
+
+    s3 = Minio(
+        need_backing("S3_ENDPOINT"), need_backing("S3_ACCESS_KEY"), need_backing("S3_SECRET_KEY"), secure=False
+    )
+    if s3.bucket_exists(bucket):
+        objects = s3.list_objects(bucket, recursive=True, include_version=True)
+        list(s3.remove_objects(bucket, (DeleteObject(o.object_name, o.version_id) for o in objects)))
+        s3.remove_bucket(bucket)
+
+
 @pytest.fixture
 def make_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Any]]:
     """make_stack(kind, **env overrides) -> context manager yielding a Stack."""
@@ -171,6 +195,8 @@ def make_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Call
                 from services.documents.search.es import ElasticIndex
 
                 ElasticIndex(need_backing("ELASTICSEARCH_URL"), env["ES_INDEX_ALIAS"]).drop()
+            if "S3_BUCKET" in env:
+                drop_bucket(env["S3_BUCKET"])
             index.close()
             for g in gens:
                 for _ in g:

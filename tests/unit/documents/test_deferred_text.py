@@ -1,0 +1,320 @@
+"""Text work off the request path, and what must still happen on it.
+
+- The classification stamp is looked for on upload in the top of the text, which extract_top
+  gives exactly as the whole extraction would: a marked file is refused there and then.
+- The whole text of a big file is extracted by the background worker afterwards.
+- A scan (only OCR can read it) is not published until OCR has said its text is clean.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import random
+import zipfile
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+import pytest
+import sqlalchemy as sa
+
+from services.documents import classification, extract, files
+from services.documents.ocr import OCR_ATTEMPTS, ocr_once
+from services.documents.storage import make_blob_store
+from sotay.documents.v1 import documents_pb2 as pb
+from tests.support.documents import blob_store, docx_bytes, odt_bytes, pdf_bytes, text_png
+from tests.unit.documents.conftest import Stack, code_and_reason, drop_bucket, search, upload
+
+WORDS = " ".join(
+    [
+        "nghị quyết đảng bộ chi bộ đảng viên xây dựng chỉnh đốn đạo đức cách mạng học tập làm theo tư tưởng",
+        "phong cách Hồ Chí Minh kinh tế xã hội quốc phòng an ninh nông thôn mới chuyển đổi số dân vận",
+    ]
+).split(" ")
+STAMPS = ["TỐI MẬT", "ĐỘ MẬT: TUYỆT MẬT", "TỈNH ỦY LẠNG SƠN                MẬT"]
+
+
+def paragraphs(count: int, seed: int = 1) -> list[str]:
+    rng = random.Random(seed)
+    out = []
+    for _ in range(count):
+        words = rng.choices(WORDS, k=rng.randint(20, 60))
+        out.append(" ".join(words).capitalize() + ".")
+    return out
+
+
+BIG = paragraphs(400)  # about 100 KB of text: more than extract.INLINE_TEXT_BYTES
+ENDING = "Đoạn kết: phát triển kinh tế biên mậu bền vững"
+
+
+def as_file(kind: str, paras: list[str], header: str = "") -> tuple[bytes, str]:
+    if kind == "txt":
+        return "\n".join(([header] if header else []) + paras).encode(), "van-ban.txt"
+    if kind == "utf16":
+        return "\r\n".join(([header] if header else []) + paras).encode("utf-16"), "van-ban.txt"
+    if kind == "docx":
+        return docx_bytes(paras, header=header), "van-ban.docx"
+    if kind == "odt":
+        return odt_bytes(([header] if header else []) + paras), "van-ban.odt"
+    raise AssertionError(kind)
+
+
+# ---------------------------------------------------------------- extract_top is exact
+
+
+@pytest.mark.parametrize("kind", ["txt", "utf16", "docx", "odt"])
+@pytest.mark.parametrize("size", [3, 40, 400])
+@pytest.mark.parametrize("stamp_at", [None, 0, 2, 12, 60])
+def test_top_of_the_text_is_exactly_the_start_of_the_whole_text(kind: str, size: int, stamp_at: int | None) -> None:
+    paras = paragraphs(size, seed=size)
+    if stamp_at is not None and stamp_at <= len(paras):
+        paras.insert(stamp_at, STAMPS[stamp_at % len(STAMPS)])
+    data, _ = as_file(kind, paras)
+    detected = files.sniff(io.BytesIO(data))
+    top = extract.extract_top(detected, io.BytesIO(data), classification.HEAD_CHARS)
+    whole = extract.extract(detected, io.BytesIO(data))
+    assert whole.text.startswith(top.text)
+    assert top.complete or len(top.text) >= classification.HEAD_CHARS
+    assert top == whole if top.complete else not whole.needs_ocr
+    assert classification.marking_in_text(top.text) == classification.marking_in_text(whole.text)
+    if size == 400:
+        assert not top.complete and len(top.text) < len(whole.text) // 10  # the point: far less work
+
+
+def test_top_of_a_pdf_and_its_stamp() -> None:
+    lines = [" ".join(p.split()[:12]) for p in paragraphs(200)]
+    for pdf in (pdf_bytes(lines), pdf_bytes(["MẬT", *lines])):
+        top = extract.extract_top(files.PDF, io.BytesIO(pdf), classification.HEAD_CHARS)
+        whole = extract.extract(files.PDF, io.BytesIO(pdf))
+        assert not top.complete and whole.text.startswith(top.text) and whole.source == "text_layer"
+        assert classification.marking_in_text(top.text) == classification.marking_in_text(whole.text)
+    assert classification.marking_in_text(extract.extract_top(files.PDF, io.BytesIO(pdf), 1500).text) == "mat"
+
+
+def test_odt_paragraph_text_is_extracted() -> None:
+    got = extract.extract(files.ODT, io.BytesIO(odt_bytes(["Nghị quyết về công tác dân vận", "Đoạn hai"])))
+    assert got.text == "Nghị quyết về công tác dân vận\nĐoạn hai"
+
+
+def test_receive_hashes_in_one_pass() -> None:
+    data = b"van ban " * 100_000
+    with files.receive(iter([data[:300_000], data[300_000:]]), 10**8) as got:
+        assert got.sha256 == hashlib.sha256(data).hexdigest()
+        assert got.md5 == hashlib.md5(data, usedforsecurity=False).hexdigest()
+        assert got.size == len(data) and got.spool.read() == data
+
+
+# ---------------------------------------------------------------- through the service
+
+
+def _states(stack: Stack, doc_id: str) -> tuple[str, str]:
+    with stack.db.read() as conn:
+        row = conn.execute(
+            sa.text(
+                "SELECT d.status, v.extraction_state FROM documents d JOIN document_versions v "
+                "ON v.document_id = d.id AND v.version = d.current_version WHERE d.id = :d"
+            ),
+            {"d": doc_id},
+        ).one()
+    return row.status, row.extraction_state
+
+
+def _published_events(stack: Stack, doc_id: str) -> int:
+    with stack.db.read() as conn:
+        return int(
+            conn.execute(
+                sa.text("SELECT count(*) FROM outbox WHERE topic = 'documents.document.published' AND key = :d"),
+                {"d": doc_id},
+            ).scalar_one()
+        )
+
+
+@pytest.mark.parametrize("kind", ["txt", "docx", "odt"])
+def test_a_big_file_is_published_at_once_and_its_whole_text_extracted_in_the_background(
+    stack: Stack, kind: str
+) -> None:
+    p = stack.people
+    data, name = as_file(kind, ["NGHỊ QUYẾT về chuyển đổi số", *BIG, ENDING])
+    made = upload(stack, p.province_admin, data, filename=name, number="31-NQ/TU").document
+    assert made.status == pb.DOCUMENT_STATUS_PUBLISHED
+    assert made.version.extraction_state == pb.EXTRACTION_STATE_UNSPECIFIED  # not extracted yet
+    assert _states(stack, made.id) == ("published", "text_pending")
+    view = stack.stub.GetDocumentView(pb.GetDocumentViewRequest(id=made.id), metadata=p.member_a).html
+    assert "đang được chuẩn bị" in view and ENDING not in view
+    stack.index_now()  # the text worker, the relay and the indexer
+    got = stack.stub.GetDocument(pb.GetDocumentRequest(id=made.id), metadata=p.member_a).document
+    assert got.version.extraction_state == pb.EXTRACTION_STATE_DONE
+    assert got.version.text_source == {"txt": "plain"}.get(kind, kind) and got.version.text_chars > 50_000
+    assert [h.id for h in search(stack, p.member_a, "bien mau ben vung").hits] == [made.id]
+    view = stack.stub.GetDocumentView(pb.GetDocumentViewRequest(id=made.id), metadata=p.member_a).html
+    assert ENDING in view and "đang được chuẩn bị" not in view
+    assert _published_events(stack, made.id) == 1
+
+
+def test_big_classified_files_are_refused_on_upload(stack: Stack) -> None:
+    admin = stack.people.province_admin
+    cases = [
+        as_file("txt", BIG, header="TỐI MẬT"),
+        as_file("utf16", [*BIG[:5], "TUYỆT MẬT", *BIG[5:]]),
+        as_file("docx", [*BIG[:3], "MẬT", *BIG[3:]]),
+        as_file("docx", BIG, header="ĐỘ MẬT: TỐI MẬT"),
+        as_file("odt", ["ĐẢNG BỘ TỈNH LẠNG SƠN                MẬT", *BIG]),
+    ]
+    for data, name in cases:
+        kind = files.sniff(io.BytesIO(data))
+        assert not extract.extract_top(kind, io.BytesIO(data), classification.HEAD_CHARS).complete  # top only
+        assert code_and_reason(lambda d=data, n=name: upload(stack, admin, d, filename=n)) == (  # type: ignore[misc]
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "classified_document",
+        ), name
+    with stack.db.read() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM document_versions")).scalar_one() == 0
+
+
+def _cut_docx(paras: list[str]) -> bytes:
+    """A DOCX whose text is fine at the top and broken further down."""
+    whole = docx_bytes(paras)
+    with zipfile.ZipFile(io.BytesIO(whole)) as z:
+        parts = {n: z.read(n) for n in z.namelist()}
+    parts["word/document.xml"] = parts["word/document.xml"].replace(b"</w:body></w:document>", b"<w:p><w:r><w:t>")
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, content in parts.items():
+            z.writestr(name, content)
+    return out.getvalue()
+
+
+def test_a_file_damaged_past_its_top_keeps_its_file_but_has_no_text(stack: Stack) -> None:
+    p = stack.people
+    made = upload(stack, p.province_admin, _cut_docx(BIG), filename="hong.docx", number="8-TB/TU").document
+    assert made.status == pb.DOCUMENT_STATUS_PUBLISHED
+    stack.index_now()
+    got = stack.stub.GetDocument(pb.GetDocumentRequest(id=made.id), metadata=p.member_a).document
+    assert got.version.extraction_state == pb.EXTRACTION_STATE_FAILED and got.version.extraction_error
+    view = stack.stub.GetDocumentView(pb.GetDocumentViewRequest(id=made.id), metadata=p.member_a).html
+    assert "Không trích xuất được" in view
+
+
+# ---------------------------------------------------------------- scans wait for OCR
+
+
+@pytest.fixture
+def fake_ocr(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """OCR without Tesseract: returns `text`, or raises when `fail` is set."""
+    state: dict[str, Any] = {"text": "", "fail": False, "calls": 0}
+
+    def ocr(kind: str, path: Any, timeout: float = 600.0) -> str:
+        state["calls"] += 1
+        if state["fail"]:
+            raise extract.OcrUnavailable("tesseract is not installed")
+        return str(state["text"])
+
+    monkeypatch.setattr(extract, "ocr", ocr)
+    return state
+
+
+def _invisible_to_member(stack: Stack, doc_id: str) -> bool:
+    member = stack.people.member_a
+    stack.index_now()
+    hidden = code_and_reason(
+        lambda: stack.stub.GetDocument(pb.GetDocumentRequest(id=doc_id), metadata=member)
+    ) == (grpc.StatusCode.NOT_FOUND, "document_not_found")
+    listed = [d.id for d in stack.stub.ListDocuments(pb.ListDocumentsRequest(), metadata=member).documents]
+    return hidden and doc_id not in listed and doc_id not in [h.id for h in search(stack, member, "").hits]
+
+
+def test_a_scan_is_published_only_once_ocr_finds_its_text_clean(stack: Stack, fake_ocr: dict[str, Any]) -> None:
+    admin, member = stack.people.province_admin, stack.people.member_a
+    made = upload(stack, admin, text_png(["NGHỊ QUYẾT"]), filename="scan.png", number="40-NQ/TU").document
+    assert made.status == pb.DOCUMENT_STATUS_DRAFT  # held: asked to publish, not checked yet
+    assert made.version.extraction_state == pb.EXTRACTION_STATE_OCR_PENDING
+    assert _invisible_to_member(stack, made.id) and _published_events(stack, made.id) == 0
+    again = stack.stub.PublishDocument(pb.PublishDocumentRequest(id=made.id), metadata=admin).document
+    assert again.status == pb.DOCUMENT_STATUS_DRAFT and _invisible_to_member(stack, made.id)
+    fake_ocr["text"] = "NGHỊ QUYẾT\nVề công tác dân vận của Đảng trong tình hình mới"
+    assert ocr_once(stack.db, make_blob_store())
+    got = stack.stub.GetDocument(pb.GetDocumentRequest(id=made.id), metadata=member).document
+    assert got.status == pb.DOCUMENT_STATUS_PUBLISHED and got.version.extraction_state == pb.EXTRACTION_STATE_OCR_DONE
+    stack.index_now()
+    assert [h.id for h in search(stack, member, "cong tac dan van").hits] == [made.id]
+    assert _published_events(stack, made.id) == 1
+
+
+def test_a_classified_scan_is_never_published(stack: Stack, fake_ocr: dict[str, Any]) -> None:
+    admin = stack.people.province_admin
+    made = upload(stack, admin, text_png(["TỐI MẬT"]), filename="mat.png", number="41-KH/TU").document
+    assert made.status == pb.DOCUMENT_STATUS_DRAFT and _invisible_to_member(stack, made.id)
+    fake_ocr["text"] = "TỐI MẬT\nKế hoạch bảo vệ"
+    assert ocr_once(stack.db, make_blob_store())
+    got = stack.stub.GetDocument(pb.GetDocumentRequest(id=made.id), metadata=admin).document
+    assert got.status == pb.DOCUMENT_STATUS_WITHDRAWN
+    assert got.version.extraction_state == pb.EXTRACTION_STATE_REFUSED_CLASSIFIED
+    assert _invisible_to_member(stack, made.id) and _published_events(stack, made.id) == 0
+    assert code_and_reason(
+        lambda: stack.stub.PublishDocument(pb.PublishDocumentRequest(id=made.id), metadata=admin)
+    ) == (grpc.StatusCode.FAILED_PRECONDITION, "document_withdrawn")
+    with stack.db.read() as conn:
+        key = conn.execute(sa.text("SELECT blob_key FROM document_versions WHERE document_id = :d"), {"d": made.id})
+        assert not make_blob_store().exists(key.scalar_one())
+
+
+def test_a_scan_uploaded_as_a_draft_stays_a_draft(stack: Stack, fake_ocr: dict[str, Any]) -> None:
+    made = upload(stack, stack.people.province_admin, text_png(["x"]), filename="a.png", publish=False).document
+    fake_ocr["text"] = "Thông báo"
+    assert ocr_once(stack.db, make_blob_store())
+    assert _states(stack, made.id) == ("draft", "ocr_done")
+
+
+def test_when_ocr_fails_an_editor_decides(stack: Stack, fake_ocr: dict[str, Any]) -> None:
+    admin = stack.people.province_admin
+    made = upload(stack, admin, text_png(["x"]), filename="b.png", number="42-TB/TU").document
+    fake_ocr["fail"] = True
+    for _ in range(OCR_ATTEMPTS):
+        assert ocr_once(stack.db, make_blob_store())
+    assert _states(stack, made.id) == ("draft", "failed") and _invisible_to_member(stack, made.id)
+    published = stack.stub.PublishDocument(pb.PublishDocumentRequest(id=made.id), metadata=admin).document
+    assert published.status == pb.DOCUMENT_STATUS_PUBLISHED
+    with stack.db.read() as conn:
+        event = conn.execute(
+            sa.text("SELECT payload FROM outbox WHERE topic = 'documents.document.published' AND key = :d"),
+            {"d": made.id},
+        ).scalar_one()
+    assert json.loads(event)["number"] == "42-TB/TU"
+
+
+def test_a_clean_new_version_releases_a_held_publication(stack: Stack, fake_ocr: dict[str, Any]) -> None:
+    from tests.unit.documents.conftest import add_version
+
+    admin = stack.people.province_admin
+    made = upload(stack, admin, text_png(["x"]), filename="c.png", number="43-TB/TU").document
+    assert made.status == pb.DOCUMENT_STATUS_DRAFT
+    got = add_version(stack, admin, made.id, docx_bytes(["Bản đánh máy của thông báo"])).document
+    assert got.status == pb.DOCUMENT_STATUS_PUBLISHED and got.current_version == 2
+    assert _published_events(stack, made.id) == 1
+
+
+# ---------------------------------------------------------------- one S3 round trip
+
+
+@pytest.mark.postgres
+def test_s3_put_is_verified_by_its_etag_without_a_stat(tmp_path: Any) -> None:
+    with blob_store("s3", tmp_path) as store:
+        stats: list[str] = []
+        real_stat: Callable[..., Any] = store.client.stat_object  # type: ignore[attr-defined]
+
+        def counted(*args: Any, **kw: Any) -> Any:
+            stats.append(args[1])
+            return real_stat(*args, **kw)
+
+        store.client.stat_object = counted  # type: ignore[attr-defined]
+        data = "Nội dung văn bản ".encode() * 50_000
+        sha, md5 = hashlib.sha256(data).hexdigest(), hashlib.md5(data, usedforsecurity=False).hexdigest()
+        store.put("docs/a/v1", io.BytesIO(data), len(data), sha, "text/plain", md5)
+        assert stats == []
+        store.put("docs/b/v1", io.BytesIO(data), len(data), sha, "text/plain", "0" * 32)  # not its MD5: stat
+        store.put("docs/c/v1", io.BytesIO(data), len(data), sha, "text/plain")
+        assert stats == ["docs/b/v1", "docs/c/v1"]
+        assert b"".join(store.chunks("docs/a/v1")) == data
+        drop_bucket(store.bucket)  # type: ignore[attr-defined]
