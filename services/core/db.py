@@ -60,7 +60,14 @@ class Database:
                 yield conn
 
     @contextmanager
-    def read(self) -> Iterator[Connection]:
+    def read(self, streaming: bool = False) -> Iterator[Connection]:
+        """Reads only. PostgreSQL's READ COMMITTED takes a snapshot per statement even inside a
+        transaction, so reads run in autocommit: the same view, without BEGIN/ROLLBACK round trips.
+        `streaming` (server-side cursors, `yield_per`) needs a real transaction there."""
+        if self.is_postgres and not streaming:
+            with self.engine.connect() as conn:
+                yield conn.execution_options(isolation_level="AUTOCOMMIT")
+            return
         with self.engine.connect() as conn, conn.begin():
             yield conn
 

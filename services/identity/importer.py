@@ -653,7 +653,7 @@ def _check_archive(source: IO[bytes]) -> None:
 
 
 def _export_rows(db: Database, path: str) -> Iterator[list[str]]:
-    with db.read() as conn:
+    with db.read(streaming=True) as conn:
         result = conn.execute(
             sa.text(EXPORT_SQL), units.subtree_range(path), execution_options={"yield_per": 1000}
         )

@@ -5,12 +5,10 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TypeAlias
 
 import grpc
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
 from services.core.auth import ROLE_ADMIN, ROLE_CELL_COMMITTEE, ROLE_EDITOR, Principal
 from services.core.config import env
@@ -276,7 +274,7 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServiceServicer)
         flt = enum_str(pb.InboxFilter, request.filter, "INBOX_FILTER_", "filter") or "all"
         size, offset = page_size(request.page_size, default=20, maximum=100), decode_token(request.page_token)
         now = time.time()
-        with self._reads() as conn:
+        with self.db.read() as conn:
             if inbox.check_filter(flt) == "history":
                 rows, total = inbox.list_items(conn, me, flt, offset, size, now)
                 items = [inbox_item(r) for r in rows]
@@ -285,19 +283,6 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServiceServicer)
         return pb.ListInboxResponse(
             items=items, next_page_token=next_token(offset, size, len(items), total), total_size=total
         )
-
-    @contextmanager
-    def _reads(self) -> Iterator[Connection]:
-        """A connection for the inbox's reads. On PostgreSQL in autocommit: each statement sees the
-        latest commits, as in a READ COMMITTED transaction, without the BEGIN and ROLLBACK round
-        trips (the inbox's one or two statements do not need one snapshot: its first statement
-        reads the change counter, the counts and the read state together)."""
-        if not self.db.is_postgres:
-            with self.db.read() as conn:
-                yield conn
-            return
-        with self.db.engine.connect() as conn:
-            yield conn.execution_options(isolation_level="AUTOCOMMIT")
 
     def MarkRead(self, request: pb.MarkReadRequest, context: Ctx) -> pb.MarkReadResponse:
         me = current_principal()
