@@ -361,9 +361,12 @@ class System:
             except subprocess.TimeoutExpired:
                 proc.kill()
         self._drop_buckets()
+        from services.documents.search.es import ElasticIndex
+
+        ElasticIndex(self.es_url, ALIAS).drop()  # ~800 MB for 20,000 documents on a shared server
 
     def _drop_buckets(self) -> None:
-        """The run's files are not kept (the search index stays, for looking at)."""
+        """The run's files are not kept."""
         from minio import Minio
         from minio.deleteobjects import DeleteObject
 
