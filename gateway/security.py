@@ -81,6 +81,8 @@ def install(app: Flask, settings: Settings) -> None:
             headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains"
         if request.path.startswith("/api/"):
             headers["Cache-Control"] = "no-store"
+        if not log.isEnabledFor(logging.INFO):
+            return response
         started = g.get("started")
         fields = {
             "method": request.method,

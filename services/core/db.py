@@ -7,9 +7,11 @@ prefix range scans on materialised paths rely on.
 
 from __future__ import annotations
 
+import re
 import time
 import zlib
-from collections.abc import Iterator, Sequence
+from collections import namedtuple
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -32,8 +34,10 @@ class Database:
     def __init__(self, url: str, pool_size: int = 10) -> None:
         self.url = url
         if url.startswith("sqlite"):
+            # A connection per thread that may hold one, kept open (connecting runs the PRAGMAs).
             self.engine: Engine = sa.create_engine(
-                url, connect_args={"check_same_thread": False, "timeout": 30}
+                url, connect_args={"check_same_thread": False, "timeout": 30},
+                pool_size=pool_size, max_overflow=4 * pool_size,
             )
             _sqlite_setup(self.engine)
         else:
@@ -124,3 +128,46 @@ def _sqlite_setup(engine: Engine) -> None:
 
 def rows(result: sa.CursorResult[Any]) -> list[dict[str, Any]]:
     return [dict(r) for r in result.mappings()]
+
+
+# ---------- the hot-path reads ----------
+
+_NAMED_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+_pyformat: dict[str, str] = {}
+_row_types: dict[tuple[str, ...], Any] = {}
+
+
+def _row_type(names: tuple[str, ...]) -> Any:
+    found = _row_types.get(names)
+    if found is None:
+        found = _row_types[names] = namedtuple("Row", names, rename=True)  # type: ignore[misc]
+    return found
+
+
+def fetch(conn: Connection, sql: str, params: Mapping[str, Any] | None = None) -> list[Any]:
+    """Rows of one statement, run by the driver on `conn`'s own transaction, as named tuples
+    (`row.id`, `row[0]`, `row._asdict()`); `:name` parameters as in `sa.text()`.
+
+    For small reads on hot paths: there SQLAlchemy's per-statement work (text clause, cache key,
+    result metadata, row proxies) costs several times the query itself."""
+    dbapi = conn.connection.dbapi_connection
+    assert dbapi is not None
+    if conn.dialect.name == "postgresql":
+        converted = _pyformat.get(sql)
+        if converted is None:
+            converted = _pyformat[sql] = _NAMED_PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
+        sql = converted
+    cursor = dbapi.cursor()
+    try:
+        cursor.execute(sql, params or {})
+        found = cursor.fetchall()
+        make = _row_type(tuple(d[0] for d in cursor.description))._make
+    finally:
+        cursor.close()
+    return [make(r) for r in found]
+
+
+def fetch_one(conn: Connection, sql: str, params: Mapping[str, Any] | None = None) -> Any | None:
+    """The first row of `fetch`, or None."""
+    found = fetch(conn, sql, params)
+    return found[0] if found else None

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from services.core.auth import ROLE_ADMIN, ROLE_CELL_COMMITTEE, ROLE_CELL_DEPUTY, ROLE_CELL_SECRETARY, Principal
+from services.core.db import fetch
 from services.core.errors import PermissionDenied
 from services.identity import units
 
@@ -24,9 +24,7 @@ def fresh_grants(conn: Connection, principal: Principal) -> set[tuple[str, str]]
     """Grants as stored now (a token may be up to its TTL old; revocations apply at once)."""
     return {
         (r.role, r.unit_id)
-        for r in conn.execute(
-            sa.text("SELECT role, unit_id FROM role_grants WHERE account_id = :a"), {"a": principal.account_id}
-        )
+        for r in fetch(conn, "SELECT role, unit_id FROM role_grants WHERE account_id = :a", {"a": principal.account_id})
     }
 
 

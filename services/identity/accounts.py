@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection, Row
 
 from services.core.auth import Grant, Principal, issue_access_token
 from services.core.config import env_int
-from services.core.db import Database
+from services.core.db import Database, fetch_one
 from services.core.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -85,7 +85,7 @@ def _token_hash(token: str) -> str:
 
 def get_account(conn: Connection, account_id: str) -> Row[Any]:
     aid = require_id(account_id, "account_id", "account")
-    row = conn.execute(sa.text("SELECT * FROM accounts WHERE id = :id"), {"id": aid}).first()
+    row = fetch_one(conn, "SELECT * FROM accounts WHERE id = :id", {"id": aid})
     if row is None:
         raise NotFound("account_not_found", f"account {account_id} does not exist")
     return row

@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from services.core.db import fetch, fetch_one
 from services.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from services.core.ids import new_id, require_id
 from services.core.outbox import emit
@@ -127,7 +128,7 @@ def validate(p: Profile, creating: bool) -> Profile:
 
 def get(conn: Connection, member_id: str) -> Row[Any]:
     mid = require_id(member_id, "member_id", "member")
-    row = conn.execute(sa.text(f"{SELECT} WHERE m.id = :id"), {"id": mid}).first()
+    row = fetch_one(conn, f"{SELECT} WHERE m.id = :id", {"id": mid})
     if row is None:
         raise NotFound("member_not_found", f"member {member_id} does not exist", member_id=member_id)
     return row
@@ -325,16 +326,15 @@ def list_members(
         where.append("m.name_folded LIKE :q")
         params["q"] = "%" + fold(query).replace("%", "").replace("_", "") + "%"
     clause = " AND ".join(where)
-    found = conn.execute(
-        sa.text(
-            f"SELECT {COLUMNS}, COUNT(*) OVER () AS matched FROM members m "
-            f"LEFT JOIN accounts a ON a.member_id = m.id WHERE {clause} "
-            "ORDER BY m.name_folded, m.id LIMIT :lim OFFSET :off"
-        ),
+    found = fetch(
+        conn,
+        f"SELECT {COLUMNS}, COUNT(*) OVER () AS matched FROM members m "
+        f"LEFT JOIN accounts a ON a.member_id = m.id WHERE {clause} "
+        "ORDER BY m.name_folded, m.id LIMIT :lim OFFSET :off",
         params,
-    ).all()
+    )
     if found:
-        return list(found), int(found[0].matched)
+        return found, int(found[0].matched)
     total = conn.execute(sa.text(f"SELECT COUNT(*) FROM members m WHERE {clause}"), params).scalar_one()
     return [], int(total)
 

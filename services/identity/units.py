@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from services.core.db import fetch_one
 from services.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.core.ids import new_id, require_id
 from services.core.outbox import emit
@@ -29,7 +30,7 @@ def subtree_range(path: str) -> dict[str, str]:
 
 def get(conn: Connection, unit_id: str) -> Row[Any]:
     uid = require_id(unit_id, "unit_id", "unit")
-    row = conn.execute(sa.text(f"SELECT {COLUMNS} FROM units WHERE id = :id"), {"id": uid}).first()
+    row = fetch_one(conn, f"SELECT {COLUMNS} FROM units WHERE id = :id", {"id": uid})
     if row is None:
         raise NotFound("unit_not_found", f"unit {unit_id} does not exist", unit_id=unit_id)
     return row
