@@ -39,7 +39,7 @@ class JSONProvider(DefaultJSONProvider):
 
     def response(self, *args: Any, **kwargs: Any) -> Response:
         body = self._encode(self._prepare_response_obj(args, kwargs))
-        return self._app.response_class(body, mimetype=self.mimetype)
+        return Response(body, mimetype=self.mimetype)
 
     def _encode(self, obj: Any) -> bytes:
         return orjson.dumps(obj, default=self.default, option=orjson.OPT_NON_STR_KEYS)
