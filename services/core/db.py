@@ -7,11 +7,12 @@ prefix range scans on materialised paths rely on.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 import zlib
 from collections import namedtuple
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -123,7 +124,8 @@ def _sqlite_setup(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def on_begin(conn: Connection) -> None:
         immediate = conn.get_execution_options().get("sqlite_write")
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        # Straight to the driver: this runs for every transaction.
+        _on_driver(conn, "BEGIN IMMEDIATE" if immediate else "BEGIN", {}, lambda c: None)
 
 
 def rows(result: sa.CursorResult[Any]) -> list[dict[str, Any]]:
@@ -150,21 +152,34 @@ def fetch(conn: Connection, sql: str, params: Mapping[str, Any] | None = None) -
 
     For small reads on hot paths: there SQLAlchemy's per-statement work (text clause, cache key,
     result metadata, row proxies) costs several times the query itself."""
-    dbapi = conn.connection.dbapi_connection
-    assert dbapi is not None
     if conn.dialect.name == "postgresql":
         converted = _pyformat.get(sql)
         if converted is None:
             converted = _pyformat[sql] = _NAMED_PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
         sql = converted
-    cursor = dbapi.cursor()
-    try:
-        cursor.execute(sql, params or {})
-        found = cursor.fetchall()
-        make = _row_type(tuple(d[0] for d in cursor.description))._make
-    finally:
-        cursor.close()
+    found, names = _on_driver(
+        conn, sql, params or {}, lambda c: (c.fetchall(), tuple(d[0] for d in c.description))
+    )
+    make = _row_type(names)._make
     return [make(r) for r in found]
+
+
+def _on_driver(conn: Connection, sql: str, params: Mapping[str, Any], read: Callable[[Any], Any]) -> Any:
+    """Run `sql` on the driver's connection; its errors become SQLAlchemy's (DBAPIError
+    subclasses: OperationalError is what callers map to UNAVAILABLE), and a connection found
+    dead is invalidated, as SQLAlchemy's own execution does."""
+    dbapi = conn.connection.dbapi_connection
+    cursor = dbapi.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, params)
+        return read(cursor)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        if conn.dialect.is_disconnect(exc, dbapi, cursor):
+            conn.invalidate(exc)
+        raise sa.exc.DBAPIError.instance(sql, params, exc, conn.dialect.loaded_dbapi.Error) from exc
+    finally:
+        with contextlib.suppress(Exception):  # the statement's error, if any, is what counts
+            cursor.close()
 
 
 def fetch_one(conn: Connection, sql: str, params: Mapping[str, Any] | None = None) -> Any | None:

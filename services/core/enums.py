@@ -19,10 +19,11 @@ def enum_str(enum: Any, value: int, prefix: str, field: str) -> str:
 
 
 @functools.cache
-def _numbers(enum: Any, prefix: str) -> dict[str, int]:
+def enum_numbers(enum: Any, prefix: str) -> dict[str, Any]:
+    """{'name': number} of an enum, built once (for conversions of many rows)."""
     return {name.removeprefix(prefix).lower(): number for name, number in enum.items()}
 
 
 def str_enum(enum: Any, value: str | None, prefix: str) -> Any:
     """'name' -> enum value (0 for empty); an unknown name is a KeyError (a bug, not input)."""
-    return _numbers(enum, prefix)[value] if value else 0
+    return enum_numbers(enum, prefix)[value] if value else 0

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy.engine import Row
 
-from services.core.enums import enum_str, str_enum
+from services.core.enums import enum_numbers, enum_str, str_enum
 from services.core.outbox import timestamp
 from services.identity.members import Profile
 from services.identity.units import path_ids
@@ -52,16 +52,21 @@ def member_msg(row: Row[Any]) -> pb.Member:
     )
 
 
-def roster_entry(row: Row[Any]) -> pb.RosterEntry:
-    """A member as listed: no personal data beyond the name (lists are not audited reads)."""
+_STATUSES: dict[Any, Any] = {None: 0, "": 0, **enum_numbers(pb.MemberStatus, "MEMBER_STATUS_")}
+_POSITIONS: dict[Any, Any] = {None: 0, "": 0, **enum_numbers(pb.CellPosition, "CELL_POSITION_")}
+
+
+def roster_entry(row: Any) -> pb.RosterEntry:
+    """A member as listed (members.ROSTER_COLUMNS): no personal data beyond the name (lists are
+    not audited reads)."""
     return pb.RosterEntry(
         member_id=row.id,
         account_id=row.account_id or "",
         full_name=row.full_name,
         unit_id=row.unit_id,
-        status=str_enum(pb.MemberStatus, row.status, "MEMBER_STATUS_"),
+        status=_STATUSES[row.status],
         exempt=bool(row.exempt),
-        position=str_enum(pb.CellPosition, row.position, "CELL_POSITION_"),
+        position=_POSITIONS[row.position],
         active=bool(row.active),
     )
 

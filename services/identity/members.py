@@ -31,6 +31,8 @@ COLUMNS = (
     "m.exempt_since, m.position, m.active, m.updated_at, a.id AS account_id"
 )
 SELECT = f"SELECT {COLUMNS} FROM members m LEFT JOIN accounts a ON a.member_id = m.id"
+# What lists show (convert.roster_entry): no personal data.
+ROSTER_COLUMNS = "m.id, m.unit_id, m.full_name, m.status, m.exempt, m.position, m.active, a.id AS account_id"
 
 PHONE_RE = re.compile(r"^\+?[0-9]{8,15}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -309,7 +311,8 @@ def list_members(
     offset: int,
     limit: int,
 ) -> tuple[list[Row[Any]], int]:
-    """A page of `unit`'s members (or its subtree's) by name, and how many match in all."""
+    """A page of `unit`'s members (or its subtree's) by name, as ROSTER_COLUMNS, and how many
+    match in all."""
     params: dict[str, Any] = {"off": offset, "lim": limit}
     if subtree:
         where = ["m.unit_id IN (SELECT id FROM units WHERE path >= :lo AND path < :hi)"]
@@ -328,15 +331,13 @@ def list_members(
     clause = " AND ".join(where)
     found = fetch(
         conn,
-        f"SELECT {COLUMNS}, COUNT(*) OVER () AS matched FROM members m "
-        f"LEFT JOIN accounts a ON a.member_id = m.id WHERE {clause} "
-        "ORDER BY m.name_folded, m.id LIMIT :lim OFFSET :off",
+        f"SELECT {ROSTER_COLUMNS} FROM members m LEFT JOIN accounts a ON a.member_id = m.id "
+        f"WHERE {clause} ORDER BY m.name_folded, m.id LIMIT :lim OFFSET :off",
         params,
     )
-    if found:
-        return found, int(found[0].matched)
-    total = conn.execute(sa.text(f"SELECT COUNT(*) FROM members m WHERE {clause}"), params).scalar_one()
-    return [], int(total)
+    if 0 < len(found) < limit or (offset == 0 and not found):
+        return found, offset + len(found)  # the last page: no count needed
+    return found, int(fetch(conn, f"SELECT COUNT(*) FROM members m WHERE {clause}", params)[0][0])
 
 
 def transfers(conn: Connection, member_id: str, offset: int, limit: int) -> list[Row[Any]]:

@@ -62,4 +62,9 @@ MIGRATIONS = [
         "count active members per unit from the index alone",
         ("CREATE INDEX members_active_unit ON members (unit_id) WHERE active",),
     ),
+    Migration(
+        3,
+        "a cell's roster page in name order from the index",
+        ("CREATE INDEX members_unit_roster ON members (unit_id, name_folded, id) WHERE active",),
+    ),
 ]
