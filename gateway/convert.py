@@ -140,7 +140,7 @@ def _converter(descriptor: Any) -> Callable[[Message], dict[str, Any]]:
 
     def convert(message: Message) -> dict[str, Any]:
         values = read(message) if names else ()
-        out = dict(zip(names, values, strict=True))
+        out = dict(zip(names, values, strict=False))  # same length by construction
         for i, name, json_names in enums:
             out[name] = json_names.get(values[i])  # 0 and unknown (newer) values -> None
         for i, name, shape, kind, field in others:
@@ -158,8 +158,15 @@ def _converter(descriptor: Any) -> Callable[[Message], dict[str, Any]]:
     return convert
 
 
+_by_class: dict[type, Callable[[Message], dict[str, Any]]] = {}
+
+
 def to_json(message: Message) -> dict[str, Any]:
-    return _converter(message.DESCRIPTOR)(message)
+    # By class: hashing a class is cheap, a descriptor is not (a page converts many messages).
+    convert = _by_class.get(type(message))
+    if convert is None:
+        convert = _by_class[type(message)] = _converter(message.DESCRIPTOR)
+    return convert(message)
 
 
 # ---------- JSON -> messages ----------

@@ -139,7 +139,8 @@ _pyformat: dict[str, str] = {}
 _row_types: dict[tuple[str, ...], Any] = {}
 
 
-def _row_type(names: tuple[str, ...]) -> Any:
+def _row_type(description: Sequence[Any]) -> Any:
+    names = tuple(d[0] for d in description)
     found = _row_types.get(names)
     if found is None:
         found = _row_types[names] = namedtuple("Row", names, rename=True)  # type: ignore[misc]
@@ -157,10 +158,7 @@ def fetch(conn: Connection, sql: str, params: Mapping[str, Any] | None = None) -
         if converted is None:
             converted = _pyformat[sql] = _NAMED_PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
         sql = converted
-    found, names = _on_driver(
-        conn, sql, params or {}, lambda c: (c.fetchall(), tuple(d[0] for d in c.description))
-    )
-    make = _row_type(names)._make
+    found, make = _on_driver(conn, sql, params or {}, lambda c: (c.fetchall(), _row_type(c.description)._make))
     return [make(r) for r in found]
 
 

@@ -49,6 +49,7 @@ class ServerInterceptor(grpc.ServerInterceptor):
         self.service = service
         self.verifier = verifier
         self.public = public_methods
+        self._series: dict[tuple[str, grpc.StatusCode], tuple[Any, Any]] = {}
 
     def intercept_service(self, continuation: Callable[..., Any], details: Any) -> Any:
         handler = continuation(details)
@@ -88,9 +89,17 @@ class ServerInterceptor(grpc.ServerInterceptor):
 
     def _finish(self, method: str, started: float, code: grpc.StatusCode, error: str = "") -> None:
         elapsed = time.perf_counter() - started
-        short = method.rsplit("/", 1)[-1]
-        RPC_HANDLED.labels(self.service, short, code.name).inc()
-        RPC_SECONDS.labels(self.service, short).observe(elapsed)
+        series = self._series.get((method, code))
+        if series is None:  # the labelled series, looked up once per method and code
+            short = method.rsplit("/", 1)[-1]
+            series = self._series[(method, code)] = (
+                RPC_HANDLED.labels(self.service, short, code.name),
+                RPC_SECONDS.labels(self.service, short),
+            )
+        series[0].inc()
+        series[1].observe(elapsed)
+        if not log.isEnabledFor(logging.INFO):
+            return
         fields = {"method": method, "code": code.name, "ms": round(elapsed * 1000, 2)}
         if error:
             fields["reason"] = error

@@ -91,6 +91,22 @@ def get_account(conn: Connection, account_id: str) -> Row[Any]:
     return row
 
 
+def get_with_member(conn: Connection, account_id: str) -> Row[Any]:
+    """The account's `account_username` and `account_member_id` with its member's profile
+    (members.COLUMNS, NULL when the account has no member), in one statement."""
+    aid = require_id(account_id, "account_id", "account")
+    row = fetch_one(
+        conn,
+        f"SELECT acc.username AS account_username, acc.member_id AS account_member_id, {members.COLUMNS} "
+        "FROM accounts acc LEFT JOIN members m ON m.id = acc.member_id LEFT JOIN accounts a ON a.member_id = m.id "
+        "WHERE acc.id = :id",
+        {"id": aid},
+    )
+    if row is None:
+        raise NotFound("account_not_found", f"account {account_id} does not exist")
+    return row
+
+
 def find_account(conn: Connection, login: str) -> Row[Any] | None:
     """By login name, else by the member's phone number or party card number."""
     row = conn.execute(sa.text("SELECT * FROM accounts WHERE username = :u"), {"u": login}).first()

@@ -331,19 +331,19 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
     def GetMe(self, request: pb.GetMeRequest, context: Ctx) -> pb.GetMeResponse:
         me = current_principal()
         with self.db.read() as conn:
-            account = accounts.get_account(conn, me.account_id)
+            account = accounts.get_with_member(conn, me.account_id)
             grants = fetch(
                 conn,
                 "SELECT g.* FROM role_grants g JOIN units u ON u.id = g.unit_id "
                 "WHERE g.account_id = :a ORDER BY u.depth, g.role",
-                {"a": account.id},
+                {"a": me.account_id},
             )
-            member = members.get(conn, account.member_id) if account.member_id else None
+        member = account if account.account_member_id else None
         # The member's cell, else the unit of the account's highest grant (as in its tokens).
         unit_id = member.unit_id if member is not None else (grants[0].unit_id if grants else "")
         return pb.GetMeResponse(
-            account_id=account.id,
-            username=account.username or "",
+            account_id=me.account_id,
+            username=account.account_username or "",
             member=member_msg(member) if member is not None else None,
             unit_id=unit_id,
             roles=[grant_msg(g) for g in grants],
