@@ -13,30 +13,29 @@ from typing import Any
 from sqlalchemy.engine import Connection, Row
 
 from services.core.auth import ROLE_ADMIN, ROLE_CELL_COMMITTEE, ROLE_CELL_DEPUTY, ROLE_CELL_SECRETARY, Principal
-from services.core.db import fetch
-from services.core.errors import PermissionDenied
+from services.core.db import fetch_one
+from services.core.errors import NotFound, PermissionDenied
+from services.core.ids import require_id
 from services.identity import units
 
 OFFICERS = (ROLE_CELL_SECRETARY, ROLE_CELL_DEPUTY, ROLE_CELL_COMMITTEE)
 
 
-def fresh_grants(conn: Connection, principal: Principal) -> set[tuple[str, str]]:
-    """Grants as stored now (a token may be up to its TTL old; revocations apply at once)."""
-    return {
-        (r.role, r.unit_id)
-        for r in fetch(conn, "SELECT role, unit_id FROM role_grants WHERE account_id = :a", {"a": principal.account_id})
-    }
-
-
-def has_role(conn: Connection, principal: Principal, unit: Row[Any], *roles: str) -> bool:
-    chain = set(units.path_ids(unit.path))
-    return any(role in roles and unit_id in chain for role, unit_id in fresh_grants(conn, principal))
-
-
 def require(conn: Connection, principal: Principal, unit_id: str, *roles: str) -> Row[Any]:
-    """The unit, when one of `roles` is granted on it or an ancestor; else PERMISSION_DENIED."""
-    unit = units.get(conn, unit_id)
-    if not has_role(conn, principal, unit, *roles):
+    """The unit, when one of `roles` is granted on it or an ancestor; else PERMISSION_DENIED.
+    One statement: the unit, and whether a grant's unit path is a prefix of the unit's path."""
+    uid = require_id(unit_id, "unit_id", "unit")
+    marks = ", ".join(f":r{i}" for i in range(len(roles)))
+    unit = fetch_one(
+        conn,
+        f"SELECT {units.COLUMNS}, EXISTS (SELECT 1 FROM role_grants g JOIN units gu ON gu.id = g.unit_id "
+        f"WHERE g.account_id = :a AND g.role IN ({marks}) AND substr(u.path, 1, length(gu.path)) = gu.path) "
+        "AS allowed FROM units u WHERE u.id = :id",
+        {"id": uid, "a": principal.account_id, **{f"r{i}": r for i, r in enumerate(roles)}},
+    )
+    if unit is None:
+        raise NotFound("unit_not_found", f"unit {unit_id} does not exist", unit_id=unit_id)
+    if not unit.allowed:
         raise PermissionDenied(
             "not_allowed", f"needs role {' or '.join(roles)} over this unit", unit_id=unit_id
         )
