@@ -329,14 +329,16 @@ def list_members(
         where.append("m.name_folded LIKE :q")
         params["q"] = "%" + fold(query).replace("%", "").replace("_", "") + "%"
     clause = " AND ".join(where)
+    # The count is an uncorrelated subquery (run once), not a window over every matching row.
     found = fetch(
         conn,
-        f"SELECT {ROSTER_COLUMNS} FROM members m LEFT JOIN accounts a ON a.member_id = m.id "
+        f"SELECT {ROSTER_COLUMNS}, (SELECT COUNT(*) FROM members m WHERE {clause}) AS matched "
+        f"FROM members m LEFT JOIN accounts a ON a.member_id = m.id "
         f"WHERE {clause} ORDER BY m.name_folded, m.id LIMIT :lim OFFSET :off",
         params,
     )
-    if 0 < len(found) < limit or (offset == 0 and not found):
-        return found, offset + len(found)  # the last page: no count needed
+    if found:
+        return found, int(found[0].matched)
     return found, int(fetch(conn, f"SELECT COUNT(*) FROM members m WHERE {clause}", params)[0][0])
 
 
