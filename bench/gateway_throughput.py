@@ -4,20 +4,25 @@ Measures, in one run, with the same gunicorn settings (GATEWAY_WORKERS, GATEWAY_
   - authenticated GET /api/v1/me (a member's account: token check, GetMe, profile),
   - a 50-member page of a cell: GET /api/v1/units/<cell>/members?page_size=50,
   - the baseline: a minimal Flask endpoint making one trivial gRPC call to a trivial server.
-Reports requests/s, p50, p99 and each ratio (requests/s) to the baseline; target >= 0.6.
-Usage: python -m bench.gateway_throughput [--seconds 15] [--postgres]
+Reports requests/s, p50, p99, CPU time per request of each process (identity, gateway, the
+baseline's app and trivial server, PostgreSQL) and each ratio (requests/s) to the baseline; target
+>= 0.6. The three loads run in alternated rounds; figures are the rounds' means.
+Usage: python -m bench.gateway_throughput [--seconds 15] [--rounds 2] [--postgres]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
+import psutil
 import requests
 
 from bench.common import fresh_postgres_database, write_result
@@ -65,9 +70,46 @@ def wait_http(url: str, timeout: float = 30) -> None:
     raise SystemExit(f"{url} did not answer")
 
 
+def cpu_watch(procs: list[subprocess.Popen[bytes]], postgres: bool) -> dict[str, list[psutil.Process]]:
+    """The processes whose CPU time is reported, by role (gunicorn masters with their workers)."""
+    roles = ["identity", "gateway", "trivial grpc server", "baseline app"]
+    watched: dict[str, list[psutil.Process]] = {}
+    for role, p in zip(roles, procs, strict=True):
+        proc = psutil.Process(p.pid)
+        watched[role] = [proc, *proc.children(recursive=True)]
+    if postgres:
+        watched["postgresql"] = [p for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"]
+    return watched
+
+
+def cpu_seconds(watched: dict[str, list[psutil.Process]]) -> dict[str, float]:
+    out = {}
+    for role, ps in watched.items():
+        total = 0.0
+        for p in ps:
+            with contextlib.suppress(psutil.Error):
+                times = p.cpu_times()
+                total += times.user + times.system
+        out[role] = total
+    return out
+
+
+def _mean(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    keys = ("requests_per_s", "p50_ms", "p90_ms", "p99_ms")
+    out: dict[str, Any] = {k: round(sum(r[k] for r in runs) / len(runs), 2) for k in keys}
+    out["non_2xx"] = sum(r["non_2xx"] for r in runs)
+    out["cpu_ms_per_request"] = {
+        k: round(sum(r["cpu_ms_per_request"].get(k, 0.0) for r in runs) / len(runs), 3)
+        for k in runs[0]["cpu_ms_per_request"]
+    }
+    out["runs"] = runs
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=2, help="alternated rounds of the three loads (2)")
     parser.add_argument("--postgres", action="store_true", help="identity on the loopback PostgreSQL")
     args = parser.parse_args()
     py = sys.executable
@@ -105,21 +147,36 @@ def main() -> None:
             page = requests.get(f"http://{gw_bind}/api/v1/units/{cell}/members?page_size=50", headers=auth,
                                 timeout=10).json()
             assert len(page["items"]) == 50, page
-            results = {}
-            for name, url, headers in [
-                ("baseline_flask_trivial_grpc", f"http://{base_bind}/ping", {}),
-                ("me", f"http://{gw_bind}/api/v1/me", auth),
-                ("cell_members_page50", f"http://{gw_bind}/api/v1/units/{cell}/members?page_size=50", auth),
-            ]:
-                print(f"load: {name} for {args.seconds}s at 32 connections ...", flush=True)
-                results[name] = run_wrk(url, headers, connections=32, seconds=args.seconds)
+            names = {"baseline_flask_trivial_grpc": (f"http://{base_bind}/ping", {}),
+                     "me": (f"http://{gw_bind}/api/v1/me", auth),
+                     "cell_members_page50": (f"http://{gw_bind}/api/v1/units/{cell}/members?page_size=50", auth)}
+            watched = cpu_watch(procs, postgres=args.postgres)
+            runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
+            for r in range(args.rounds):  # alternated, so a change in the machine's load hits every path
+                for name, (url, headers) in names.items():
+                    print(f"load: {name} (round {r + 1}) for {args.seconds}s at 32 connections ...", flush=True)
+                    before = cpu_seconds(watched)
+                    run = run_wrk(url, headers, connections=32, seconds=args.seconds)
+                    used = cpu_seconds(watched)
+                    done = run["requests_per_s"] * args.seconds
+                    run["cpu_ms_per_request"] = {
+                        k: round((used[k] - before[k]) * 1000 / done, 3) for k in used if used[k] - before[k] > 0.05
+                    }
+                    runs[name].append(run)
+            results = {name: _mean(rs) for name, rs in runs.items()}
             base = results["baseline_flask_trivial_grpc"]["requests_per_s"]
             for name in ("me", "cell_members_page50"):
                 results[name]["ratio_rps_to_baseline"] = round(results[name]["requests_per_s"] / base, 3)
+                results[name]["ratio_per_round"] = [
+                    round(m["requests_per_s"] / b["requests_per_s"], 3)
+                    for m, b in zip(runs[name], runs["baseline_flask_trivial_grpc"], strict=True)
+                ]
             write_result(f"gateway_throughput_{'postgres' if args.postgres else 'sqlite'}", {
                 "backend": "postgres" if args.postgres else "sqlite",
                 "gunicorn": {"workers": env["GATEWAY_WORKERS"], "threads": env["GATEWAY_THREADS"]},
-                "connections": 32, "seconds": args.seconds, "target_ratio": 0.6, **results,
+                "connections": 32, "seconds": args.seconds, "rounds": args.rounds, "target_ratio": 0.6,
+                "machine": {"cpus": os.cpu_count(), "load_average_1_5_15min": [round(x, 2) for x in os.getloadavg()]},
+                **results,
             })
         finally:
             for p in procs:
