@@ -8,21 +8,34 @@
 - Analysis: `vi` = standard tokenizer + lowercase + asciifolding(preserve_original), so
   `nghi quyet` finds `nghị quyết` and `dang` finds `Đảng` (asciifolding folds đ -> d); the
   `.exact` sub-fields keep the accents and rank exact spellings and exact phrases first.
-- Highlights: title, summary and body keep term vectors with offsets for the fast-vector
-  highlighter. The default (unified) highlighter breaks a whole long body into sentences for
-  every hit, the largest part of a search's cost (up to ~70 ms a query over long documents, against
-  ~20 ms with term vectors). An index made before term vectors (`ensure` leaves it alone) is
-  highlighted the old way until `python -m services.documents reindex` rebuilds it.
+- Highlights: the body keeps term vectors with offsets for the fast-vector highlighter (fvh);
+  title and summary (a few dozen words) are highlighted by the unified highlighter, which
+  re-analyses their short text. The default (unified) highlighter on the body breaks a whole long
+  body into sentences for every hit (up to ~70 ms a query over long documents); term vectors on
+  title and summary too made every hit decode its term vectors three times (Lucene reads a
+  document's vectors of every field at once), ~1.5 ms a search. An index made before body term
+  vectors (`ensure` leaves it alone) is highlighted the old way until
+  `python -m services.documents reindex` rebuilds it.
+- Scoring: every word must match, accents optional (cross_fields over title, summary, body, number
+  and issuing body); the accent and phrase boosts rescore the best RESCORE_WINDOW hits only.
 """
 
 from __future__ import annotations
 
+import base64
+import http.client
 import logging
+import socket
+import ssl
+import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+import certifi
+import orjson
 from elasticsearch import Elasticsearch, helpers
 from elasticsearch.exceptions import ConnectionError as EsConnectionError
 from elasticsearch.exceptions import NotFoundError, TransportError
@@ -44,12 +57,8 @@ from services.documents.search.query import parse
 log = logging.getLogger("sotay.documents.es")
 RESCORE_WINDOW = 100
 
-_TEXT = {
-    "type": "text",
-    "analyzer": "vi",
-    "term_vector": "with_positions_offsets",
-    "fields": {"exact": {"type": "text", "analyzer": "vi_exact"}},
-}
+_TEXT = {"type": "text", "analyzer": "vi", "fields": {"exact": {"type": "text", "analyzer": "vi_exact"}}}
+_BODY = {**_TEXT, "term_vector": "with_positions_offsets"}  # for the fvh highlighter (see above)
 
 
 def index_body(shards: int, replicas: int) -> dict[str, Any]:
@@ -72,7 +81,7 @@ def index_body(shards: int, replicas: int) -> dict[str, Any]:
             "properties": {
                 "title": _TEXT,
                 "summary": _TEXT,
-                "body": _TEXT,
+                "body": _BODY,
                 "number": {"type": "keyword"},
                 "number_key": {"type": "keyword"},
                 "number_text": {"type": "text", "analyzer": "vi"},
@@ -112,19 +121,104 @@ def _source(doc: IndexedDocument) -> dict[str, Any]:
     }
 
 
+class _NoDelay(http.client.HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        # headers and body are two writes: without this, Nagle holds the body back until the
+        # server acknowledges the headers (up to a delayed-ACK timeout on a real network)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class _NoDelayTls(http.client.HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class _SearchConnection:
+    """`POST <path>` with a JSON body over one kept-alive HTTP connection per thread.
+
+    Searches are the hot path and go this way; everything else goes through elasticsearch-py, whose
+    layers (transport, serializer, urllib3 2) cost ~0.35 ms of this service's CPU per request
+    against ~0.15 ms here (measured with the search benchmark's queries, bench/documents.py). Same
+    URL forms as the client: http(s), credentials and a path prefix in the URL; certificates are
+    checked against certifi's roots as the client does. A kept-alive connection the server has
+    closed is reopened once; a timeout is not retried.
+    """
+
+    def __init__(self, url: str, timeout: float) -> None:
+        parts = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
+        self.https = parts.scheme == "https"
+        self.host = parts.hostname or "localhost"
+        self.port = parts.port or 9200
+        self.prefix = parts.path.rstrip("/")
+        self.timeout = timeout
+        self.headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if parts.username is not None:
+            login = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
+            self.headers["Authorization"] = "Basic " + base64.b64encode(login.encode()).decode()
+        self._tls = ssl.create_default_context(cafile=certifi.where()) if self.https else None
+        self._local = threading.local()
+
+    def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
+        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn, True
+        if self._tls is not None:
+            conn = _NoDelayTls(self.host, self.port, timeout=self.timeout, context=self._tls)
+        else:
+            conn = _NoDelay(self.host, self.port, timeout=self.timeout)
+        self._local.conn = conn
+        return conn, False
+
+    def _drop(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            conn.close()
+
+    def post(self, path: str, body: dict[str, Any], what: str) -> dict[str, Any]:
+        payload = orjson.dumps(body)
+        while True:
+            conn, reused = self._connection()
+            try:
+                conn.request("POST", self.prefix + path, body=payload, headers=self.headers)
+                reply = conn.getresponse()
+                data = reply.read()
+            except TimeoutError as exc:
+                self._drop()
+                raise SearchUnavailable(f"Elasticsearch did not answer in time ({what})") from exc
+            except (OSError, http.client.HTTPException) as exc:
+                self._drop()
+                if reused:  # a kept-alive connection the server has closed meanwhile: once more, anew
+                    continue
+                raise SearchUnavailable(f"Elasticsearch is not reachable ({what})") from exc
+            if reply.status == 200:
+                result: dict[str, Any] = orjson.loads(data)
+                return result
+            if reply.status >= 500 or reply.status == 429:
+                raise SearchUnavailable(f"Elasticsearch failed ({what}): {reply.status}")
+            detail = data[:2000].decode(errors="replace")
+            raise TransportError(reply.status, f"Elasticsearch refused the {what}", detail)
+
+    def close(self) -> None:
+        self._drop()
+
+
 class ElasticIndex:
     kind = "elasticsearch"
 
     def __init__(self, url: str, alias: str, timeout: float = 10.0) -> None:
         self.alias = alias
         self.client = Elasticsearch(url, timeout=timeout, max_retries=1, retry_on_timeout=False)
+        self._searches = _SearchConnection(url, timeout)
         self.shards = env_int("ES_SHARDS", 1)
         self.replicas = env_int("ES_REPLICAS", 0)
         self.refresh_on_write = env("ES_REFRESH_ON_WRITE", "false") == "true"
         # Bulk requests are cut at this size: documents with long texts would otherwise make one
         # request of hundreds of MB, which a small heap refuses (429, circuit breaker) forever.
         self.bulk_bytes = env_int("ES_BULK_MAX_BYTES", 8 * 1024 * 1024)
-        self._highlighter: str | None = None  # "fvh" when the index has term vectors
+        self._highlighter: str | None = None  # "fvh" when the index has body term vectors
 
     def _call(self, what: str, fn: Callable[[], Any]) -> Any:
         try:
@@ -169,10 +263,12 @@ class ElasticIndex:
         return sorted(found)
 
     def close(self) -> None:
+        self._searches.close()
         self.client.close()
 
     def highlighter(self) -> str:
-        """fvh when every index behind the alias keeps term vectors, else unified (older index)."""
+        """Of the body: fvh when every index behind the alias keeps its term vectors, else unified
+        (an older index)."""
         if self._highlighter is None:
             found = self._call("mapping", lambda: self.client.indices.get_mapping(index=self.alias))
             vectors = [
@@ -309,6 +405,7 @@ class ElasticIndex:
     def body(self, q: SearchQuery) -> dict[str, Any]:
         parsed = parse(q.text)
         text = " ".join(parsed.exact_terms)
+        folded = " ".join(parsed.folded_terms)
         must: list[dict[str, Any]] = []
         should: list[dict[str, Any]] = []
         if not parsed.empty:
@@ -340,8 +437,11 @@ class ElasticIndex:
                     }
                 },
                 {
+                    # The folded words: one token per position (the accented words of `text` would
+                    # be two, the original and the folded, and a slower multi-term phrase); the
+                    # accents themselves are the next clause's.
                     "multi_match": {
-                        "query": text,
+                        "query": folded,
                         "type": "phrase",
                         "boost": 3.0,
                         "fields": ["title^3", "summary^2", "body"],
@@ -403,22 +503,22 @@ class ElasticIndex:
             body["rescore"] = rescore
         if not parsed.empty:
             body["highlight"] = {
-                "type": self.highlighter(),
+                # The words on the highlighted fields only: the same marks as the query's own
+                # cross_fields blend over five fields, which costs the highlighters ~0.4 ms more.
+                "highlight_query": {"multi_match": {"query": text, "fields": ["title", "summary", "body"]}},
                 "encoder": "html",
                 "pre_tags": ["<mark>"],
                 "post_tags": ["</mark>"],
                 "fields": {
-                    "title": {"number_of_fragments": 0},
-                    "summary": {"fragment_size": 160, "number_of_fragments": 2},
-                    "body": {"fragment_size": 160, "number_of_fragments": 2},
+                    "title": {"type": "unified", "number_of_fragments": 0},
+                    "summary": {"type": "unified", "fragment_size": 160, "number_of_fragments": 2},
+                    "body": {"type": self.highlighter(), "fragment_size": 160, "number_of_fragments": 2},
                 },
             }
         return body
 
     def search(self, q: SearchQuery) -> SearchResult:
-        body = self.body(q)
-        params = {("from_" if k == "from" else k): v for k, v in body.items()}
-        reply = self._call("search", lambda: self.client.search(index=self.alias, **params))
+        reply = self._searches.post(f"/{urllib.parse.quote(self.alias)}/_search", self.body(q), "search")
         hits = []
         for h in reply["hits"]["hits"]:
             src = h["_source"]
