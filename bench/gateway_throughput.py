@@ -70,28 +70,34 @@ def wait_http(url: str, timeout: float = 30) -> None:
     raise SystemExit(f"{url} did not answer")
 
 
-def cpu_watch(procs: list[subprocess.Popen[bytes]], postgres: bool) -> dict[str, list[psutil.Process]]:
+def cpu_watch(procs: list[subprocess.Popen[bytes]]) -> dict[str, list[psutil.Process]]:
     """The processes whose CPU time is reported, by role (gunicorn masters with their workers)."""
     roles = ["identity", "gateway", "trivial grpc server", "baseline app"]
     watched: dict[str, list[psutil.Process]] = {}
     for role, p in zip(roles, procs, strict=True):
         proc = psutil.Process(p.pid)
         watched[role] = [proc, *proc.children(recursive=True)]
-    if postgres:
-        watched["postgresql"] = [p for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"]
     return watched
 
 
-def cpu_seconds(watched: dict[str, list[psutil.Process]]) -> dict[str, float]:
-    out = {}
-    for role, ps in watched.items():
-        total = 0.0
+def cpu_seconds(watched: dict[str, list[psutil.Process]], postgres: bool) -> dict[str, dict[int, float]]:
+    """CPU seconds so far by role and process; PostgreSQL's processes are listed anew each time
+    (a backend starts with each new connection)."""
+    roles = dict(watched)
+    if postgres:
+        roles["postgresql"] = [p for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"]
+    out: dict[str, dict[int, float]] = {}
+    for role, ps in roles.items():
+        out[role] = {}
         for p in ps:
             with contextlib.suppress(psutil.Error):
                 times = p.cpu_times()
-                total += times.user + times.system
-        out[role] = total
+                out[role][p.pid] = times.user + times.system
     return out
+
+
+def cpu_used(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]) -> dict[str, float]:
+    return {role: sum(t - before.get(role, {}).get(pid, 0.0) for pid, t in now.items()) for role, now in after.items()}
 
 
 def _mean(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -150,18 +156,16 @@ def main() -> None:
             names = {"baseline_flask_trivial_grpc": (f"http://{base_bind}/ping", {}),
                      "me": (f"http://{gw_bind}/api/v1/me", auth),
                      "cell_members_page50": (f"http://{gw_bind}/api/v1/units/{cell}/members?page_size=50", auth)}
-            watched = cpu_watch(procs, postgres=args.postgres)
+            watched = cpu_watch(procs)
             runs: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
             for r in range(args.rounds):  # alternated, so a change in the machine's load hits every path
                 for name, (url, headers) in names.items():
                     print(f"load: {name} (round {r + 1}) for {args.seconds}s at 32 connections ...", flush=True)
-                    before = cpu_seconds(watched)
+                    before = cpu_seconds(watched, args.postgres)
                     run = run_wrk(url, headers, connections=32, seconds=args.seconds)
-                    used = cpu_seconds(watched)
+                    used = cpu_used(before, cpu_seconds(watched, args.postgres))
                     done = run["requests_per_s"] * args.seconds
-                    run["cpu_ms_per_request"] = {
-                        k: round((used[k] - before[k]) * 1000 / done, 3) for k in used if used[k] - before[k] > 0.05
-                    }
+                    run["cpu_ms_per_request"] = {k: round(v * 1000 / done, 3) for k, v in used.items() if v > 0.05}
                     runs[name].append(run)
             results = {name: _mean(rs) for name, rs in runs.items()}
             base = results["baseline_flask_trivial_grpc"]["requests_per_s"]
