@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 
@@ -305,3 +306,42 @@ def test_roster_is_for_officers_editors_and_admins(identity: Identity) -> None:
     expect_error(grpc.StatusCode.PERMISSION_DENIED, "not_allowed", identity.stub.ListRoster,
                  pb.ListRosterRequest(unit_id=b.id, subtree=True),
                  metadata=identity.token("0912000400", "secretary-pass"))
+
+
+def test_member_pages_count_every_match_on_every_page(identity: Identity) -> None:
+    auth, a, _, cell_a, _ = two_communes(identity)
+    for i in range(7):
+        member(identity, auth, cell_a.id, f"Đảng viên {i}", phone=f"09130001{i:02d}")
+    gone = member(identity, auth, cell_a.id, "Đảng viên đã chuyển", phone="0913000199")
+    identity.stub.DeactivateMember(pb.DeactivateMemberRequest(id=gone.id, reason="chuyển"), metadata=auth)
+
+    def page(token: str = "", **kw):  # type: ignore[no-untyped-def]
+        req = pb.ListMembersRequest(unit_id=cell_a.id, page_size=3, page_token=token, **kw)
+        return identity.stub.ListMembers(req, metadata=auth)
+
+    seen, token, totals = [], "", []
+    while True:
+        got = page(token)
+        seen += [m.full_name for m in got.members]
+        totals.append(got.total_size)
+        token = got.next_page_token
+        if not token:
+            break
+    assert seen == [f"Đảng viên {i}" for i in range(7)]  # by name; the inactive member left out
+    assert totals == [7, 7, 7]
+    assert page(include_inactive=True).total_size == 8
+    assert page(query="dang vien 3").total_size == 1  # accents folded
+    # A page past the end is empty and still counts the matches.
+    past = page(base64.urlsafe_b64encode(b"o:30").decode())
+    assert (list(past.members), past.total_size, past.next_page_token) == ([], 7, "")
+    subtree = identity.stub.ListMembers(pb.ListMembersRequest(unit_id=a.id, subtree=True, page_size=2), metadata=auth)
+    assert subtree.total_size == 7 and len(subtree.members) == 2
+
+    # A commune admin (grant on an ancestor) lists the cell; once revoked, at once no longer.
+    admin_a = commune_admin(identity, auth, a.id, "0912000100")
+    assert identity.stub.ListMembers(pb.ListMembersRequest(unit_id=cell_a.id), metadata=admin_a).total_size == 8
+    grants = identity.stub.ListRoles(pb.ListRolesRequest(unit_id=a.id), metadata=auth).grants
+    admin_grant = next(g for g in grants if g.role == pb.ROLE_ADMIN and g.unit_id == a.id)
+    identity.stub.RevokeRole(pb.RevokeRoleRequest(grant_id=admin_grant.id), metadata=auth)
+    expect_error(grpc.StatusCode.PERMISSION_DENIED, "not_allowed", identity.stub.ListMembers,
+                 pb.ListMembersRequest(unit_id=cell_a.id), metadata=admin_a)
