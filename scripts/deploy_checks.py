@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SERVICES = ("identity", "documents", "meetings", "notifications")
 BACKING = {"postgres", "elasticsearch", "seaweedfs", "mailpit"}
 # Workers that must never run twice (ordering, or a periodic job without a lock).
-SINGLETONS = {"meetings-reminders", "notifications-consume", "notifications-escalate"}
+SINGLETONS = {"documents-units", "meetings-reminders", "notifications-consume", "notifications-escalate"}
 # gRPC calls between processes (the code's service_addr() uses): caller -> servers called.
 GRPC_CALLS = {
     "gateway": set(SERVICES),
@@ -36,6 +36,7 @@ GRPC_CALLS = {
     "meetings": {"identity"},  # token keys, rosters
     "notifications": {"identity"},  # token keys, units, rosters
     "notifications-consume": {"identity", "documents", "meetings"},  # EventLogService
+    "documents-units": {"identity"},  # EventLogService
 }
 # Backend settings each process cannot work without (DATABASE_URL for every one of them).
 NEEDS = {

@@ -189,6 +189,17 @@ class EventConsumer:
             self._save_cursor(conn, last)
         return applied
 
+    def run(self, stop: threading.Event, idle_sleep: float = 0.5) -> None:
+        """Poll until `stop`; an unreachable source or database (or a race with another
+        consumer, which the unique event id refuses) is retried."""
+        while not stop.is_set():
+            try:
+                if self.poll_once() == 0:
+                    stop.wait(idle_sleep)
+            except (grpc.RpcError, sa.exc.OperationalError, sa.exc.IntegrityError):
+                log.warning("consumer %s: source unavailable or event raced, retrying", self.source, exc_info=True)
+                stop.wait(2.0)
+
     def _save_cursor(self, conn: Connection, seq: int) -> None:
         updated = conn.execute(
             sa.text("UPDATE event_cursors SET seq = :q WHERE source = :s AND seq < :q"),
@@ -204,17 +215,43 @@ class EventConsumer:
                     {"s": self.source, "q": seq},
                 )
 
-    def run(self, stop: threading.Event, idle_sleep: float = 0.2) -> None:
-        while not stop.is_set():
-            try:
-                if self.poll_once() == 0:
-                    stop.wait(idle_sleep)
-            except (grpc.RpcError, sa.exc.OperationalError):
-                log.warning("consumer %s: source or database unavailable", self.source, exc_info=True)
-                stop.wait(1.0)
-
 
 def timestamp(seconds: float) -> Timestamp:
     ts = Timestamp()
     ts.FromNanoseconds(int(seconds * 1e9))
     return ts
+
+
+def dispatch(handlers: dict[str, Handler]) -> Handler:
+    """A handler applying each event with the function for its topic; other topics are skipped.
+    An event that cannot be applied (a payload that is not an object or lacks what its handler
+    reads, a change the service refuses) is logged and skipped inside a savepoint, so that one
+    bad event never blocks the log."""
+    from services.core.errors import ServiceError
+
+    def handle(conn: Connection, event: Event) -> None:
+        handler = handlers.get(event.topic)
+        if handler is None:
+            return
+        fields: dict[str, Any] = {"id": event.id, "topic": event.topic}
+        if not isinstance(event.payload, dict):
+            log.warning("event with a non-object payload skipped", extra={"fields": fields})
+            return
+        try:
+            with conn.begin_nested():
+                handler(conn, event)
+        except (ValueError, TypeError, KeyError) as exc:
+            log.warning("event skipped", extra={"fields": {**fields, "error": str(exc)}})
+        except ServiceError as exc:
+            log.warning("event skipped", extra={"fields": {**fields, "reason": exc.reason}})
+
+    return handle
+
+
+def service_consumer(db: Database, source: str, topic_prefixes: list[str], handle: Handler) -> EventConsumer:
+    """A consumer of service `source`'s event log over gRPC (its address from <SOURCE>_ADDR)."""
+    from services.core.clients import make_channel
+    from services.core.config import service_addr
+
+    channel = make_channel(service_addr(source), [events_pb2.DESCRIPTOR.services_by_name["EventLogService"]])
+    return EventConsumer(db, source, grpc_fetch(channel, topic_prefixes), handle)

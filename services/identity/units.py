@@ -156,7 +156,13 @@ def move(conn: Connection, unit_id: str, new_parent_id: str, actor: str) -> tupl
         conn,
         "identity.unit.moved",
         unit.id,
-        {"unit_id": unit.id, "from_parent_id": unit.parent_id, "to_parent_id": parent.id},
+        {
+            "unit_id": unit.id,
+            "from_parent_id": unit.parent_id,
+            "to_parent_id": parent.id,
+            "old_ancestor_ids": path_ids(unit.path)[:-1],
+            "ancestor_ids": path_ids(new_path)[:-1],
+        },
     )
     return get(conn, unit.id), moved
 

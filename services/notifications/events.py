@@ -23,16 +23,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import grpc
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from services.core.clients import make_channel
-from services.core.config import service_addr
 from services.core.db import Database
-from services.core.outbox import Event, EventConsumer, Fetch, grpc_fetch
+from services.core.outbox import Event, EventConsumer, Fetch, dispatch, service_consumer
 from services.notifications import bulletins, inbox, personal
-from sotay.events.v1 import events_pb2
 
 log = logging.getLogger("sotay.notifications.events")
 
@@ -225,29 +220,8 @@ HANDLERS: dict[str, Callable[[Connection, Event], None]] = {
 }
 
 
-def handle(conn: Connection, event: Event) -> None:
-    """Apply one event (unknown topics are skipped, so producers can add topics freely)."""
-    handler = HANDLERS.get(event.topic)
-    if handler is None:
-        return
-    if not isinstance(event.payload, dict):
-        log.warning("event with a non-object payload skipped", extra={"fields": {"id": event.id}})
-        return
-    try:
-        with conn.begin_nested():  # a malformed event is skipped, never blocks the log
-            handler(conn, event)
-    except (ValueError, TypeError, KeyError) as exc:
-        log.warning(
-            "event skipped", extra={"fields": {"id": event.id, "topic": event.topic, "error": str(exc)}}
-        )
-    except Exception as exc:
-        from services.core.errors import ServiceError
-
-        if not isinstance(exc, ServiceError):
-            raise
-        log.warning(
-            "event skipped", extra={"fields": {"id": event.id, "topic": event.topic, "reason": exc.reason}}
-        )
+# Unknown topics are skipped (producers may add topics freely); a malformed event is skipped.
+handle = dispatch(HANDLERS)
 
 
 def consumer(db: Database, source: str, fetch: Fetch) -> EventConsumer:
@@ -255,25 +229,14 @@ def consumer(db: Database, source: str, fetch: Fetch) -> EventConsumer:
 
 
 def grpc_consumer(db: Database, source: str) -> EventConsumer:
-    channel = make_channel(service_addr(source), [events_pb2.DESCRIPTOR.services_by_name["EventLogService"]])
-    return consumer(db, source, grpc_fetch(channel, TOPICS[source]))
-
-
-def run_consumer(c: EventConsumer, stop: threading.Event, idle_sleep: float = 0.5) -> None:
-    while not stop.is_set():
-        try:
-            if c.poll_once() == 0:
-                stop.wait(idle_sleep)
-        except (grpc.RpcError, sa.exc.OperationalError, sa.exc.IntegrityError):
-            log.warning("consumer %s: source unavailable or event raced, retrying", c.source, exc_info=True)
-            stop.wait(2.0)
+    return service_consumer(db, source, TOPICS[source], handle)
 
 
 def run(db: Database, stop: threading.Event) -> None:
     """Worker `consume`: one thread per source."""
     threads = [
         threading.Thread(
-            target=run_consumer, args=(grpc_consumer(db, s), stop), name=f"consume-{s}", daemon=True
+            target=grpc_consumer(db, s).run, args=(stop,), name=f"consume-{s}", daemon=True
         )
         for s in TOPICS
     ]

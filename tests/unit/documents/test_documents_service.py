@@ -239,3 +239,57 @@ def test_resolution_study_per_unit(stack: Stack) -> None:
         )[0]
         == grpc.StatusCode.PERMISSION_DENIED
     )
+
+
+def test_a_moved_unit_takes_its_documents_to_the_new_managers(stack: Stack) -> None:
+    """Communes merge: a grassroots committee moves from commune A to commune B (identity
+    MoveUnit); the `units` worker re-roots the publisher chains of its documents, so commune B's
+    editors manage them and commune A's no longer do."""
+    from services.core.outbox import relay_once, service_consumer
+    from services.documents import hierarchy, store
+    from sotay.identity.v1 import identity_pb2 as ipb
+
+    p, ident = stack.people, stack.identity
+    admin = p.province_admin
+    grassroots = ident.stub.CreateUnit(
+        ipb.CreateUnitRequest(name="Đảng bộ trường THCS", kind=ipb.UNIT_KIND_GRASSROOTS, parent_id=p.commune_a),
+        metadata=admin,
+    ).unit.id
+    editor_b = ident.stub.CreateMember(
+        ipb.CreateMemberRequest(
+            unit_id=p.cell_b,
+            fields=ipb.MemberFields(
+                full_name="Biên tập viên xã B", phone="0911000009", party_card_number="C0911000009"
+            ),
+            initial_password="mat-khau-dang-vien",
+        ),
+        metadata=admin,
+    ).member
+    ident.stub.GrantRole(
+        ipb.GrantRoleRequest(account_id=editor_b.account_id, role=ipb.ROLE_EDITOR, unit_id=p.commune_b),
+        metadata=admin,
+    )
+    editor_b_auth = ident.token("0911000009", "mat-khau-dang-vien")
+    doc = upload(
+        stack, admin, docx_bytes(["Kế hoạch của Đảng bộ trường"]), unit_id=grassroots, number="7-KH/ĐU",
+        title="Kế hoạch năm học của Đảng bộ trường",
+    ).document
+    other = upload(stack, p.editor_a, docx_bytes(["Thông báo của xã A"]), unit_id=p.commune_a, number="8-TB/ĐU")
+    stack.index_now()
+    assert doc.id in {h.id for h in search(stack, p.editor_a, "").hits}
+    assert doc.id not in {h.id for h in search(stack, editor_b_auth, "").hits}
+
+    ident.stub.MoveUnit(ipb.MoveUnitRequest(id=grassroots, new_parent_id=p.commune_b), metadata=admin)
+    relay_once(ident.db, "identity")
+    consumer = service_consumer(stack.db, "identity", [hierarchy.TOPIC_MOVED], hierarchy.handle)
+    assert consumer.poll_once() == 1
+    assert consumer.poll_once() == 0  # applied once
+    stack.index_now()
+
+    with stack.db.read() as conn:
+        moved, untouched = store.get(conn, doc.id), store.get(conn, other.document.id)
+    assert set(moved.publisher_chain) == {ident.root_id, p.commune_b, grassroots}
+    assert set(untouched.publisher_chain) == {ident.root_id, p.commune_a}
+    assert doc.id in {h.id for h in search(stack, editor_b_auth, "").hits}
+    assert doc.id not in {h.id for h in search(stack, p.editor_a, "").hits}
+    assert other.document.id in {h.id for h in search(stack, p.editor_a, "").hits}
