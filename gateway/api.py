@@ -10,7 +10,8 @@ A route module declares its routes with their models; everything else follows fr
 
 The decorated view receives the path parameters, plus `body=` (a validated `body` model),
 `query=` (the `query` model, from the query string) and `form=` (the `form` model, from a
-multipart form) when the route declares them. It returns a dict, a list or a pydantic model
+multipart form) when the route declares them; a route with `stream_file=True` also receives
+`upload=`, its one file relayed while it arrives (gateway/multipart.py). It returns a dict, a list or a pydantic model
 (JSON with `status`), None (204), or a ready flask Response (downloads).
 
 Before the view runs: the bearer token is checked (`auth=True`), `guards` run (e.g. rate
@@ -28,8 +29,10 @@ from typing import Any
 from flask import Flask, Response, current_app, g, jsonify, request
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
+from werkzeug.datastructures import MultiDict
 
 from gateway.errors import ApiError
+from gateway.multipart import StreamedForm
 from gateway.schemas.common import ErrorBody
 from gateway.security import bearer_token
 from gateway.settings import Settings
@@ -55,6 +58,7 @@ class Route:
     query: type[BaseModel] | None = None
     form: type[BaseModel] | None = None
     files: tuple[str, ...] = ()
+    stream_file: bool = False  # the one file relayed while it arrives (gateway.multipart), as `upload=`
     response: type[BaseModel] | None = None
     status: int = 200
     produces: tuple[str, ...] = ()  # media types of a non-JSON (download) response
@@ -93,6 +97,7 @@ class Routes:
         query: type[BaseModel] | None = None,
         form: type[BaseModel] | None = None,
         files: Sequence[str] = (),
+        stream_file: bool = False,
         response: type[BaseModel] | None = None,
         status: int = 200,
         produces: Sequence[str] = (),
@@ -105,7 +110,7 @@ class Routes:
                 Route(
                     path=path, method=method.upper(), view=view, tag=tag or self.tag, summary=summary,
                     description=description or (view.__doc__ or "").strip(), body=body, query=query,
-                    form=form, files=tuple(files), response=response, status=status,
+                    form=form, files=tuple(files), stream_file=stream_file, response=response, status=status,
                     produces=tuple(produces), auth=auth, guards=tuple(guards), max_body=max_body,
                 )
             )
@@ -193,10 +198,29 @@ def parse_query(model: type[BaseModel]) -> BaseModel:
 def parse_form(model: type[BaseModel]) -> BaseModel:
     if request.mimetype != "multipart/form-data":
         raise ApiError(415, "unsupported_media_type", "send a multipart/form-data body")
+    return _form_model(model, request.form)
+
+
+def _form_model(model: type[BaseModel], fields: Any) -> BaseModel:
     try:
-        return model.model_validate(_single_values(request.form))
+        return model.model_validate(_single_values(fields))
     except ValidationError as exc:
         raise _validation_error(exc, "form") from None
+
+
+def parse_streamed_form(model: type[BaseModel], file_field: str) -> tuple[BaseModel, StreamedForm]:
+    """The form's fields (validated) and its file, relayed while it arrives."""
+
+    def complete(fields: dict[str, list[str]]) -> bool:
+        try:
+            _form_model(model, MultiDict(fields))
+        except ApiError:
+            return False
+        return True
+
+    streamed = StreamedForm.read(file_field, complete)
+    streamed.finish_fields()
+    return _form_model(model, MultiDict(streamed.fields)), streamed
 
 
 # ---------- responses ----------
@@ -230,7 +254,9 @@ def _endpoint(route: Route, settings: Settings) -> View:
             kwargs["body"] = parse_body(route.body)
         if route.query is not None:
             kwargs["query"] = parse_query(route.query)
-        if route.form is not None:
+        if route.form is not None and route.stream_file:
+            kwargs["form"], kwargs["upload"] = parse_streamed_form(route.form, route.files[0])
+        elif route.form is not None:
             kwargs["form"] = parse_form(route.form)
         return to_response(route.view(**kwargs), route.status)
 

@@ -10,8 +10,8 @@ the client-streaming UploadDocument call.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from typing import IO, Any, Literal
+from collections.abc import Callable, Iterator
+from typing import Any, Literal, TypeVar
 
 import grpc
 from flask import Response, request
@@ -21,13 +21,14 @@ from gateway import clients
 from gateway.api import Routes
 from gateway.convert import to_json
 from gateway.errors import invalid_field
+from gateway.multipart import StreamedForm
 from gateway.schemas.common import Form, Query
 from gateway.security import auth_metadata
 from gateway.settings import Settings
 from sotay.documents.v1 import documents_pb2 as pb
 from sotay.documents.v1 import documents_pb2_grpc
 
-CHUNK_BYTES = 1024 * 1024
+T = TypeVar("T")
 MAX_DOCUMENT_BYTES = 50 * 1024 * 1024  # the service's default DOCUMENTS_MAX_UPLOAD_MB
 MULTIPART_SLACK = 64 * 1024
 DOCUMENTS = clients.Backend("documents", pb.DESCRIPTOR.services_by_name["DocumentsService"])
@@ -113,16 +114,18 @@ def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def _chunks(stream: IO[bytes]) -> Iterator[bytes]:
-    while chunk := stream.read(CHUNK_BYTES):
-        yield chunk
-
-
-def _file() -> Any:
-    upload = request.files.get("file")
-    if upload is None:
+def _require_file(upload: StreamedForm) -> None:
+    if not upload.has_file:
         raise invalid_field("file", "file: attach the document file", "missing")
-    return upload
+
+
+def _relay(upload: StreamedForm, call: Callable[[], T]) -> T:
+    """Run a call fed by the upload's chunks; when reading the body stopped it, that is the answer."""
+    try:
+        return call()
+    except grpc.RpcError:
+        upload.raise_failure()
+        raise
 
 
 def _key(form_key: str) -> str:
@@ -140,12 +143,13 @@ def _document(doc: pb.Document) -> dict[str, Any]:
     "POST",
     form=UploadForm,
     files=["file"],
+    stream_file=True,
     status=201,
     max_body=_upload_limit,
     summary="Upload a document (multipart: `file` and the metadata fields)",
 )
-def upload_document(form: UploadForm) -> dict[str, Any]:
-    upload = _file()
+def upload_document(form: UploadForm, upload: StreamedForm) -> dict[str, Any]:
+    _require_file(upload)
     header = pb.UploadHeader(
         idempotency_key=_key(form.idempotency_key),
         metadata=pb.DocumentMetadata(
@@ -162,17 +166,17 @@ def upload_document(form: UploadForm) -> dict[str, Any]:
         unit_id=form.audience_unit_id,
         audience_unit_ids=_csv(form.audience_unit_ids),
         publish=form.status == "published",
-        filename=upload.filename or "",
-        content_type=upload.mimetype or "",
+        filename=upload.filename,
+        content_type=upload.content_type,
         sha256=form.sha256,
     )
 
     def messages() -> Iterator[pb.UploadDocumentRequest]:
         yield pb.UploadDocumentRequest(header=header)
-        for chunk in _chunks(upload.stream):
+        for chunk in upload.chunks():
             yield pb.UploadDocumentRequest(chunk=chunk)
 
-    reply = documents(long=True).UploadDocument(messages(), metadata=auth_metadata())
+    reply = _relay(upload, lambda: documents(long=True).UploadDocument(messages(), metadata=auth_metadata()))
     return {**_document(reply.document), "replayed": reply.replayed}
 
 
@@ -181,27 +185,28 @@ def upload_document(form: UploadForm) -> dict[str, Any]:
     "POST",
     form=VersionForm,
     files=["file"],
+    stream_file=True,
     status=201,
     max_body=_upload_limit,
     summary="Add a new file version (the history is kept)",
 )
-def add_version(document_id: str, form: VersionForm) -> dict[str, Any]:
-    upload = _file()
+def add_version(document_id: str, form: VersionForm, upload: StreamedForm) -> dict[str, Any]:
+    _require_file(upload)
     header = pb.VersionHeader(
         document_id=document_id,
         idempotency_key=_key(form.idempotency_key),
-        filename=upload.filename or "",
-        content_type=upload.mimetype or "",
+        filename=upload.filename,
+        content_type=upload.content_type,
         sha256=form.sha256,
         note=form.note,
     )
 
     def messages() -> Iterator[pb.AddDocumentVersionRequest]:
         yield pb.AddDocumentVersionRequest(header=header)
-        for chunk in _chunks(upload.stream):
+        for chunk in upload.chunks():
             yield pb.AddDocumentVersionRequest(chunk=chunk)
 
-    reply = documents(long=True).AddDocumentVersion(messages(), metadata=auth_metadata())
+    reply = _relay(upload, lambda: documents(long=True).AddDocumentVersion(messages(), metadata=auth_metadata()))
     return {**_document(reply.document), "replayed": reply.replayed}
 
 

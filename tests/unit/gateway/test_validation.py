@@ -158,3 +158,29 @@ def test_json_bodies_keep_the_small_limit(client: FlaskClient) -> None:
     response = client.post("/api/v1/units", data=b'{"name": "' + b"x" * 6000 + b'"}',
                            content_type="application/json", headers=AUTH)
     assert response.status_code == 413
+
+
+# ---------- the streamed document upload (refused before any backend call) ----------
+
+
+def _document_upload(client: FlaskClient, data: Any, content_type: str, **environ: str) -> Any:
+    return client.post("/api/v1/documents", data=data, headers=AUTH, content_type=content_type,
+                       environ_overrides=environ)
+
+
+def test_document_upload_must_be_multipart_with_a_boundary(client: FlaskClient) -> None:
+    assert _document_upload(client, b"{}", "application/json").status_code == 415
+    response = _document_upload(client, b"--x\r\n", "multipart/form-data")
+    assert (response.status_code, response.get_json()["error"]["reason"]) == (400, "malformed_multipart")
+
+
+def test_document_upload_needs_its_fields_and_a_file(client: FlaskClient) -> None:
+    form = {"title": "Nghị quyết", "number": "5-NQ/TU", "category": "hoc-tap-nghi-quyet", "audience_unit_id": "u1"}
+    assert _field_error(_document_upload(client, form, "multipart/form-data"))["details"]["field"] == "file"
+    no_title = {"number": "5-NQ/TU", "file": (io.BytesIO(b"x"), "a.txt")}
+    assert _field_error(_document_upload(client, no_title, "multipart/form-data"))["details"]["field"] == "title"
+
+
+def test_document_upload_over_the_limit_is_refused_unread(client: FlaskClient) -> None:
+    response = _document_upload(client, b"x", "multipart/form-data; boundary=x", CONTENT_LENGTH=str(10**10))
+    assert (response.status_code, response.get_json()["error"]["reason"]) == (413, "body_too_large")
