@@ -196,8 +196,12 @@ class EventConsumer:
             try:
                 if self.poll_once() == 0:
                     stop.wait(idle_sleep)
-            except (grpc.RpcError, sa.exc.OperationalError, sa.exc.IntegrityError):
-                log.warning("consumer %s: source unavailable or event raced, retrying", self.source, exc_info=True)
+            except grpc.RpcError as exc:  # the source is down or starting: one line, no trace
+                code = exc.code() if isinstance(exc, grpc.Call) else None
+                log.warning("consumer %s: source unavailable (%s), retrying", self.source, code)
+                stop.wait(2.0)
+            except (sa.exc.OperationalError, sa.exc.IntegrityError):
+                log.warning("consumer %s: database unavailable or event raced, retrying", self.source, exc_info=True)
                 stop.wait(2.0)
 
     def _save_cursor(self, conn: Connection, seq: int) -> None:
