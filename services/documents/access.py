@@ -51,3 +51,12 @@ def require_manager(me: Principal, doc: Doc) -> None:
 def require_publisher(me: Principal, unit_chain: Sequence[str]) -> None:
     if not me.has_role_over(unit_chain, *PUBLISHERS):
         raise PermissionDenied("not_allowed", "needs role editor or admin over this unit", unit_id=unit_chain[-1])
+
+
+def readable_version(me: Principal, doc: Doc, requested: int = 0) -> int:
+    """The version a reader gets (`requested`, else the current one). A version newer than the
+    current one is still waiting for its text check: only the document's managers see it."""
+    number = requested or doc.current_version
+    if number > doc.current_version and not can_manage(me, doc):
+        raise NotFound("version_not_found", f"version {number} does not exist", version=number)
+    return number

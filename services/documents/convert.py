@@ -69,6 +69,7 @@ def document_msg(doc: store.Doc, version: store.Version | None = None, studied: 
         unit_id=doc.unit_id,
         audience_unit_ids=list(doc.audience_unit_ids),
         current_version=doc.current_version,
+        pending_version=doc.pending_version,
         created_at=timestamp(doc.created_at),
         updated_at=timestamp(doc.updated_at),
         created_by=doc.created_by,

@@ -32,5 +32,10 @@ def emit_published(conn: Connection, doc: store.Doc) -> None:
     )
 
 
+def emit_version(conn: Connection, doc: store.Doc, version: int) -> None:
+    emit(conn, TOPIC_VERSION, doc.id, {"document_id": doc.id, "version": version,
+                                       "audience_unit_ids": list(doc.audience_unit_ids)})
+
+
 def emit_refresh(conn: Connection, doc_id: str) -> None:
     emit(conn, TOPIC_REFRESH, doc_id, {"document_id": doc_id})

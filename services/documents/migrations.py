@@ -56,6 +56,11 @@ MIGRATIONS = [
         "publication held until a scan's text is checked",
         ("ALTER TABLE documents ADD COLUMN publish_pending BOOLEAN NOT NULL DEFAULT FALSE",),
     ),
+    Migration(
+        3,
+        "a scanned new version of a published document waits for its text check",
+        ("ALTER TABLE documents ADD COLUMN pending_version INTEGER NOT NULL DEFAULT 0",),
+    ),
 ]
 
 

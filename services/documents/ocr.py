@@ -11,9 +11,10 @@ Two loops in one process (so whatever runs the OCR worker runs both):
   worker's job is taken again), copied to a temporary folder and recognised in Vietnamese.
 
 Either way, a classification marking found in the text means the file must not stay: it is
-deleted from the store, the text dropped and the document withdrawn (refused_classified). A clean
-result publishes a document whose publication was held for it (publication.py). Failures are
-retried (OCR_ATTEMPTS, TEXT_ATTEMPTS times), then `failed`.
+deleted from the store, the text dropped and the document withdrawn (refused_classified) - or,
+for a new version still pending on a published document, that version alone refused. A clean
+result publishes a document whose publication was held for it, or makes a pending version
+current (publication.py). Failures are retried (OCR_ATTEMPTS, TEXT_ATTEMPTS times), then `failed`.
 """
 
 from __future__ import annotations
@@ -96,6 +97,12 @@ def _finish(db: Database, doc_id: str, version: int, **values: object) -> None:
             {**values, "d": doc_id, "v": version},
         )
         doc = store.get(conn, doc_id)
+        if doc.pending_version == version:  # a new version of a published document
+            if values.get("extraction_state") in publication.CLEAN:
+                publication.promote(conn, doc, version)
+            elif values.get("extraction_state") in (store.REFUSED, store.FAILED):
+                store.update(conn, doc_id, pending_version=0)  # refused alone; the checked one stays
+            return
         if values.get("extraction_state") == store.REFUSED and doc.status != store.WITHDRAWN:
             store.update(
                 conn,

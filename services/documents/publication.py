@@ -7,6 +7,10 @@ until OCR has said the text is clean, a publication asked for (at upload or by P
 *held* - the document stays a draft with `publish_pending` - and the worker publishes it when OCR
 finds no marking, or withdraws it and deletes the file when it finds one. A document whose OCR
 failed stays a draft; an editor who has read the scan may then publish it.
+
+A scanned new version of a *published* document is held the same way, as its `pending_version`:
+members keep the current version until OCR finds the new one clean (`promote`); a marked one is
+refused and deleted alone - the document and the version already checked stay.
 """
 
 from __future__ import annotations
@@ -42,6 +46,13 @@ def request(conn: Connection, doc: store.Doc, version: store.Version) -> store.D
             store.update(conn, doc.id, publish_pending=True)
         return store.get(conn, doc.id)
     return publish(conn, doc)
+
+
+def promote(conn: Connection, doc: store.Doc, version: int) -> None:
+    """The pending version's text is clean: it becomes the current version."""
+    store.update(conn, doc.id, current_version=version, pending_version=0)
+    events.emit_version(conn, doc, version)
+    events.emit_refresh(conn, doc.id)
 
 
 def release(conn: Connection, doc_id: str, version: int) -> None:

@@ -39,7 +39,7 @@ from services.core.errors import (
 )
 from services.core.ids import idempotency_key, new_id, require_id
 from services.core.interceptors import current_principal
-from services.core.outbox import emit, timestamp
+from services.core.outbox import timestamp
 from services.core.paging import decode_token, next_token, page_size
 from services.documents import (
     access,
@@ -57,6 +57,7 @@ from services.documents.events import (  # noqa: F401 - part of this module's in
     TOPIC_VERSION,
     emit_published,
     emit_refresh,
+    emit_version,
 )
 from services.documents.incoming import receiving
 from services.documents.numbers import canonical_type
@@ -230,22 +231,29 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
                 return pb.AddDocumentVersionResponse(document=self._document_msg(seen[0], me), replayed=True)
             doc = store.get(conn, header.document_id)
             access.require_manager(me, doc)
+            number = store.last_version(conn, doc.id) + 1  # after a pending or refused one too
         if doc.status == store.WITHDRAWN:
             raise FailedPrecondition("document_withdrawn", "a withdrawn document takes no new version")
-        number = doc.current_version + 1
         chunks = self._chunks(request_iterator)
         with receiving(self.blobs, self.puts, doc.id, number, chunks, self.max_bytes, header) as incoming:
             incoming.store()
             version = incoming.values
             with step("db_transaction"), self.db.write() as conn:
+                self.db.lock(conn, f"document-versions:{doc.id}")  # one version added at a time
                 seen = self._replayed(conn, me, key)
                 if seen:  # a concurrent retry won; this file is deleted again
                     return pb.AddDocumentVersionResponse(document=self._document_msg(seen[0], me), replayed=True)
                 current = store.get(conn, doc.id)
-                if current.current_version + 1 != number or current.status == store.WITHDRAWN:
+                if store.last_version(conn, doc.id) + 1 != number or current.status == store.WITHDRAWN:
                     raise FailedPrecondition("version_conflict", "another version was added at the same time; retry")
                 ver = store.insert_version(conn, {**version, "note": header.note.strip(), "created_by": me.account_id})
-                store.update(conn, doc.id, current_version=number)
+                # A scan of a published document waits for OCR's check; members keep the version
+                # they have until then (publication.promote). Otherwise it is current at once.
+                held = current.status == store.PUBLISHED and publication.held(version["extraction_state"])
+                if held:
+                    store.update(conn, doc.id, pending_version=number)
+                else:
+                    store.update(conn, doc.id, current_version=number, pending_version=0)
                 conn.execute(
                     sa.text(
                         "INSERT INTO upload_requests (account_id, idempotency_key, document_id, version, "
@@ -260,17 +268,8 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
                     and not publication.held(version["extraction_state"])
                 ):
                     doc = publication.publish(conn, doc)  # held for the previous file's OCR
-                elif doc.status == store.PUBLISHED:
-                    emit(
-                        conn,
-                        TOPIC_VERSION,
-                        doc.id,
-                        {
-                            "document_id": doc.id,
-                            "version": number,
-                            "audience_unit_ids": list(doc.audience_unit_ids),
-                        },
-                    )
+                elif doc.status == store.PUBLISHED and not held:
+                    emit_version(conn, doc, number)
                 emit_refresh(conn, doc.id)
                 incoming.wait_stored()  # the rows commit only once the file is stored
             incoming.keep()
@@ -311,10 +310,13 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
         with self.db.read() as conn:
             doc = store.get(conn, request.document_id)
             access.require_visible(me, doc)
-            found = store.versions(conn, doc.id, offset, size)
+            newest = doc.current_version
+            if access.can_manage(me, doc):  # managers also see a version waiting for its check
+                newest = max(newest, doc.pending_version)
+            found = store.versions(conn, doc.id, offset, size, newest)
         return pb.ListDocumentVersionsResponse(
             versions=[version_msg(v) for v in found],
-            next_page_token=next_token(offset, size, len(found), doc.current_version),
+            next_page_token=next_token(offset, size, len(found), newest),
         )
 
     def GetDocumentView(self, request: pb.GetDocumentViewRequest, context: Ctx) -> pb.GetDocumentViewResponse:
@@ -322,7 +324,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
         with self.db.read() as conn:
             doc = store.get(conn, request.id)
             access.require_visible(me, doc)
-            number = request.version or doc.current_version
+            number = access.readable_version(me, doc, request.version)
             ver = store.version(conn, doc.id, number)
             text = store.version_text(conn, doc.id, number)
         return pb.GetDocumentViewResponse(
@@ -335,7 +337,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
         with self.db.read() as conn:
             doc = store.get(conn, request.id)
             access.require_visible(me, doc)
-            ver = store.version(conn, doc.id, request.version or doc.current_version)
+            ver = store.version(conn, doc.id, access.readable_version(me, doc, request.version))
         if ver.extraction_state == store.REFUSED:
             raise FailedPrecondition("file_removed", "this file was removed (classified marking found)")
         url = self.blobs.presigned_url(ver.blob_key, ver.filename, ver.content_type, self.url_ttl)

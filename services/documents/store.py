@@ -78,6 +78,7 @@ class Doc:
     audience_unit_ids: tuple[str, ...]
     publisher_chain: tuple[str, ...]
     publish_pending: bool = False  # a draft to publish once its file's text is checked (publication.py)
+    pending_version: int = 0  # a newer version of a published document, waiting for its text check
 
     def visible_to(self, vis: Visibility) -> bool:
         if set(self.publisher_chain) & set(vis.manage_units):
@@ -104,6 +105,7 @@ def _doc(conn: Connection, row: Any, units: list[Any] | None = None) -> Doc:
     data.pop("withdrawn_at", None)
     data.pop("withdrawn_reason", None)
     data["publish_pending"] = bool(data.get("publish_pending"))
+    data["pending_version"] = int(data.get("pending_version") or 0)
     return Doc(
         **data,
         audience_unit_ids=tuple(u.unit_id for u in units if u.rel == "a"),
@@ -249,13 +251,24 @@ def version(conn: Connection, document_id: str, number: int) -> Version:
     return Version(**row._mapping)
 
 
-def versions(conn: Connection, document_id: str, offset: int, size: int) -> list[Version]:
+def last_version(conn: Connection, document_id: str) -> int:
+    """The highest version number stored (current, pending or refused)."""
+    return int(
+        conn.execute(
+            sa.text("SELECT MAX(version) FROM document_versions WHERE document_id = :d"), {"d": document_id}
+        ).scalar()
+        or 0
+    )
+
+
+def versions(conn: Connection, document_id: str, offset: int, size: int, newest: int) -> list[Version]:
+    """Versions up to `newest`, newest first."""
     rows = conn.execute(
         sa.text(
-            f"SELECT {_VERSION_COLUMNS} FROM document_versions WHERE document_id = :d "
+            f"SELECT {_VERSION_COLUMNS} FROM document_versions WHERE document_id = :d AND version <= :top "
             "ORDER BY version DESC LIMIT :n OFFSET :o"
         ),
-        {"d": document_id, "n": size, "o": offset},
+        {"d": document_id, "n": size, "o": offset, "top": newest},
     ).all()
     return [Version(**r._mapping) for r in rows]
 

@@ -295,6 +295,71 @@ def test_a_clean_new_version_releases_a_held_publication(stack: Stack, fake_ocr:
     assert _published_events(stack, made.id) == 1
 
 
+def _version_events(stack: Stack, doc_id: str) -> list[int]:
+    with stack.db.read() as conn:
+        rows = conn.execute(
+            sa.text("SELECT payload FROM outbox WHERE topic = 'documents.document.version_added' AND key = :d"),
+            {"d": doc_id},
+        ).scalars()
+        return [json.loads(r)["version"] for r in rows]
+
+
+def test_a_scanned_new_version_of_a_published_document_waits_for_its_check(
+    stack: Stack, fake_ocr: dict[str, Any]
+) -> None:
+    from tests.unit.documents.conftest import add_version
+
+    admin, member = stack.people.province_admin, stack.people.member_a
+    first = docx_bytes(["Thông báo kết luận, bản đánh máy"])
+    made = upload(stack, admin, first, number="44-TB/TU").document
+    assert made.status == pb.DOCUMENT_STATUS_PUBLISHED
+
+    # A scan as version 2: members keep version 1 until OCR has checked it.
+    got = add_version(stack, admin, made.id, text_png(["THÔNG BÁO"]), filename="scan.png").document
+    assert (got.status, got.current_version, got.pending_version) == (pb.DOCUMENT_STATUS_PUBLISHED, 1, 2)
+    seen = stack.stub.GetDocument(pb.GetDocumentRequest(id=made.id), metadata=member).document
+    assert (seen.current_version, seen.version.sha256) == (1, hashlib.sha256(first).hexdigest())
+    for call in (
+        lambda: stack.stub.GetDownloadUrl(pb.GetDownloadUrlRequest(id=made.id, version=2), metadata=member),
+        lambda: stack.stub.GetDocumentView(pb.GetDocumentViewRequest(id=made.id, version=2), metadata=member),
+    ):
+        assert code_and_reason(call) == (grpc.StatusCode.NOT_FOUND, "version_not_found")
+    listed = stack.stub.ListDocumentVersions(pb.ListDocumentVersionsRequest(document_id=made.id), metadata=member)
+    assert [v.version for v in listed.versions] == [1]
+    managed = stack.stub.ListDocumentVersions(pb.ListDocumentVersionsRequest(document_id=made.id), metadata=admin)
+    assert [v.version for v in managed.versions] == [2, 1]
+    assert _version_events(stack, made.id) == []
+
+    fake_ocr["text"] = "THÔNG BÁO\nKết luận của Ban Thường vụ"
+    assert ocr_once(stack.db, make_blob_store())
+    now = stack.stub.GetDocument(pb.GetDocumentRequest(id=made.id), metadata=member).document
+    assert (now.current_version, now.pending_version) == (2, 0)
+    assert now.version.extraction_state == pb.EXTRACTION_STATE_OCR_DONE
+    assert _version_events(stack, made.id) == [2]
+
+
+def test_a_marked_scan_as_new_version_is_refused_alone(stack: Stack, fake_ocr: dict[str, Any]) -> None:
+    from tests.unit.documents.conftest import add_version
+
+    admin, member = stack.people.province_admin, stack.people.member_a
+    made = upload(stack, admin, docx_bytes(["Kế hoạch tuyên truyền"]), number="45-KH/TU").document
+    add_version(stack, admin, made.id, text_png(["MẬT"]), filename="mat.png")
+    fake_ocr["text"] = "MẬT\nKế hoạch"
+    assert ocr_once(stack.db, make_blob_store())
+    seen = stack.stub.GetDocument(pb.GetDocumentRequest(id=made.id), metadata=member).document
+    assert (seen.status, seen.current_version, seen.pending_version) == (pb.DOCUMENT_STATUS_PUBLISHED, 1, 0)
+    with stack.db.read() as conn:
+        row = conn.execute(
+            sa.text("SELECT blob_key, extraction_state FROM document_versions WHERE document_id = :d AND version = 2"),
+            {"d": made.id},
+        ).one()
+    assert row.extraction_state == "refused_classified" and not make_blob_store().exists(row.blob_key)
+    # The next version is numbered after the refused one and becomes current at once (a text file).
+    got = add_version(stack, admin, made.id, docx_bytes(["Kế hoạch tuyên truyền, bản sửa"])).document
+    assert (got.current_version, got.pending_version) == (3, 0)
+    assert _version_events(stack, made.id) == [3]
+
+
 # ---------------------------------------------------------------- one S3 round trip
 
 

@@ -178,6 +178,7 @@ class Document(_message.Message):
     PUBLISHED_AT_FIELD_NUMBER: _builtins.int
     CREATED_BY_FIELD_NUMBER: _builtins.int
     STUDIED_FIELD_NUMBER: _builtins.int
+    PENDING_VERSION_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     number_seq: _builtins.int
     """Parsed number and symbol."""
@@ -189,6 +190,10 @@ class Document(_message.Message):
     current_version: _builtins.int
     created_by: _builtins.str
     studied: _builtins.bool
+    pending_version: _builtins.int
+    """A newer version of a published document whose scan waits for its text check (OCR): members
+    keep getting `current_version` until it is found clean; 0 when there is none.
+    """
     @_builtins.property
     def metadata(self) -> Global___DocumentMetadata: ...
     @_builtins.property
@@ -219,10 +224,11 @@ class Document(_message.Message):
         published_at: _timestamp_pb2.Timestamp | None = ...,
         created_by: _builtins.str = ...,
         studied: _builtins.bool = ...,
+        pending_version: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "metadata", b"metadata", "published_at", b"published_at", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience_unit_ids", b"audience_unit_ids", "created_at", b"created_at", "created_by", b"created_by", "current_version", b"current_version", "doc_type_name", b"doc_type_name", "id", b"id", "issuer_code", b"issuer_code", "metadata", b"metadata", "number_seq", b"number_seq", "published_at", b"published_at", "status", b"status", "studied", b"studied", "unit_id", b"unit_id", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience_unit_ids", b"audience_unit_ids", "created_at", b"created_at", "created_by", b"created_by", "current_version", b"current_version", "doc_type_name", b"doc_type_name", "id", b"id", "issuer_code", b"issuer_code", "metadata", b"metadata", "number_seq", b"number_seq", "pending_version", b"pending_version", "published_at", b"published_at", "status", b"status", "studied", b"studied", "unit_id", b"unit_id", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
