@@ -33,7 +33,7 @@ SINGLETONS = {"documents-units", "meetings-reminders", "notifications-consume", 
 GRPC_CALLS = {
     "gateway": set(SERVICES),
     "documents": {"identity"},  # token keys, units
-    "meetings": {"identity"},  # token keys, rosters
+    "meetings": {"identity", "documents"},  # token keys, rosters; attached documents
     "notifications": {"identity"},  # token keys, units, rosters
     "notifications-consume": {"identity", "documents", "meetings"},  # EventLogService
     "documents-units": {"identity"},  # EventLogService

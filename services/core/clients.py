@@ -8,8 +8,9 @@ request id and, inside a server, no more than the time left on the inbound call.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
@@ -17,6 +18,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 from services.core.context import current_request_id, new_request_id
 from services.core.interceptors import principal_var, remaining_deadline
 
+T = TypeVar("T")
 DEFAULT_TIMEOUT = 10.0
 IDEMPOTENT_PREFIXES = ("Get", "List")
 
@@ -106,3 +108,25 @@ def make_channel(
         ],
     )
     return grpc.intercept_channel(channel, ContextInterceptor(default_timeout))
+
+
+class LazyStub(Generic[T]):
+    """A stub for another service's gRPC API, connected on first use (so in the process, and
+    after the fork, that uses it); the address is `target` or <SERVICE>_ADDR."""
+
+    def __init__(
+        self, service: str, descriptor: ServiceDescriptor, stub_class: Callable[[grpc.Channel], T], target: str = ""
+    ) -> None:
+        self._service, self._descriptor, self._stub_class, self._target = service, descriptor, stub_class, target
+        self._stub: T | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> T:
+        if self._stub is None:
+            with self._lock:
+                if self._stub is None:
+                    from services.core.config import service_addr
+
+                    channel = make_channel(self._target or service_addr(self._service), [self._descriptor])
+                    self._stub = self._stub_class(channel)
+        return self._stub

@@ -7,8 +7,7 @@ import time
 
 import grpc
 
-from services.core.clients import make_channel
-from services.core.config import service_addr
+from services.core.clients import LazyStub
 from services.core.errors import InvalidArgument, NotFound, Unavailable
 from services.core.ids import require_id
 from sotay.identity.v1 import identity_pb2, identity_pb2_grpc
@@ -19,20 +18,18 @@ CACHE_SECONDS = 30.0
 class UnitDirectory:
     """`chain(unit_id)`: the unit's ancestors, root first, then the unit itself."""
 
-    def __init__(self, target: str | None = None) -> None:
-        self._target = target
-        self._stub: identity_pb2_grpc.IdentityServiceStub | None = None
+    def __init__(self, target: str = "") -> None:
+        self._stub = LazyStub(
+            "identity",
+            identity_pb2.DESCRIPTOR.services_by_name["IdentityService"],
+            identity_pb2_grpc.IdentityServiceStub,
+            target,
+        )
         self._cache: dict[str, tuple[float, tuple[str, ...]]] = {}
         self._lock = threading.Lock()
 
     def _client(self) -> identity_pb2_grpc.IdentityServiceStub:
-        if self._stub is None:
-            channel = make_channel(
-                self._target or service_addr("identity"),
-                [identity_pb2.DESCRIPTOR.services_by_name["IdentityService"]],
-            )
-            self._stub = identity_pb2_grpc.IdentityServiceStub(channel)
-        return self._stub
+        return self._stub.get()
 
     def stub(self) -> identity_pb2_grpc.IdentityServiceStub:
         return self._client()

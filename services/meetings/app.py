@@ -14,6 +14,7 @@ from services.core.server import Register
 from services.meetings import rubric
 from services.meetings.ballots import BallotBox, load_key
 from services.meetings.directory import Directory
+from services.meetings.library import Library
 from services.meetings.migrations import MIGRATIONS
 from services.meetings.servicer import MeetingsServicer
 from services.meetings.tasks import run_reminders
@@ -25,7 +26,7 @@ __all__ = ["MIGRATIONS", "WORKERS", "build"]
 
 
 def build(db: Database) -> tuple[Register, KeySource, set[str]]:
-    servicer = MeetingsServicer(db, Directory(), BallotBox(load_key()), rubric.current())
+    servicer = MeetingsServicer(db, Directory(), BallotBox(load_key()), rubric.current(), Library())
 
     def register(server: grpc.Server) -> Iterable[str]:
         meetings_pb2_grpc.add_MeetingsServiceServicer_to_server(servicer, server)

@@ -7,7 +7,6 @@ so the cache is short, and it only widens or narrows committee READ access.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,8 +14,7 @@ from typing import TypeVar
 
 import grpc
 
-from services.core.clients import make_channel
-from services.core.config import service_addr
+from services.core.clients import LazyStub
 from services.core.errors import InvalidArgument, NotFound, PermissionDenied, Unavailable
 from sotay.identity.v1 import identity_pb2 as ipb
 from sotay.identity.v1 import identity_pb2_grpc
@@ -59,23 +57,18 @@ def _call(fn: Callable[[], T]) -> T:
 
 
 class Directory:
-    def __init__(self, target: str | None = None) -> None:
-        self._target = target
-        self._stub: identity_pb2_grpc.IdentityServiceStub | None = None
-        self._lock = threading.Lock()
+    def __init__(self, target: str = "") -> None:
+        self._stub = LazyStub(
+            "identity",
+            ipb.DESCRIPTOR.services_by_name["IdentityService"],
+            identity_pb2_grpc.IdentityServiceStub,
+            target,
+        )
         self._units: dict[str, tuple[float, CellInfo]] = {}
 
     @property
     def stub(self) -> identity_pb2_grpc.IdentityServiceStub:
-        if self._stub is None:
-            with self._lock:
-                if self._stub is None:
-                    channel = make_channel(
-                        self._target or service_addr("identity"),
-                        [ipb.DESCRIPTOR.services_by_name["IdentityService"]],
-                    )
-                    self._stub = identity_pb2_grpc.IdentityServiceStub(channel)
-        return self._stub
+        return self._stub.get()
 
     def unit(self, unit_id: str) -> CellInfo:
         cached = self._units.get(unit_id)

@@ -54,6 +54,7 @@ from services.meetings.convert import (
     totals_msg,
 )
 from services.meetings.directory import Directory
+from services.meetings.library import Library
 from services.meetings.minutes import record, to_docx, to_pdf
 from sotay.meetings.v1 import meetings_pb2 as pb
 from sotay.meetings.v1 import meetings_pb2_grpc
@@ -67,9 +68,10 @@ MEDIA = {
 
 
 class MeetingsServicer(meetings_pb2_grpc.MeetingsServiceServicer):
-    def __init__(self, db: Database, directory: Directory, box: BallotBox, rubric: Rubric) -> None:
+    def __init__(self, db: Database, directory: Directory, box: BallotBox, rubric: Rubric, library: Library) -> None:
         self.db = db
         self.directory = directory
+        self.library = library
         self.access = Access(directory)
         self.box = box
         self.rubric = rubric
@@ -189,8 +191,13 @@ class MeetingsServicer(meetings_pb2_grpc.MeetingsServiceServicer):
         self, request: pb.AttachDocumentRequest, context: grpc.ServicerContext
     ) -> pb.AttachDocumentResponse:
         _, m = self._as_runner(request.meeting_id)
+        states.require(m.state, "documents")
+        document_id = require_id(request.document_id, "document_id", "document")
+        title = self.library.title_for_cell(document_id, self.directory.unit(m.cell_unit_id).chain)
         with self._write() as conn:
-            meetings.attach_document(conn, meetings.get(conn, m.id, lock=True), request.document_id, request.title)
+            meetings.attach_document(
+                conn, meetings.get(conn, m.id, lock=True), document_id, request.title.strip() or title
+            )
             return pb.AttachDocumentResponse(meeting=self._meeting_msg(conn, m.id))
 
     def DetachDocument(

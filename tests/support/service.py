@@ -26,11 +26,13 @@ def running_service(
     identity: Identity,
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[grpc.Channel]:
-    """Start `name` with its own database; IDENTITY_ADDR points at the test identity service."""
+    """Start `name` with its own database; IDENTITY_ADDR points at the test identity service and
+    <NAME>_ADDR at this one (for the services started after it)."""
     monkeypatch.setenv("IDENTITY_ADDR", identity.target)
     db.migrate(name, migrations)
     register, keys, public = build(db)
     server = start_server(ServerConfig(name, "127.0.0.1", 0, 0, 8, 1.0), register, TokenVerifier(keys), public)
+    monkeypatch.setenv(f"{name.upper()}_ADDR", f"127.0.0.1:{server.port}")
     channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
     try:
         yield channel

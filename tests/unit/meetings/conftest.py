@@ -1,4 +1,5 @@
-"""Identity and meetings on real gRPC servers, each with its own database, on SQLite and PostgreSQL.
+"""Identity, documents (embedded files and search) and meetings on real gRPC servers, each with its
+own database, on SQLite and PostgreSQL.
 
 Members are created through identity's API; their access tokens are signed with identity's own
 key (as Login would, without paying for argon2 on every test member).
@@ -8,8 +9,10 @@ from __future__ import annotations
 
 import base64
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import grpc
 import pytest
@@ -18,9 +21,13 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.core.auth import issue_access_token
 from services.core.db import Database
+from services.documents.app import MIGRATIONS as DOCUMENTS_MIGRATIONS
+from services.documents.app import build as documents_build
 from services.identity.accounts import principal_for
 from services.identity.keys import KeyStore
 from services.meetings.app import MIGRATIONS, build
+from sotay.documents.v1 import documents_pb2 as dpb
+from sotay.documents.v1 import documents_pb2_grpc
 from sotay.identity.v1 import identity_pb2 as ipb
 from sotay.meetings.v1 import meetings_pb2 as pb
 from sotay.meetings.v1 import meetings_pb2_grpc
@@ -60,6 +67,20 @@ class World:
     stub: meetings_pb2_grpc.MeetingsServiceStub
     db: Database
     admin: Auth
+    documents: documents_pb2_grpc.DocumentsServiceStub | None = None
+
+    def document(self, title: str = "Dự thảo nghị quyết", unit_id: str = "", publish: bool = True) -> str:
+        """A document published (or a draft) by the province admin to `unit_id`'s subtree (the root)."""
+        assert self.documents is not None
+        header = dpb.UploadHeader(
+            idempotency_key=uuid.uuid4().hex,
+            metadata=dpb.DocumentMetadata(title=title, number=f"{len(title)}-NQ/TU", category="hoc-tap-nghi-quyet"),
+            unit_id=unit_id or self.identity.root_id,
+            publish=publish,
+            filename="du-thao.txt",
+        )
+        requests = iter([dpb.UploadDocumentRequest(header=header), dpb.UploadDocumentRequest(chunk=title.encode())])
+        return str(self.documents.UploadDocument(requests, metadata=self.admin).document.id)
 
     def token(self, member_id: str) -> Auth:
         keys = KeyStore(self.identity.db)
@@ -95,14 +116,25 @@ class World:
 
 
 @pytest.fixture
-def world(make_database: Callable[[], Database], monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+def world(
+    make_database: Callable[[], Database], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[World]:
     monkeypatch.setenv("MEETINGS_BALLOT_KEY", TEST_BALLOT_KEY)
-    identity_db, meetings_db = make_database(), make_database()
+    for key in ("S3_ENDPOINT", "ELASTICSEARCH_URL"):  # documents on the embedded backends
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("DOCUMENTS_FILES_DIR", str(tmp_path / "files"))
+    monkeypatch.setenv("DOCUMENTS_SEARCH_DB", str(tmp_path / "search.db"))
+    identity_db, documents_db, meetings_db = make_database(), make_database(), make_database()
     with (
         running_identity(identity_db) as identity,
+        running_service("documents", documents_build, documents_db, DOCUMENTS_MIGRATIONS, identity, monkeypatch)
+        as documents,
         running_service("meetings", build, meetings_db, MIGRATIONS, identity, monkeypatch) as channel,
     ):
-        yield World(identity, meetings_pb2_grpc.MeetingsServiceStub(channel), meetings_db, identity.admin())
+        yield World(
+            identity, meetings_pb2_grpc.MeetingsServiceStub(channel), meetings_db, identity.admin(),
+            documents_pb2_grpc.DocumentsServiceStub(documents),
+        )
 
 
 def at(seconds: float) -> Timestamp:
@@ -163,12 +195,7 @@ def started(w: World, cell: Cell, present: list[str] | None = None, **kwargs) ->
     """A meeting announced (with a document) and started; `present` names check in (default all)."""
     m = new_meeting(w, cell, **kwargs)
     sec = cell.secretary.auth
-    w.stub.AttachDocument(
-        pb.AttachDocumentRequest(
-            meeting_id=m.id, document_id="6f1c1c2e-3c1a-4d59-9d7e-0a5b8c1d2e3f", title="Dự thảo nghị quyết"
-        ),
-        metadata=sec,
-    )
+    w.stub.AttachDocument(pb.AttachDocumentRequest(meeting_id=m.id, document_id=w.document()), metadata=sec)
     w.stub.AnnounceMeeting(pb.AnnounceMeetingRequest(meeting_id=m.id), metadata=sec)
     m = w.stub.StartMeeting(
         pb.StartMeetingRequest(meeting_id=m.id, minutes_secretary_member_id=cell.people[1].member_id), metadata=sec

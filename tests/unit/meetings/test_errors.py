@@ -337,3 +337,36 @@ def test_only_the_cell_sees_committees_read_nobody_else(world: World, two_cells)
         pb.GetComplianceReportRequest(unit_id=commune, month="2026-03"),
         metadata=stranger,
     )
+
+
+def test_an_attached_document_must_be_one_the_cell_can_read(world: World) -> None:
+    w = world
+    commune_a = w.unit("Đảng ủy xã A", ipb.UNIT_KIND_COMMUNE, w.identity.root_id)
+    commune_b = w.unit("Đảng ủy xã B", ipb.UNIT_KIND_COMMUNE, w.identity.root_id)
+    cell = w.cell("Chi bộ A1", commune_a, STANDARD[:3])
+    m = new_meeting(w, cell)
+    sec = cell.secretary.auth
+
+    def attach(document_id: str, title: str = "") -> pb.Meeting:
+        req = pb.AttachDocumentRequest(meeting_id=m.id, document_id=document_id, title=title)
+        return w.stub.AttachDocument(req, metadata=sec).meeting
+
+    expect_error(NOT_FOUND, "document_not_found", attach, UNKNOWN)
+    expect_error(NOT_FOUND, "document_not_found", attach, "not-an-id")
+    # Another commune's document: the secretary cannot see it, so it does not exist for them.
+    expect_error(NOT_FOUND, "document_not_found", attach, w.document("Kế hoạch xã B", unit_id=commune_b))
+    draft = w.document("Dự thảo chưa ban hành", unit_id=commune_a, publish=False)
+    expect_error(NOT_FOUND, "document_not_found", attach, draft)  # a member sees no drafts
+    # A secretary who is also the commune's editor sees its drafts and its other cells' documents.
+    w.identity.stub.GrantRole(
+        ipb.GrantRoleRequest(account_id=cell.secretary.account_id, role=ipb.ROLE_EDITOR, unit_id=commune_a),
+        metadata=w.admin,
+    )
+    sec[:] = w.token(cell.secretary.member_id)
+    expect_error(PRECONDITION, "document_not_published", attach, draft)
+    other_cell = w.unit("Chi bộ A2", ipb.UNIT_KIND_CELL, commune_a)
+    expect_error(PRECONDITION, "document_not_for_this_cell", attach, w.document("Của chi bộ A2", unit_id=other_cell))
+    named = attach(w.document("Nghị quyết của xã A", unit_id=commune_a))
+    assert [d.title for d in named.documents] == ["Nghị quyết của xã A"]  # its own title by default
+    renamed = attach(w.document("Nghị quyết của Tỉnh ủy"), title="Tài liệu học tập")
+    assert "Tài liệu học tập" in [d.title for d in renamed.documents]

@@ -9,8 +9,6 @@ from sotay.identity.v1 import identity_pb2 as ipb
 from sotay.meetings.v1 import meetings_pb2 as pb
 from tests.unit.meetings.conftest import STANDARD, World, expect_error, new_meeting, started, vote
 
-DOC = "6f1c1c2e-3c1a-4d59-9d7e-0a5b8c1d2e3f"
-
 
 def full_scores(w: World, points: dict[str, int] | None = None) -> list[pb.CriterionScore]:
     rubric = w.stub.GetRubric(pb.GetRubricRequest(), metadata=w.admin).rubric
@@ -26,18 +24,19 @@ def test_three_parts_end_to_end(world: World) -> None:
     m = new_meeting(w, cell)
     assert m.state == pb.MEETING_STATE_DRAFT and len(m.agenda) == 2 and m.cell_name == "Chi bộ Khối 1"
     # Part 1: documents, announcement (roster snapshot + outbox event), who opened them.
-    w.stub.AttachDocument(pb.AttachDocumentRequest(meeting_id=m.id, document_id=DOC, title="Dự thảo"), metadata=sec)
+    doc = w.document()
+    w.stub.AttachDocument(pb.AttachDocumentRequest(meeting_id=m.id, document_id=doc, title="Dự thảo"), metadata=sec)
     m = w.stub.AnnounceMeeting(pb.AnnounceMeetingRequest(meeting_id=m.id), metadata=sec).meeting
     assert m.state == pb.MEETING_STATE_ANNOUNCED and m.roster_size == len(STANDARD)
     reader = cell.by_name("Trần Thị An")
-    w.stub.RecordDocumentOpened(pb.RecordDocumentOpenedRequest(meeting_id=m.id, document_id=DOC), metadata=reader.auth)
-    w.stub.RecordDocumentOpened(pb.RecordDocumentOpenedRequest(meeting_id=m.id, document_id=DOC), metadata=reader.auth)
+    w.stub.RecordDocumentOpened(pb.RecordDocumentOpenedRequest(meeting_id=m.id, document_id=doc), metadata=reader.auth)
+    w.stub.RecordDocumentOpened(pb.RecordDocumentOpenedRequest(meeting_id=m.id, document_id=doc), metadata=reader.auth)
     opens = w.stub.ListDocumentOpens(pb.ListDocumentOpensRequest(meeting_id=m.id), metadata=sec).opens
     assert [(o.full_name, o.times) for o in opens] == [("Trần Thị An", 2)]
     with w.db.read() as conn:
         events = conn.execute(sa.text("SELECT topic, payload FROM outbox ORDER BY created_at")).all()
     assert [e.topic for e in events] == ["meetings.meeting.announced"]
-    assert DOC in events[0].payload and reader.member_id in events[0].payload
+    assert doc in events[0].payload and reader.member_id in events[0].payload
     # Part 2: attendance, opinions, vote, evaluation.
     m = w.stub.StartMeeting(
         pb.StartMeetingRequest(meeting_id=m.id, minutes_secretary_member_id=reader.member_id), metadata=sec

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import docx
 import pytest
@@ -12,42 +12,20 @@ from flask.testing import FlaskClient
 from gateway import clients
 from gateway.app import create_app
 from gateway.settings import Settings
-from services.core.auth import TokenVerifier
-from services.core.config import ServerConfig
-from services.core.db import Database
-from services.core.server import start_server
-from services.meetings.app import MIGRATIONS, build
-from sotay.meetings.v1 import meetings_pb2_grpc
-from tests.support.identity import running_identity
-from tests.unit.meetings.conftest import STANDARD, TEST_BALLOT_KEY, World
+from tests.unit.meetings.conftest import STANDARD, World
 
 
 @pytest.fixture
-def rest(make_database: Callable[[], Database], monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[World, FlaskClient]]:
-    monkeypatch.setenv("MEETINGS_BALLOT_KEY", TEST_BALLOT_KEY)
+def rest(world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[World, FlaskClient]]:
+    """The gateway app over the world's servers (their <NAME>_ADDR are set by running_service)."""
     monkeypatch.setenv("LOG_LEVEL", "WARNING")
-    identity_db, meetings_db = make_database(), make_database()
-    with running_identity(identity_db) as identity:
-        monkeypatch.setenv("IDENTITY_ADDR", identity.target)
-        meetings_db.migrate("meetings", MIGRATIONS)
-        register, keys, public = build(meetings_db)
-        server = start_server(
-            ServerConfig("meetings", "127.0.0.1", 0, 0, 8, 1.0), register, TokenVerifier(keys), public
-        )
-        monkeypatch.setenv("MEETINGS_ADDR", f"127.0.0.1:{server.port}")
-        clients.reset_after_fork()
-        try:
-            import grpc
-
-            channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
-            world = World(identity, meetings_pb2_grpc.MeetingsServiceStub(channel), meetings_db, identity.admin())
-            app = create_app(Settings.from_env())
-            app.testing = True
-            yield world, app.test_client()
-            channel.close()
-        finally:
-            clients.close_all()
-            server.stop(0)
+    clients.reset_after_fork()
+    try:
+        app = create_app(Settings.from_env())
+        app.testing = True
+        yield world, app.test_client()
+    finally:
+        clients.close_all()
 
 
 def test_a_meeting_over_rest_with_live_etag_and_minutes(rest: tuple[World, FlaskClient]) -> None:
@@ -82,7 +60,7 @@ def test_a_meeting_over_rest_with_live_etag_and_minutes(rest: tuple[World, Flask
         call(
             "POST",
             f"/{m['id']}/documents",
-            json={"document_id": "6f1c1c2e-3c1a-4d59-9d7e-0a5b8c1d2e3f", "title": "Dự thảo"},
+            json={"document_id": w.document(), "title": "Dự thảo"},
         ).status_code
         == 200
     )

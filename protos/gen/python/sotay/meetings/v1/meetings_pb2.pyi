@@ -801,7 +801,9 @@ class AttachDocumentRequest(_message.Message):
     TITLE_FIELD_NUMBER: _builtins.int
     meeting_id: _builtins.str
     document_id: _builtins.str
+    """A published document addressed to the cell or one of its ancestors (checked with documents)."""
     title: _builtins.str
+    """Empty: the document's own title."""
     def __init__(
         self,
         *,
