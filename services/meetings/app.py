@@ -12,7 +12,7 @@ from services.core.entry import Worker, identity_keys
 from services.core.outbox import add_event_log
 from services.core.server import Register
 from services.meetings import rubric
-from services.meetings.ballots import BallotBox, load_key
+from services.meetings.ballots import BallotBox, load_key, load_previous_keys
 from services.meetings.directory import Directory
 from services.meetings.library import Library
 from services.meetings.migrations import MIGRATIONS
@@ -26,7 +26,8 @@ __all__ = ["MIGRATIONS", "WORKERS", "build"]
 
 
 def build(db: Database) -> tuple[Register, KeySource, set[str]]:
-    servicer = MeetingsServicer(db, Directory(), BallotBox(load_key()), rubric.current(), Library())
+    box = BallotBox(load_key(), load_previous_keys())
+    servicer = MeetingsServicer(db, Directory(), box, rubric.current(), Library())
 
     def register(server: grpc.Server) -> Iterable[str]:
         meetings_pb2_grpc.add_MeetingsServiceServicer_to_server(servicer, server)

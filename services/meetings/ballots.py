@@ -49,9 +49,12 @@ Residual risks, accepted and documented:
   Charter requires the totals to be published; nothing can hide that.
 - The in-room show of hands is public in the room by its nature and is stored only as counts.
 
-Key handling: the key id (a hash of the key) is stored with the poll when it opens; a process
-with a different key refuses votes and closing (UNAVAILABLE, `ballot_key_mismatch`) instead of
-corrupting the poll. All replicas must share MEETINGS_BALLOT_KEY (base64 of 32 bytes).
+Key handling: the key id (a hash of the key) is stored with the poll when it opens, and the poll's
+ballots are sealed and opened with that key to the end; a process without it refuses votes and
+closing (UNAVAILABLE, `ballot_key_mismatch`) instead of corrupting the poll. All replicas share
+MEETINGS_BALLOT_KEY (base64 of 32 bytes). Rotation: make the new key MEETINGS_BALLOT_KEY and put
+the old one in MEETINGS_BALLOT_KEYS_PREVIOUS (comma-separated) - new polls open with the new key,
+polls already open finish with the old - and drop the old key once those polls are closed.
 """
 
 from __future__ import annotations
@@ -79,17 +82,27 @@ KEY_FILE = "meetings-ballot.key"
 _PAD = 15
 
 
+def _key(raw: str, name: str) -> bytes:
+    try:
+        key = base64.b64decode(raw.strip(), validate=True)
+    except ValueError as exc:
+        raise SystemExit(f"{name} must be base64") from exc
+    if len(key) != 32:
+        raise SystemExit(f"{name} must be 32 bytes (base64 of 32 random bytes)")
+    return key
+
+
+def load_previous_keys() -> tuple[bytes, ...]:
+    """MEETINGS_BALLOT_KEYS_PREVIOUS: keys of polls opened before a rotation (comma-separated)."""
+    raw = env("MEETINGS_BALLOT_KEYS_PREVIOUS")
+    return tuple(_key(k, "MEETINGS_BALLOT_KEYS_PREVIOUS") for k in raw.split(",") if k.strip())
+
+
 def load_key() -> bytes:
     """MEETINGS_BALLOT_KEY (base64, 32 bytes), else a key file in the data directory (made once)."""
     raw = env("MEETINGS_BALLOT_KEY")
     if raw:
-        try:
-            key = base64.b64decode(raw, validate=True)
-        except ValueError as exc:
-            raise SystemExit("MEETINGS_BALLOT_KEY must be base64") from exc
-        if len(key) != 32:
-            raise SystemExit("MEETINGS_BALLOT_KEY must be 32 bytes (base64 of 32 random bytes)")
-        return key
+        return _key(raw, "MEETINGS_BALLOT_KEY")
     path = Path(data_dir()) / KEY_FILE
     if not path.exists():
         if env("DATABASE_URL"):
@@ -107,41 +120,50 @@ def load_key() -> bytes:
     return key
 
 
+def key_id(key: bytes) -> str:
+    return hashlib.sha256(b"sotay-ballot-key:" + key).hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class BallotBox:
-    key: bytes
+    key: bytes  # new polls open with it
+    previous: tuple[bytes, ...] = ()  # polls opened before a rotation still finish with theirs
 
     @property
     def key_id(self) -> str:
-        return hashlib.sha256(b"sotay-ballot-key:" + self.key).hexdigest()[:16]
+        return key_id(self.key)
+
+    def _key_for(self, poll_key_id: str) -> bytes:
+        for key in (self.key, *self.previous):
+            if key_id(key) == poll_key_id:
+                return key
+        raise Unavailable("ballot_key_mismatch", "this server does not hold the ballot key the poll opened with")
 
     def check_key(self, poll_key_id: str) -> None:
-        if poll_key_id != self.key_id:
-            raise Unavailable(
-                "ballot_key_mismatch", "this server holds a different ballot key than the one the poll opened with"
-            )
+        self._key_for(poll_key_id)
 
-    def seal(self, poll_id: str, choice: str) -> str:
+    def seal(self, poll_id: str, choice: str, poll_key_id: str) -> str:
         plain = bytes([CHOICES.index(choice)]) + secrets.token_bytes(_PAD)
         nonce = secrets.token_bytes(12)
-        return base64.b64encode(nonce + AESGCM(self.key).encrypt(nonce, plain, poll_id.encode())).decode()
+        key = self._key_for(poll_key_id)
+        return base64.b64encode(nonce + AESGCM(key).encrypt(nonce, plain, poll_id.encode())).decode()
 
-    def unseal(self, poll_id: str, sealed: str) -> str:
+    def unseal(self, poll_id: str, sealed: str, poll_key_id: str) -> str:
         blob = base64.b64decode(sealed)
         try:
-            plain = AESGCM(self.key).decrypt(blob[:12], blob[12:], poll_id.encode())
+            plain = AESGCM(self._key_for(poll_key_id)).decrypt(blob[:12], blob[12:], poll_id.encode())
         except InvalidTag:
-            raise Unavailable("ballot_key_mismatch", "a sealed ballot does not open with this server's key") from None
+            raise Unavailable("ballot_key_mismatch", "a sealed ballot does not open with the poll's key") from None
         return CHOICES[plain[0]]
 
-    def drop(self, conn: Connection, poll_id: str, choice: str) -> None:
+    def drop(self, conn: Connection, poll_id: str, choice: str, poll_key_id: str) -> None:
         """Put one secret ballot in the box (in the voter's transaction; no voter, no time)."""
         conn.execute(
             sa.text("INSERT INTO sealed_ballots (id, poll_id, sealed) VALUES (:id, :p, :s)"),
-            {"id": secrets.randbits(62), "p": poll_id, "s": self.seal(poll_id, choice)},
+            {"id": secrets.randbits(62), "p": poll_id, "s": self.seal(poll_id, choice, poll_key_id)},
         )
 
-    def open_and_shuffle(self, conn: Connection, poll_id: str, expected: int) -> list[str]:
+    def open_and_shuffle(self, conn: Connection, poll_id: str, expected: int, poll_key_id: str) -> list[str]:
         """At close: unseal, check the count, store the choices shuffled, delete the sealed rows."""
         sealed = list(
             conn.execute(sa.text("SELECT sealed FROM sealed_ballots WHERE poll_id = :p"), {"p": poll_id}).scalars()
@@ -149,7 +171,7 @@ class BallotBox:
         if len(sealed) != expected:
             log.error("ballot count mismatch", extra={"fields": {"poll_id": poll_id}})
             raise FailedPrecondition("ballot_count_mismatch", "the ballot box does not match the voter list")
-        choices = [self.unseal(poll_id, s) for s in sealed]
+        choices = [self.unseal(poll_id, s, poll_key_id) for s in sealed]
         secrets.SystemRandom().shuffle(choices)
         if choices:
             conn.execute(

@@ -146,7 +146,7 @@ def cast(conn: Connection, poll_id: str, member_id: str, choice: str, key: str, 
         {"p": poll.id, "m": member_id, "k": key},
     )
     if poll.ballot == "secret":
-        box.drop(conn, poll.id, choice)
+        box.drop(conn, poll.id, choice, poll.key_id)
     else:
         conn.execute(
             sa.text("INSERT INTO open_votes (poll_id, member_id, choice) VALUES (:p, :m, :c)"),
@@ -194,7 +194,7 @@ def close_poll(conn: Connection, poll_id: str, box: BallotBox) -> Row[Any]:
     states.require(meeting.state, "poll")
     if poll.ballot == "secret":
         box.check_key(poll.key_id)
-        app = charter.Tally.of(box.open_and_shuffle(conn, poll.id, poll.votes_cast))
+        app = charter.Tally.of(box.open_and_shuffle(conn, poll.id, poll.votes_cast, poll.key_id))
     else:
         app = charter.Tally.of(
             conn.execute(sa.text("SELECT choice FROM open_votes WHERE poll_id = :p"), {"p": poll.id}).scalars()

@@ -131,3 +131,41 @@ def test_named_ballot_lists_who_voted_what_secret_does_not(world: World) -> None
     assert (
         mine.voted and not w.stub.GetPoll(pb.GetPollRequest(poll_id=secret.id), metadata=cell.people[2].auth).poll.voted
     )
+
+
+def test_the_ballot_key_rotates_without_losing_open_polls(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    import base64
+    import secrets
+
+    from services.core.errors import Unavailable
+    from services.meetings import voting
+    from services.meetings.ballots import BallotBox, load_previous_keys
+    from tests.unit.meetings.conftest import TEST_BALLOT_KEY
+
+    w = world
+    cell = w.cell("Chi bộ Đổi khóa", w.identity.root_id, TWELVE[:4])
+    m = started(w, cell)
+    sec = cell.secretary.auth
+    poll = w.stub.OpenPoll(
+        pb.OpenPollRequest(meeting_id=m.id, question="Bầu", ballot=pb.BALLOT_TYPE_SECRET), metadata=sec
+    ).poll
+    for p, choice in zip(cell.people[:3], (pb.VOTE_CHOICE_APPROVE, pb.VOTE_CHOICE_APPROVE, pb.VOTE_CHOICE_REJECT),
+                         strict=True):
+        vote(w, poll.id, p, choice)
+    # The servers restart with a new key, the old one kept for the polls still open.
+    new = secrets.token_bytes(32)
+    monkeypatch.setenv("MEETINGS_BALLOT_KEYS_PREVIOUS", f" {TEST_BALLOT_KEY} ,")
+    rotated = BallotBox(new, load_previous_keys())
+    old_id = BallotBox(base64.b64decode(TEST_BALLOT_KEY)).key_id
+    assert rotated.key_id != old_id  # new polls open with the new key
+    assert rotated.unseal(poll.id, rotated.seal(poll.id, "abstain", old_id), old_id) == "abstain"
+    # Without the old key the poll can be neither voted in nor counted.
+    with pytest.raises(Unavailable) as refused:
+        BallotBox(new).check_key(old_id)
+    assert refused.value.reason == "ballot_key_mismatch"
+    with w.db.write() as conn:
+        closed = voting.close_poll(conn, poll.id, rotated)
+    assert (closed.app_approve, closed.app_reject) == (2, 1)
+    monkeypatch.setenv("MEETINGS_BALLOT_KEYS_PREVIOUS", "not base64!")
+    with pytest.raises(SystemExit):
+        load_previous_keys()
