@@ -193,3 +193,29 @@ def wait_for_message(folder, subject, timeout=10.0):
                 return parsed
         time.sleep(0.1)
     raise AssertionError(f"no message with subject {subject!r} in {folder}")
+
+
+def test_postgres_starts_from_a_checkout_in_a_private_folder(tmp_path: Path) -> None:
+    """A clone under `mktemp -d` (mode 0700): as root, the `postgres` user cannot reach it, so
+    the cluster lives in a folder of its own."""
+    import socket
+
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, SOTAY_BACKING_DIR=str(private / ".backing"), SOTAY_PG_PORT=str(port))
+    script = [sys.executable, str(ROOT / "scripts" / "backing-services")]
+    try:
+        up = subprocess.run([*script, "up", "postgres"], env=env, capture_output=True, text=True, timeout=300)
+        assert up.returncode == 0, up.stdout + up.stderr
+        status = subprocess.run([*script, "status"], env=env, capture_output=True, text=True, check=True).stdout
+        assert any(line.startswith("postgres") and "running" in line for line in status.splitlines()), status
+    finally:
+        subprocess.run([*script, "down", "postgres"], env=env, capture_output=True, timeout=60)
+        if os.geteuid() == 0:
+            import hashlib
+
+            digest = hashlib.sha256(str((private / ".backing").resolve()).encode()).hexdigest()[:12]
+            shutil.rmtree(f"/var/tmp/sotay-backing-{digest}", ignore_errors=True)
