@@ -49,22 +49,27 @@ def bulletin_msg(row: Row[Any], audience: list[str], now: float) -> pb.Bulletin:
     )
 
 
+def bulletin_item(row: Any, at: float, document_ids: str | None, read_at: float | None = None) -> pb.InboxItem:
+    """A bulletin as an inbox item; `document_ids` is its attachments' JSON list."""
+    raw = json.loads(document_ids or "[]")
+    return pb.InboxItem(
+        id=row.id,
+        type=pb.ITEM_TYPE_BULLETIN,
+        bulletin_kind=str_enum(pb.BulletinKind, row.kind, "BULLETIN_KIND_"),  # type: ignore[arg-type]
+        title=row.title,
+        summary=row.summary or "",
+        at=ts(at),
+        read_at=ts(read_at),
+        pinned=bool(row.pinned),
+        publisher_unit_id=row.publisher_unit_id or "",
+        link=pb.ItemLink(document_ids=raw if isinstance(raw, list) else []),
+    )
+
+
 def inbox_item(row: Row[Any]) -> pb.InboxItem:
-    raw = json.loads(row.link or "{}")
     if row.type == "bulletin":
-        link = pb.ItemLink(document_ids=raw if isinstance(raw, list) else [])
-        return pb.InboxItem(
-            id=row.id,
-            type=pb.ITEM_TYPE_BULLETIN,
-            bulletin_kind=str_enum(pb.BulletinKind, row.kind, "BULLETIN_KIND_"),  # type: ignore[arg-type]
-            title=row.title,
-            summary=row.summary or "",
-            at=ts(row.at),
-            read_at=ts(row.read_at),
-            pinned=bool(row.pinned),
-            publisher_unit_id=row.publisher_unit_id or "",
-            link=link,
-        )
+        return bulletin_item(row, row.at, row.link, row.read_at)
+    raw = json.loads(row.link or "{}")
     link = pb.ItemLink(
         meeting_id=raw.get("meeting_id", ""),
         poll_id=raw.get("poll_id", ""),

@@ -17,7 +17,6 @@ Memory is bounded: past MAX_LISTS units or chains, that map is emptied and refil
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 from collections.abc import Iterable, Sequence
@@ -27,8 +26,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from services.core.enums import str_enum
-from services.core.outbox import timestamp
+from services.notifications.convert import bulletin_item
 from sotay.notifications.v1 import notifications_pb2 as pb
 
 MAX_LISTS = 20_000
@@ -83,21 +81,6 @@ def current_version(conn: Connection) -> int:
     return int(conn.execute(VERSION).scalar() or 0)
 
 
-def _item(row: Any) -> pb.InboxItem:
-    raw = json.loads(row.attachments or "[]")
-    return pb.InboxItem(
-        id=row.id,
-        type=pb.ITEM_TYPE_BULLETIN,
-        bulletin_kind=str_enum(pb.BulletinKind, row.kind, "BULLETIN_KIND_"),  # type: ignore[arg-type]
-        title=row.title,
-        summary=row.summary or "",
-        at=timestamp(row.publish_at),
-        pinned=bool(row.pinned),
-        publisher_unit_id=row.publisher_unit_id or "",
-        link=pb.ItemLink(document_ids=raw if isinstance(raw, list) else []),
-    )
-
-
 class VisibleBulletins:
     def __init__(self, max_lists: int = MAX_LISTS) -> None:
         self._units: dict[str, Visible] = {}
@@ -144,8 +127,9 @@ class VisibleBulletins:
             if row.publish_at > now:  # scheduled: visible from publish_at
                 valid_until[row.unit_id] = min(valid_until[row.unit_id], row.publish_at)
                 continue
+            item = bulletin_item(row, row.publish_at, row.attachments)
             per_unit[row.unit_id].append(
-                Entry(sort_key(bool(row.pinned), row.publish_at, row.id), row.id, _item(row), row.updated_at)
+                Entry(sort_key(bool(row.pinned), row.publish_at, row.id), row.id, item, row.updated_at)
             )
         loaded = {}
         for u in wanted:
