@@ -25,7 +25,7 @@ from typing import Any
 import psutil
 import requests
 
-from bench.common import fresh_postgres_database, write_result
+from bench.common import fresh_postgres_database, wait_http, write_result
 from bench.loadgen import run_wrk
 from services.cli import grpc_healthy
 from services.core.db import Database
@@ -56,18 +56,6 @@ def prepare(db: Database) -> str:
 
 def start(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(argv, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
-
-
-def wait_http(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url, timeout=1).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{url} did not answer")
 
 
 def cpu_watch(procs: list[subprocess.Popen[bytes]]) -> dict[str, list[psutil.Process]]:

@@ -28,7 +28,6 @@ import argparse
 import json
 import os
 import random
-import re
 import statistics
 import subprocess
 import sys
@@ -45,8 +44,8 @@ import requests
 import sqlalchemy as sa
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from bench.common import ROOT, fresh_postgres_database, latency_summary, percentile, write_result
-from bench.loadgen import ensure_wrk
+from bench.common import ROOT, fresh_postgres_database, latency_summary, percentile, wait_http, write_result
+from bench.loadgen import run_wrk
 from services.core.auth import Grant, Principal, issue_access_token
 from services.core.db import Database
 from services.identity.keys import KeyStore
@@ -330,55 +329,14 @@ def rotating_tokens_script(authorizations: list[str]) -> str:
         "  counter = counter + 1\n"
         "  return wrk.format(nil, nil, {[\"Authorization\"] = tokens[(counter % #tokens) + 1]})\n"
         "end\n"
-        "function done(summary, latency, requests)\n"
-        "  io.write(string.format(\"NON2XX %d\\n\", summary.errors.status))\n"
-        "end\n"
     )
 
 
-def run_wrk_members(url: str, authorizations: list[str], seconds: float, connections: int = CONCURRENCY,
-                    threads: int = 2) -> dict[str, Any]:
+def run_wrk_members(
+    url: str, authorizations: list[str], seconds: float, connections: int = CONCURRENCY
+) -> dict[str, Any]:
     """Closed-loop wrk load on a loopback URL, rotating the Authorization header per request."""
-    assert url.startswith("http://127.0.0.1:"), "load tests target loopback only"
-    with tempfile.TemporaryDirectory() as tmp:
-        lua = Path(tmp) / "members.lua"
-        lua.write_text(rotating_tokens_script(authorizations))
-        out = subprocess.run(
-            [ensure_wrk(), f"-t{threads}", f"-c{connections}", f"-d{int(seconds)}s", "--latency", "-s", str(lua),
-             url], check=True, capture_output=True, text=True,
-        ).stdout
-    pct = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)$", out, re.M))
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    errors = re.search(r"NON2XX (\d+)", out)
-    sock = re.search(r"Socket errors: (.*)", out)
-    if rps is None or errors is None or not pct:
-        raise SystemExit(f"cannot read wrk's output:\n{out}")
-    return {
-        "requests_per_s": float(rps.group(1)), "p50_ms": wrk_ms(pct["50"]), "p90_ms": wrk_ms(pct["90"]),
-        "p99_ms": wrk_ms(pct["99"]), "non_2xx": int(errors.group(1)),
-        "socket_errors": sock.group(1) if sock else "none",
-    }
-
-
-def wrk_ms(text: str) -> float:
-    found = re.fullmatch(r"([\d.]+)(us|ms|s)", text.strip())
-    if found is None:
-        raise SystemExit(f"cannot read wrk's latency {text!r}")
-    return round(float(found.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[found.group(2)], 3)
-
-
-def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{url}: the server exited with {proc.returncode}")
-        try:
-            if requests.get(url, timeout=2).status_code == 200:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{url} did not answer")
+    return run_wrk(url, connections=connections, seconds=seconds, lua=rotating_tokens_script(authorizations))
 
 
 def inbox_through_gateway(authorizations: list[str], servers: Servers, seconds: float) -> dict[str, Any]:
