@@ -11,8 +11,8 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import functools
-import operator
-from collections.abc import Callable, Mapping
+import keyword
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from google.protobuf.descriptor import EnumDescriptor, FieldDescriptor
@@ -108,65 +108,64 @@ def _is_map(field: Any) -> bool:
     )
 
 
-@functools.cache
-def _plan(descriptor: Any) -> list[tuple[str, str, int, Any]]:
-    """Per message type, once: (name, shape, kind, field) with shape map/list/optional/plain."""
-    plan = []
-    field: Any
-    for field in descriptor.fields:
-        if _is_map(field):
-            value_field = field.message_type.fields_by_name["value"]
-            plan.append((field.name, "map", _kind(value_field), value_field))
-        elif field.is_repeated:
-            plan.append((field.name, "list", _kind(field), field))
-        elif field.type == FieldDescriptor.TYPE_MESSAGE:
-            plan.append((field.name, "optional", _kind(field), field))
-        else:
-            plan.append((field.name, "plain", _kind(field), field))
-    return plan
+def _read(field: Any) -> str:
+    """Source reading `field` from message `m` (getattr for names that are Python keywords)."""
+    return f"getattr(m, {field.name!r})" if keyword.iskeyword(field.name) else f"m.{field.name}"
 
 
 @functools.cache
 def _converter(descriptor: Any) -> Callable[[Message], dict[str, Any]]:
-    """A function converting messages of one type: every field read at once (attrgetter), then
-    only the fields that are not plain scalars fixed up. Built once per message type."""
-    plan = _plan(descriptor)
-    names = tuple(name for name, *_ in plan)
-    read = operator.attrgetter(*names) if len(names) > 1 else (lambda m: (getattr(m, names[0]),))
-    enums = [(i, name, _enum_json_names(field.enum_type)) for i, (name, shape, kind, field) in enumerate(plan)
-             if shape == "plain" and kind == _ENUM]
-    others = [(i, name, shape, kind, field) for i, (name, shape, kind, field) in enumerate(plan)
-              if not (shape == "plain" and kind in (_SCALAR, _ENUM))]
-
-    def convert(message: Message) -> dict[str, Any]:
-        values = read(message) if names else ()
-        out = dict(zip(names, values, strict=False))  # same length by construction
-        for i, name, json_names in enums:
-            out[name] = json_names.get(values[i])  # 0 and unknown (newer) values -> None
-        for i, name, shape, kind, field in others:
-            value = values[i]
-            if shape == "plain":
-                out[name] = _value_to_json(kind, field, value)
-            elif shape == "optional":
-                out[name] = _value_to_json(kind, field, value) if message.HasField(name) else None
-            elif shape == "list":
-                out[name] = [_value_to_json(kind, field, v) for v in value]
-            else:
-                out[name] = {str(k): _value_to_json(kind, field, v) for k, v in value.items()}
-        return out
-
+    """A function converting messages of one type, generated once per type: one dict display
+    reading each field, so a page of entries costs one call each (about half the time of a loop
+    over the fields)."""
+    env: dict[str, Any] = {"to_json": to_json, "value": _value_to_json}
+    items = []
+    field: Any
+    for i, field in enumerate(descriptor.fields):
+        read, kind = _read(field), _kind(field)
+        env[f"f{i}"] = field
+        if _is_map(field):
+            value_field = field.message_type.fields_by_name["value"]
+            env[f"f{i}"] = value_field
+            expr = f"{{str(k): value({_kind(value_field)}, f{i}, v) for k, v in {read}.items()}}"
+        elif field.is_repeated:
+            expr = f"{read}[:]" if kind == _SCALAR else f"[value({kind}, f{i}, v) for v in {read}]"
+        elif kind == _SCALAR:
+            expr = read
+        elif kind == _ENUM:
+            env[f"e{i}"] = _enum_json_names(field.enum_type)
+            expr = f"e{i}.get({read})"  # 0 and unknown (newer) values -> None
+        elif field.type == FieldDescriptor.TYPE_MESSAGE:
+            expr = f"(value({kind}, f{i}, {read}) if m.HasField({field.name!r}) else None)"
+        else:
+            expr = f"value({kind}, f{i}, {read})"
+        items.append(f"{field.name!r}: {expr}")
+    source = "def convert(m):\n    return {" + ", ".join(items) + "}\n"
+    exec(compile(source, f"<to_json {descriptor.full_name}>", "exec"), env)  # noqa: S102 - from descriptors only
+    convert: Callable[[Message], dict[str, Any]] = env["convert"]
     return convert
 
 
 _by_class: dict[type, Callable[[Message], dict[str, Any]]] = {}
 
 
-def to_json(message: Message) -> dict[str, Any]:
+def _convert_for(cls: type[Message]) -> Callable[[Message], dict[str, Any]]:
     # By class: hashing a class is cheap, a descriptor is not (a page converts many messages).
-    convert = _by_class.get(type(message))
+    convert = _by_class.get(cls)
     if convert is None:
-        convert = _by_class[type(message)] = _converter(message.DESCRIPTOR)
-    return convert(message)
+        convert = _by_class[cls] = _converter(cls.DESCRIPTOR)
+    return convert
+
+
+def to_json(message: Message) -> dict[str, Any]:
+    return _convert_for(type(message))(message)
+
+
+def to_json_all(messages: Sequence[Message]) -> list[dict[str, Any]]:
+    """to_json of each message of a repeated field, with one converter lookup for the lot."""
+    if not messages:
+        return []
+    return list(map(_convert_for(type(messages[0])), messages))
 
 
 # ---------- JSON -> messages ----------

@@ -18,7 +18,7 @@ from flask import Response, request
 
 from gateway import clients
 from gateway.api import Routes
-from gateway.convert import from_json, to_json
+from gateway.convert import from_json, to_json, to_json_all
 from gateway.errors import invalid_field
 from gateway.schemas.auth import ResetPasswordBody
 from gateway.schemas.identity import (
@@ -136,7 +136,7 @@ def move_unit(unit_id: str, body: MoveUnitBody) -> dict[str, Any]:
 def list_units(query: ListUnitsQuery) -> dict[str, Any]:
     req = from_json(pb.ListUnitsRequest, query.model_dump())
     reply = clients.identity().ListUnits(req, metadata=auth_metadata())
-    return page([to_json(u) for u in reply.units], reply)
+    return page(to_json_all(reply.units), reply)
 
 
 @routes.route(
@@ -144,7 +144,7 @@ def list_units(query: ListUnitsQuery) -> dict[str, Any]:
 )
 def list_ancestors(unit_id: str) -> dict[str, Any]:
     reply = clients.identity().ListAncestors(pb.ListAncestorsRequest(id=unit_id), metadata=auth_metadata())
-    return {"items": [to_json(u) for u in reply.units]}
+    return {"items": to_json_all(reply.units)}
 
 
 # ---------- members ----------
@@ -172,7 +172,7 @@ def list_members(unit_id: str, query: ListMembersQuery) -> dict[str, Any]:
     fields["query"] = fields.pop("q")
     req = from_json(pb.ListMembersRequest, {"unit_id": unit_id, **fields})
     reply = clients.identity().ListMembers(req, metadata=auth_metadata())
-    return page([to_json(m) for m in reply.members], reply)
+    return page(to_json_all(reply.members), reply)
 
 
 @routes.route(
@@ -222,7 +222,7 @@ def list_member_transfers(member_id: str, query: PageQuery) -> dict[str, Any]:
         member_id=member_id, page_size=query.page_size, page_token=query.page_token
     )
     reply = clients.identity().ListMemberTransfers(req, metadata=auth_metadata())
-    return page([to_json(t) for t in reply.transfers], reply, counted=False)
+    return page(to_json_all(reply.transfers), reply, counted=False)
 
 
 # ---------- import and export ----------
@@ -324,7 +324,7 @@ def revoke_role(grant_id: str) -> None:
 def list_roles(query: ListRolesQuery) -> dict[str, Any]:
     req = from_json(pb.ListRolesRequest, query.model_dump())
     reply = clients.identity().ListRoles(req, metadata=auth_metadata())
-    return page([to_json(g) for g in reply.grants], reply, counted=False)
+    return page(to_json_all(reply.grants), reply, counted=False)
 
 
 @routes.route("/accounts/<account_id>/password", "POST", body=ResetPasswordBody, status=204, tag="accounts",

@@ -22,7 +22,7 @@ from flask import Response, jsonify, request
 
 from gateway import clients
 from gateway.api import Routes
-from gateway.convert import from_json, to_json
+from gateway.convert import from_json, to_json, to_json_all
 from gateway.schemas.common import PageQuery
 from gateway.schemas.meetings import (
     Assessment,
@@ -113,7 +113,7 @@ def create_meeting(body: CreateMeetingBody) -> dict[str, Any]:
 def list_meetings(query: ListMeetingsQuery) -> dict[str, Any]:
     req = from_json(pb.ListMeetingsRequest, query.model_dump(exclude_none=True))
     reply = meetings().ListMeetings(req, metadata=auth_metadata())
-    return page([to_json(m) for m in reply.meetings], reply)
+    return page(to_json_all(reply.meetings), reply)
 
 
 @routes.route("/meetings/<meeting_id>", "GET", response=Meeting, summary="Read a meeting")
@@ -169,7 +169,7 @@ def document_opened(meeting_id: str, document_id: str) -> dict[str, Any]:
 def list_document_opens(meeting_id: str, query: PageQuery) -> dict[str, Any]:
     req = from_json(pb.ListDocumentOpensRequest, {"meeting_id": meeting_id, **query.model_dump()})
     reply = meetings().ListDocumentOpens(req, metadata=auth_metadata())
-    return page([to_json(o) for o in reply.opens], reply)
+    return page(to_json_all(reply.opens), reply)
 
 
 # ---------- part 2: during ----------
@@ -212,7 +212,7 @@ def record_attendance(meeting_id: str, member_id: str, body: AttendanceBody) -> 
 def list_attendance(meeting_id: str, query: PageQuery) -> dict[str, Any]:
     req = from_json(pb.ListAttendanceRequest, {"meeting_id": meeting_id, **query.model_dump()})
     reply = meetings().ListAttendance(req, metadata=auth_metadata())
-    return {**page([to_json(a) for a in reply.attendees], reply), "totals": to_json(reply.totals)}
+    return {**page(to_json_all(reply.attendees), reply), "totals": to_json(reply.totals)}
 
 
 @routes.route("/meetings/<meeting_id>/opinions", "POST", body=OpinionBody, response=Opinion, status=201,
@@ -227,7 +227,7 @@ def add_opinion(meeting_id: str, body: OpinionBody) -> dict[str, Any]:
 def list_opinions(meeting_id: str, query: ListOpinionsQuery) -> dict[str, Any]:
     req = from_json(pb.ListOpinionsRequest, {"meeting_id": meeting_id, **query.model_dump()})
     reply = meetings().ListOpinions(req, metadata=auth_metadata())
-    return page([to_json(o) for o in reply.opinions], reply)
+    return page(to_json_all(reply.opinions), reply)
 
 
 @routes.route("/meetings/<meeting_id>/polls", "POST", body=OpenPollBody, response=Poll, status=201,
@@ -242,7 +242,7 @@ def open_poll(meeting_id: str, body: OpenPollBody) -> dict[str, Any]:
 def list_polls(meeting_id: str, query: PageQuery) -> dict[str, Any]:
     req = from_json(pb.ListPollsRequest, {"meeting_id": meeting_id, **query.model_dump()})
     reply = meetings().ListPolls(req, metadata=auth_metadata())
-    return page([to_json(p) for p in reply.polls], reply)
+    return page(to_json_all(reply.polls), reply)
 
 
 @routes.route("/meetings/polls/<poll_id>", "GET", response=Poll, summary="Read a poll")
@@ -262,7 +262,7 @@ def cast_vote(poll_id: str, body: VoteBody) -> dict[str, Any]:
 def list_poll_votes(poll_id: str, query: PageQuery) -> dict[str, Any]:
     req = from_json(pb.ListPollVotesRequest, {"poll_id": poll_id, **query.model_dump()})
     reply = meetings().ListPollVotes(req, metadata=auth_metadata())
-    return page([to_json(v) for v in reply.votes], reply)
+    return page(to_json_all(reply.votes), reply)
 
 
 @routes.route("/meetings/polls/<poll_id>/room-count", "PUT", body=RoomCountBody, response=Poll,
@@ -346,14 +346,14 @@ def assign_task(meeting_id: str, body: AssignTaskBody) -> dict[str, Any]:
 def list_meeting_tasks(meeting_id: str, query: MeetingTasksQuery) -> dict[str, Any]:
     req = from_json(pb.ListTasksRequest, {"meeting_id": meeting_id, **query.model_dump(exclude_none=True)})
     reply = meetings().ListTasks(req, metadata=auth_metadata())
-    return page([to_json(t) for t in reply.tasks], reply)
+    return page(to_json_all(reply.tasks), reply)
 
 
 @routes.route("/meetings/tasks", "GET", query=ListTasksQuery, response=TaskPage, summary="A cell's tasks")
 def list_cell_tasks(query: ListTasksQuery) -> dict[str, Any]:
     req = from_json(pb.ListTasksRequest, query.model_dump(exclude_none=True))
     reply = meetings().ListTasks(req, metadata=auth_metadata())
-    return page([to_json(t) for t in reply.tasks], reply)
+    return page(to_json_all(reply.tasks), reply)
 
 
 @routes.route("/meetings/tasks/<task_id>/progress", "POST", body=TaskProgressBody, response=Task,

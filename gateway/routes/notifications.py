@@ -20,7 +20,7 @@ from flask import Response, request, stream_with_context
 from gateway import clients
 from gateway.api import Routes
 from gateway.clients import Backend
-from gateway.convert import enum_to_json, from_json, to_json
+from gateway.convert import enum_to_json, from_json, to_json, to_json_all
 from gateway.schemas.common import PageQuery
 from gateway.schemas.notifications import (
     AnswerBody,
@@ -80,7 +80,7 @@ def create_bulletin(body: CreateBulletinBody) -> dict[str, Any]:
               summary="Bulletins a unit has published")
 def list_bulletins(query: ListBulletinsQuery) -> dict[str, Any]:
     reply = svc().ListBulletins(from_json(pb.ListBulletinsRequest, query.model_dump()), metadata=auth_metadata())
-    return page([to_json(b) for b in reply.bulletins], reply)
+    return page(to_json_all(reply.bulletins), reply)
 
 
 @routes.route("/bulletins/<bulletin_id>", "GET", query=GetBulletinQuery, response=Message,
@@ -247,7 +247,7 @@ def add_push_subscription(body: PushSubscriptionBody) -> dict[str, Any]:
 def list_push_subscriptions(query: PageQuery) -> dict[str, Any]:
     reply = svc().ListPushSubscriptions(from_json(pb.ListPushSubscriptionsRequest, query.model_dump()),
                                         metadata=auth_metadata())
-    return page([to_json(s) for s in reply.subscriptions], reply)
+    return page(to_json_all(reply.subscriptions), reply)
 
 
 @routes.route("/push-subscriptions/<subscription_id>", "DELETE", status=204, tag="delivery",
@@ -270,7 +270,7 @@ def submit_feedback(body: SubmitFeedbackBody) -> dict[str, Any]:
               summary="The caller's own feedback")
 def list_my_feedback(query: PageQuery) -> dict[str, Any]:
     reply = svc().ListMyFeedback(from_json(pb.ListMyFeedbackRequest, query.model_dump()), metadata=auth_metadata())
-    return page([to_json(f) for f in reply.items], reply)
+    return page(to_json_all(reply.items), reply)
 
 
 @routes.route("/feedback/<feedback_id>", "GET", response=Message, tag="feedback",
@@ -298,7 +298,7 @@ def answer_feedback(feedback_id: str, body: AnswerBody) -> dict[str, Any]:
 def list_unit_feedback(unit_id: str, query: ListFeedbackQuery) -> dict[str, Any]:
     req = from_json(pb.ListFeedbackRequest, {"unit_id": unit_id, **query.model_dump(exclude_none=True)})
     reply = svc().ListFeedback(req, metadata=auth_metadata())
-    return page([to_json(f) for f in reply.items], reply)
+    return page(to_json_all(reply.items), reply)
 
 
 @routes.route("/units/<unit_id>/feedback-stats", "GET", response=Message, tag="feedback",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy.engine import Row
@@ -56,19 +57,22 @@ _STATUSES: dict[Any, Any] = {None: 0, "": 0, **enum_numbers(pb.MemberStatus, "ME
 _POSITIONS: dict[Any, Any] = {None: 0, "": 0, **enum_numbers(pb.CellPosition, "CELL_POSITION_")}
 
 
-def roster_entry(row: Any) -> pb.RosterEntry:
-    """A member as listed (members.ROSTER_COLUMNS): no personal data beyond the name (lists are
-    not audited reads)."""
-    return pb.RosterEntry(
-        member_id=row.id,
-        account_id=row.account_id or "",
-        full_name=row.full_name,
-        unit_id=row.unit_id,
-        status=_STATUSES[row.status],
-        exempt=bool(row.exempt),
-        position=_POSITIONS[row.position],
-        active=bool(row.active),
-    )
+def add_roster_entries(entries: Any, rows: Iterable[Any]) -> None:
+    """Append members as listed (members.ROSTER_COLUMNS) to a repeated RosterEntry field: no
+    personal data beyond the name (lists are not audited reads). `add` builds each entry in place;
+    a list of messages passed to the constructor would be copied once more."""
+    add = entries.add
+    for row in rows:
+        add(
+            member_id=row.id,
+            account_id=row.account_id or "",
+            full_name=row.full_name,
+            unit_id=row.unit_id,
+            status=_STATUSES[row.status],
+            exempt=bool(row.exempt),
+            position=_POSITIONS[row.position],
+            active=bool(row.active),
+        )
 
 
 def profile(fields: pb.MemberFields) -> Profile:

@@ -31,7 +31,7 @@ COLUMNS = (
     "m.exempt_since, m.position, m.active, m.updated_at, a.id AS account_id"
 )
 SELECT = f"SELECT {COLUMNS} FROM members m LEFT JOIN accounts a ON a.member_id = m.id"
-# What lists show (convert.roster_entry): no personal data.
+# What lists show (convert.add_roster_entries): no personal data.
 ROSTER_COLUMNS = "m.id, m.unit_id, m.full_name, m.status, m.exempt, m.position, m.active, a.id AS account_id"
 
 PHONE_RE = re.compile(r"^\+?[0-9]{8,15}$")

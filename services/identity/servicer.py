@@ -21,7 +21,7 @@ from services.core.outbox import timestamp
 from services.core.paging import decode_token, next_token, page_size
 from services.identity import access, accounts, audit, members, units
 from services.identity.accounts import Accounts
-from services.identity.convert import grant_msg, member_msg, profile, roster_entry, unit_msg
+from services.identity.convert import add_roster_entries, grant_msg, member_msg, profile, unit_msg
 from services.identity.keys import KeyStore
 from sotay.identity.v1 import identity_pb2 as pb
 from sotay.identity.v1 import identity_pb2_grpc
@@ -174,11 +174,9 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
                 conn, unit, request.subtree, request.include_inactive, status, request.query[:100],
                 offset, size,
             )
-        return pb.ListMembersResponse(
-            members=[roster_entry(m) for m in found],
-            next_page_token=next_token(offset, size, len(found), total),
-            total_size=total,
-        )
+        reply = pb.ListMembersResponse(next_page_token=next_token(offset, size, len(found), total), total_size=total)
+        add_roster_entries(reply.members, found)
+        return reply
 
     def ListRoster(self, request: pb.ListRosterRequest, context: Ctx) -> pb.ListRosterResponse:
         me = current_principal()
@@ -188,11 +186,9 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         with self.db.read() as conn:
             unit = access.require(conn, me, request.unit_id, ROLE_ADMIN, ROLE_EDITOR, *access.OFFICERS)
             found, total = members.list_members(conn, unit, request.subtree, False, "", "", offset, size)
-        return pb.ListRosterResponse(
-            entries=[roster_entry(m) for m in found],
-            next_page_token=next_token(offset, size, len(found), total),
-            total_size=total,
-        )
+        reply = pb.ListRosterResponse(next_page_token=next_token(offset, size, len(found), total), total_size=total)
+        add_roster_entries(reply.entries, found)
+        return reply
 
     def CountMembers(self, request: pb.CountMembersRequest, context: Ctx) -> pb.CountMembersResponse:
         """Active members per child subtree in one grouped query over the unit's subtree: a

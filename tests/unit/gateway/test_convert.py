@@ -49,6 +49,21 @@ def test_to_json_conventions() -> None:
     assert to_json(pb.GetMeResponse(account_id="a"))["member"] is None
 
 
+def test_to_json_nested_lists_maps_and_newer_enum_values() -> None:
+    from sotay.meetings.v1 import meetings_pb2 as mpb
+
+    meeting = mpb.Meeting(id="m1", agenda=[mpb.AgendaItem(title="Một"), mpb.AgendaItem(title="Hai")],
+                          session_meeting_ids=["m1", "m2"])
+    meeting.kind = 999  # a value added to the contract after this gateway was built
+    out = to_json(meeting)
+    assert [item["title"] for item in out["agenda"]] == ["Một", "Hai"]
+    assert out["session_meeting_ids"] == ["m1", "m2"] and isinstance(out["session_meeting_ids"], list)
+    assert out["kind"] is None and out["starts_at"] is None
+    ratings = to_json(mpb.GetEvaluationResponse(member_ratings={"tot": 3, "kha": 1}))
+    assert ratings["member_ratings"] == {"tot": 3, "kha": 1}
+    assert ratings["rubric"] is None
+
+
 def test_from_json() -> None:
     req = from_json(pb.CreateUnitRequest, {"name": "X", "kind": "grassroots", "parent_id": "p", "code": None})
     assert req.kind == pb.UNIT_KIND_GRASSROOTS

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+from flask import Response
 from flask.testing import FlaskClient
 
 from tests.unit.gateway.conftest import make_app
@@ -68,3 +72,28 @@ def test_forwarded_for_is_used_through_trusted_proxies() -> None:
     assert _login_status(client, "10.0.0.1") == 429
     # Only the entry our proxy appended counts: a client cannot pick a fresh address on the left.
     assert _login_status(client, "1.2.3.4, 10.0.0.2") == 429
+
+
+def test_each_request_is_logged_with_its_id_when_info_is_on(
+    client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="sotay.gateway.http"):
+        response = client.get("/api/v1/nothing", headers={"X-Request-Id": "trace-7"})
+    [record] = [r for r in caplog.records if r.name == "sotay.gateway.http"]
+    fields = record.fields  # type: ignore[attr-defined]
+    assert (fields["method"], fields["path"], fields["status"]) == ("GET", "/api/v1/nothing", 404)
+    assert fields["bytes"] == len(response.data) and fields["ms"] >= 0
+    assert response.headers["X-Request-Id"] == "trace-7"
+
+
+def test_a_view_may_narrow_the_content_security_policy() -> None:
+    app = make_app()
+
+    @app.get("/narrow")
+    def narrow() -> Response:
+        return Response("x", headers={"Content-Security-Policy": "default-src 'none'",
+                                      "X-Frame-Options": "SAMEORIGIN"})
+
+    headers = app.test_client().get("/narrow").headers
+    assert headers.getlist("Content-Security-Policy") == ["default-src 'none'"]
+    assert headers.getlist("X-Frame-Options") == ["DENY"]
