@@ -15,10 +15,11 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sqlalchemy import exc as sa_exc
 
 from services.core.auth import Principal, TokenVerifier, issue_access_token
+from services.core.clients import make_channel
 from services.core.config import ServerConfig
-from services.core.context import current_request_id
+from services.core.context import current_request_id, request_id_var
 from services.core.errors import InvalidArgument, error_info
-from services.core.interceptors import current_principal, remaining_deadline
+from services.core.interceptors import current_principal, principal_var, remaining_deadline
 from services.core.server import RunningServer, start_server
 
 KEY = Ed25519PrivateKey.generate()
@@ -101,6 +102,35 @@ def test_request_id_is_kept_or_made(server: RunningServer) -> None:
 
 def test_handlers_see_the_callers_deadline(server: RunningServer) -> None:
     assert 1.0 < float(call(server, "Deadline", timeout=2.0)) <= 2.1  # not the 100 s default
+
+
+def test_client_channels_carry_the_request_id_the_callers_token_and_a_bounded_deadline(
+    server: RunningServer,
+) -> None:
+    token = issue_access_token(KEY, "k1", Principal("acct-9", "", "u", ("u",)), 60)
+    with make_channel(f"127.0.0.1:{server.port}", [], default_timeout=3.0) as channel:
+        def ask(name: str, **kwargs: Any) -> bytes:
+            return channel.unary_unary(f"/test.Svc/{name}")(b"", **kwargs)  # type: ignore[no-any-return]
+
+        rid = request_id_var.set("from-the-gateway")
+        try:
+            assert ask("RequestId") == b"from-the-gateway"
+            assert ask("RequestId", metadata=[("x-request-id", "explicit")]) == b"explicit"
+        finally:
+            request_id_var.reset(rid)
+        assert 2.0 < float(ask("Deadline")) <= 3.1  # the channel's default, not the server's 100 s
+        assert float(ask("Deadline", timeout=1.0)) <= 1.1
+        with pytest.raises(grpc.RpcError) as caught:
+            ask("Whoami")
+        assert caught.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        # Inside a server, the inbound caller's token goes on with the call.
+        who = principal_var.set(Principal("acct-9", "", "u", ("u",), token=token))
+        try:
+            assert ask("Whoami") == b"acct-9"
+            assert channel.unary_unary("/test.Svc/Whoami").with_call(b"")[0] == b"acct-9"
+            assert channel.unary_unary("/test.Svc/Whoami").future(b"").result() == b"acct-9"
+        finally:
+            principal_var.reset(who)
 
 
 def test_tokens_are_verified_for_non_public_methods(server: RunningServer) -> None:
