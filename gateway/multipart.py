@@ -26,11 +26,21 @@ from typing import IO, Any
 
 from flask import request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
-from werkzeug.sansio.multipart import NEED_DATA, Data, Epilogue, Field, File, MultipartDecoder, Preamble
+from werkzeug.sansio.multipart import (
+    LINE_BREAK_RE,
+    NEED_DATA,
+    Data,
+    Epilogue,
+    Field,
+    File,
+    MultipartDecoder,
+    Preamble,
+    State,
+)
 
 from gateway.errors import ApiError
 
-READ_BYTES = 256 * 1024
+READ_BYTES = 262144
 SPOOL_MEMORY = 1024 * 1024  # a file sent before the fields: in memory up to this, then on disk
 MAX_PARTS = 100
 
@@ -175,8 +185,48 @@ class StreamedForm:
             raise _malformed(f"the upload could not be read: {failure}")
 
 
+class _Decoder(MultipartDecoder):
+    """werkzeug's decoder, with part data cut where werkzeug cuts it, found faster.
+
+    werkzeug finds the boundary after part data with a regular expression searched from the start
+    of its buffer (it begins with an alternation, so the search tries every position: ~1 ms for a
+    256 KiB read) and copies the data twice more. Here `bytes.find` locates each `--boundary` and
+    the same expression is only matched at the line break before it; the data is copied once."""
+
+    def _parse_data(self, data: bytes | bytearray, *, start: bool) -> tuple[bytes, int, bool]:
+        data_start = 0
+        if start:
+            first = LINE_BREAK_RE.match(data)
+            data_start = first.end() if first is not None else 0
+        delimiter = b"--" + self.boundary
+        match = None
+        at = data.find(delimiter)
+        while at != -1 and match is None:
+            for begin in (at - 2, at - 1):  # the line break before it: \r\n, \n or \r
+                if begin >= 0 and (match := self.boundary_re.match(data, begin)) is not None:
+                    break
+            at = data.find(delimiter, at + 1)
+        if match is None:
+            data_end = del_index = self._partial_boundary_at(data, data_start)
+        else:
+            self.state = State.EPILOGUE if match.group(1).startswith(b"--") else State.PART
+            data_end, del_index = match.start(), match.end()
+        return bytes(memoryview(data)[data_start:data_end]), del_index, match is None
+
+    def _partial_boundary_at(self, data: bytes | bytearray, data_start: int) -> int:
+        """werkzeug's _last_partial_boundary_index(data[data_start:]) + data_start, without the copy."""
+        length = len(data) - data_start
+        complete = length - len(b"\r\n--" + self.boundary)
+        ends = []
+        for char in (b"\n", b"\r"):
+            last = data.rfind(char, data_start)
+            last = length if last == -1 else last - data_start
+            ends.append(length if last < complete else last)
+        return min(ends) + data_start
+
+
 def _events(boundary: bytes, stream: IO[bytes], max_field_bytes: int | None) -> Iterator[Any]:
-    decoder = MultipartDecoder(boundary, max_form_memory_size=max_field_bytes, max_parts=MAX_PARTS)
+    decoder = _Decoder(boundary, max_form_memory_size=max_field_bytes, max_parts=MAX_PARTS)
     while True:
         try:
             event = decoder.next_event()

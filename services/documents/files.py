@@ -1,8 +1,8 @@
 """Incoming files: size limit, checksum, type by content (never the client's word), safe names.
 
-Uploads arrive in chunks and are spooled (memory up to 8 MiB, then a temporary file), hashed
-with SHA-256 (the file's identity) and MD5 (what an S3 server answers as the ETag of a single-part
-put, so the stored object is verified without a second round trip) on the way, in one pass.
+Uploads arrive in chunks and are spooled (memory up to 8 MiB, then a temporary file) and hashed
+with SHA-256 on the way: the file's identity, the client's integrity check, and the payload hash
+the S3 put is signed with (the server verifies the stored bytes against it), one hash for all.
 The kind is decided from the bytes: magic numbers for PDF and images,
 the zip structure for DOCX and ODT (checked for zip bombs before anything is read), strict
 UTF-8/UTF-16 for plain text. A declared MIME type or file extension that disagrees with the
@@ -87,14 +87,12 @@ class Received:
     spool: IO[bytes]
     size: int
     sha256: str
-    md5: str = ""
 
 
 @contextmanager
 def receive(chunks: Iterable[bytes], max_bytes: int, expected_sha256: str = "") -> Iterator[Received]:
     """Spool the chunks, enforcing the size limit and the client's checksum when given."""
     digest = hashlib.sha256()
-    md5 = hashlib.md5(usedforsecurity=False)
     size = 0
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY) as spool:
         for chunk in chunks:
@@ -106,7 +104,6 @@ def receive(chunks: Iterable[bytes], max_bytes: int, expected_sha256: str = "") 
                     limit_bytes=max_bytes,
                 )
             digest.update(chunk)
-            md5.update(chunk)
             spool.write(chunk)
         if size == 0:
             raise InvalidArgument("empty_file", "the file is empty")
@@ -115,7 +112,7 @@ def receive(chunks: Iterable[bytes], max_bytes: int, expected_sha256: str = "") 
         if expected and expected != sha:
             raise InvalidArgument("checksum_mismatch", "the file's SHA-256 differs from the one sent", sha256=sha)
         spool.seek(0)
-        yield Received(spool, size, sha, md5.hexdigest())  # type: ignore[arg-type]
+        yield Received(spool, size, sha)  # type: ignore[arg-type]
 
 
 def sniff(spool: IO[bytes]) -> str:

@@ -7,7 +7,7 @@
             incoming.wait_stored()   # last: the rows commit only once the file is stored
         incoming.keep()
 
-`receiving` spools the chunks (SHA-256 and MD5 in the same pass), checks the type by content and
+`receiving` spools the chunks (hashing them with SHA-256 on the way), checks the type by content and
 the top of the text for a classification stamp (a marked file is refused here, before anything is
 stored) and yields. `store()` puts the file into the store on another thread, so that the
 database work runs during the put instead of after it. Unless `keep()` is called (after the
@@ -46,7 +46,7 @@ class Incoming:
         with step("store_put"):
             self._got.spool.seek(0)
             v = self.values
-            self._blobs.put(v["blob_key"], self._got.spool, v["size"], v["sha256"], v["content_type"], self._got.md5)
+            self._blobs.put(v["blob_key"], self._got.spool, v["size"], v["sha256"], v["content_type"])
 
     def wait_stored(self) -> None:
         """Block until the file is stored; raises what the store raised (UNAVAILABLE...)."""

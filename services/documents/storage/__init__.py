@@ -22,9 +22,10 @@ class BlobStore(Protocol):
     def ensure(self) -> None:
         """Create the bucket/folder when missing (idempotent)."""
 
-    def put(self, key: str, spool: IO[bytes], size: int, sha256: str, content_type: str, md5: str = "") -> None:
-        """Store a new object and verify it (size, SHA-256; `md5` lets S3 verify by ETag alone);
-        UNAVAILABLE (reason storage_unavailable) when the store is down."""
+    def put(self, key: str, spool: IO[bytes], size: int, sha256: str, content_type: str) -> None:
+        """Store a new object and verify it against `size` and `sha256` (the hash computed while
+        the file was received); UNAVAILABLE (reason storage_unavailable) when the store is down,
+        (storage_checksum) when what it holds differs."""
 
     def chunks(self, key: str, chunk_size: int = 256 * 1024) -> Iterator[bytes]:
         """The object's bytes."""

@@ -28,7 +28,7 @@ class LocalBlobStore:
     def ensure(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
 
-    def put(self, key: str, spool: IO[bytes], size: int, sha256: str, content_type: str, md5: str = "") -> None:
+    def put(self, key: str, spool: IO[bytes], size: int, sha256: str, content_type: str) -> None:
         target = self._path(key)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -2,8 +2,11 @@
 
 - The bucket is created on first use and put under versioning when the server supports it.
 - Uploads stream from the spool (multipart above 16 MiB); the SHA-256 goes in the object's
-  metadata. A single-part put is verified by its ETag (the MD5 computed while spooling); a
-  multipart one by a stat of size and SHA-256 after the put.
+  metadata. A single-part put is signed with the SHA-256 computed while the file was received
+  (`x-amz-content-sha256`, over HTTP and HTTPS alike): the server checks the body against it and
+  refuses a put whose bytes differ (XAmzContentSHA256Mismatch), so a put that succeeds is verified
+  without a second round trip, and the SDK does not hash the body again. A multipart put is
+  verified by a stat of size and SHA-256 after it.
 - A store that does not answer is UNAVAILABLE `storage_unavailable` after a short retry, so an
   upload fails fast and cleanly instead of hanging.
 """
@@ -28,6 +31,26 @@ from services.core.errors import Unavailable
 log = logging.getLogger("sotay.documents.s3")
 PART_SIZE = 16 * 1024 * 1024
 _DOWN = (urllib3.exceptions.HTTPError, OSError, MinioException)
+PAYLOAD_SHA256 = "x-amz-content-sha256"
+_MISMATCH = ("XAmzContentSHA256Mismatch", "BadDigest")
+
+
+class _Minio(Minio):
+    """The SDK, taking the body's SHA-256 from the caller when it already has one.
+
+    minio 7.2 hashes every request body itself (SHA-256 over HTTP for the signature, MD5 over
+    HTTPS for Content-MD5). A put given `x-amz-content-sha256` (through put_object's metadata,
+    single-part puts only) is signed with that value instead; the server verifies the body
+    against it, as it would against the SDK's own hash."""
+
+    def _build_headers(self, host: str, headers: Any = None, body: Any = None, creds: Any = None) -> Any:
+        given = (headers or {}).get(PAYLOAD_SHA256)
+        if not given or not body:
+            return super()._build_headers(host, headers, body, creds)
+        headers, date = super()._build_headers(host, headers, None, creds)  # no hashing of the body
+        headers["Content-Length"] = str(len(body))
+        headers[PAYLOAD_SHA256] = given
+        return headers, date
 
 
 def _http(timeout: float, retries: int) -> urllib3.PoolManager:
@@ -53,7 +76,7 @@ class S3BlobStore:
         timeout: float = 30.0,
     ) -> None:
         self.bucket = bucket
-        self.client = Minio(
+        self.client = _Minio(
             endpoint, access_key, secret_key, secure=secure, region=region, http_client=_http(timeout, 2)
         )
         # Presigning is computed locally; the public endpoint is what browsers reach.
@@ -95,25 +118,32 @@ class S3BlobStore:
             raise self._unavailable(exc, "bucket check") from exc
         self._ready = True
 
-    def put(self, key: str, spool: IO[bytes], size: int, sha256: str, content_type: str, md5: str = "") -> None:
-        """One PUT. The server checks the body against the request's signed SHA-256 (plain HTTP)
-        or Content-MD5 (HTTPS) and answers the stored object's ETag, which for a single-part put is
-        its MD5: when it matches `md5` the object is verified without another round trip. Only a
-        multipart upload (above PART_SIZE) or a server whose ETags are not MD5s costs a stat."""
+    def put(self, key: str, spool: IO[bytes], size: int, sha256: str, content_type: str) -> None:
+        """One PUT. A single-part put is signed with `sha256` (the file's hash, computed while it
+        was received) as its payload hash: the server stores it only if the body matches, so the
+        object is verified without another round trip. Only a multipart upload (above
+        PART_SIZE) costs a stat."""
         self.ensure()
+        single = size <= PART_SIZE
+        headers = {"sha256": sha256, PAYLOAD_SHA256: sha256} if single else {"sha256": sha256}
         try:
-            result = self.client.put_object(
+            self.client.put_object(
                 self.bucket,
                 key,
                 cast(BinaryIO, spool),
                 length=size,
                 content_type=content_type.split(";")[0],
-                metadata={"sha256": sha256},
+                metadata=cast(Any, headers),
                 part_size=PART_SIZE,
             )
-            if md5 and size <= PART_SIZE and (result.etag or "").strip('"').lower() == md5:
+            if single:
                 return
             stat = self.client.stat_object(self.bucket, key)
+        except S3Error as exc:
+            if exc.code in _MISMATCH:
+                log.warning("s3 refused %s: the body does not match its SHA-256", key)
+                raise Unavailable("storage_checksum", "the stored file does not match what was received") from exc
+            raise self._unavailable(exc, "upload") from exc
         except _DOWN as exc:
             raise self._unavailable(exc, "upload") from exc
         stored = {k.lower(): v for k, v in (stat.metadata or {}).items()}
