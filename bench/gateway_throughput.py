@@ -6,8 +6,10 @@ Measures, in one run, with the same gunicorn settings (GATEWAY_WORKERS, GATEWAY_
   - the baseline: a minimal Flask endpoint making one trivial gRPC call to a trivial server.
 Reports requests/s, p50, p99, CPU time per request of each process (identity, gateway, the
 baseline's app and trivial server, PostgreSQL) and each ratio (requests/s) to the baseline; target
->= 0.6. The three loads run in alternated rounds; figures are the rounds' means.
-Usage: python -m bench.gateway_throughput [--seconds 15] [--rounds 2] [--postgres]
+>= 0.6. The three loads run in alternated short rounds, so that the machine's slow spells (a shared
+2-core VM drifts by a fifth from minute to minute) fall on every path alike; figures are the
+rounds' means.
+Usage: python -m bench.gateway_throughput [--seconds 8] [--rounds 4] [--postgres]
 """
 
 from __future__ import annotations
@@ -102,8 +104,8 @@ def _mean(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=int, default=15)
-    parser.add_argument("--rounds", type=int, default=2, help="alternated rounds of the three loads (2)")
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=4, help="alternated rounds of the three loads (4)")
     parser.add_argument("--postgres", action="store_true", help="identity on the loopback PostgreSQL")
     args = parser.parse_args()
     py = sys.executable

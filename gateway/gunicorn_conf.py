@@ -11,6 +11,10 @@
                               a path such as /dev/stderr: gunicorn's access line too, as JSON
                               (it also has the bytes sent and the full time of streamed downloads)
 
+Each worker listens on its own SO_REUSEPORT socket (reuse_port), so the kernel spreads
+connections over the workers; on one shared socket a busy worker kept accepting, and one
+process out of two could end up with every kept-alive connection (a third less throughput).
+
 gRPC channels are never created in the master: the app is loaded in each worker (no
 preload_app) and gateway.clients creates channels on first use; post_fork resets its registry
 in case anything was created before the fork.
@@ -36,6 +40,7 @@ timeout = env_int("GATEWAY_TIMEOUT", 60)
 graceful_timeout = env_int("GATEWAY_GRACEFUL_TIMEOUT", 30)
 keepalive = env_int("GATEWAY_KEEPALIVE", 5)
 preload_app = False
+reuse_port = True  # one listening socket per worker, balanced by the kernel
 proc_name = "sotay-gateway"
 # gunicorn's control socket defaults to one fixed path per user, which several gateways on one
 # host (tests, replicas) would fight over, and a read-only root filesystem cannot hold: off

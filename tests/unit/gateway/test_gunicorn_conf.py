@@ -25,6 +25,7 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert conf.worker_class == "gthread"
     assert conf.threads == 8
     assert conf.preload_app is False
+    assert conf.reuse_port is True  # connections spread over the workers by the kernel
     assert conf.errorlog == "-"
     assert conf.accesslog is None
     assert conf.control_socket_disable is True
