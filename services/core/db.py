@@ -147,25 +147,39 @@ def _row_type(description: Sequence[Any]) -> Any:
     return found
 
 
+def _driver_sql(conn: Connection, sql: str) -> str:
+    """`:name` parameters as the driver takes them (psycopg: %(name)s, sqlite3: as written)."""
+    if conn.dialect.name != "postgresql":
+        return sql
+    converted = _pyformat.get(sql)
+    if converted is None:
+        if len(_pyformat) >= 2000:  # bounded: statements built per call (multi-row VALUES) vary
+            _pyformat.clear()
+        converted = _pyformat[sql] = _NAMED_PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
+    return converted
+
+
 def fetch(conn: Connection, sql: str, params: Mapping[str, Any] | None = None) -> list[Any]:
     """Rows of one statement, run by the driver on `conn`'s own transaction, as named tuples
     (`row.id`, `row[0]`, `row._asdict()`); `:name` parameters as in `sa.text()`.
 
     For small reads on hot paths: there SQLAlchemy's per-statement work (text clause, cache key,
     result metadata, row proxies) costs several times the query itself."""
-    if conn.dialect.name == "postgresql":
-        converted = _pyformat.get(sql)
-        if converted is None:
-            converted = _pyformat[sql] = _NAMED_PARAM.sub(r"%(\1)s", sql.replace("%", "%%"))
-        sql = converted
-    found, make = _on_driver(conn, sql, params or {}, lambda c: (c.fetchall(), _row_type(c.description)._make))
+    found, make = _on_driver(conn, _driver_sql(conn, sql), params or {},
+                             lambda c: (c.fetchall(), _row_type(c.description)._make))
     return [make(r) for r in found]
+
+
+def execute(conn: Connection, sql: str, params: Mapping[str, Any] | None = None) -> int:
+    """One statement without rows (an INSERT, UPDATE...), run by the driver on `conn`'s own
+    transaction as `fetch` runs a query; returns the row count. For the writes of hot paths."""
+    return int(_on_driver(conn, _driver_sql(conn, sql), params or {}, lambda c: c.rowcount))
 
 
 def _on_driver(conn: Connection, sql: str, params: Mapping[str, Any], read: Callable[[Any], Any]) -> Any:
     """Run `sql` on the driver's connection; its errors become SQLAlchemy's (DBAPIError
-    subclasses: OperationalError is what callers map to UNAVAILABLE), and a connection found
-    dead is invalidated, as SQLAlchemy's own execution does."""
+    subclasses: OperationalError is what callers map to UNAVAILABLE, IntegrityError a conflict),
+    and a connection found dead is invalidated, as SQLAlchemy's own execution does."""
     dbapi = conn.connection.dbapi_connection
     cursor = dbapi.cursor()  # type: ignore[union-attr]
     try:

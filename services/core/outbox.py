@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.engine import Connection
 
-from services.core.db import Database
+from services.core.db import Database, execute
 from services.core.metrics import OUTBOX_RELAYED
 from sotay.events.v1 import events_pb2, events_pb2_grpc
 
@@ -50,11 +50,9 @@ class Event:
 
 def emit(conn: Connection, topic: str, key: str, payload: dict[str, Any]) -> str:
     event_id = str(uuid.uuid4())
-    conn.execute(
-        sa.text(
-            "INSERT INTO outbox (id, seq, topic, key, payload, created_at) "
-            "VALUES (:id, NULL, :topic, :key, :payload, :at)"
-        ),
+    execute(
+        conn,
+        "INSERT INTO outbox (id, seq, topic, key, payload, created_at) VALUES (:id, NULL, :topic, :key, :payload, :at)",
         {"id": event_id, "topic": topic, "key": key, "payload": json.dumps(payload), "at": time.time()},
     )
     return event_id

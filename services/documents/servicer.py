@@ -29,7 +29,7 @@ from sqlalchemy.engine import Connection
 
 from services.core.auth import Principal
 from services.core.config import env_int
-from services.core.db import Database
+from services.core.db import Database, execute, fetch_one
 from services.core.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -107,10 +107,10 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
     # ---------- uploads ----------
 
     def _replayed(self, conn: Connection, me: Principal, key: str) -> tuple[str, int] | None:
-        row = conn.execute(
-            sa.text("SELECT document_id, version FROM upload_requests WHERE account_id = :a AND idempotency_key = :k"),
+        row = fetch_one(
+            conn, "SELECT document_id, version FROM upload_requests WHERE account_id = :a AND idempotency_key = :k",
             {"a": me.account_id, "k": key},
-        ).first()
+        )
         return (row.document_id, row.version) if row else None
 
     def _replay_lookup(self, me: Principal, key: str) -> tuple[str, int] | None:
@@ -193,11 +193,10 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
                         list(chain),
                     )
                     ver = store.insert_version(conn, {**version, "note": "", "created_by": me.account_id})
-                    conn.execute(
-                        sa.text(
-                            "INSERT INTO upload_requests (account_id, idempotency_key, document_id, version, "
-                            "created_at) VALUES (:a, :k, :d, 1, :t)"
-                        ),
+                    execute(
+                        conn,
+                        "INSERT INTO upload_requests (account_id, idempotency_key, document_id, version, created_at) "
+                        "VALUES (:a, :k, :d, 1, :t)",
                         {"a": me.account_id, "k": key, "d": doc_id, "t": now},
                     )
                     if publish:

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from services.core.db import execute
 from services.core.errors import NotFound
 from services.core.ids import require_id
 from services.documents.search import IndexedDocument, Visibility
@@ -163,7 +164,7 @@ def insert(conn: Connection, values: dict[str, Any], audience: list[str], chain:
     now = time.time()
     row = {**values, "change_seq": 1, "created_at": now, "updated_at": now}
     columns = ", ".join(row)
-    conn.execute(sa.text(f"INSERT INTO documents ({columns}) VALUES ({', '.join(':' + k for k in row)})"), row)
+    execute(conn, f"INSERT INTO documents ({columns}) VALUES ({', '.join(':' + k for k in row)})", row)
     _insert_units(conn, values["id"], audience, chain)
     data = {k: v for k, v in row.items() if k not in ("withdrawn_at", "withdrawn_reason")}
     data["issued_on"] = data.get("issued_on") or ""
@@ -217,9 +218,15 @@ def set_units(conn: Connection, document_id: str, audience: list[str], chain: li
 
 
 def _insert_units(conn: Connection, document_id: str, audience: list[str], chain: list[str]) -> None:
-    rows = [{"d": document_id, "u": u, "r": "a"} for u in dict.fromkeys(audience)]
-    rows += [{"d": document_id, "u": u, "r": "p"} for u in dict.fromkeys(chain)]
-    conn.execute(sa.text("INSERT INTO document_units (document_id, unit_id, rel) VALUES (:d, :u, :r)"), rows)
+    """One multi-row statement (an executemany costs a round trip or a pipeline per row)."""
+    units = [(u, "a") for u in dict.fromkeys(audience)] + [(u, "p") for u in dict.fromkeys(chain)]
+    if not units:
+        return
+    params: dict[str, Any] = {"d": document_id}
+    for i, (unit, rel) in enumerate(units):
+        params[f"u{i}"], params[f"r{i}"] = unit, rel
+    values = ", ".join(f"(:d, :u{i}, :r{i})" for i in range(len(units)))
+    execute(conn, f"INSERT INTO document_units (document_id, unit_id, rel) VALUES {values}", params)
 
 
 def update(conn: Connection, document_id: str, **values: Any) -> None:
@@ -236,7 +243,7 @@ def insert_version(conn: Connection, values: dict[str, Any]) -> Version:
     """Insert a version; returns it as `version` would (without reading it back)."""
     row = {**values, "ocr_attempts": 0, "ocr_claimed_at": None, "created_at": time.time()}
     columns = ", ".join(row)
-    conn.execute(sa.text(f"INSERT INTO document_versions ({columns}) VALUES ({', '.join(':' + k for k in row)})"), row)
+    execute(conn, f"INSERT INTO document_versions ({columns}) VALUES ({', '.join(':' + k for k in row)})", row)
     fields = {k: row[k] for k in Version.__dataclass_fields__ if k in row}
     return Version(**fields, text_chars=len(row["text"]))
 

@@ -1,4 +1,4 @@
-"""core.db.fetch: the driver-level reads behave as SQLAlchemy's on both backends."""
+"""core.db.fetch and execute: the driver-level statements behave as SQLAlchemy's on both backends."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
-from services.core.db import Database, Migration, fetch, fetch_one
+from services.core.db import Database, Migration, execute, fetch, fetch_one
 
 SCHEMA = [Migration(1, "people", ("CREATE TABLE people (id TEXT PRIMARY KEY, name TEXT NOT NULL, age INTEGER)",))]
 
@@ -45,6 +45,22 @@ def test_sees_the_enclosing_transaction(db: Database) -> None:
         conn.rollback()
     with db.read() as conn:
         assert fetch(conn, "SELECT id FROM people WHERE id = 'd'") == []
+
+
+def test_execute_writes_in_the_enclosing_transaction_and_counts_rows(db: Database) -> None:
+    with db.write() as conn:
+        assert execute(conn, "INSERT INTO people VALUES (:i, :n, NULL), (:j, :m, 7)",
+                       {"i": "d", "n": "Dũng 5%", "j": "e", "m": "Em"}) == 2
+        assert execute(conn, "UPDATE people SET age = :a WHERE age IS NULL", {"a": 1}) == 2  # b and d
+        conn.rollback()
+    with db.read() as conn:
+        assert fetch(conn, "SELECT id FROM people WHERE id IN ('d', 'e')") == []
+    with db.write() as conn:
+        execute(conn, "INSERT INTO people VALUES (:i, :n, NULL)", {"i": "d", "n": "Dũng"})
+    with pytest.raises(sa_exc.IntegrityError), db.write() as conn:  # a conflict, as SQLAlchemy raises it
+        execute(conn, "INSERT INTO people VALUES (:i, :n, NULL)", {"i": "d", "n": "again"})
+    with db.read() as conn:
+        assert fetch_one(conn, "SELECT name FROM people WHERE id = 'd'").name == "Dũng"
 
 
 def test_driver_errors_become_sqlalchemy_errors(db: Database) -> None:
