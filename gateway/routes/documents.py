@@ -173,8 +173,11 @@ def upload_document(form: UploadForm, upload: StreamedForm) -> dict[str, Any]:
 
     def messages() -> Iterator[pb.UploadDocumentRequest]:
         yield pb.UploadDocumentRequest(header=header)
-        for chunk in upload.chunks():
+        size = 0
+        for chunk in upload.chunks():  # ends once the whole body is read and well formed
+            size += len(chunk)
             yield pb.UploadDocumentRequest(chunk=chunk)
+        yield pb.UploadDocumentRequest(end=pb.UploadEnd(size=size))
 
     reply = _relay(upload, lambda: documents(long=True).UploadDocument(messages(), metadata=auth_metadata()))
     return {**_document(reply.document), "replayed": reply.replayed}
@@ -203,8 +206,11 @@ def add_version(document_id: str, form: VersionForm, upload: StreamedForm) -> di
 
     def messages() -> Iterator[pb.AddDocumentVersionRequest]:
         yield pb.AddDocumentVersionRequest(header=header)
-        for chunk in upload.chunks():
+        size = 0
+        for chunk in upload.chunks():  # ends once the whole body is read and well formed
+            size += len(chunk)
             yield pb.AddDocumentVersionRequest(chunk=chunk)
+        yield pb.AddDocumentVersionRequest(end=pb.UploadEnd(size=size))
 
     reply = _relay(upload, lambda: documents(long=True).AddDocumentVersion(messages(), metadata=auth_metadata()))
     return {**_document(reply.document), "replayed": reply.replayed}

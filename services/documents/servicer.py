@@ -136,10 +136,23 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
         return audience
 
     def _chunks(self, requests: Iterator[Any]) -> Iterator[bytes]:
+        """The file's bytes, up to the `end` message. gRPC ends the request stream of a client
+        that went away as it ends a finished one, so a stream without `end` was cut short."""
+        size = 0
         for message in requests:
-            if message.WhichOneof("part") != "chunk":
+            part = message.WhichOneof("part")
+            if part == "chunk":
+                size += len(message.chunk)
+                yield message.chunk
+            elif part == "end":
+                if message.end.size != size:
+                    raise InvalidArgument("upload_incomplete", f"{size} of the file's {message.end.size} bytes arrived")
+                if next(requests, None) is not None:
+                    raise InvalidArgument("after_end", "nothing may follow the end message")
+                return
+            else:
                 raise InvalidArgument("header_repeated", "only the first message carries the header")
-            yield message.chunk
+        raise InvalidArgument("upload_incomplete", "the upload stopped before its end message")
 
     def UploadDocument(
         self, request_iterator: Iterator[pb.UploadDocumentRequest], context: Ctx

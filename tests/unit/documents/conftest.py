@@ -225,6 +225,8 @@ def upload(
     publish: bool = True,
     sha256: str = "",
     chunk: int = 64 * 1024,
+    end: bool = True,
+    end_size: int | None = None,
     **meta: Any,
 ) -> pb.UploadDocumentResponse:
     metadata = {
@@ -250,6 +252,8 @@ def upload(
         yield pb.UploadDocumentRequest(header=header)
         for i in range(0, len(data), chunk):
             yield pb.UploadDocumentRequest(chunk=data[i : i + chunk])
+        if end:
+            yield pb.UploadDocumentRequest(end=pb.UploadEnd(size=len(data) if end_size is None else end_size))
 
     return stack.stub.UploadDocument(messages(), metadata=auth, timeout=60)
 
@@ -262,6 +266,7 @@ def add_version(
     def messages() -> Iterator[pb.AddDocumentVersionRequest]:
         yield pb.AddDocumentVersionRequest(header=header)
         yield pb.AddDocumentVersionRequest(chunk=data)
+        yield pb.AddDocumentVersionRequest(end=pb.UploadEnd(size=len(data)))
 
     return stack.stub.AddDocumentVersion(messages(), metadata=auth, timeout=60)
 

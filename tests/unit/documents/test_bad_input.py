@@ -46,10 +46,16 @@ def test_bad_files_are_refused_with_a_reason(stack: Stack) -> None:
         "invalid_date": dict(data=good_docx, issued_on="2025-13-40"),
         "title_required": dict(data=good_docx, title="  "),
         "idempotency_key_required": dict(data=good_docx, key=" "),
+        # A stream without its end message was cut short (gRPC ends the stream of a client that
+        # went away as it ends a finished one); a size that differs from what arrived, too.
+        "upload_incomplete": dict(data=good_docx, end=False),
     }
     truncated_docx = good_docx[: len(good_docx) // 2]
     cases["corrupt_docx"] = dict(data=truncated_docx, filename="x.docx")
-    for reason, kw in cases.items():
+    cases["upload_incomplete: fewer bytes than the end message says"] = dict(data=truncated_docx,
+                                                                              end_size=len(good_docx))
+    for case, kw in cases.items():
+        reason = case.split(":")[0]
         data = kw.pop("data")
         code, got = code_and_reason(lambda d=data, k=kw: upload(stack, admin, d, **k))  # type: ignore[misc]
         assert code == INVALID, (reason, code, got)

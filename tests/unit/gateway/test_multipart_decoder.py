@@ -43,6 +43,19 @@ def test_same_events_as_werkzeug_for_edgy_bodies_and_any_read_size() -> None:
         assert _events(_Decoder, b"bnd", body, step) == _events(MultipartDecoder, b"bnd", body, step), (body, step)
 
 
+def test_same_events_for_any_preamble_and_first_boundary() -> None:
+    """The first boundary (werkzeug's preamble_re: the line break before it optional), matched by
+    hand here rather than compiled per request."""
+    rng = random.Random(7)
+    pieces = [b"", b"\r\n", b"\n", b"\r", b"x", b"-", b"--", b"--bnd", b"--bn", b" ", b"\t", b"--bnd--",
+              b"\r\n--bnd", b"\n--bnd  \n", b"--bnd\x0b\r"]
+    part = b'Content-Disposition: form-data; name="f"\r\n\r\nv\r\n--bnd--\r\n'
+    for _ in range(5000):
+        body = b"".join(rng.choice(pieces) for _ in range(rng.randint(0, 8))) + rng.choice([b"", part, b"\r\n" + part])
+        step = rng.choice([1, 2, 3, 7, 4096])
+        assert _events(_Decoder, b"bnd", body, step) == _events(MultipartDecoder, b"bnd", body, step), (body, step)
+
+
 def test_same_events_for_a_large_file_between_fields() -> None:
     rng = random.Random(6)
     data = bytes(rng.getrandbits(8) for _ in range(300_000)).replace(b"--", b"-")

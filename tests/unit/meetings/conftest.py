@@ -79,7 +79,9 @@ class World:
             publish=publish,
             filename="du-thao.txt",
         )
-        requests = iter([dpb.UploadDocumentRequest(header=header), dpb.UploadDocumentRequest(chunk=title.encode())])
+        data = title.encode()
+        requests = iter([dpb.UploadDocumentRequest(header=header), dpb.UploadDocumentRequest(chunk=data),
+                         dpb.UploadDocumentRequest(end=dpb.UploadEnd(size=len(data)))])
         return str(self.documents.UploadDocument(requests, metadata=self.admin).document.id)
 
     def token(self, member_id: str) -> Auth:
