@@ -239,13 +239,14 @@ def file_format(filename: str) -> str:
 def import_messages(
     unit_id: str, fmt: str, dry_run: bool, stream: IO[bytes]
 ) -> Iterator[pb.ImportMembersRequest]:
-    """The client stream of ImportMembers: options on the first message, then 1 MiB chunks."""
-    chunk = stream.read(CHUNK_BYTES)
-    yield pb.ImportMembersRequest(format=FILE_FORMATS[fmt], unit_id=unit_id, dry_run=dry_run, chunk=chunk)
-    while chunk:
-        chunk = stream.read(CHUNK_BYTES)
-        if chunk:
-            yield pb.ImportMembersRequest(chunk=chunk)
+    """The client stream of ImportMembers: options on the first message, then 1 MiB chunks, the
+    last one marked `last`."""
+    chunk, ahead = stream.read(CHUNK_BYTES), stream.read(CHUNK_BYTES)
+    yield pb.ImportMembersRequest(format=FILE_FORMATS[fmt], unit_id=unit_id, dry_run=dry_run, chunk=chunk,
+                                  last=not ahead)
+    while ahead:
+        chunk, ahead = ahead, stream.read(CHUNK_BYTES)
+        yield pb.ImportMembersRequest(chunk=chunk, last=not ahead)
 
 
 def _import_limit(settings: Settings) -> int:

@@ -246,16 +246,21 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         me = current_principal()
         first: pb.ImportMembersRequest | None = None
         with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as spool:
-            size = 0
+            size, whole = 0, False
             for message in request_iterator:
                 if first is None:
                     first = message
+                if whole:
+                    raise InvalidArgument("after_end", "nothing may follow the message marked last")
                 size += len(message.chunk)
                 if size > MAX_IMPORT_BYTES:
                     raise InvalidArgument("file_too_large", f"an import file has at most {MAX_IMPORT_BYTES} bytes")
                 spool.write(message.chunk)
+                whole = message.last
             if first is None:
                 raise InvalidArgument("empty_request", "no file was sent")
+            if not whole:  # gRPC ends the stream of a client that went away as it ends a whole one
+                raise InvalidArgument("upload_incomplete", "the file stopped before its message marked last")
             fmt = enum_str(pb.FileFormat, first.format, "FILE_FORMAT_", "format")
             if not fmt:
                 raise InvalidArgument("format_required", "format is required (csv or xlsx)", field="format")

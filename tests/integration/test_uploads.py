@@ -103,3 +103,10 @@ def test_uploads_in_every_order_and_broken_bodies(tmp_path: Path) -> None:
         while time.monotonic() < deadline:
             assert count(system, admin) == before + 2
             time.sleep(0.25)
+
+        # A member import through the same gateway (read whole, relayed with its last chunk marked).
+        csv = "so_the_dang_vien,ho_ten,ma_don_vi\nCUT000778,Nguyễn Văn Nhập,\n".encode()
+        imported = requests.post(system.url(f"/api/v1/units/{province}/members/import"), headers=admin,
+                                 files={"file": ("dang-vien.csv", csv, "text/csv")}, data={"dry_run": "true"},
+                                 timeout=30)
+        assert imported.status_code == 200 and imported.json()["rows"] == 1, imported.text

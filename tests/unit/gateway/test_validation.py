@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
+from gateway.routes.identity import CHUNK_BYTES, import_messages
 from tests.unit.gateway.conftest import AUTH
 
 
@@ -184,3 +185,11 @@ def test_document_upload_needs_its_fields_and_a_file(client: FlaskClient) -> Non
 def test_document_upload_over_the_limit_is_refused_unread(client: FlaskClient) -> None:
     response = _document_upload(client, b"x", "multipart/form-data; boundary=x", CONTENT_LENGTH=str(10**10))
     assert (response.status_code, response.get_json()["error"]["reason"]) == (413, "body_too_large")
+
+
+@pytest.mark.parametrize("size", [0, 1, CHUNK_BYTES, 2 * CHUNK_BYTES + 5])
+def test_import_stream_marks_only_its_last_message(size: int) -> None:
+    data = bytes(i % 251 for i in range(size))
+    messages = list(import_messages("u1", "csv", False, io.BytesIO(data)))
+    assert [m.last for m in messages] == [False] * (len(messages) - 1) + [True]
+    assert b"".join(m.chunk for m in messages) == data and messages[0].unit_id == "u1"

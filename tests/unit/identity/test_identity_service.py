@@ -345,3 +345,22 @@ def test_member_pages_count_every_match_on_every_page(identity: Identity) -> Non
     identity.stub.RevokeRole(pb.RevokeRoleRequest(grant_id=admin_grant.id), metadata=auth)
     expect_error(grpc.StatusCode.PERMISSION_DENIED, "not_allowed", identity.stub.ListMembers,
                  pb.ListMembersRequest(unit_id=cell_a.id), metadata=admin_a)
+
+
+def test_an_import_stream_without_its_last_message_imports_nothing(identity: Identity) -> None:
+    """gRPC ends the request stream of a client that went away as it ends a whole one: only the
+    message marked `last` says the file is whole."""
+    auth = identity.admin()
+    csv = "so_the_dang_vien,ho_ten,ma_don_vi\nCUT000777,Nguyễn Văn Cắt,\n".encode()
+    first = pb.ImportMembersRequest(format=pb.FILE_FORMAT_CSV, unit_id=identity.root_id, chunk=csv[:20])
+    expect_error(grpc.StatusCode.INVALID_ARGUMENT, "upload_incomplete", identity.stub.ImportMembers,
+                 iter([first, pb.ImportMembersRequest(chunk=csv[20:])]), metadata=auth, timeout=10)
+    expect_error(grpc.StatusCode.INVALID_ARGUMENT, "after_end", identity.stub.ImportMembers,
+                 iter([pb.ImportMembersRequest(format=pb.FILE_FORMAT_CSV, unit_id=identity.root_id, chunk=csv,
+                                               last=True), pb.ImportMembersRequest(chunk=b"x")]),
+                 metadata=auth, timeout=10)
+    with identity.db.read() as conn:
+        assert conn.execute(sa.text("SELECT COUNT(*) FROM members")).scalar_one() == 0
+    whole = pb.ImportMembersRequest(format=pb.FILE_FORMAT_CSV, unit_id=identity.root_id, chunk=csv, last=True,
+                                    dry_run=True)
+    assert identity.stub.ImportMembers(iter([whole]), metadata=auth, timeout=10).rows == 1  # whole: read

@@ -119,7 +119,8 @@ class DocumentsServiceServicer:
 
     def UploadDocument(self, request_iterator, context):
         """UploadDocument takes a file in chunks: the first message carries the header, the
-        following ones the bytes. A repeated idempotency key returns the first document.
+        following ones the bytes, the last one `end`. A repeated idempotency key returns the first
+        document.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

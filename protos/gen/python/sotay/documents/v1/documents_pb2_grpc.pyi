@@ -39,7 +39,8 @@ class DocumentsServiceStub:
     def __new__(cls, channel: _aio.Channel) -> DocumentsServiceAsyncStub: ...
     UploadDocument: _grpc.StreamUnaryMultiCallable[_documents_pb2.UploadDocumentRequest, _documents_pb2.UploadDocumentResponse]
     """UploadDocument takes a file in chunks: the first message carries the header, the
-    following ones the bytes. A repeated idempotency key returns the first document.
+    following ones the bytes, the last one `end`. A repeated idempotency key returns the first
+    document.
     """
     AddDocumentVersion: _grpc.StreamUnaryMultiCallable[_documents_pb2.AddDocumentVersionRequest, _documents_pb2.AddDocumentVersionResponse]
     """AddDocumentVersion stores a new file version; earlier versions stay in the history."""
@@ -77,7 +78,8 @@ class DocumentsServiceAsyncStub(DocumentsServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     UploadDocument: _aio.StreamUnaryMultiCallable[_documents_pb2.UploadDocumentRequest, _documents_pb2.UploadDocumentResponse]  # type: ignore[assignment]
     """UploadDocument takes a file in chunks: the first message carries the header, the
-    following ones the bytes. A repeated idempotency key returns the first document.
+    following ones the bytes, the last one `end`. A repeated idempotency key returns the first
+    document.
     """
     AddDocumentVersion: _aio.StreamUnaryMultiCallable[_documents_pb2.AddDocumentVersionRequest, _documents_pb2.AddDocumentVersionResponse]  # type: ignore[assignment]
     """AddDocumentVersion stores a new file version; earlier versions stay in the history."""
@@ -118,7 +120,8 @@ class DocumentsServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_documents_pb2.UploadDocumentResponse, _abc.Awaitable[_documents_pb2.UploadDocumentResponse]]:
         """UploadDocument takes a file in chunks: the first message carries the header, the
-        following ones the bytes. A repeated idempotency key returns the first document.
+        following ones the bytes, the last one `end`. A repeated idempotency key returns the first
+        document.
         """
 
     @_abc_1.abstractmethod

@@ -1208,12 +1208,17 @@ class ImportMembersRequest(_message.Message):
     UNIT_ID_FIELD_NUMBER: _builtins.int
     DRY_RUN_FIELD_NUMBER: _builtins.int
     CHUNK_FIELD_NUMBER: _builtins.int
+    LAST_FIELD_NUMBER: _builtins.int
     format: Global___FileFormat.ValueType
     """Set on the first message only."""
     unit_id: _builtins.str
     """Unit the file's unit codes are resolved under (the caller must administer it)."""
     dry_run: _builtins.bool
     chunk: _builtins.bytes
+    last: _builtins.bool
+    """Set on the final message: the file is whole. A stream that ends without it was cut short (to
+    the server, a client that went away can look like a stream that ended): nothing is imported.
+    """
     def __init__(
         self,
         *,
@@ -1221,10 +1226,11 @@ class ImportMembersRequest(_message.Message):
         unit_id: _builtins.str = ...,
         dry_run: _builtins.bool = ...,
         chunk: _builtins.bytes = ...,
+        last: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "dry_run", b"dry_run", "format", b"format", "unit_id", b"unit_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chunk", b"chunk", "dry_run", b"dry_run", "format", b"format", "last", b"last", "unit_id", b"unit_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
