@@ -1,8 +1,9 @@
 """The DocumentsService gRPC servicer: authorise, run one transaction, convert.
 
 Uploads: header first (validated and authorised before any byte is read), then chunks
-spooled and hashed (SHA-256 and MD5 in the same pass), type checked by content, the top of the
-text checked for a classification stamp (a marked file is refused here), then the file is stored
+spooled and hashed (SHA-256), up to the `end` message (a stream without it was cut short: gRPC
+ends the stream of a client that went away as it ends a finished one), type checked by content,
+the top of the text checked for a classification stamp (a marked file is refused here), then the file is stored
 under a key of its own (one S3 round trip) while the rows and events are written in one
 transaction, which commits only once the file is stored (incoming.py). A failure after the file
 was stored removes it again, so neither a row without a file nor (in normal operation) a file
