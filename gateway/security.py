@@ -56,7 +56,7 @@ def client_ip() -> str:
 
 class ResponsePlumbing:
     """WSGI middleware around the Flask app: the request id (kept from X-Request-Id when sane, for
-    the whole request as `request_id_var`, which the gRPC client interceptor sends on), the security
+    the whole request as `request_id_var`, which the gRPC client channel sends on), the security
     headers on every response, and the request log. Plain WSGI costs a fraction of Flask's
     before/after/teardown hooks, which run for every request."""
 

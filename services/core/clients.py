@@ -74,8 +74,8 @@ class _ContextCall:
 
 class ContextChannel(grpc.Channel):
     """A channel whose every call carries x-request-id, forwards the caller's token inside a
-    server, and is bounded by the deadline. It does what a client interceptor would, for a tenth
-    of grpc.intercept_channel's cost per call (which builds a new multicallable for each call)."""
+    server, and is bounded by the deadline. It does what a client interceptor would, for less per
+    call than grpc.intercept_channel, which builds a new multicallable for each call."""
 
     def __init__(self, channel: grpc.Channel, default_timeout: float) -> None:
         self._channel = channel
