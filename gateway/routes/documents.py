@@ -119,6 +119,17 @@ def _require_file(upload: StreamedForm) -> None:
         raise invalid_field("file", "file: attach the document file", "missing")
 
 
+def _file_messages(request_class: Callable[..., T], header: Any, upload: StreamedForm) -> Iterator[T]:
+    """The client stream of an upload: the header, the file's chunks as they arrive, then `end`
+    with the size (the service refuses a stream without it: see UploadEnd)."""
+    yield request_class(header=header)
+    size = 0
+    for chunk in upload.chunks():  # ends once the whole body is read and well formed
+        size += len(chunk)
+        yield request_class(chunk=chunk)
+    yield request_class(end=pb.UploadEnd(size=size))
+
+
 def _relay(upload: StreamedForm, call: Callable[[], T]) -> T:
     """Run a call fed by the upload's chunks; when reading the body stopped it, that is the answer."""
     try:
@@ -171,15 +182,8 @@ def upload_document(form: UploadForm, upload: StreamedForm) -> dict[str, Any]:
         sha256=form.sha256,
     )
 
-    def messages() -> Iterator[pb.UploadDocumentRequest]:
-        yield pb.UploadDocumentRequest(header=header)
-        size = 0
-        for chunk in upload.chunks():  # ends once the whole body is read and well formed
-            size += len(chunk)
-            yield pb.UploadDocumentRequest(chunk=chunk)
-        yield pb.UploadDocumentRequest(end=pb.UploadEnd(size=size))
-
-    reply = _relay(upload, lambda: documents(long=True).UploadDocument(messages(), metadata=auth_metadata()))
+    messages = _file_messages(pb.UploadDocumentRequest, header, upload)
+    reply = _relay(upload, lambda: documents(long=True).UploadDocument(messages, metadata=auth_metadata()))
     return {**_document(reply.document), "replayed": reply.replayed}
 
 
@@ -204,15 +208,8 @@ def add_version(document_id: str, form: VersionForm, upload: StreamedForm) -> di
         note=form.note,
     )
 
-    def messages() -> Iterator[pb.AddDocumentVersionRequest]:
-        yield pb.AddDocumentVersionRequest(header=header)
-        size = 0
-        for chunk in upload.chunks():  # ends once the whole body is read and well formed
-            size += len(chunk)
-            yield pb.AddDocumentVersionRequest(chunk=chunk)
-        yield pb.AddDocumentVersionRequest(end=pb.UploadEnd(size=size))
-
-    reply = _relay(upload, lambda: documents(long=True).AddDocumentVersion(messages(), metadata=auth_metadata()))
+    messages = _file_messages(pb.AddDocumentVersionRequest, header, upload)
+    reply = _relay(upload, lambda: documents(long=True).AddDocumentVersion(messages, metadata=auth_metadata()))
     return {**_document(reply.document), "replayed": reply.replayed}
 
 

@@ -114,6 +114,15 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
         )
         return (row.document_id, row.version) if row else None
 
+    def _record_upload(self, conn: Connection, me: Principal, key: str, document_id: str, version: int) -> None:
+        """What `_replayed` finds when the same upload is sent again (unique per account and key)."""
+        execute(
+            conn,
+            "INSERT INTO upload_requests (account_id, idempotency_key, document_id, version, created_at) "
+            "VALUES (:a, :k, :d, :v, :t)",
+            {"a": me.account_id, "k": key, "d": document_id, "v": version, "t": time.time()},
+        )
+
     def _replay_lookup(self, me: Principal, key: str) -> tuple[str, int] | None:
         with self.db.read() as conn:
             return self._replayed(conn, me, key)
@@ -207,12 +216,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
                         list(chain),
                     )
                     ver = store.insert_version(conn, {**version, "note": "", "created_by": me.account_id})
-                    execute(
-                        conn,
-                        "INSERT INTO upload_requests (account_id, idempotency_key, document_id, version, created_at) "
-                        "VALUES (:a, :k, :d, 1, :t)",
-                        {"a": me.account_id, "k": key, "d": doc_id, "t": now},
-                    )
+                    self._record_upload(conn, me, key, doc_id, 1)
                     if publish:
                         emit_published(conn, doc)  # the indexer acts on it as on a refresh
                     else:
@@ -267,13 +271,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
                     store.update(conn, doc.id, pending_version=number)
                 else:
                     store.update(conn, doc.id, current_version=number, pending_version=0)
-                conn.execute(
-                    sa.text(
-                        "INSERT INTO upload_requests (account_id, idempotency_key, document_id, version, "
-                        "created_at) VALUES (:a, :k, :d, :v, :t)"
-                    ),
-                    {"a": me.account_id, "k": key, "d": doc.id, "v": number, "t": time.time()},
-                )
+                self._record_upload(conn, me, key, doc.id, number)
                 doc = store.get(conn, doc.id)
                 if (
                     doc.status == store.DRAFT

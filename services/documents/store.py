@@ -217,16 +217,20 @@ def set_units(conn: Connection, document_id: str, audience: list[str], chain: li
     _insert_units(conn, document_id, audience, chain)
 
 
+UNITS_PER_INSERT = 500  # well inside SQLite's and PostgreSQL's limits on parameters per statement
+
+
 def _insert_units(conn: Connection, document_id: str, audience: list[str], chain: list[str]) -> None:
-    """One multi-row statement (an executemany costs a round trip or a pipeline per row)."""
+    """Multi-row statements of up to UNITS_PER_INSERT rows (an executemany costs a round trip or a
+    pipeline step per row)."""
     units = [(u, "a") for u in dict.fromkeys(audience)] + [(u, "p") for u in dict.fromkeys(chain)]
-    if not units:
-        return
-    params: dict[str, Any] = {"d": document_id}
-    for i, (unit, rel) in enumerate(units):
-        params[f"u{i}"], params[f"r{i}"] = unit, rel
-    values = ", ".join(f"(:d, :u{i}, :r{i})" for i in range(len(units)))
-    execute(conn, f"INSERT INTO document_units (document_id, unit_id, rel) VALUES {values}", params)
+    for start in range(0, len(units), UNITS_PER_INSERT):
+        batch = units[start : start + UNITS_PER_INSERT]
+        params: dict[str, Any] = {"d": document_id}
+        for i, (unit, rel) in enumerate(batch):
+            params[f"u{i}"], params[f"r{i}"] = unit, rel
+        values = ", ".join(f"(:d, :u{i}, :r{i})" for i in range(len(batch)))
+        execute(conn, f"INSERT INTO document_units (document_id, unit_id, rel) VALUES {values}", params)
 
 
 def update(conn: Connection, document_id: str, **values: Any) -> None:

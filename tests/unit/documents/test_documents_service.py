@@ -293,3 +293,16 @@ def test_a_moved_unit_takes_its_documents_to_the_new_managers(stack: Stack) -> N
     assert doc.id in {h.id for h in search(stack, editor_b_auth, "").hits}
     assert doc.id not in {h.id for h in search(stack, p.editor_a, "").hits}
     assert other.document.id in {h.id for h in search(stack, p.editor_a, "").hits}
+
+
+def test_an_audience_of_many_units_is_stored_whole(stack: Stack) -> None:
+    """The audience rows go in multi-row statements of a bounded size (parameter limits)."""
+    from services.documents import store
+
+    audience = [f"unit-{i:05d}" for i in range(2 * store.UNITS_PER_INSERT + 7)]
+    doc_id = upload(stack, stack.people.province_admin, docx_bytes(["Rộng"])).document.id
+    with stack.db.write() as conn:
+        store.set_units(conn, doc_id, audience, ["root"])
+    with stack.db.read() as conn:
+        rows = conn.execute(sa.text("SELECT rel, COUNT(*) FROM document_units GROUP BY rel ORDER BY rel")).all()
+    assert [tuple(r) for r in rows] == [("a", len(audience)), ("p", 1)]
