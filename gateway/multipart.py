@@ -40,7 +40,8 @@ from werkzeug.sansio.multipart import (
 
 from gateway.errors import ApiError
 
-READ_BYTES = 262144
+# Below werkzeug's max_form_memory_size (Flask's default 500 kB), which counts buffered bytes.
+READ_BYTES = 256 * 1024
 SPOOL_MEMORY = 1024 * 1024  # a file sent before the fields: in memory up to this, then on disk
 MAX_PARTS = 100
 
@@ -257,9 +258,9 @@ class _Decoder(MultipartDecoder):
 
     werkzeug finds the boundary after part data with a regular expression searched from the start
     of its buffer (it begins with an alternation, so the search tries every position: ~1 ms for a
-    256 KiB read) and copies the data twice more. Here `bytes.find` locates each `--boundary` and
-    the same expression is only matched at the line break before it; the data is copied once.
-    The two expressions are matched by hand (_Delimiter) rather than compiled per request."""
+    256 KiB read) and copies the data twice more. Here the two expressions are matched by hand
+    (_Delimiter: `bytes.find` locates each `--boundary`, then the line break before it is checked)
+    rather than compiled per request, and the data is copied once."""
 
     def __init__(
         self, boundary: bytes, max_form_memory_size: int | None = None, *, max_parts: int | None = None
@@ -281,14 +282,7 @@ class _Decoder(MultipartDecoder):
         if start:
             first = LINE_BREAK_RE.match(data)
             data_start = first.end() if first is not None else 0
-        delimiter = b"--" + self.boundary
-        match = None
-        at = data.find(delimiter)
-        while at != -1 and match is None:
-            for begin in (at - 2, at - 1):  # the line break before it: \r\n, \n or \r
-                if begin >= 0 and (match := self.boundary_re.match(data, begin)) is not None:
-                    break
-            at = data.find(delimiter, at + 1)
+        match = self.boundary_re.search(data)
         if match is None:
             data_end = del_index = self._partial_boundary_at(data, data_start)
         else:
