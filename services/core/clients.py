@@ -17,6 +17,7 @@ from google.protobuf.descriptor import ServiceDescriptor
 
 from services.core.context import current_request_id, new_request_id
 from services.core.interceptors import principal_var, remaining_deadline
+from sotay.identity.v1 import identity_pb2, identity_pb2_grpc
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT = 10.0
@@ -156,3 +157,11 @@ class LazyStub(Generic[T]):
                     channel = make_channel(self._target or service_addr(self._service), [self._descriptor])
                     self._stub = self._stub_class(channel)
         return self._stub
+
+
+def identity_stub(target: str = "") -> LazyStub[identity_pb2_grpc.IdentityServiceStub]:
+    """The identity service's stub as the other services use it (address: `target` or IDENTITY_ADDR)."""
+    return LazyStub(
+        "identity", identity_pb2.DESCRIPTOR.services_by_name["IdentityService"],
+        identity_pb2_grpc.IdentityServiceStub, target,
+    )

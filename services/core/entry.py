@@ -11,14 +11,14 @@ from collections.abc import Callable, Sequence
 import grpc
 
 from services.core.auth import KeySource, TokenVerifier
-from services.core.clients import make_channel
-from services.core.config import ServerConfig, service_addr
+from services.core.clients import identity_stub
+from services.core.config import ServerConfig
 from services.core.db import Database, Migration
 from services.core.logs import setup_logging
 from services.core.metrics import serve_metrics
 from services.core.outbox import run_relay
 from services.core.server import Register, serve_forever
-from sotay.identity.v1 import identity_pb2, identity_pb2_grpc
+from sotay.identity.v1 import identity_pb2
 
 log = logging.getLogger("sotay.entry")
 
@@ -27,12 +27,11 @@ Worker = Callable[[Database, threading.Event], None]
 
 def identity_keys() -> KeySource:
     """Public keys from the identity service (for every service but identity itself)."""
-    channel = make_channel(service_addr("identity"), [identity_pb2.DESCRIPTOR.services_by_name["IdentityService"]])
-    stub = identity_pb2_grpc.IdentityServiceStub(channel)
+    stub = identity_stub()
 
     def fetch() -> dict[str, str]:
         try:
-            reply = stub.GetPublicKeys(identity_pb2.GetPublicKeysRequest(), timeout=5)
+            reply = stub.get().GetPublicKeys(identity_pb2.GetPublicKeysRequest(), timeout=5)
         except grpc.RpcError:
             log.warning("cannot fetch public keys from identity", exc_info=True)
             return {}

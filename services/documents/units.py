@@ -7,7 +7,7 @@ import time
 
 import grpc
 
-from services.core.clients import LazyStub
+from services.core.clients import identity_stub
 from services.core.errors import InvalidArgument, NotFound, Unavailable
 from services.core.ids import require_id
 from sotay.identity.v1 import identity_pb2, identity_pb2_grpc
@@ -19,20 +19,12 @@ class UnitDirectory:
     """`chain(unit_id)`: the unit's ancestors, root first, then the unit itself."""
 
     def __init__(self, target: str = "") -> None:
-        self._stub = LazyStub(
-            "identity",
-            identity_pb2.DESCRIPTOR.services_by_name["IdentityService"],
-            identity_pb2_grpc.IdentityServiceStub,
-            target,
-        )
+        self._stub = identity_stub(target)
         self._cache: dict[str, tuple[float, tuple[str, ...]]] = {}
         self._lock = threading.Lock()
 
-    def _client(self) -> identity_pb2_grpc.IdentityServiceStub:
-        return self._stub.get()
-
     def stub(self) -> identity_pb2_grpc.IdentityServiceStub:
-        return self._client()
+        return self._stub.get()
 
     def chain(self, unit_id: str, field: str = "unit_id") -> tuple[str, ...]:
         if not unit_id:
@@ -43,7 +35,7 @@ class UnitDirectory:
         if cached and cached[0] > time.monotonic():
             return cached[1]
         try:
-            unit = self._client().GetUnit(identity_pb2.GetUnitRequest(id=uid)).unit
+            unit = self.stub().GetUnit(identity_pb2.GetUnitRequest(id=uid)).unit
         except grpc.RpcError as exc:
             code = exc.code()  # type: ignore[attr-defined]
             if code in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):

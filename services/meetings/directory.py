@@ -14,7 +14,7 @@ from typing import TypeVar
 
 import grpc
 
-from services.core.clients import LazyStub
+from services.core.clients import identity_stub
 from services.core.errors import InvalidArgument, NotFound, PermissionDenied, Unavailable
 from sotay.identity.v1 import identity_pb2 as ipb
 from sotay.identity.v1 import identity_pb2_grpc
@@ -58,12 +58,7 @@ def _call(fn: Callable[[], T]) -> T:
 
 class Directory:
     def __init__(self, target: str = "") -> None:
-        self._stub = LazyStub(
-            "identity",
-            ipb.DESCRIPTOR.services_by_name["IdentityService"],
-            identity_pb2_grpc.IdentityServiceStub,
-            target,
-        )
+        self._stub = identity_stub(target)
         self._units: dict[str, tuple[float, CellInfo]] = {}
 
     @property

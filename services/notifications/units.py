@@ -7,7 +7,6 @@ A unit path here has identity's form '/<root id>/.../<unit id>/'.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -15,8 +14,7 @@ from typing import TypeVar
 import grpc
 
 from services.core.auth import Principal
-from services.core.clients import make_channel
-from services.core.config import service_addr
+from services.core.clients import identity_stub
 from services.core.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -66,19 +64,10 @@ class IdentityClient:
     """identity calls made on behalf of the current caller (token and deadline forwarded)."""
 
     def __init__(self) -> None:
-        self._stub: identity_pb2_grpc.IdentityServiceStub | None = None
-        self._lock = threading.Lock()
+        self._stub = identity_stub()
 
     def stub(self) -> identity_pb2_grpc.IdentityServiceStub:
-        if self._stub is None:
-            with self._lock:
-                if self._stub is None:
-                    channel = make_channel(
-                        service_addr("identity"),
-                        [identity_pb2.DESCRIPTOR.services_by_name["IdentityService"]],
-                    )
-                    self._stub = identity_pb2_grpc.IdentityServiceStub(channel)
-        return self._stub
+        return self._stub.get()
 
     def unit(self, unit_id: str) -> UnitInfo:
         reply = call(lambda: self.stub().GetUnit(identity_pb2.GetUnitRequest(id=unit_id)), "unit")
