@@ -2,7 +2,8 @@
 
 Migrations are ordered lists of portable SQL statements. `{path}` in a statement stands for a
 text column compared byte-wise (COLLATE "C" on PostgreSQL, SQLite's default BINARY), which
-prefix range scans on materialised paths rely on.
+prefix range scans on materialised paths rely on. Where the dialects part (triggers), a
+migration gives PostgreSQL its own statements.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class Migration:
     version: int
     name: str
     statements: Sequence[str]
+    postgres: Sequence[str] | None = None  # instead of `statements` on PostgreSQL, when given
 
 
 class Database:
@@ -97,7 +99,10 @@ class Database:
             for migration in sorted(migrations, key=lambda m: m.version):
                 if migration.version in done:
                     continue
-                for statement in migration.statements:
+                statements = migration.statements
+                if self.is_postgres and migration.postgres is not None:
+                    statements = migration.postgres
+                for statement in statements:
                     conn.exec_driver_sql(statement.replace("{path}", path_type))
                 conn.execute(
                     sa.text("INSERT INTO schema_migrations VALUES (:v, :n, :t)"),

@@ -3,6 +3,33 @@
 from services.core.db import Migration
 from services.core.outbox import OUTBOX_STATEMENTS
 
+# A roster (services.identity.members.ROSTER_COLUMNS) shows these columns of members, and the
+# id of a member's account. The roster cache (roster_cache.py) keeps a page for as long as its
+# unit's roster_version stays the same; triggers move the version on, so no writer - this
+# service, another replica, an import, a hand-run UPDATE - can leave a stale page behind.
+ROSTER_VERSION = "ALTER TABLE units ADD COLUMN roster_version BIGINT NOT NULL DEFAULT 0"
+_ROSTER_FIELDS = ("unit_id", "full_name", "name_folded", "status", "exempt", "position", "active")
+# name, event, table, condition (columns of which one must change, or an expression), units to move on
+_ROSTER_TRIGGERS: tuple[tuple[str, str, str, tuple[str, ...] | str, str], ...] = (
+    ("members_roster_insert", "INSERT", "members", "", "NEW.unit_id"),
+    ("members_roster_update", f"UPDATE OF {', '.join(_ROSTER_FIELDS)}", "members", _ROSTER_FIELDS,
+     "OLD.unit_id, NEW.unit_id"),
+    ("members_roster_delete", "DELETE", "members", "", "OLD.unit_id"),
+    ("accounts_roster_insert", "INSERT", "accounts", "NEW.member_id IS NOT NULL",
+     "SELECT unit_id FROM members WHERE id = NEW.member_id"),
+    ("accounts_roster_update", "UPDATE OF member_id", "accounts", ("member_id",),
+     "SELECT unit_id FROM members WHERE id IN (OLD.member_id, NEW.member_id)"),
+    ("accounts_roster_delete", "DELETE", "accounts", "OLD.member_id IS NOT NULL",
+     "SELECT unit_id FROM members WHERE id = OLD.member_id"),
+)
+
+
+def _when(condition: tuple[str, ...] | str, differ: str) -> str:
+    if isinstance(condition, tuple):
+        condition = " OR ".join(f"OLD.{c} {differ} NEW.{c}" for c in condition)
+    return f"WHEN ({condition}) " if condition else ""
+
+
 MIGRATIONS = [
     Migration(
         1,
@@ -66,5 +93,31 @@ MIGRATIONS = [
         3,
         "a cell's roster page in name order from the index",
         ("CREATE INDEX members_unit_roster ON members (unit_id, name_folded, id) WHERE active",),
+    ),
+    Migration(
+        4,
+        "roster versions: a unit's counter, moved on by every change to the roster of its members",
+        (ROSTER_VERSION, *(
+            f"CREATE TRIGGER {name} AFTER {event} ON {table} {_when(condition, 'IS NOT')}BEGIN UPDATE units "
+            f"SET roster_version = roster_version + 1 WHERE id IN ({units}); END"
+            for name, event, table, condition, units in _ROSTER_TRIGGERS
+        )),
+        postgres=(
+            ROSTER_VERSION,
+            # One function per table; the unit a row leaves and the one it joins (once if the same).
+            "CREATE FUNCTION members_roster_changed() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "UPDATE units SET roster_version = roster_version + 1 WHERE id IN ("
+            "CASE WHEN TG_OP = 'INSERT' THEN NEW.unit_id ELSE OLD.unit_id END, "
+            "CASE WHEN TG_OP = 'DELETE' THEN OLD.unit_id ELSE NEW.unit_id END); RETURN NULL; END $$",
+            "CREATE FUNCTION accounts_roster_changed() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "UPDATE units SET roster_version = roster_version + 1 WHERE id IN (SELECT unit_id FROM members "
+            "WHERE id IN (CASE WHEN TG_OP = 'INSERT' THEN NEW.member_id ELSE OLD.member_id END, "
+            "CASE WHEN TG_OP = 'DELETE' THEN OLD.member_id ELSE NEW.member_id END)); RETURN NULL; END $$",
+            *(
+                f"CREATE TRIGGER {name} AFTER {event} ON {table} FOR EACH ROW "
+                f"{_when(condition, 'IS DISTINCT FROM')}EXECUTE FUNCTION {table}_roster_changed()"
+                for name, event, table, condition, _ in _ROSTER_TRIGGERS
+            ),
+        ),
     ),
 ]

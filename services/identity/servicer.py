@@ -23,6 +23,7 @@ from services.identity import access, accounts, audit, members, units
 from services.identity.accounts import Accounts
 from services.identity.convert import add_roster_entries, grant_msg, member_msg, profile, unit_msg
 from services.identity.keys import KeyStore
+from services.identity.roster_cache import RosterCache
 from sotay.identity.v1 import identity_pb2 as pb
 from sotay.identity.v1 import identity_pb2_grpc
 
@@ -38,6 +39,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         self.db = db
         self.keys = keys
         self.accounts = accts
+        self.rosters = RosterCache()
 
     # ---------- units ----------
 
@@ -168,15 +170,23 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         status = enum_str(pb.MemberStatus, request.status, "MEMBER_STATUS_", "status")
         if not request.unit_id:
             raise InvalidArgument("unit_required", "unit_id is required", field="unit_id")
+        query = request.query[:100]
         with self.db.read() as conn:
             unit = access.require_member_manager(conn, me, request.unit_id)
-            found, total = members.list_members(
-                conn, unit, request.subtree, request.include_inactive, status, request.query[:100],
-                offset, size,
-            )
-        reply = pb.ListMembersResponse(next_page_token=next_token(offset, size, len(found), total), total_size=total)
-        add_roster_entries(reply.members, found)
-        return reply
+
+            def page() -> tuple[pb.ListMembersResponse, int]:
+                found, total = members.list_members(
+                    conn, unit, request.subtree, request.include_inactive, status, query, offset, size
+                )
+                reply = pb.ListMembersResponse(next_page_token=next_token(offset, size, len(found), total),
+                                               total_size=total)
+                add_roster_entries(reply.members, found)
+                return reply, len(found)
+
+            if request.subtree or query.strip():
+                return page()[0]
+            key = ("members", unit.id, request.include_inactive, status, offset, size)
+            return self.rosters.page(key, unit.roster_version, page)
 
     def ListRoster(self, request: pb.ListRosterRequest, context: Ctx) -> pb.ListRosterResponse:
         me = current_principal()
@@ -185,10 +195,17 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             raise InvalidArgument("unit_required", "unit_id is required", field="unit_id")
         with self.db.read() as conn:
             unit = access.require(conn, me, request.unit_id, ROLE_ADMIN, ROLE_EDITOR, *access.OFFICERS)
-            found, total = members.list_members(conn, unit, request.subtree, False, "", "", offset, size)
-        reply = pb.ListRosterResponse(next_page_token=next_token(offset, size, len(found), total), total_size=total)
-        add_roster_entries(reply.entries, found)
-        return reply
+
+            def page() -> tuple[pb.ListRosterResponse, int]:
+                found, total = members.list_members(conn, unit, request.subtree, False, "", "", offset, size)
+                reply = pb.ListRosterResponse(next_page_token=next_token(offset, size, len(found), total),
+                                              total_size=total)
+                add_roster_entries(reply.entries, found)
+                return reply, len(found)
+
+            if request.subtree:
+                return page()[0]
+            return self.rosters.page(("roster", unit.id, offset, size), unit.roster_version, page)
 
     def CountMembers(self, request: pb.CountMembersRequest, context: Ctx) -> pb.CountMembersResponse:
         """Active members per child subtree in one grouped query over the unit's subtree: a

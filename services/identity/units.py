@@ -15,7 +15,7 @@ from services.core.ids import new_id, require_id
 from services.core.outbox import emit
 
 KINDS = ("province", "commune", "direct_committee", "grassroots", "cell")
-COLUMNS = "id, name, kind, code, parent_id, path, depth, active, created_at"
+COLUMNS = "id, name, kind, code, parent_id, path, depth, active, created_at, roster_version"
 
 
 def path_ids(path: str) -> list[str]:
