@@ -4,11 +4,12 @@ Measures, in one run, with the same gunicorn settings (GATEWAY_WORKERS, GATEWAY_
   - authenticated GET /api/v1/me (a member's account: token check, GetMe, profile),
   - a 50-member page of a cell: GET /api/v1/units/<cell>/members?page_size=50,
   - the baseline: a minimal Flask endpoint making one trivial gRPC call to a trivial server.
-Reports requests/s, p50, p99, CPU time per request of each process (identity, gateway, the
-baseline's app and trivial server, PostgreSQL) and each ratio (requests/s) to the baseline; target
->= 0.6. The three loads run in alternated short rounds, so that the machine's slow spells (a shared
-2-core VM drifts by a fifth from minute to minute) fall on every path alike; figures are the
-rounds' means.
+The page comes from identity's roster cache (roster_cache.py) unless the run sets
+IDENTITY_ROSTER_CACHE_ENTRIES=0. Reports requests/s, p50, p99, CPU time per request of each
+process (identity, gateway, the baseline's app and trivial server, PostgreSQL) and each ratio
+(requests/s) to the baseline; target >= 0.6. The three loads run in alternated short rounds,
+so that the machine's slow spells (a shared 2-core VM drifts by a fifth from minute to minute)
+fall on every path alike; figures are the rounds' means.
 Usage: python -m bench.gateway_throughput [--seconds 8] [--rounds 4] [--postgres]
 """
 
@@ -35,6 +36,7 @@ from services.identity import members, units
 from services.identity.accounts import create_admin, hash_password
 from services.identity.members import Profile
 from services.identity.migrations import MIGRATIONS
+from services.identity.roster_cache import RosterCache
 from tests.support.processes import free_port
 
 PASSWORD = "bench-password-2026"
@@ -168,6 +170,8 @@ def main() -> None:
             write_result(f"gateway_throughput_{'postgres' if args.postgres else 'sqlite'}", {
                 "backend": "postgres" if args.postgres else "sqlite",
                 "gunicorn": {"workers": env["GATEWAY_WORKERS"], "threads": env["GATEWAY_THREADS"]},
+                # Pages of a unit's own roster come from identity's roster cache unless this is 0.
+                "identity_roster_cache_entries": RosterCache().entries,
                 "connections": 32, "seconds": args.seconds, "rounds": args.rounds, "target_ratio": 0.6,
                 "machine": {"cpus": os.cpu_count(), "load_average_1_5_15min": [round(x, 2) for x in os.getloadavg()]},
                 **results,
