@@ -12,7 +12,7 @@ import hashlib
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from argon2 import PasswordHasher
@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection, Row
 
 from services.core.auth import Grant, Principal, issue_access_token
 from services.core.config import env_int
-from services.core.db import Database, fetch_one
+from services.core.db import Database, fetch, fetch_one
 from services.core.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -91,20 +91,32 @@ def get_account(conn: Connection, account_id: str) -> Row[Any]:
     return row
 
 
-def get_with_member(conn: Connection, account_id: str) -> Row[Any]:
+class GrantRow(NamedTuple):
+    id: str
+    account_id: str
+    role: str
+    unit_id: str
+    granted_at: float
+
+
+def get_with_member(conn: Connection, account_id: str) -> tuple[Any, list[GrantRow]]:
     """The account's `account_username` and `account_member_id` with its member's profile
-    (members.COLUMNS, NULL when the account has no member), in one statement."""
+    (members.COLUMNS, NULL when the account has no member), and its role grants, highest unit
+    first: one statement (a row per grant), for GetMe on every page load."""
     aid = require_id(account_id, "account_id", "account")
-    row = fetch_one(
+    found = fetch(
         conn,
-        f"SELECT acc.username AS account_username, acc.member_id AS account_member_id, {members.COLUMNS} "
+        f"SELECT acc.username AS account_username, acc.member_id AS account_member_id, {members.COLUMNS}, "
+        "g.id AS grant_id, g.role AS grant_role, g.unit_id AS grant_unit_id, g.granted_at AS grant_at "
         "FROM accounts acc LEFT JOIN members m ON m.id = acc.member_id LEFT JOIN accounts a ON a.member_id = m.id "
-        "WHERE acc.id = :id",
+        "LEFT JOIN role_grants g ON g.account_id = acc.id LEFT JOIN units gu ON gu.id = g.unit_id "
+        "WHERE acc.id = :id ORDER BY gu.depth, g.role",
         {"id": aid},
     )
-    if row is None:
+    if not found:
         raise NotFound("account_not_found", f"account {account_id} does not exist")
-    return row
+    grants = [GrantRow(r.grant_id, aid, r.grant_role, r.grant_unit_id, r.grant_at) for r in found if r.grant_id]
+    return found[0], grants
 
 
 def find_account(conn: Connection, login: str) -> Row[Any] | None:

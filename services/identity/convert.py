@@ -94,7 +94,7 @@ def profile(fields: pb.MemberFields) -> Profile:
     )
 
 
-def grant_msg(row: Row[Any]) -> pb.RoleGrant:
+def grant_msg(row: Any) -> pb.RoleGrant:
     return pb.RoleGrant(
         id=row.id,
         account_id=row.account_id,

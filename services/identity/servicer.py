@@ -12,7 +12,7 @@ import grpc
 import sqlalchemy as sa
 
 from services.core.auth import ROLE_ADMIN, ROLE_EDITOR, ROLES
-from services.core.db import Database, fetch
+from services.core.db import Database
 from services.core.enums import enum_str
 from services.core.errors import InvalidArgument, NotFound, PermissionDenied
 from services.core.ids import new_id, require_id
@@ -349,13 +349,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
     def GetMe(self, request: pb.GetMeRequest, context: Ctx) -> pb.GetMeResponse:
         me = current_principal()
         with self.db.read() as conn:
-            account = accounts.get_with_member(conn, me.account_id)
-            grants = fetch(
-                conn,
-                "SELECT g.* FROM role_grants g JOIN units u ON u.id = g.unit_id "
-                "WHERE g.account_id = :a ORDER BY u.depth, g.role",
-                {"a": me.account_id},
-            )
+            account, grants = accounts.get_with_member(conn, me.account_id)
         member = account if account.account_member_id else None
         # The member's cell, else the unit of the account's highest grant (as in its tokens).
         unit_id = member.unit_id if member is not None else (grants[0].unit_id if grants else "")

@@ -364,3 +364,26 @@ def test_an_import_stream_without_its_last_message_imports_nothing(identity: Ide
     whole = pb.ImportMembersRequest(format=pb.FILE_FORMAT_CSV, unit_id=identity.root_id, chunk=csv, last=True,
                                     dry_run=True)
     assert identity.stub.ImportMembers(iter([whole]), metadata=auth, timeout=10).rows == 1  # whole: read
+
+
+def test_get_me_gives_the_profile_and_every_grant_highest_unit_first(identity: Identity) -> None:
+    auth, a, _, cell_a, _ = two_communes(identity)
+    root = identity.stub.GetMe(pb.GetMeRequest(), metadata=auth)  # an account with no member
+    assert (root.username, root.unit_id, root.HasField("member")) == (ROOT_ADMIN[0], identity.root_id, False)
+    assert [(g.role, g.unit_id) for g in root.roles] == [(pb.ROLE_ADMIN, identity.root_id)]
+
+    plain = member(identity, auth, cell_a.id, "Đảng viên Mới", phone="0912300001", password="member-pass-1")
+    me = identity.stub.GetMe(pb.GetMeRequest(), metadata=identity.token("0912300001", "member-pass-1"))
+    assert (me.account_id, me.unit_id, me.member.full_name, list(me.roles)) == (
+        plain.account_id, cell_a.id, "Đảng viên Mới", [])
+
+    for role, unit_id in ((pb.ROLE_CELL_SECRETARY, cell_a.id), (pb.ROLE_EDITOR, a.id), (pb.ROLE_ADMIN, a.id)):
+        identity.stub.GrantRole(pb.GrantRoleRequest(account_id=plain.account_id, role=role, unit_id=unit_id),
+                                metadata=auth)
+    me = identity.stub.GetMe(pb.GetMeRequest(), metadata=identity.token("0912300001", "member-pass-1"))
+    assert me.unit_id == cell_a.id and me.member.id == plain.id
+    assert [(g.role, g.unit_id, g.account_id) for g in me.roles] == [
+        (pb.ROLE_ADMIN, a.id, plain.account_id), (pb.ROLE_EDITOR, a.id, plain.account_id),
+        (pb.ROLE_CELL_SECRETARY, cell_a.id, plain.account_id),
+    ]
+    assert all(g.id and g.granted_at.seconds > 0 for g in me.roles)
