@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from collections.abc import Iterator
-from typing import Any, TypeAlias
+from collections.abc import Callable, Iterator
+from typing import Any, TypeAlias, TypeVar
 
 import grpc
 import sqlalchemy as sa
@@ -32,6 +32,21 @@ MAX_IMPORT_BYTES = 200 * 1024 * 1024
 PUBLIC_METHODS = {
     f"/sotay.identity.v1.IdentityService/{m}" for m in ("Login", "RefreshToken", "Logout", "GetPublicKeys")
 }
+
+
+R = TypeVar("R", pb.ListMembersResponse, pb.ListRosterResponse)
+
+
+def _members_reply(found: list[Any], next_page_token: str, total: int) -> pb.ListMembersResponse:
+    reply = pb.ListMembersResponse(next_page_token=next_page_token, total_size=total)
+    add_roster_entries(reply.members, found)
+    return reply
+
+
+def _roster_reply(found: list[Any], next_page_token: str, total: int) -> pb.ListRosterResponse:
+    reply = pb.ListRosterResponse(next_page_token=next_page_token, total_size=total)
+    add_roster_entries(reply.entries, found)
+    return reply
 
 
 class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
@@ -170,23 +185,10 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         status = enum_str(pb.MemberStatus, request.status, "MEMBER_STATUS_", "status")
         if not request.unit_id:
             raise InvalidArgument("unit_required", "unit_id is required", field="unit_id")
-        query = request.query[:100]
         with self.db.read() as conn:
             unit = access.require_member_manager(conn, me, request.unit_id)
-
-            def page() -> tuple[pb.ListMembersResponse, int]:
-                found, total = members.list_members(
-                    conn, unit, request.subtree, request.include_inactive, status, query, offset, size
-                )
-                reply = pb.ListMembersResponse(next_page_token=next_token(offset, size, len(found), total),
-                                               total_size=total)
-                add_roster_entries(reply.members, found)
-                return reply, len(found)
-
-            if request.subtree or query.strip():
-                return page()[0]
-            key = ("members", unit.id, request.include_inactive, status, offset, size)
-            return self.rosters.page(key, unit.roster_version, page)
+            return self._roster_page(conn, unit, _members_reply, request.subtree, request.include_inactive,
+                                     status, request.query[:100], offset, size)
 
     def ListRoster(self, request: pb.ListRosterRequest, context: Ctx) -> pb.ListRosterResponse:
         me = current_principal()
@@ -195,17 +197,21 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             raise InvalidArgument("unit_required", "unit_id is required", field="unit_id")
         with self.db.read() as conn:
             unit = access.require(conn, me, request.unit_id, ROLE_ADMIN, ROLE_EDITOR, *access.OFFICERS)
+            return self._roster_page(conn, unit, _roster_reply, request.subtree, False, "", "", offset, size)
 
-            def page() -> tuple[pb.ListRosterResponse, int]:
-                found, total = members.list_members(conn, unit, request.subtree, False, "", "", offset, size)
-                reply = pb.ListRosterResponse(next_page_token=next_token(offset, size, len(found), total),
-                                              total_size=total)
-                add_roster_entries(reply.entries, found)
-                return reply, len(found)
+    def _roster_page(self, conn: sa.Connection, unit: Any, reply: Callable[[list[Any], str, int], R],
+                     subtree: bool, include_inactive: bool, status: str, query: str, offset: int, size: int) -> R:
+        """A page of the unit's members as `reply` makes it; pages of a unit's own members (no name
+        search) come from the roster cache while the unit's roster_version stays the same."""
 
-            if request.subtree:
-                return page()[0]
-            return self.rosters.page(("roster", unit.id, offset, size), unit.roster_version, page)
+        def page() -> tuple[R, int]:
+            found, total = members.list_members(conn, unit, subtree, include_inactive, status, query, offset, size)
+            return reply(found, next_token(offset, size, len(found), total), total), len(found)
+
+        if subtree or query.strip():
+            return page()[0]
+        key = (reply, unit.id, include_inactive, status, offset, size)
+        return self.rosters.page(key, unit.roster_version, page)
 
     def CountMembers(self, request: pb.CountMembersRequest, context: Ctx) -> pb.CountMembersResponse:
         """Active members per child subtree in one grouped query over the unit's subtree: a
