@@ -32,6 +32,9 @@ class Migration:
     statements: Sequence[str]
     postgres: Sequence[str] | None = None  # instead of `statements` on PostgreSQL, when given
 
+    def statements_for(self, postgres: bool) -> Sequence[str]:
+        return self.postgres if postgres and self.postgres is not None else self.statements
+
 
 class Database:
     def __init__(self, url: str, pool_size: int = 10) -> None:
@@ -47,14 +50,11 @@ class Database:
         else:
             # No ping per checkout (a round trip per call); connections are recycled instead, and
             # one found dead fails its call as UNAVAILABLE (see interceptors) and is discarded.
-            self.engine = sa.create_engine(
-                url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=300
-            )
+            pool: dict[str, Any] = {"pool_size": pool_size, "max_overflow": pool_size, "pool_recycle": 300}
+            self.engine = sa.create_engine(url, **pool)
             # Reads get a pool of their own: switching a pooled connection to autocommit and back
             # cost a read about 30 µs of client CPU. Connections are opened as threads need them.
-            self.reader = sa.create_engine(
-                url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=300, isolation_level="AUTOCOMMIT"
-            )
+            self.reader = sa.create_engine(url, isolation_level="AUTOCOMMIT", **pool)
 
     @classmethod
     def for_service(cls, service: str) -> Database:
@@ -105,10 +105,7 @@ class Database:
             for migration in sorted(migrations, key=lambda m: m.version):
                 if migration.version in done:
                     continue
-                statements = migration.statements
-                if self.is_postgres and migration.postgres is not None:
-                    statements = migration.postgres
-                for statement in statements:
+                for statement in migration.statements_for(self.is_postgres):
                     conn.exec_driver_sql(statement.replace("{path}", path_type))
                 conn.execute(
                     sa.text("INSERT INTO schema_migrations VALUES (:v, :n, :t)"),

@@ -47,10 +47,12 @@ class RosterCache:
             kept = self._kept.get(key)
             if kept is not None and kept[0] == version:
                 self._kept.move_to_end(key)
-        if kept is not None and kept[0] == version:
+            else:
+                kept = None
+        if kept is not None:
             _HIT.inc()
-            hit: M = kept[1]
-            return hit
+            page: M = kept[1]
+            return page
         _MISS.inc()
         page, size = compute()
         size += 1  # the page itself
