@@ -21,11 +21,13 @@ limits), and the body size limit is the app's unless the route sets `max_body`.
 from __future__ import annotations
 
 import json
+import logging
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import grpc
 from flask import Flask, Response, current_app, g, jsonify, request
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
@@ -36,6 +38,8 @@ from gateway.multipart import StreamedForm
 from gateway.schemas.common import ErrorBody
 from gateway.security import bearer_token
 from gateway.settings import Settings
+
+log = logging.getLogger("sotay.gateway.api")
 
 API_PREFIX = "/api/v1"
 API_TITLE = "Sổ tay Đảng viên API"
@@ -236,6 +240,29 @@ def to_response(result: Any, status: int) -> Response:
     response = jsonify(result)
     response.status_code = status
     return response
+
+
+def relay_chunks(call: Any, what: str) -> tuple[Any, Iterator[bytes]]:
+    """A server stream of `chunk` messages as a response body: its first message (None for an
+    empty stream), read now so that an error - not found, not allowed - is a proper JSON error
+    before any header is sent, and the body relaying every chunk. A failure after the headers
+    aborts the connection (the client sees an incomplete download) and is logged."""
+    first = next(call, None)
+
+    def chunks() -> Iterator[bytes]:
+        try:
+            if first is not None:
+                yield first.chunk
+            for message in call:
+                yield message.chunk
+        except grpc.RpcError as exc:
+            code = exc.code() if isinstance(exc, grpc.Call) else None
+            log.warning("%s failed mid-stream", what, extra={"fields": {"code": str(code)}})
+            raise
+        finally:
+            call.cancel()
+
+    return first, chunks()
 
 
 # ---------- wiring into Flask ----------

@@ -18,7 +18,7 @@ from flask import Response, request
 from pydantic import Field
 
 from gateway import clients
-from gateway.api import Routes
+from gateway.api import Routes, relay_chunks
 from gateway.convert import to_json
 from gateway.errors import invalid_field
 from gateway.multipart import StreamedForm
@@ -332,21 +332,8 @@ def download_document(document_id: str, query: VersionQuery) -> Response:
     summary="A file behind a signed, expiring link (local file backend)",
 )
 def fetch_file(token: str) -> Response:
-    call = documents(long=True).FetchFile(pb.FetchFileRequest(token=token))
-    first = next(call, None)  # errors (expired link...) arrive before the response starts
-
-    def chunks() -> Iterator[bytes]:
-        try:
-            if first is not None:
-                yield first.chunk
-            for message in call:
-                yield message.chunk
-        except grpc.RpcError:
-            raise
-        finally:
-            call.cancel()
-
-    response = Response(chunks(), mimetype=(first.content_type if first else "application/octet-stream"))
+    first, body = relay_chunks(documents(long=True).FetchFile(pb.FetchFileRequest(token=token)), "file download")
+    response = Response(body, mimetype=(first.content_type if first else "application/octet-stream"))
     if first is not None:
         from urllib.parse import quote
 

@@ -8,16 +8,14 @@ Authorisation and the checks of ids and values happen in the identity service; i
 from __future__ import annotations
 
 import json
-import logging
 import re
 from collections.abc import Iterator
 from typing import IO, Any
 
-import grpc
 from flask import Response, request
 
 from gateway import clients
-from gateway.api import Routes
+from gateway.api import Routes, relay_chunks
 from gateway.convert import from_json, to_json, to_json_all
 from gateway.errors import invalid_field
 from gateway.schemas.auth import ResetPasswordBody
@@ -53,8 +51,6 @@ from gateway.schemas.identity import (
 from gateway.security import auth_metadata
 from gateway.settings import Settings
 from sotay.identity.v1 import identity_pb2 as pb
-
-log = logging.getLogger("sotay.gateway.identity")
 
 routes = Routes(
     "units",
@@ -281,24 +277,8 @@ def export_members(unit_id: str, query: ExportQuery) -> Response:
     call = clients.identity(long=True).ExportMembers(
         pb.ExportMembersRequest(unit_id=unit_id, format=FILE_FORMATS[query.format]), metadata=auth_metadata()
     )
-    # The first message (or error) arrives before the response starts, so a refused export is a
-    # proper JSON error rather than a broken download.
-    first = next(call, None)
-
-    def chunks() -> Iterator[bytes]:
-        try:
-            if first is not None:
-                yield first.chunk
-            for message in call:
-                yield message.chunk
-        except grpc.RpcError as exc:
-            # Headers are gone: abort the connection so the client sees an incomplete download.
-            log.warning("export failed mid-stream", extra={"fields": {"code": str(exc.code())}})  # type: ignore[attr-defined]
-            raise
-        finally:
-            call.cancel()
-
-    response = Response(chunks())
+    _, body = relay_chunks(call, "member export")
+    response = Response(body)
     response.headers["Content-Type"] = MEDIA_TYPES[query.format]
     filename = _download_name(unit_id, query.format)
     response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'

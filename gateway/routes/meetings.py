@@ -12,17 +12,15 @@ primary-key read behind it) until something changes, so changes reach every open
 
 from __future__ import annotations
 
-import logging
 import re
-from collections.abc import Iterator
 from typing import Any
 
-import grpc
 from flask import Response, jsonify, request
 
 from gateway import clients
-from gateway.api import Routes
+from gateway.api import Routes, relay_chunks
 from gateway.convert import from_json, to_json, to_json_all
+from gateway.errors import ApiError
 from gateway.schemas.common import PageQuery
 from gateway.schemas.meetings import (
     Assessment,
@@ -71,8 +69,6 @@ from gateway.schemas.meetings import (
 from gateway.security import auth_metadata
 from sotay.meetings.v1 import meetings_pb2 as pb
 from sotay.meetings.v1 import meetings_pb2_grpc
-
-log = logging.getLogger("sotay.gateway.meetings")
 
 MEETINGS = clients.Backend("meetings", pb.DESCRIPTOR.services_by_name["MeetingsService"])
 MINUTES_FORMATS = {"pdf": pb.MINUTES_FORMAT_PDF, "docx": pb.MINUTES_FORMAT_DOCX}
@@ -374,20 +370,10 @@ def download_minutes(meeting_id: str, query: MinutesQuery) -> Response:
     call = meetings(long=True).GetMinutes(
         pb.GetMinutesRequest(meeting_id=meeting_id, format=MINUTES_FORMATS[query.format]), metadata=auth_metadata()
     )
-    first = next(call)  # an error (not found, not allowed, wrong state) arrives here, before any header
-
-    def chunks() -> Iterator[bytes]:
-        try:
-            yield first.chunk
-            for message in call:
-                yield message.chunk
-        except grpc.RpcError as exc:
-            log.warning("minutes download failed mid-stream", extra={"fields": {"code": str(exc.code())}})  # type: ignore[attr-defined]
-            raise
-        finally:
-            call.cancel()
-
-    response = Response(chunks(), content_type=first.content_type)
+    first, body = relay_chunks(call, "minutes download")  # wrong state etc. arrive here, before any header
+    if first is None:
+        raise ApiError(502, "minutes_empty", "the meetings service sent no minutes")
+    response = Response(body, content_type=first.content_type)
     response.headers["Content-Disposition"] = f'attachment; filename="{first.filename}"'
     if first.size:
         response.headers["Content-Length"] = str(first.size)
