@@ -54,6 +54,11 @@ def test_admin_made_before_up_logs_in_and_manages_units_and_members(tmp_path: Pa
                               headers=auth, timeout=10).json()
         assert [m["full_name"] for m in listed["items"]] == ["Nguyễn Văn Đông"]
         assert listed["items"][0]["status"] == "probationary"
+        exported = requests.get(system.url(f"/api/v1/units/{root}/members/export"), params={"format": "csv"},
+                                headers=auth, timeout=10)  # relayed from identity's stream as it arrives
+        assert exported.status_code == 200, exported.text
+        lines = exported.content.decode("utf-8-sig").splitlines()
+        assert lines[0].startswith("so_the_dang_vien,ho_ten,") and lines[1].startswith("LS12345678,Nguyễn Văn Đông,")
 
         # Errors are JSON with a reason, never a 500.
         assert requests.get(system.url("/api/v1/me"), timeout=10).status_code == 401

@@ -59,6 +59,12 @@ def test_uploads_in_every_order_and_broken_bodies(tmp_path: Path) -> None:
         assert first.status_code == 201, first.text
         assert first.json()["version"]["sha256"] == hashlib.sha256(big).hexdigest()
         assert first.json()["title"] == "Nghị quyết về chuyển đổi số"
+        # Downloaded back through the gateway (a signed link to the local file store, relayed in chunks).
+        link = requests.get(system.url(f"/api/v1/documents/{first.json()['id']}/download"), headers=admin,
+                            allow_redirects=False, timeout=10)
+        assert link.status_code == 302, link.text
+        fetched = requests.get(urllib.parse.urljoin(system.url("/"), link.headers["Location"]), timeout=30)
+        assert fetched.status_code == 200 and fetched.content == big
 
         # The file first: spooled until the fields after it are read.
         file_first = post(system, admin, body(part("file", b"Thong bao so 10", "tb.txt", "text/plain"),
