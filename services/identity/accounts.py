@@ -120,7 +120,8 @@ def get_with_member(conn: Connection, account_id: str) -> tuple[Any, list[GrantR
 
 
 def find_account(conn: Connection, login: str) -> Row[Any] | None:
-    """By login name, else by the member's phone number or party card number."""
+    """By login name, else by the member's party card number or an active member's phone number
+    (members keeps these unambiguous: see members.check_logins)."""
     row = conn.execute(sa.text("SELECT * FROM accounts WHERE username = :u"), {"u": login}).first()
     if row is not None:
         return row
@@ -128,7 +129,7 @@ def find_account(conn: Connection, login: str) -> Row[Any] | None:
     found = conn.execute(
         sa.text(
             "SELECT a.* FROM accounts a JOIN members m ON m.id = a.member_id "
-            "WHERE m.party_card_number = :login OR m.phone = :phone"
+            "WHERE m.party_card_number = :login OR (m.phone = :phone AND m.active)"
         ),
         {"login": login, "phone": phone},
     ).all()
@@ -327,15 +328,6 @@ class Accounts:
 
     def reset_password(self, conn: Connection, account_id: str, new: str, actor: str) -> None:
         self._set_password(conn, account_id, hash_password(new), actor, "auth.password.reset")
-
-
-def account_units(conn: Connection, account: Row[Any]) -> list[str]:
-    """Units an account belongs to: the member's unit, or the units of its grants."""
-    if account.member_id:
-        return [conn.execute(sa.text("SELECT unit_id FROM members WHERE id = :id"),
-                             {"id": account.member_id}).scalar_one()]
-    return list(conn.execute(sa.text("SELECT DISTINCT unit_id FROM role_grants WHERE account_id = :a"),
-                             {"a": account.id}).scalars())
 
 
 def create_admin(db: Database, username: str, password: str, province_name: str = "Tỉnh ủy") -> tuple[str, str]:

@@ -85,7 +85,7 @@ from services.core.errors import InvalidArgument, ServiceError
 from services.core.ids import new_id
 from services.core.outbox import emit
 from services.core.text import fold
-from services.identity import members, units
+from services.identity import access, members, units
 
 log = logging.getLogger("sotay.identity.importer")
 
@@ -176,14 +176,17 @@ def import_members(
     *,
     dry_run: bool = False,
     actor: str = "",
+    caller_account: str = "",
     progress: Callable[[int], None] | None = None,
     batch_size: int = 2000,
 ) -> ImportReport:
-    """Import members into the subtree of `root_unit_id`; `progress` gets the rows processed so far."""
+    """Import members into the subtree of `root_unit_id`; `progress` gets the rows processed so far.
+    With `caller_account` (an RPC's caller), members whose accounts hold a role on a unit that
+    account does not administer are not changed (access.require_over); the command line has none."""
     if fmt not in FORMATS:
         raise InvalidArgument("invalid_file", f"the format must be {' or '.join(FORMATS)}", field="format")
     size = max(batch_size, 1)
-    job = _Import(db, root_unit_id, actor, dry_run)
+    job = _Import(db, root_unit_id, actor, dry_run, caller_account)
     report = job.report
     batch: list[_Candidate] = []
     reported = 0
@@ -258,8 +261,9 @@ class _Plan:
 
 
 class _Import:
-    def __init__(self, db: Database, root_unit_id: str, actor: str, dry_run: bool) -> None:
+    def __init__(self, db: Database, root_unit_id: str, actor: str, dry_run: bool, caller_account: str) -> None:
         self.db = db
+        self.caller_account = caller_account
         self.actor = actor
         self.dry_run = dry_run
         self.report = ImportReport()
@@ -267,6 +271,7 @@ class _Import:
         self.batches = 0
         self.index: dict[str, int] = {}
         self.seen: dict[str, int] = {}  # card number -> first row
+        self.phones: dict[str, int] = {}  # phone -> first row that sets it
         with db.read() as conn:
             self.root = units.get(conn, root_unit_id)
             found = conn.execute(
@@ -353,7 +358,13 @@ class _Import:
             if not self.dry_run:
                 self.db.lock(conn, "identity-member-import")  # two imports never race on a new card
             existing = self._existing(conn, [c.card for c in batch])
-            plan = self._plan(batch, existing)
+            accounts = [r.account_id for r in existing.values() if r.account_id]
+            outranking = access.outranking(conn, self.caller_account, accounts) if self.caller_account else set()
+            phones, cards = members.login_clashes(
+                conn, [c.profile.phone for c in batch if c.profile.phone],
+                [c.card for c in batch if c.card not in existing], [],
+            )
+            plan = self._plan(batch, existing, outranking, phones | cards)
             if not self.dry_run:
                 self._apply(conn, plan)
         self.report.created += len(plan.creates)
@@ -369,10 +380,24 @@ class _Import:
         found = conn.execute(sa.text(sql).bindparams(sa.bindparam("cards", expanding=True)), {"cards": cards})
         return {r.party_card_number: r for r in found}
 
-    def _plan(self, batch: list[_Candidate], existing: dict[str, Row[Any]]) -> _Plan:
+    def _plan(self, batch: list[_Candidate], existing: dict[str, Row[Any]], outranking: set[str],
+              clashes: set[str]) -> _Plan:
+        """`outranking`: accounts the actor may not change (access.require_over); `clashes`: phones
+        and new card numbers another member's login already uses (members.login_clashes)."""
         plan = _Plan()
         for c in batch:
             current = existing.get(c.card)
+            phone = c.profile.phone if "phone" in c.given else ""
+            if phone and (current is None or phone != current.phone):
+                first = self.phones.setdefault(phone, c.row)
+                if phone in clashes or first != c.row:
+                    plan.rejected.append(RowError(c.row, "so_dien_thoai", *members.PHONE_UNAVAILABLE))
+                    continue
+            outside = current is not None and current.unit_id not in self.subtree
+            if outside or (current is None and c.card in clashes):
+                # The same answer for any card held outside the subtree, active or not.
+                plan.rejected.append(RowError(c.row, CARD, *members.CARD_UNAVAILABLE))
+                continue
             if current is None:
                 values = _settle({n: getattr(c.profile, n) for n in PROFILE_FIELDS}, None)
                 member_id = new_id()
@@ -385,19 +410,20 @@ class _Import:
                     RowError(c.row, CARD, "member_inactive", "this member has been deactivated")
                 )
                 continue
-            if current.unit_id not in self.subtree:
-                plan.rejected.append(RowError(
-                    c.row, CARD, "member_outside_subtree",
-                    f"this member belongs to a unit outside {self.root.name}",
-                ))
-                continue
             base = {n: getattr(current, n) or "" for n in PROFILE_FIELDS}
             base["exempt"] = bool(current.exempt)
             moved = current.unit_id != c.unit_id
             if moved:
                 base["position"] = "member"  # what members.transfer leaves
-                plan.transfers.append((current.id, current.unit_id, c.unit_id))
             new = _settle({**base, **{n: getattr(c.profile, n) for n in c.given}}, base)
+            if (moved or new != base) and current.account_id in outranking:
+                plan.rejected.append(RowError(
+                    c.row, CARD, "target_outranks_caller",
+                    "this member holds a role on a unit you do not administer; ask an admin of that unit",
+                ))
+                continue
+            if moved:
+                plan.transfers.append((current.id, current.unit_id, c.unit_id))
             if new != base:
                 plan.updates.append((current.id, c.unit_id, members.Profile(**new)))
                 if new["position"] != base["position"]:

@@ -136,16 +136,45 @@ def get(conn: Connection, member_id: str) -> Row[Any]:
     return row
 
 
-def _check_unique(conn: Connection, profile: Profile, member_id: str = "") -> None:
-    if profile.party_card_number:
-        other = conn.execute(
-            sa.text("SELECT id FROM members WHERE party_card_number = :c AND id <> :id"),
-            {"c": profile.party_card_number, "id": member_id},
-        ).first()
-        if other:
-            raise AlreadyExists(
-                "party_card_number_taken", "another member has this party card number", field="party_card_number"
-            )
+CARD_UNAVAILABLE = ("party_card_number_unavailable",
+                    "this party card number cannot be used; a member coming from another unit is transferred")
+PHONE_UNAVAILABLE = ("phone_unavailable", "this phone number is another member's login; leave it blank or use another")
+
+
+def login_clashes(
+    conn: Connection, phones: list[str], cards: list[str], exclude: list[str]
+) -> tuple[set[str], set[str]]:
+    """Which of `phones` and `cards` would make a login ambiguous, held by members not in `exclude`:
+    a card number is unique among all members and must not be an active member's phone; a phone
+    is unique among active members and must not be anyone's card number (accounts.find_account).
+    Callers answer with the same reason whoever holds it and wherever: no member, unit or
+    status is revealed, only that the number cannot be used."""
+    params: dict[str, Any] = {"x": [*exclude, ""], "p": [*phones, ""],
+                              "c": [*cards, *(normalize_phone(c) for c in cards), ""]}
+    found = conn.execute(
+        sa.text(
+            "SELECT party_card_number, phone, active FROM members WHERE id NOT IN :x "
+            "AND (party_card_number IN :c OR party_card_number IN :p OR (active AND (phone IN :p OR phone IN :c)))"
+        ).bindparams(*(sa.bindparam(k, expanding=True) for k in params)),
+        params,
+    ).all()
+    used_cards = {r.party_card_number for r in found if r.party_card_number}
+    used_phones = {r.phone for r in found if r.active and r.phone}
+    return ({p for p in phones if p in used_phones or p in used_cards},
+            {c for c in cards if c in used_cards or normalize_phone(c) in used_phones or c in used_phones})
+
+
+def check_logins(conn: Connection, profile: Profile, member_id: str = "") -> None:
+    """ALREADY_EXISTS when the profile's phone or card number would clash (login_clashes)."""
+    phones = [profile.phone] if profile.phone else []
+    cards = [profile.party_card_number] if profile.party_card_number else []
+    if not phones and not cards:
+        return
+    bad_phones, bad_cards = login_clashes(conn, phones, cards, [member_id] if member_id else [])
+    if bad_cards:
+        raise AlreadyExists(*CARD_UNAVAILABLE, field="party_card_number")
+    if bad_phones:
+        raise AlreadyExists(*PHONE_UNAVAILABLE, field="phone")
 
 
 def create(conn: Connection, unit_id: str, profile: Profile, password_hash: str | None = None) -> Row[Any]:
@@ -153,7 +182,7 @@ def create(conn: Connection, unit_id: str, profile: Profile, password_hash: str 
     unit = units.get(conn, unit_id)
     if not unit.active:
         raise FailedPrecondition("unit_inactive", "cannot add a member to an inactive unit")
-    _check_unique(conn, profile)
+    check_logins(conn, profile)
     member_id = insert(conn, unit.id, profile, time.time())
     conn.execute(
         sa.text(ACCOUNT_INSERT_SQL), {"id": new_id(), "m": member_id, "h": password_hash, "t": time.time()}
@@ -207,7 +236,8 @@ def update(conn: Connection, member_id: str, profile: Profile) -> Row[Any]:
         changes["exempt_since"] = dt.date.today().isoformat()
     if not changes:
         return current
-    _check_unique(conn, Profile(party_card_number=changes.get("party_card_number", "")), current.id)
+    check_logins(conn, Profile(party_card_number=changes.get("party_card_number", ""), phone=changes.get("phone", "")),
+                 current.id)
     if "full_name" in changes:
         changes["name_folded"] = fold(changes["full_name"])
     sets = ", ".join(f"{k} = :{k}" for k in changes)

@@ -130,6 +130,14 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         pw_hash = accounts.hash_password(request.initial_password) if request.initial_password else None
         with self.db.write() as conn:
             access.require_member_manager(conn, me, request.unit_id)
+            if not access.is_admin(conn, me, request.unit_id):
+                if fields.position and fields.position != "member":
+                    raise _position_needs_admin()
+                if request.initial_password:
+                    raise PermissionDenied(
+                        "password_needs_admin", "only an admin over the unit sets another member's password",
+                        field="initial_password",
+                    )
             member = members.create(conn, request.unit_id, fields, pw_hash)
             audit.record(conn, "member.created", me.account_id, "member", member.id, _member_path(conn, member))
         return pb.CreateMemberResponse(member=member_msg(member))
@@ -153,7 +161,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         fields = profile(request.fields)
         with self.db.write() as conn:
             member = members.get(conn, request.id)
-            access.require_member_manager(conn, me, member.unit_id)
+            _require_profile_editor(conn, me, member, bool(fields.position) and fields.position != member.position)
             member = members.update(conn, member.id, fields)
             audit.record(conn, "member.updated", me.account_id, "member", member.id, _member_path(conn, member))
         return pb.UpdateMemberResponse(member=member_msg(member))
@@ -162,7 +170,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         me = current_principal()
         with self.db.write() as conn:
             member = members.get(conn, request.id)
-            access.require_admin(conn, me, member.unit_id)
+            access.require_over(conn, me, member.account_id, member.unit_id)
             access.require_admin(conn, me, request.to_unit_id)
             member = members.transfer(conn, member.id, request.to_unit_id, request.reason, me.account_id)
             audit.record(conn, "member.transferred", me.account_id, "member", member.id,
@@ -173,7 +181,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         me = current_principal()
         with self.db.write() as conn:
             member = members.get(conn, request.id)
-            access.require_admin(conn, me, member.unit_id)
+            access.require_over(conn, me, member.account_id, member.unit_id)
             member = members.deactivate(conn, member.id, request.reason)
             audit.record(conn, "member.deactivated", me.account_id, "member", member.id,
                          _member_path(conn, member), reason=request.reason[:200])
@@ -293,7 +301,8 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             from services.identity import importer  # openpyxl loads only when importing
 
             report = importer.import_members(
-                self.db, first.unit_id, spool, fmt, dry_run=first.dry_run, actor=me.account_id  # type: ignore[arg-type]
+                self.db, first.unit_id, spool, fmt, dry_run=first.dry_run, actor=me.account_id,  # type: ignore[arg-type]
+                caller_account=me.account_id,
             )
         with self.db.write() as conn:
             unit = units.get(conn, first.unit_id)
@@ -344,11 +353,13 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         me = current_principal()
         with self.db.write() as conn:
             account = accounts.get_account(conn, request.account_id)
-            scope = accounts.account_units(conn, account)
-            if not scope:
-                raise PermissionDenied("not_allowed", "this account is outside your subtree")
-            for unit_id in scope:
-                access.require_admin(conn, me, unit_id)
+            if account.id == me.account_id:
+                raise PermissionDenied(
+                    "own_password_needs_current",
+                    "to change your own password use ChangePassword (POST /api/v1/auth/password) "
+                    "with your current password",
+                )
+            access.require_over(conn, me, account.id)
             self.accounts.reset_password(conn, account.id, request.new_password, me.account_id)
         return pb.ResetPasswordResponse()
 
@@ -383,6 +394,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         with self.db.write() as conn:
             access.require_admin(conn, me, request.unit_id)
             account = accounts.get_account(conn, request.account_id)
+            access.require_over(conn, me, account.id)
             unit = units.get(conn, request.unit_id)
             row = conn.execute(
                 sa.text("SELECT * FROM role_grants WHERE account_id = :a AND role = :r AND unit_id = :u"),
@@ -409,6 +421,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             access.require_admin(conn, me, row.unit_id)
             if row.account_id == me.account_id and row.role == ROLE_ADMIN:
                 raise PermissionDenied("cannot_revoke_own_admin", "ask another admin to revoke your admin role")
+            access.require_over(conn, me, row.account_id)
             conn.execute(sa.text("DELETE FROM role_grants WHERE id = :id"), {"id": gid})
             audit.record(conn, "role.revoked", me.account_id, "account", row.account_id,
                          units.get(conn, row.unit_id).path, role=row.role)
@@ -464,6 +477,29 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
                 for e in found
             ],
             next_page_token=next_token(offset, size, len(found), offset + len(found) + int(more)),
+        )
+
+
+def _position_needs_admin() -> PermissionDenied:
+    return PermissionDenied(
+        "position_needs_admin", "only an admin over the unit gives or takes a cell position", field="position"
+    )
+
+
+def _require_profile_editor(conn: sa.Connection, me: Any, member: Any, changes_position: bool) -> None:
+    """Who may edit a member's profile (access module docstring): an admin as `require_over` says;
+    a cell officer, a member whose account holds no grant or their own profile, never a position."""
+    if access.is_admin(conn, me, member.unit_id):
+        if member.account_id != me.account_id or changes_position:
+            access.require_over(conn, me, member.account_id, member.unit_id)
+        return
+    access.require_member_manager(conn, me, member.unit_id)
+    if changes_position:
+        raise _position_needs_admin()
+    if member.account_id != me.account_id and access.outranking(conn, me.account_id, [member.account_id]):
+        raise PermissionDenied(
+            "target_outranks_caller", "this member holds a role; only an admin over all of its units edits them",
+            member_id=member.id,
         )
 
 

@@ -319,10 +319,16 @@ def test_existing_member_outside_the_subtree_or_inactive_is_not_touched(
         gone = members.create(conn, tree.cell1, members.Profile(full_name="Đã Chuyển Đi",
                                                                 party_card_number="LS-0901"))
         members.deactivate(conn, gone.id, "moved away")
-    report = run(identity_db, tree, csv_file([row("LS-0900"), row("LS-0901")]))
+        gone_elsewhere = members.create(conn, tree.other_cell, members.Profile(full_name="Đã Nghỉ Xã Khác",
+                                                                             party_card_number="LS-0902"))
+        members.deactivate(conn, gone_elsewhere.id, "moved away")
+    report = run(identity_db, tree, csv_file([row("LS-0900"), row("LS-0901"), row("LS-0902")]))
 
-    assert errors(report) == [(2, "so_the_dang_vien", "member_outside_subtree"),
-                              (3, "so_the_dang_vien", "member_inactive")]
+    # A card held outside the subtree gets one answer, whether its member is active or not.
+    assert errors(report) == [(2, "so_the_dang_vien", "party_card_number_unavailable"),
+                              (3, "so_the_dang_vien", "member_inactive"),
+                              (4, "so_the_dang_vien", "party_card_number_unavailable")]
+    assert report.errors[0].message == report.errors[2].message
     assert member(identity_db, "LS-0900").unit_id == tree.other_cell
     assert scalar(identity_db, "SELECT COUNT(*) FROM member_transfers") == 0
 
