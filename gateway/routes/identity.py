@@ -309,7 +309,7 @@ def list_roles(query: ListRolesQuery) -> dict[str, Any]:
 
 
 @routes.route("/accounts/<account_id>/password", "POST", body=ResetPasswordBody, status=204, tag="accounts",
-              summary="Set a new password for an account in your subtree (admin)")
+              summary="Set a new password for another account you administer wholly (admin); your own: /auth/password")
 def reset_password(account_id: str, body: ResetPasswordBody) -> None:
     req = pb.ResetPasswordRequest(account_id=account_id, new_password=body.new_password)
     clients.identity().ResetPassword(req, metadata=auth_metadata())

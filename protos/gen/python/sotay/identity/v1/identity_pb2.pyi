@@ -676,7 +676,9 @@ class CreateMemberRequest(_message.Message):
     INITIAL_PASSWORD_FIELD_NUMBER: _builtins.int
     unit_id: _builtins.str
     initial_password: _builtins.str
-    """Optional initial password for the member's account."""
+    """Optional initial password for the member's account (an admin over the unit only; a cell
+    officer creates members with position member and no password).
+    """
     @_builtins.property
     def fields(self) -> Global___MemberFields: ...
     def __init__(

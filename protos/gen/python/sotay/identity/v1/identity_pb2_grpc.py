@@ -339,7 +339,9 @@ class IdentityServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ResetPassword(self, request, context):
-        """ResetPassword (admin) sets a new password for an account in the admin's subtree.
+        """ResetPassword (admin) sets a new password for another account: the caller administers the
+        account's unit and every unit where it holds a role (else PERMISSION_DENIED target_outranks_caller).
+        One's own password changes only with ChangePassword (own_password_needs_current).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -76,7 +76,10 @@ class IdentityServiceStub:
     Logout: _grpc.UnaryUnaryMultiCallable[_identity_pb2.LogoutRequest, _identity_pb2.LogoutResponse]
     ChangePassword: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ChangePasswordRequest, _identity_pb2.ChangePasswordResponse]
     ResetPassword: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ResetPasswordRequest, _identity_pb2.ResetPasswordResponse]
-    """ResetPassword (admin) sets a new password for an account in the admin's subtree."""
+    """ResetPassword (admin) sets a new password for another account: the caller administers the
+    account's unit and every unit where it holds a role (else PERMISSION_DENIED target_outranks_caller).
+    One's own password changes only with ChangePassword (own_password_needs_current).
+    """
     GetMe: _grpc.UnaryUnaryMultiCallable[_identity_pb2.GetMeRequest, _identity_pb2.GetMeResponse]
     GetPublicKeys: _grpc.UnaryUnaryMultiCallable[_identity_pb2.GetPublicKeysRequest, _identity_pb2.GetPublicKeysResponse]
     GrantRole: _grpc.UnaryUnaryMultiCallable[_identity_pb2.GrantRoleRequest, _identity_pb2.GrantRoleResponse]
@@ -134,7 +137,10 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     Logout: _aio.UnaryUnaryMultiCallable[_identity_pb2.LogoutRequest, _identity_pb2.LogoutResponse]  # type: ignore[assignment]
     ChangePassword: _aio.UnaryUnaryMultiCallable[_identity_pb2.ChangePasswordRequest, _identity_pb2.ChangePasswordResponse]  # type: ignore[assignment]
     ResetPassword: _aio.UnaryUnaryMultiCallable[_identity_pb2.ResetPasswordRequest, _identity_pb2.ResetPasswordResponse]  # type: ignore[assignment]
-    """ResetPassword (admin) sets a new password for an account in the admin's subtree."""
+    """ResetPassword (admin) sets a new password for another account: the caller administers the
+    account's unit and every unit where it holds a role (else PERMISSION_DENIED target_outranks_caller).
+    One's own password changes only with ChangePassword (own_password_needs_current).
+    """
     GetMe: _aio.UnaryUnaryMultiCallable[_identity_pb2.GetMeRequest, _identity_pb2.GetMeResponse]  # type: ignore[assignment]
     GetPublicKeys: _aio.UnaryUnaryMultiCallable[_identity_pb2.GetPublicKeysRequest, _identity_pb2.GetPublicKeysResponse]  # type: ignore[assignment]
     GrantRole: _aio.UnaryUnaryMultiCallable[_identity_pb2.GrantRoleRequest, _identity_pb2.GrantRoleResponse]  # type: ignore[assignment]
@@ -327,7 +333,10 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _identity_pb2.ResetPasswordRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_identity_pb2.ResetPasswordResponse, _abc.Awaitable[_identity_pb2.ResetPasswordResponse]]:
-        """ResetPassword (admin) sets a new password for an account in the admin's subtree."""
+        """ResetPassword (admin) sets a new password for another account: the caller administers the
+        account's unit and every unit where it holds a role (else PERMISSION_DENIED target_outranks_caller).
+        One's own password changes only with ChangePassword (own_password_needs_current).
+        """
 
     @_abc_1.abstractmethod
     def GetMe(
