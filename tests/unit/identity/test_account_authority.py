@@ -7,8 +7,9 @@ from __future__ import annotations
 import grpc
 import pytest
 
+from services.core.db import Database
 from services.core.errors import error_info
-from services.identity import importer
+from services.identity import importer, members, units
 from sotay.identity.v1 import identity_pb2 as pb
 from tests.support.identity import ROOT_ADMIN, Identity
 from tests.unit.identity.test_identity_service import expect_error, member, two_communes, unit
@@ -66,9 +67,10 @@ def test_commune_admin_cannot_take_over_an_account_ranked_above_it(identity: Ide
     assert identity.stub.GetMember(pb.GetMemberRequest(id=boss.id), metadata=auth).member.active
 
     # An import by the commune admin does not touch the province admin either.
-    report = importer.import_members(
-        identity.db, a.id, csv_file([row("LS-9001", name="Tên Bị Đổi", unit="A2")]), "csv",
-        actor=admin_a.account_id, caller_account=admin_a.account_id,
+    data = csv_file([row("LS-9001", name="Tên Bị Đổi", unit="A2")]).getvalue()
+    report = identity.stub.ImportMembers(
+        iter([pb.ImportMembersRequest(format=pb.FILE_FORMAT_CSV, unit_id=a.id, chunk=data, last=True)]),
+        metadata=commune,
     )
     assert [(e.row, e.reason) for e in report.errors] == [(2, "target_outranks_caller")]
     assert identity.stub.GetMember(pb.GetMemberRequest(id=boss.id), metadata=auth).member.unit_id == cell_a.id
@@ -190,3 +192,28 @@ def test_card_number_taken_reveals_nothing_outside_the_callers_scope(identity: I
         answers.add((caught.value.code(), reason, caught.value.details(), tuple(sorted(metadata.items()))))
     assert answers == {(grpc.StatusCode.ALREADY_EXISTS, "party_card_number_unavailable",
                         caught.value.details(), (("field", "party_card_number"),))}
+
+
+def test_import_keeps_logins_unambiguous(database: Database) -> None:
+    from services.identity.migrations import MIGRATIONS
+
+    database.migrate("identity", MIGRATIONS)
+    with database.write() as conn:
+        root = units.create(conn, "Tỉnh ủy", "province", "")
+        cell = units.create(conn, "Chi bộ 1", "cell", root.id, code="CB1")
+        members.create(conn, cell.id, members.Profile(full_name="Có số", phone="0914000001", party_card_number="LS-1"))
+        gone = members.create(conn, cell.id, members.Profile(full_name="Đã nghỉ", phone="0914000002"))
+        members.deactivate(conn, gone.id, "x")
+    rows = [
+        row("LS-1", name="Có số", unit="CB1", so_dien_thoai="0914000001"),  # keeps its own phone
+        row("LS-2", name="Trùng số", unit="CB1", so_dien_thoai="0914000001"),
+        row("LS-3", name="Số của người đã nghỉ", unit="CB1", so_dien_thoai="0914000002"),
+        row("LS-4", name="Trùng trong tệp", unit="CB1", so_dien_thoai="0914000002"),
+        row("0914000001", name="Thẻ là số điện thoại", unit="CB1"),
+    ]
+    report = importer.import_members(database, root.id, csv_file(rows), "csv")
+    assert [(e.row, e.column, e.reason) for e in report.errors] == [
+        (3, "so_dien_thoai", "phone_unavailable"), (5, "so_dien_thoai", "phone_unavailable"),
+        (6, "so_the_dang_vien", "party_card_number_unavailable"),
+    ]
+    assert (report.created, report.unchanged) == (1, 1)
