@@ -6,9 +6,9 @@ admin; the admin and the editor of commune A (members of the commune committee i
 secretary, a plain member and a probationary member of cell A1. Every action targets something
 of one cell ("side"): A1 is the cell-level actors' own cell, A2 a sibling cell in commune A, B1 a
 cell of the other commune. EXPECTED names, per action, the sides where each actor is allowed;
-everywhere else the action must be refused (PERMISSION_DENIED, or NOT_FOUND where a service hides
-what the caller may not see). Any other outcome is a failure. The test prints the matrix size
-and denied/total.
+everywhere else the action must be refused (PERMISSION_DENIED, NOT_FOUND where a service hides
+what the caller may not see, or a list without the item). Any other outcome is a failure. The
+test prints the matrix size and denied/total.
 """
 
 from __future__ import annotations
@@ -76,6 +76,10 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         "province_admin": ALL, "commune_admin_a": COMMUNE_A, "commune_editor_a": COMMUNE_A,
         "secretary_a1": CELL_A1, "member_a1": CELL_A1, "probationary_a1": CELL_A1,
     },
+    "documents.listed": {
+        "province_admin": ALL, "commune_admin_a": COMMUNE_A, "commune_editor_a": COMMUNE_A,
+        "secretary_a1": CELL_A1, "member_a1": CELL_A1, "probationary_a1": CELL_A1,
+    },
     "documents.study_status": {
         "province_admin": ALL, "commune_admin_a": COMMUNE_A, "commune_editor_a": COMMUNE_A, "secretary_a1": CELL_A1,
     },
@@ -85,6 +89,15 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         "secretary_a1": CELL_A1, "member_a1": CELL_A1, "probationary_a1": CELL_A1,
     },
     "meetings.create": {"secretary_a1": CELL_A1},
+    "meetings.list_attendance": {
+        "province_admin": ALL, "commune_admin_a": COMMUNE_A, "commune_editor_a": COMMUNE_A,
+        "secretary_a1": CELL_A1, "member_a1": CELL_A1, "probationary_a1": CELL_A1,
+    },
+    "meetings.add_own_opinion": {"secretary_a1": CELL_A1, "member_a1": CELL_A1, "probationary_a1": CELL_A1},
+    "meetings.record_spoken_opinion": {"secretary_a1": CELL_A1},
+    "meetings.compliance_report": {
+        "province_admin": ALL, "commune_admin_a": COMMUNE_A, "commune_editor_a": COMMUNE_A, "secretary_a1": CELL_A1,
+    },
     "meetings.list_named_votes": {
         "province_admin": ALL, "commune_admin_a": COMMUNE_A, "commune_editor_a": COMMUNE_A,
         "secretary_a1": CELL_A1, "member_a1": CELL_A1, "probationary_a1": CELL_A1,
@@ -100,6 +113,11 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         "province_admin": ALL, "commune_admin_a": COMMUNE_A, "commune_editor_a": COMMUNE_A,
         "secretary_a1": CELL_A1, "member_a1": CELL_A1, "probationary_a1": CELL_A1,
     },
+    "notifications.edit_bulletin": {
+        "province_admin": ALL, "commune_admin_a": COMMUNE_A, "commune_editor_a": COMMUNE_A,
+    },
+    "notifications.submit_feedback": {"secretary_a1": CELL_A1, "member_a1": CELL_A1, "probationary_a1": CELL_A1},
+    "notifications.list_feedback": {"province_admin": ALL, "commune_admin_a": COMMUNE_A, "secretary_a1": CELL_A1},
     "notifications.read_stats": {
         "province_admin": ALL, "commune_admin_a": COMMUNE_A, "commune_editor_a": COMMUNE_A, "secretary_a1": CELL_A1,
     },
@@ -297,6 +315,8 @@ ACTIONS: dict[str, Action] = {
     "documents.upload": lambda s, a, t: _upload(s, a, t.cell),
     "documents.read_addressed": lambda s, a, t: s.documents.GetDocument(
         dpb.GetDocumentRequest(id=t.document), metadata=a),
+    "documents.listed": lambda s, a, t: _finds(t.document, [d.id for d in s.documents.ListDocuments(
+        dpb.ListDocumentsRequest(unit_id=t.cell), metadata=a).documents]),
     "documents.study_status": lambda s, a, t: s.documents.ListStudyStatus(
         dpb.ListStudyStatusRequest(document_id=t.document, unit_id=t.cell), metadata=a),
     "meetings.read": lambda s, a, t: s.meetings.GetMeeting(mpb.GetMeetingRequest(meeting_id=t.meeting), metadata=a),
@@ -306,6 +326,15 @@ ACTIONS: dict[str, Action] = {
         metadata=a),
     "meetings.list_named_votes": lambda s, a, t: s.meetings.ListPollVotes(
         mpb.ListPollVotesRequest(poll_id=t.poll), metadata=a),
+    "meetings.list_attendance": lambda s, a, t: s.meetings.ListAttendance(
+        mpb.ListAttendanceRequest(meeting_id=t.meeting), metadata=a),
+    "meetings.add_own_opinion": lambda s, a, t: s.meetings.AddOpinion(mpb.AddOpinionRequest(
+        meeting_id=t.meeting, text="Tôi đồng ý với dự thảo.", idempotency_key=s.key()), metadata=a),
+    "meetings.record_spoken_opinion": lambda s, a, t: s.meetings.AddOpinion(mpb.AddOpinionRequest(
+        meeting_id=t.meeting, text="Đồng chí phát biểu tại phòng họp.", speaker_member_id=t.voter.id,
+        idempotency_key=s.key()), metadata=a),
+    "meetings.compliance_report": lambda s, a, t: s.meetings.GetComplianceReport(
+        mpb.GetComplianceReportRequest(unit_id=t.cell, month="2026-03"), metadata=a),
     "meetings.record_attendance": lambda s, a, t: s.meetings.RecordAttendance(mpb.RecordAttendanceRequest(
         meeting_id=t.meeting, member_id=t.voter.id, attendance=mpb.ATTENDANCE_STATUS_PRESENT,
         mode=mpb.ATTENDANCE_MODE_IN_PERSON), metadata=a),
@@ -319,6 +348,12 @@ ACTIONS: dict[str, Action] = {
         body_html="<p>Họp chi bộ</p>"), metadata=a),
     "notifications.read_bulletin": lambda s, a, t: s.notifications.GetBulletin(
         npb.GetBulletinRequest(id=t.bulletin), metadata=a),
+    "notifications.edit_bulletin": lambda s, a, t: s.notifications.UpdateBulletin(
+        npb.UpdateBulletinRequest(id=t.bulletin, title=f"Thông báo {s.key()}"), metadata=a),
+    "notifications.submit_feedback": lambda s, a, t: s.notifications.SubmitFeedback(npb.SubmitFeedbackRequest(
+        unit_id=t.cell, subject="Kiến nghị", body="Nội dung kiến nghị.", idempotency_key=s.key()), metadata=a),
+    "notifications.list_feedback": lambda s, a, t: _finds(t.feedback, [f.id for f in s.notifications.ListFeedback(
+        npb.ListFeedbackRequest(unit_id=t.cell), metadata=a).items]),
     "notifications.read_stats": lambda s, a, t: s.notifications.GetBulletinReadStats(
         npb.GetBulletinReadStatsRequest(bulletin_id=t.bulletin), metadata=a),
     "notifications.read_feedback": lambda s, a, t: s.notifications.GetFeedback(
@@ -326,8 +361,19 @@ ACTIONS: dict[str, Action] = {
     "notifications.answer_feedback": lambda s, a, t: s.notifications.AnswerFeedback(npb.AnswerFeedbackRequest(
         id=t.feedback, answer="Chi bộ đã ghi nhận.", idempotency_key=s.key()), metadata=a),
 }
+class Hidden(Exception):
+    """A list answered without the item: for a list, what a refusal is."""
+
+
+def _finds(wanted: str, listed: list[str]) -> None:
+    if wanted not in listed:
+        raise Hidden(wanted)
+
+
 BEFORE = {"meetings.open_poll": _close_polls}
 REFUSALS = (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.NOT_FOUND)
+# Notifications answers an account with no member (the province admin) this way: it has no inbox.
+REFUSAL_REASONS = {(grpc.StatusCode.FAILED_PRECONDITION, "not_a_member")}
 
 
 def outcome(action: Action, s: Stubs, auth: Auth, side: Side) -> str:
@@ -335,9 +381,11 @@ def outcome(action: Action, s: Stubs, auth: Auth, side: Side) -> str:
         action(s, auth, side)
     except grpc.RpcError as exc:
         code = exc.code()  # type: ignore[attr-defined]
-        if code in REFUSALS:
+        if code in REFUSALS or (code, error_info(exc)[0]) in REFUSAL_REASONS:
             return "denied"
         return f"{code.name} {error_info(exc)[0]}: {exc.details()}"  # type: ignore[attr-defined]
+    except Hidden:
+        return "denied"
     return "allowed"
 
 
