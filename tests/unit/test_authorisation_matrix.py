@@ -405,8 +405,14 @@ def test_authorisation_matrix(stubs: Stubs, capsys: pytest.CaptureFixture[str]) 
         if result != ("allowed" if side in EXPECTED[action].get(actor, set()) else "denied")
     ]
     denied = sum(1 for r in got.values() if r == "denied")
+    per_service = {
+        service: (sum(1 for (_, _, a), r in got.items() if a.startswith(service) and r == "denied"),
+                  sum(1 for (_, _, a) in got if a.startswith(service)))
+        for service in ("identity", "documents", "meetings", "notifications")
+    }
     with capsys.disabled():
         print(f"\nauthorisation matrix: {len(ACTORS)} roles x {len(SIDES)} units x {len(ACTIONS)} actions "
-              f"(4 services) = {len(got)} cells; denied {denied}/{len(got)}, allowed {len(got) - denied}")
+              f"(4 services) = {len(got)} cells; denied {denied}/{len(got)}, allowed {len(got) - denied}; "
+              + ", ".join(f"{name} {d}/{n}" for name, (d, n) in per_service.items()))
     assert len(got) == len(ACTORS) * len(SIDES) * len(ACTIONS)
     assert not wrong, "\n".join(wrong)
