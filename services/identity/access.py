@@ -114,3 +114,28 @@ def require_over(conn: Connection, principal: Principal, account_id: str, member
             "this account holds a role on a unit you do not administer; ask an admin of that unit",
             account_id=account_id,
         )
+
+
+def position_needs_admin() -> PermissionDenied:
+    return PermissionDenied(
+        "position_needs_admin", "only an admin over the unit gives or takes a cell position", field="position"
+    )
+
+
+def require_profile_editor(conn: Connection, me: Principal, member: Any, position: str) -> None:
+    """Who may edit a member's profile, `position` the new one or '' (module docstring): an admin as
+    `require_over` says; a cell officer, a member whose account holds no grant or their own
+    profile, never a position."""
+    changes_position = bool(position) and position != member.position
+    if is_admin(conn, me, member.unit_id):
+        if member.account_id != me.account_id or changes_position:
+            require_over(conn, me, member.account_id, member.unit_id)
+        return
+    require_member_manager(conn, me, member.unit_id)
+    if changes_position:
+        raise position_needs_admin()
+    if member.account_id != me.account_id and outranking(conn, me.account_id, [member.account_id]):
+        raise PermissionDenied(
+            "target_outranks_caller", "this member holds a role; only an admin over all of its units edits them",
+            member_id=member.id,
+        )

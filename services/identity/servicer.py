@@ -132,7 +132,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             access.require_member_manager(conn, me, request.unit_id)
             if not access.is_admin(conn, me, request.unit_id):
                 if fields.position and fields.position != "member":
-                    raise _position_needs_admin()
+                    raise access.position_needs_admin()
                 if request.initial_password:
                     raise PermissionDenied(
                         "password_needs_admin", "only an admin over the unit sets another member's password",
@@ -161,7 +161,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
         fields = profile(request.fields)
         with self.db.write() as conn:
             member = members.get(conn, request.id)
-            _require_profile_editor(conn, me, member, bool(fields.position) and fields.position != member.position)
+            access.require_profile_editor(conn, me, member, fields.position)
             member = members.update(conn, member.id, fields)
             audit.record(conn, "member.updated", me.account_id, "member", member.id, _member_path(conn, member))
         return pb.UpdateMemberResponse(member=member_msg(member))
@@ -477,29 +477,6 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
                 for e in found
             ],
             next_page_token=next_token(offset, size, len(found), offset + len(found) + int(more)),
-        )
-
-
-def _position_needs_admin() -> PermissionDenied:
-    return PermissionDenied(
-        "position_needs_admin", "only an admin over the unit gives or takes a cell position", field="position"
-    )
-
-
-def _require_profile_editor(conn: sa.Connection, me: Any, member: Any, changes_position: bool) -> None:
-    """Who may edit a member's profile (access module docstring): an admin as `require_over` says;
-    a cell officer, a member whose account holds no grant or their own profile, never a position."""
-    if access.is_admin(conn, me, member.unit_id):
-        if member.account_id != me.account_id or changes_position:
-            access.require_over(conn, me, member.account_id, member.unit_id)
-        return
-    access.require_member_manager(conn, me, member.unit_id)
-    if changes_position:
-        raise _position_needs_admin()
-    if member.account_id != me.account_id and access.outranking(conn, me.account_id, [member.account_id]):
-        raise PermissionDenied(
-            "target_outranks_caller", "this member holds a role; only an admin over all of its units edits them",
-            member_id=member.id,
         )
 
 
