@@ -86,8 +86,7 @@ class Database:
 
     def lock(self, conn: Connection, name: str) -> None:
         """Serialise writers on `name` until the transaction ends (PostgreSQL advisory lock)."""
-        if self.is_postgres:
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": zlib.crc32(name.encode())})
+        lock(conn, name)
 
     def migrate(self, service: str, migrations: Sequence[Migration]) -> list[int]:
         """Apply pending migrations in one transaction; safe to run from several replicas."""
@@ -136,6 +135,13 @@ def _sqlite_setup(engine: Engine) -> None:
         immediate = conn.get_execution_options().get("sqlite_write")
         # Straight to the driver: this runs for every transaction.
         _on_driver(conn, "BEGIN IMMEDIATE" if immediate else "BEGIN", {}, lambda c: None)
+
+
+def lock(conn: Connection, name: str) -> None:
+    """Database.lock for code that holds only the connection: a PostgreSQL advisory lock until the
+    transaction ends (SQLite's write transactions are serialised already)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": zlib.crc32(name.encode())})
 
 
 def rows(result: sa.CursorResult[Any]) -> list[dict[str, Any]]:

@@ -356,7 +356,7 @@ class _Import:
             return
         with (self.db.read() if self.dry_run else self.db.write()) as conn:
             if not self.dry_run:
-                self.db.lock(conn, "identity-member-import")  # two imports never race on a new card
+                self.db.lock(conn, members.LOGINS_LOCK)  # nothing races the batch on a new card or phone
             existing = self._existing(conn, [c.card for c in batch])
             accounts = [r.account_id for r in existing.values() if r.account_id]
             outranking = access.outranking(conn, self.caller_account, accounts) if self.caller_account else set()

@@ -13,7 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from services.core.db import fetch, fetch_one
+from services.core.db import fetch, fetch_one, lock
 from services.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from services.core.ids import new_id, require_id
 from services.core.outbox import emit
@@ -136,6 +136,7 @@ def get(conn: Connection, member_id: str) -> Row[Any]:
     return row
 
 
+LOGINS_LOCK = "identity-member-logins"  # held by whoever checks and then writes phones or card numbers
 CARD_UNAVAILABLE = ("party_card_number_unavailable",
                     "this party card number cannot be used; a member coming from another unit is transferred")
 PHONE_UNAVAILABLE = ("phone_unavailable", "this phone number is another member's login; leave it blank or use another")
@@ -170,6 +171,7 @@ def check_logins(conn: Connection, profile: Profile, member_id: str = "") -> Non
     cards = [profile.party_card_number] if profile.party_card_number else []
     if not phones and not cards:
         return
+    lock(conn, LOGINS_LOCK)  # no other writer gives the same number until this transaction ends
     bad_phones, bad_cards = login_clashes(conn, phones, cards, [member_id] if member_id else [])
     if bad_cards:
         raise AlreadyExists(*CARD_UNAVAILABLE, field="party_card_number")
