@@ -217,3 +217,24 @@ def test_import_keeps_logins_unambiguous(database: Database) -> None:
         (6, "so_the_dang_vien", "party_card_number_unavailable"),
     ]
     assert (report.created, report.unchanged) == (1, 1)
+
+
+def test_concurrent_creates_give_a_phone_once(identity: Identity) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    auth, _, _, cell_a, _ = two_communes(identity)
+    start = Barrier(8)
+
+    def create(i: int) -> str:
+        start.wait()
+        try:
+            identity.stub.CreateMember(pb.CreateMemberRequest(unit_id=cell_a.id, fields=pb.MemberFields(
+                full_name=f"Cùng số {i}", phone="0913000050", party_card_number=f"LS-50{i}")), metadata=auth)
+        except grpc.RpcError as exc:
+            return error_info(exc)[0]
+        return "created"
+
+    with ThreadPoolExecutor(8) as pool:
+        results = sorted(pool.map(create, range(8)))
+    assert results == ["created", *["phone_unavailable"] * 7]
