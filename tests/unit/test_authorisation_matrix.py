@@ -103,6 +103,8 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         "secretary_a1": CELL_A1, "member_a1": CELL_A1, "probationary_a1": CELL_A1,
     },
     "meetings.record_attendance": {"secretary_a1": CELL_A1},
+    # the side's document attached to a draft meeting of cell A1: only what A1 may read
+    "meetings.attach_document": {"secretary_a1": CELL_A1},
     "meetings.vote": {"secretary_a1": CELL_A1, "member_a1": CELL_A1},
     "meetings.open_poll": {"secretary_a1": CELL_A1},
     # notifications: bulletins for a cell, a bulletin a commune addressed to one cell, feedback
@@ -154,6 +156,7 @@ class Stubs:
     root: Auth
     actors: dict[str, Auth] = field(default_factory=dict)
     sides: dict[str, Side] = field(default_factory=dict)
+    draft_a1: str = ""  # a meeting of cell A1 not announced yet
     serial: Iterator[int] = field(default_factory=lambda: itertools.count(1))
 
     def key(self) -> str:
@@ -266,6 +269,9 @@ def _province(s: Stubs) -> None:
         for auth in present:
             meet.CheckIn(mpb.CheckInRequest(meeting_id=side.meeting, mode=mpb.ATTENDANCE_MODE_ONLINE,
                                             idempotency_key=s.key()), metadata=auth)
+        if name == "A1":
+            s.draft_a1 = meet.CreateMeeting(mpb.CreateMeetingRequest(
+                cell_unit_id=cell, kind=mpb.MEETING_KIND_THEMATIC, fields=fields), metadata=side.secretary).meeting.id
         side.poll = meet.OpenPoll(mpb.OpenPollRequest(
             meeting_id=side.meeting, question="Thông qua nghị quyết tháng?", kind=mpb.POLL_KIND_QUESTION,
             ballot=mpb.BALLOT_TYPE_OPEN), metadata=side.secretary).poll.id
@@ -335,6 +341,8 @@ ACTIONS: dict[str, Action] = {
         idempotency_key=s.key()), metadata=a),
     "meetings.compliance_report": lambda s, a, t: s.meetings.GetComplianceReport(
         mpb.GetComplianceReportRequest(unit_id=t.cell, month="2026-03"), metadata=a),
+    "meetings.attach_document": lambda s, a, t: s.meetings.AttachDocument(
+        mpb.AttachDocumentRequest(meeting_id=s.draft_a1, document_id=t.document), metadata=a),
     "meetings.record_attendance": lambda s, a, t: s.meetings.RecordAttendance(mpb.RecordAttendanceRequest(
         meeting_id=t.meeting, member_id=t.voter.id, attendance=mpb.ATTENDANCE_STATUS_PRESENT,
         mode=mpb.ATTENDANCE_MODE_IN_PERSON), metadata=a),
