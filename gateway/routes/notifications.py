@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import grpc
-from flask import Response, current_app, request, stream_with_context
+from flask import Response, current_app, request
 
 from gateway import clients
 from gateway.api import Routes
@@ -223,7 +223,7 @@ def inbox_events(query: WatchQuery) -> Response:
             stream.cancel()
             slot.release()
 
-    response = Response(stream_with_context(events()), mimetype="text/event-stream",
+    response = Response(events(), mimetype="text/event-stream",
                         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
     response.call_on_close(slot.release)  # also when the body is never read
     return response
