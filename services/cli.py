@@ -98,7 +98,10 @@ def http_ok(url: str) -> bool:
 
 def supervisor_backoff() -> Backoff:
     """Restart delays of `sotay up` (SOTAY_RESTART_BACKOFF, SOTAY_RESTART_MAX_BACKOFF seconds)."""
-    return Backoff(base=env_float("SOTAY_RESTART_BACKOFF", 1.0), max_delay=env_float("SOTAY_RESTART_MAX_BACKOFF", 30.0))
+    return Backoff(
+        base=env_float("SOTAY_RESTART_BACKOFF", 1.0),
+        max_delay=env_float("SOTAY_RESTART_MAX_BACKOFF", 30.0),
+    )
 
 
 def cmd_up(_args: argparse.Namespace) -> int:

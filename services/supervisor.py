@@ -7,19 +7,30 @@ its exit code and the delay; from `crash_loop` crashes in a row on, the child is
 crash-looping (an error, once per crash) and still retried at the longest delay.
 
 Children run in their own process group, so a Ctrl-C in the terminal reaches only the
-supervisor, which then stops them all in order (SIGTERM, then SIGKILL after `stop_timeout`).
+supervisor, which then stops them all (SIGTERM, then SIGKILL after `timeout`); if the
+supervisor itself is killed, each child gets SIGTERM from the kernel (PR_SET_PDEATHSIG).
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 log = logging.getLogger("sotay.supervisor")
+PR_SET_PDEATHSIG = 1
+
+
+def _end_with_parent() -> None:
+    """In the child before exec (Linux): SIGTERM when the supervisor dies, even by SIGKILL, so no
+    process is left holding its port."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass(frozen=True)
@@ -68,7 +79,7 @@ class Supervisor:
 
     def _spawn(self, child: Child) -> None:
         # Own process group: a terminal's Ctrl-C goes to the supervisor only (see stop()).
-        child.popen = subprocess.Popen(child.argv, env=child.env, process_group=0)
+        child.popen = subprocess.Popen(child.argv, env=child.env, process_group=0, preexec_fn=_end_with_parent)
         child.started_at = time.monotonic()
         child.restart_at = None
 

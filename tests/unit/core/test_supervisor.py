@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -58,3 +60,21 @@ def test_a_killed_process_comes_back_and_stop_ends_every_child() -> None:
     assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE for pid in pids)
     supervisor.poll()  # stopping: nothing is restarted
     assert not a.running and not b.running
+
+
+def test_children_end_when_the_supervisor_is_killed(tmp_path: Path) -> None:
+    script = tmp_path / "up.py"
+    script.write_text(
+        "import os, sys, time\n"
+        "from services.supervisor import Supervisor\n"
+        "s = Supervisor()\n"
+        "c = s.add('sleeper', [sys.executable, '-c', 'import time; time.sleep(60)'], dict(os.environ))\n"
+        "print(c.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    up = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=Path.cwd())
+    assert up.stdout is not None
+    child = psutil.Process(int(up.stdout.readline()))
+    up.kill()
+    up.wait()
+    child.wait(timeout=10)  # ended by the kernel's SIGTERM, not left behind
