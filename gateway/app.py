@@ -7,7 +7,9 @@
     gateway/clients.py   gRPC channels and stubs, created lazily per worker process
     gateway/errors.py    gRPC status -> HTTP, the JSON error shape
     gateway/security.py  request id, bearer token, client address, security headers
-    gateway/health.py    /healthz and /readyz
+    gateway/health.py    /healthz, /readyz (this gateway), /readyz/backends, /metrics
+    gateway/streams.py   caps on live streams (SSE) per worker and per member
+    gateway/worker.py    gunicorn worker answering the health paths on threads of their own
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from flask.json.provider import DefaultJSONProvider
 from gateway import api, clients, errors, health, security
 from gateway.routes import all_routes
 from gateway.settings import Settings
+from gateway.streams import StreamLimiter
 from services.core.logs import setup_logging
 
 
@@ -66,6 +69,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     errors.install(app)
     security.install(app, settings)
-    health.install(app, settings)
+    streams = app.extensions["sotay.streams"] = StreamLimiter(settings.max_streams, settings.max_streams_per_member)
+    health.install(app, settings, streams)
     api.install(app, all_routes(), settings)
     return app

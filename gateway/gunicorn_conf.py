@@ -2,7 +2,8 @@
 
     GATEWAY_BIND              127.0.0.1:8080 (comma-separated for several)
     GATEWAY_WORKERS           2 processes
-    GATEWAY_THREADS           8 threads per process (gthread: requests mostly wait on gRPC)
+    GATEWAY_THREADS           8 threads per process (gthread: requests mostly wait on gRPC), plus
+                              2 for /healthz, /readyz, /metrics (gateway/worker.py)
     GATEWAY_TIMEOUT           60 s without a heartbeat before a worker is restarted
     GATEWAY_GRACEFUL_TIMEOUT  30 s for in-flight requests on shutdown
     GATEWAY_KEEPALIVE         5 s
@@ -34,7 +35,7 @@ from services.core.logs import JsonFormatter
 
 bind = [b.strip() for b in env("GATEWAY_BIND", "127.0.0.1:8080").split(",") if b.strip()]
 workers = env_int("GATEWAY_WORKERS", 2)
-worker_class = "gthread"
+worker_class = "gateway.worker.GatewayWorker"  # gthread; health paths on threads of their own
 threads = env_int("GATEWAY_THREADS", 8)
 timeout = env_int("GATEWAY_TIMEOUT", 60)
 graceful_timeout = env_int("GATEWAY_GRACEFUL_TIMEOUT", 30)

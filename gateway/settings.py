@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.core.config import env, env_int
+from services.core.slots import cap_below
 
 MIB = 1024 * 1024
 
@@ -26,6 +27,10 @@ class Settings:
     # Deadline of an ordinary gRPC call, and of the long ones (member import and export).
     rpc_timeout: float = 10.0
     long_rpc_timeout: float = 600.0
+    # Live streams (SSE) one worker holds at once, in all and per member; always below the
+    # worker's threads (GATEWAY_THREADS), so ordinary requests still find one (gateway.streams).
+    max_streams: int = 4
+    max_streams_per_member: int = 2
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -42,4 +47,11 @@ class Settings:
             ),
             rpc_timeout=float(env_int("GATEWAY_RPC_TIMEOUT", 10)),
             long_rpc_timeout=float(env_int("GATEWAY_LONG_RPC_TIMEOUT", 600)),
+            max_streams=max_streams(),
+            max_streams_per_member=env_int("GATEWAY_MAX_STREAMS_PER_MEMBER", 2),
         )
+
+
+def max_streams() -> int:
+    """GATEWAY_MAX_STREAMS, by default half the worker's threads; never all of them."""
+    return cap_below("GATEWAY_MAX_STREAMS", env_int("GATEWAY_THREADS", 8), "GATEWAY_THREADS")

@@ -122,7 +122,7 @@ def checkov_report(name: str, path: Path, min_resources: int) -> int:
 # --- environment variables ---------------------------------------------------------------
 
 _ENV_READ = re.compile(
-    r"""\b(?:env|env_int)\(\s*"([A-Z][A-Z0-9_]*)"|os\.environ(?:\.get\(|\[)\s*"([A-Z][A-Z0-9_]*)"|"""
+    r"""\b(?:env|env_int|env_float|cap_below)\(\s*"([A-Z][A-Z0-9_]*)"|os\.environ(?:\.get\(|\[)\s*"([A-Z][A-Z0-9_]*)"|"""
     r"""os\.getenv\(\s*"([A-Z][A-Z0-9_]*)\""""
 )
 

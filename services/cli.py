@@ -12,7 +12,6 @@ import argparse
 import importlib
 import os
 import signal
-import subprocess
 import sys
 import time
 import urllib.request
@@ -22,9 +21,11 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.core.config import data_dir, env, service_addr
+from services.core.config import data_dir, env, env_float, secure_data_files, service_addr, write_private
 from services.core.db import Database, Migration
+from services.core.logs import setup_logging
 from services.identity.migrations import MIGRATIONS as IDENTITY_MIGRATIONS
+from services.supervisor import Backoff, Supervisor
 
 # Every service `sotay up` runs; each has services/<name>/app.py with MIGRATIONS (and WORKERS).
 SERVICES = ("identity", "documents", "meetings", "notifications")
@@ -95,16 +96,25 @@ def http_ok(url: str) -> bool:
         return False
 
 
+def supervisor_backoff() -> Backoff:
+    """Restart delays of `sotay up` (SOTAY_RESTART_BACKOFF, SOTAY_RESTART_MAX_BACKOFF seconds)."""
+    return Backoff(
+        base=env_float("SOTAY_RESTART_BACKOFF", 1.0),
+        max_delay=env_float("SOTAY_RESTART_MAX_BACKOFF", 30.0),
+    )
+
+
 def cmd_up(_args: argparse.Namespace) -> int:
     data = data_dir()
     print(f"data directory: {data}")
+    os.umask(0o077)  # whatever the services write in the data directory is the owner's alone
+    secure_data_files(data)
     migrate_all()
     from services.identity.seed import is_empty, seed_demo
 
     identity_db = Database.for_service("identity")
     demo = seed_demo(identity_db) if is_empty(identity_db) else []
     identity_db.dispose()
-    children: dict[str, subprocess.Popen[bytes]] = {}
     stop = {"now": False}
 
     def on_signal(_sig: int, _frame: object) -> None:
@@ -112,37 +122,35 @@ def cmd_up(_args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
+    supervisor = Supervisor(supervisor_backoff())
     for proc in processes():
-        children[proc.name] = subprocess.Popen(proc.argv, env=process_env(proc, data))
+        supervisor.add(proc.name, proc.argv, process_env(proc, data))
     gateway_url = "http://" + env("GATEWAY_BIND", "127.0.0.1:8080")
     try:
-        if not _wait_ready(children, gateway_url, stop):
+        if not _wait_ready(supervisor, gateway_url, stop):
             return 1
         print(f"\nSổ tay Đảng viên is running: {gateway_url}  (API {gateway_url}/api/v1, Ctrl-C stops)")
         if demo:
             print("demo accounts (also in demo-accounts.txt in the data directory):")
             lines = [f"  {a.login:<14} {a.password:<14} {a.who}" for a in demo]
             print("\n".join(lines))
-            (data / "demo-accounts.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+            write_private(data / "demo-accounts.txt", "\n".join(lines) + "\n")
+        sys.stdout.flush()
         while not stop["now"]:
-            for name, child in children.items():
-                if child.poll() is not None:
-                    print(f"{name} exited with code {child.returncode}; stopping", file=sys.stderr)
-                    return 1
-            time.sleep(0.5)
+            supervisor.poll()  # a crashed process is started again, after a growing delay
+            time.sleep(0.2)
         return 0
     finally:
-        _stop_all(children)
+        supervisor.stop()
+        print("stopped")
 
 
-def _wait_ready(children: dict[str, subprocess.Popen[bytes]], gateway_url: str, stop: dict[str, bool]) -> bool:
+def _wait_ready(supervisor: Supervisor, gateway_url: str, stop: dict[str, bool]) -> bool:
     deadline = time.monotonic() + 60
     pending = {p.name: p for p in processes() if p.grpc_service or p.name == "gateway"}
     while pending and time.monotonic() < deadline and not stop["now"]:
+        supervisor.poll()
         for name, proc in list(pending.items()):
-            if children[name].poll() is not None:
-                print(f"{name} failed to start (exit {children[name].returncode})", file=sys.stderr)
-                return False
             ok = grpc_healthy(service_addr(proc.grpc_service)) if proc.grpc_service else http_ok(
                 gateway_url + "/healthz"
             )
@@ -151,22 +159,10 @@ def _wait_ready(children: dict[str, subprocess.Popen[bytes]], gateway_url: str, 
                 del pending[name]
         time.sleep(0.2)
     if pending:
-        print(f"not ready: {', '.join(pending)}", file=sys.stderr)
+        looping = [name for name in supervisor.crash_looping() if name in pending]
+        print(f"not ready: {', '.join(pending)}" + (f" (crashing: {', '.join(looping)})" if looping else ""),
+              file=sys.stderr)
     return not pending
-
-
-def _stop_all(children: dict[str, subprocess.Popen[bytes]]) -> None:
-    for child in children.values():
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    for child in children.values():
-        try:
-            child.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
-    print("stopped")
 
 
 def cmd_create_admin(args: argparse.Namespace) -> int:
@@ -234,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     imp.set_defaults(fn=cmd_import_members)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(fn=cmd_migrate)
     args = parser.parse_args(argv)
+    setup_logging("sotay")
     try:
         return int(args.fn(args))
     except Exception as exc:  # a clear message instead of a traceback for operators

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import grpc
-from flask import Response, request, stream_with_context
+from flask import Response, current_app, request
 
 from gateway import clients
 from gateway.api import Routes
@@ -40,7 +40,8 @@ from gateway.schemas.notifications import (
     WatchQuery,
     WithdrawBody,
 )
-from gateway.security import auth_metadata
+from gateway.security import auth_metadata, bearer_token
+from gateway.streams import token_subject
 from sotay.notifications.v1 import notifications_pb2 as pb
 from sotay.notifications.v1 import notifications_pb2_grpc
 
@@ -193,23 +194,43 @@ def inbox_version() -> Response:
 
 
 @routes.route("/inbox/events", "GET", query=WatchQuery, tag="inbox", produces=["text/event-stream"],
-              summary="Server-Sent Events: the inbox version each time it changes")
+              summary="Server-Sent Events: the inbox version each time it changes (429/503 when too many are open)")
 def inbox_events(query: WatchQuery) -> Response:
-    req = pb.WatchInboxRequest(known_version=query.known_version, max_seconds=query.max_seconds)
-    stream = svc(long=True).WatchInbox(req, metadata=auth_metadata())
+    # A slot first (gateway.streams: caps per worker and per member), keyed by the token's
+    # subject; the service verifies the token, so a forged one holds its slot for one call only.
+    token = bearer_token()
+    slot = current_app.extensions["sotay.streams"].admit(token_subject(token))
+    # Asked without known_version, the service answers at once, so its refusal (a bad token, its
+    # own caps) becomes a JSON error here rather than an empty stream.
+    stream = svc(long=True).WatchInbox(pb.WatchInboxRequest(max_seconds=query.max_seconds), metadata=auth_metadata())
+    try:
+        first = next(stream, None)
+    except BaseException:
+        stream.cancel()
+        slot.release()
+        raise
 
     def events() -> Iterator[str]:
         yield "retry: 5000\n\n"
         try:
+            if first is not None and first.version != query.known_version:
+                yield event(first)
             for change in stream:
-                yield f"id: {change.version}\nevent: inbox\ndata: {json.dumps(to_json(change))}\n\n"
+                yield event(change)
         except grpc.RpcError:
             return
         finally:
             stream.cancel()
+            slot.release()
 
-    return Response(stream_with_context(events()), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    response = Response(events(), mimetype="text/event-stream",
+                        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    response.call_on_close(slot.release)  # also when the body is never read
+    return response
+
+
+def event(change: pb.WatchInboxResponse) -> str:
+    return f"id: {change.version}\nevent: inbox\ndata: {json.dumps(to_json(change))}\n\n"
 
 
 # ---------- delivery ----------

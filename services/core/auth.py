@@ -19,7 +19,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from services.core.errors import Unauthenticated
+from services.core.errors import Unauthenticated, Unavailable
 
 ALGORITHM = "EdDSA"
 ISSUER = "sotay-identity"
@@ -95,6 +95,7 @@ class TokenVerifier:
         self._keys: dict[str, Ed25519PublicKey] = {}
         self._lock = threading.Lock()
         self._last_fetch = 0.0
+        self._fetch_failed = False  # the last fetch could not reach the source
         self._interval = refetch_interval
 
     def _key(self, kid: str) -> Ed25519PublicKey:
@@ -104,13 +105,21 @@ class TokenVerifier:
         with self._lock:
             if kid not in self._keys and time.monotonic() - self._last_fetch >= self._interval:
                 self._last_fetch = time.monotonic()
+                try:
+                    source = self._source()
+                except Unavailable:  # identity unreachable: keep the keys known
+                    self._fetch_failed = True
+                    raise
+                self._fetch_failed = False
                 fetched = {}
-                for k, pem in self._source().items():
+                for k, pem in source.items():
                     public = load_pem_public_key(pem.encode())
                     if isinstance(public, Ed25519PublicKey):
                         fetched[k] = public
                 self._keys = fetched
         key = self._keys.get(kid)
+        if key is None and self._fetch_failed:  # not the token's fault
+            raise Unavailable("token_keys_unavailable", "cannot check the access token now; try again")
         if key is None:
             raise Unauthenticated("token_key_unknown", "access token signed with an unknown key")
         return key

@@ -132,6 +132,8 @@ def make_channel(
             ("grpc.max_receive_message_length", 32 * 1024 * 1024),
             ("grpc.max_send_message_length", 32 * 1024 * 1024),
             ("grpc.keepalive_time_ms", 30000),
+            # A restarted server is found again within about 2 s (gRPC's default waits up to 2 min).
+            ("grpc.max_reconnect_backoff_ms", 2000),
         ],
     )
     return ContextChannel(channel, default_timeout)

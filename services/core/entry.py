@@ -14,6 +14,7 @@ from services.core.auth import KeySource, TokenVerifier
 from services.core.clients import identity_stub
 from services.core.config import ServerConfig
 from services.core.db import Database, Migration
+from services.core.errors import Unavailable
 from services.core.logs import setup_logging
 from services.core.metrics import serve_metrics
 from services.core.outbox import run_relay
@@ -26,15 +27,18 @@ Worker = Callable[[Database, threading.Event], None]
 
 
 def identity_keys() -> KeySource:
-    """Public keys from the identity service (for every service but identity itself)."""
+    """Public keys from the identity service (for every service but identity itself).
+
+    When identity does not answer the fetch fails as UNAVAILABLE: the keys already known are
+    kept (an empty answer would replace them), and a token is not called invalid for it."""
     stub = identity_stub()
 
     def fetch() -> dict[str, str]:
         try:
             reply = stub.get().GetPublicKeys(identity_pb2.GetPublicKeysRequest(), timeout=5)
-        except grpc.RpcError:
+        except grpc.RpcError as exc:
             log.warning("cannot fetch public keys from identity", exc_info=True)
-            return {}
+            raise Unavailable("identity_unavailable", "cannot check the access token now; try again") from exc
         return {k.kid: k.public_key_pem for k in reply.keys}
 
     return fetch

@@ -52,9 +52,14 @@ def start_server(
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
             ("grpc.so_reuseport", 0),
-            # Clients reconnect (and re-resolve) now and then, so new replicas get traffic.
-            ("grpc.max_connection_age_ms", 5 * 60 * 1000),
-            ("grpc.max_connection_age_grace_ms", 30 * 1000),
+            # Clients reconnect (and re-resolve) now and then, so new replicas get traffic; the
+            # grace is at least the longest deadline (config.connection_age_grace), so no call is
+            # cut by the ageing.
+            ("grpc.max_connection_age_ms", int(config.max_connection_age * 1000)),
+            ("grpc.max_connection_age_grace_ms", int(config.max_connection_age_grace * 1000)),
+            # Clients ping every 30 s during a call (services.core.clients): allowed, so a long
+            # quiet call (a live inbox, an export being built) is not cut as "too many pings".
+            ("grpc.http2.min_ping_interval_without_data_ms", 10 * 1000),
         ],
     )
     health_servicer = health.HealthServicer()

@@ -72,7 +72,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy.engine import Connection
 
-from services.core.config import data_dir, env
+from services.core.config import data_dir, env, restrict
 from services.core.errors import FailedPrecondition, Unavailable
 from services.meetings.charter import CHOICES
 
@@ -114,6 +114,7 @@ def load_key() -> bytes:
         else:
             with os.fdopen(fd, "wb") as out:
                 out.write(base64.b64encode(secrets.token_bytes(32)))
+    restrict(path, 0o600)  # a key file made by hand, or before modes were checked
     key = base64.b64decode(path.read_bytes().strip())
     if len(key) != 32:
         raise SystemExit(f"{path} does not hold a 32-byte base64 key")

@@ -11,14 +11,15 @@ import grpc
 import sqlalchemy as sa
 
 from services.core.auth import ROLE_ADMIN, ROLE_CELL_COMMITTEE, ROLE_EDITOR, Principal
-from services.core.config import env
+from services.core.config import ServerConfig, env, env_int
 from services.core.db import Database
 from services.core.enums import enum_str
-from services.core.errors import InvalidArgument, NotFound, PermissionDenied
+from services.core.errors import InvalidArgument, NotFound, PermissionDenied, ResourceExhausted
 from services.core.ids import new_id, require_id
 from services.core.interceptors import current_principal
 from services.core.outbox import timestamp
 from services.core.paging import decode_token, next_token, page_size
+from services.core.slots import Slots, SlotsFull, cap_below
 from services.notifications import bulletins, feedback, inbox, readstats
 from services.notifications.convert import (
     bulletin_msg,
@@ -63,6 +64,14 @@ def _b64(value: str, field: str, size: int | None) -> bytes:
     return raw
 
 
+def watch_slots() -> Slots:
+    """Live inbox streams one server holds: INBOX_WATCH_MAX_STREAMS (default half of GRPC_WORKERS,
+    always below it, so other calls find a thread) and INBOX_WATCH_MAX_PER_MEMBER (default 2)."""
+    workers = ServerConfig.from_env("notifications").workers
+    total = cap_below("INBOX_WATCH_MAX_STREAMS", workers, "GRPC_WORKERS")
+    return Slots(total, env_int("INBOX_WATCH_MAX_PER_MEMBER", 2))
+
+
 class NotificationsServicer(notifications_pb2_grpc.NotificationsServiceServicer):
     def __init__(self, db: Database, identity: IdentityClient | None = None) -> None:
         self.db = db
@@ -70,6 +79,7 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServiceServicer)
         self.directory = inbox.MemberDirectory(db)
         self.visible = VisibleBulletins()
         self._vapid_key = ""
+        self.watches = watch_slots()
 
     # ---------- helpers ----------
 
@@ -315,7 +325,7 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServiceServicer)
 
     def WatchInbox(self, request: pb.WatchInboxRequest, context: Ctx) -> Iterator[pb.WatchInboxResponse]:
         me = current_principal()
-        member_of(me)
+        member_id, _ = member_of(me)
         limit = float(env("INBOX_WATCH_MAX_SECONDS", "300"))
         if request.max_seconds < 0:
             raise InvalidArgument(
@@ -323,17 +333,26 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServiceServicer)
             )
         duration = min(float(request.max_seconds or 60), limit)
         interval = float(env("INBOX_WATCH_POLL_SECONDS", "2"))
-        deadline = time.monotonic() + duration
-        known = request.known_version
-        while True:
-            version, ub, un = self._version(me)
-            if version != known:
-                known = version
-                yield pb.WatchInboxResponse(version=version, unread_bulletins=ub, unread_notifications=un)
-            left = deadline - time.monotonic()
-            if left <= 0 or not context.is_active():
-                return
-            time.sleep(min(interval, left))
+        # A watch holds an RPC thread until it ends: capped below GRPC_WORKERS (watch_slots).
+        try:
+            slot = self.watches.acquire(member_id)
+        except SlotsFull as full:
+            reason = "watches_full" if full.scope == "total" else "too_many_watches"
+            message = "too many live inbox streams, try again shortly"
+            raise ResourceExhausted(reason, message, limit=full.limit) from None
+        context.add_callback(slot.release)  # also when the client goes away mid-sleep
+        with slot:
+            deadline = time.monotonic() + duration
+            known = request.known_version
+            while True:
+                version, ub, un = self._version(me)
+                if version != known:
+                    known = version
+                    yield pb.WatchInboxResponse(version=version, unread_bulletins=ub, unread_notifications=un)
+                left = deadline - time.monotonic()
+                if left <= 0 or not context.is_active():
+                    return
+                time.sleep(min(interval, left))
 
     # ---------- delivery ----------
 

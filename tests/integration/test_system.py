@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
 from pathlib import Path
 
-import grpc
-import psutil
 import pytest
 import requests
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.support.processes import SERVICES, SOTAY, System, login, running_system, system_env
+from tests.support.processes import SERVICES, SOTAY, grpc_serving, login, running_system, stops_cleanly, system_env
 
 pytestmark = pytest.mark.integration
-
-
-def grpc_serving(target: str) -> bool:
-    with grpc.insecure_channel(target) as channel:
-        reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
-    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
 
 def test_admin_made_before_up_logs_in_and_manages_units_and_members(tmp_path: Path) -> None:
@@ -68,16 +58,7 @@ def test_admin_made_before_up_logs_in_and_manages_units_and_members(tmp_path: Pa
         unknown = requests.get(system.url("/api/v1/units/00000000-0000-4000-8000-000000000000"), headers=auth,
                                timeout=10)
         assert unknown.status_code == 404 and unknown.json()["error"]["reason"] == "unit_not_found"
-        _stops_cleanly(system)
-
-
-def _stops_cleanly(system: System) -> None:
-    children = psutil.Process(system.process.pid).children(recursive=True)
-    assert len(children) >= len(SERVICES) + 1
-    system.process.send_signal(signal.SIGTERM)
-    assert system.process.wait(timeout=30) == 0
-    _, alive = psutil.wait_procs(children, timeout=10)
-    assert not alive, f"left running: {alive}"
+        stops_cleanly(system)
 
 
 def test_up_on_an_empty_directory_seeds_a_demo_province(tmp_path: Path) -> None:
@@ -91,4 +72,4 @@ def test_up_on_an_empty_directory_seeds_a_demo_province(tmp_path: Path) -> None:
         assert members["total_size"] >= 300
         statuses = {m["status"] for m in members["items"]}
         assert statuses <= {"official", "probationary"}
-        _stops_cleanly(system)
+        stops_cleanly(system)

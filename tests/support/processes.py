@@ -13,7 +13,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import grpc
+import psutil
 import requests
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.cli import SERVICES
 
@@ -51,9 +54,9 @@ def system_env(data_dir: Path) -> dict[str, str]:
 
 
 @contextmanager
-def running_system(data_dir: Path, timeout: float = 90) -> Iterator[System]:
+def running_system(data_dir: Path, timeout: float = 90, extra_env: dict[str, str] | None = None) -> Iterator[System]:
     """`sotay up` in the background until it answers /healthz; stopped with SIGTERM afterwards."""
-    env = system_env(data_dir)
+    env = {**system_env(data_dir), **(extra_env or {})}
     log = data_dir / "sotay-up.log"
     out = log.open("w")
     process = subprocess.Popen([SOTAY, "up"], env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
@@ -81,3 +84,22 @@ def login(system: System, username: str, password: str) -> dict[str, str]:
                           timeout=10)
     assert reply.status_code == 200, reply.text
     return {"Authorization": f"Bearer {reply.json()['access_token']}"}
+
+
+def grpc_serving(target: str, timeout: float = 5) -> bool:
+    with grpc.insecure_channel(target) as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout)
+        except grpc.RpcError:
+            return False
+    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+def stops_cleanly(system: System) -> None:
+    """SIGTERM to `sotay up` ends it with 0 and leaves none of its processes behind."""
+    children = psutil.Process(system.process.pid).children(recursive=True)
+    assert len(children) >= len(SERVICES) + 1
+    system.process.send_signal(signal.SIGTERM)
+    assert system.process.wait(timeout=30) == 0
+    _, alive = psutil.wait_procs(children, timeout=10)
+    assert not alive, f"left running: {alive}"

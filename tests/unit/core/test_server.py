@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import grpc
+import psutil
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -18,7 +20,8 @@ from services.core.auth import Principal, TokenVerifier, issue_access_token
 from services.core.clients import make_channel
 from services.core.config import ServerConfig
 from services.core.context import current_request_id, request_id_var
-from services.core.errors import InvalidArgument, error_info
+from services.core.entry import identity_keys
+from services.core.errors import InvalidArgument, Unavailable, error_info
 from services.core.interceptors import current_principal, principal_var, remaining_deadline
 from services.core.server import RunningServer, start_server
 
@@ -48,20 +51,32 @@ BEHAVIOURS: dict[str, Callable[[], bytes]] = {
 }
 
 
+def _slow(request: bytes, _context: object) -> bytes:
+    time.sleep(float(request))
+    return b"done"
+
+
 def _handler(name: str) -> grpc.RpcMethodHandler:
     return grpc.unary_unary_rpc_method_handler(lambda request, context: BEHAVIOURS[name]())
 
 
+def _register(s: grpc.Server) -> list[str]:
+    handlers = {name: _handler(name) for name in BEHAVIOURS}
+    handlers["Slow"] = grpc.unary_unary_rpc_method_handler(_slow)
+    s.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("test.Svc", handlers)])
+    return ["test.Svc"]
+
+
+PUBLIC = {f"/test.Svc/{n}" for n in ("Internal", "Invalid", "RequestId", "Deadline", "DatabaseDown", "Slow")}
+
+
+def _start(config: ServerConfig) -> RunningServer:
+    return start_server(config, _register, TokenVerifier(lambda: {"k1": PEM.decode()}), PUBLIC)
+
+
 @pytest.fixture
 def server() -> Iterator[RunningServer]:
-    def register(s: grpc.Server) -> list[str]:
-        s.add_generic_rpc_handlers([grpc.method_handlers_generic_handler(
-            "test.Svc", {name: _handler(name) for name in BEHAVIOURS})])
-        return ["test.Svc"]
-
-    public = {f"/test.Svc/{n}" for n in ("Internal", "Invalid", "RequestId", "Deadline", "DatabaseDown")}
-    running = start_server(ServerConfig("test", "127.0.0.1", 0, 0, 4, 0.5), register,
-                           TokenVerifier(lambda: {"k1": PEM.decode()}), public)
+    running = _start(ServerConfig("test", "127.0.0.1", 0, 0, 4, 0.5))
     yield running
     running.stop(0)
 
@@ -163,3 +178,71 @@ def test_expired_token_cache_does_not_outlive_the_token() -> None:
     time.sleep(1.1)
     with pytest.raises(Exception, match="expired"):
         verifier.verify(token)
+
+
+def test_keys_out_of_reach_make_a_call_unavailable_not_its_token_invalid(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IDENTITY_ADDR", "127.0.0.1:1")  # refuses connections
+    token = issue_access_token(KEY, "k1", Principal("a", "", "u", ("u",)), ttl_seconds=60)
+    with pytest.raises(Unavailable):
+        TokenVerifier(identity_keys()).verify(token)
+    # Keys once fetched are kept while the source is out of reach (a new kid is refetched).
+    reachable = [True]
+
+    def source() -> dict[str, str]:
+        if not reachable[0]:
+            raise Unavailable("identity_unavailable", "identity is down")
+        return {"k1": PEM.decode()}
+
+    verifier = TokenVerifier(source, refetch_interval=0)
+    assert verifier.verify(token).account_id == "a"
+    reachable[0] = False
+    with pytest.raises(Unavailable):
+        verifier.verify(issue_access_token(KEY, "k2", Principal("b", "", "u", ("u",)), ttl_seconds=60))
+    fresh = issue_access_token(KEY, "k1", Principal("c", "", "u", ("u",)), ttl_seconds=60)
+    assert verifier.verify(fresh).account_id == "c"
+
+
+def test_connection_age_grace_is_at_least_the_longest_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRPC_MAX_CONNECTION_AGE_GRACE", "30")
+    assert ServerConfig.from_env("identity").max_connection_age_grace == 600  # GATEWAY_LONG_RPC_TIMEOUT
+    monkeypatch.setenv("GATEWAY_LONG_RPC_TIMEOUT", "900")
+    assert ServerConfig.from_env("identity").max_connection_age_grace == 900
+    monkeypatch.setenv("GRPC_MAX_CONNECTION_AGE_GRACE", "1200")
+    assert ServerConfig.from_env("identity").max_connection_age_grace == 1200
+
+
+def _long_call_beside_ageing_connections(config: ServerConfig, seconds: float) -> tuple[str, int]:
+    """A `seconds`-long call while short calls run beside it on the same channel; the connection
+    ages after config.max_connection_age. Its outcome, and how many connections were seen at once."""
+    running = _start(config)
+    most = 0
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            long_call = channel.unary_unary("/test.Svc/Slow").future(str(seconds).encode(), timeout=seconds + 5)
+            short = channel.unary_unary("/test.Svc/Slow")
+            while not long_call.done():
+                short(b"0", timeout=5)
+                here = [c for c in psutil.Process().net_connections("tcp")
+                        if c.raddr and c.raddr.port == running.port and c.status == psutil.CONN_ESTABLISHED]
+                most = max(most, len(here))
+                time.sleep(0.1)
+            try:
+                return long_call.result().decode(), most
+            except grpc.RpcError as exc:
+                return exc.code().name, most  # type: ignore[attr-defined]
+    finally:
+        running.stop(0)
+
+
+def test_a_long_call_survives_the_ageing_of_its_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GRPC_MAX_CONNECTION_AGE", "0.5")
+    monkeypatch.setenv("GATEWAY_LONG_RPC_TIMEOUT", "5")
+    monkeypatch.setenv("INBOX_WATCH_MAX_SECONDS", "1")
+    monkeypatch.setenv("GATEWAY_RPC_TIMEOUT", "2")
+    config = replace(ServerConfig.from_env("identity"), port=0, metrics_port=0)
+    assert (config.max_connection_age, config.max_connection_age_grace) == (0.5, 5)
+    # The connection ages under the long call (new calls get a new one); the call finishes.
+    assert _long_call_beside_ageing_connections(config, 3) == ("done", 2)
+    # What a grace shorter than the call does to it: observable, so the test above means something.
+    outcome, _ = _long_call_beside_ageing_connections(replace(config, max_connection_age_grace=1), 3)
+    assert outcome == "UNAVAILABLE"

@@ -8,8 +8,15 @@ from dataclasses import dataclass, field
 
 import grpc
 import pytest
+from flask.testing import FlaskClient
 
+from gateway import clients
+from gateway.app import create_app
+from gateway.settings import Settings
+from services.core.auth import TokenVerifier
+from services.core.config import ServerConfig
 from services.core.db import Database
+from services.core.server import start_server
 from services.notifications.app import MIGRATIONS, build
 from sotay.identity.v1 import identity_pb2 as ipb
 from sotay.notifications.v1 import notifications_pb2_grpc
@@ -108,3 +115,37 @@ def expect_error(code: grpc.StatusCode, reason: str, call: Callable[..., object]
         call(*args, **kwargs)
     assert caught.value.code() == code, caught.value.details()
     assert error_info(caught.value)[0] == reason, error_info(caught.value)
+
+
+@pytest.fixture
+def rest(
+    request: pytest.FixtureRequest, make_database: Callable[[], Database], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[World, FlaskClient]]:
+    """The world behind a gateway app (Flask test client); an indirect parameter gives the
+    gateway's Settings fields and, under "env", the service's environment."""
+    params = dict(getattr(request, "param", {}))
+    for name, value in params.pop("env", {}).items():
+        monkeypatch.setenv(name, value)
+    identity_db, db = make_database(), make_database()
+    with running_identity(identity_db) as identity:
+        monkeypatch.setenv("IDENTITY_ADDR", identity.target)
+        db.migrate("notifications", MIGRATIONS)
+        register, keys, public = build(db)
+        server = start_server(ServerConfig("notifications", "127.0.0.1", 0, 0, 8, 0.5), register,
+                              TokenVerifier(keys), public)
+        monkeypatch.setenv("NOTIFICATIONS_ADDR", f"127.0.0.1:{server.port}")
+        channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
+        try:
+            world = build_world(identity, notifications_pb2_grpc.NotificationsServiceStub(channel), db)
+            clients.close_all()  # channels of an earlier test point at its servers
+            app = create_app(Settings(**params))
+            app.testing = True
+            yield world, app.test_client()
+        finally:
+            clients.close_all()
+            channel.close()
+            server.stop(0)
+
+
+def bearer(w: World, login: str) -> dict[str, str]:
+    return {"Authorization": w.token(login)[0][1]}

@@ -3,51 +3,9 @@ services (Flask test client -> gRPC): bulletin, inbox with ETag, SSE, feedback, 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-
-import pytest
 from flask.testing import FlaskClient
 
-from gateway import clients
-from gateway.app import create_app
-from gateway.settings import Settings
-from services.core.auth import TokenVerifier
-from services.core.config import ServerConfig
-from services.core.db import Database
-from services.core.server import start_server
-from services.notifications.app import MIGRATIONS, build
-from sotay.notifications.v1 import notifications_pb2_grpc
-from tests.support.identity import running_identity
-from tests.unit.notifications.conftest import EDITOR, MEMBER_B1, World, build_world
-
-
-@pytest.fixture
-def rest(make_database: Callable[[], Database], monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[World, FlaskClient]]:
-    import grpc
-
-    identity_db, db = make_database(), make_database()
-    with running_identity(identity_db) as identity:
-        monkeypatch.setenv("IDENTITY_ADDR", identity.target)
-        db.migrate("notifications", MIGRATIONS)
-        register, keys, public = build(db)
-        server = start_server(ServerConfig("notifications", "127.0.0.1", 0, 0, 8, 0.5), register,
-                              TokenVerifier(keys), public)
-        monkeypatch.setenv("NOTIFICATIONS_ADDR", f"127.0.0.1:{server.port}")
-        channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")
-        try:
-            world = build_world(identity, notifications_pb2_grpc.NotificationsServiceStub(channel), db)
-            clients.close_all()  # channels of an earlier test point at its servers
-            app = create_app(Settings())
-            app.testing = True
-            yield world, app.test_client()
-        finally:
-            clients.close_all()
-            channel.close()
-            server.stop(0)
-
-
-def bearer(w: World, login: str) -> dict[str, str]:
-    return {"Authorization": w.token(login)[0][1]}
+from tests.unit.notifications.conftest import EDITOR, MEMBER_B1, World, bearer
 
 
 def test_rest_bulletin_inbox_live_and_feedback(rest: tuple[World, FlaskClient]) -> None:
