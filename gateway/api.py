@@ -14,8 +14,9 @@ multipart form) when the route declares them; a route with `stream_file=True` al
 `upload=`, its one file relayed while it arrives (gateway/multipart.py). It returns a dict, a list or a pydantic model
 (JSON with `status`), None (204), or a ready flask Response (downloads).
 
-Before the view runs: the bearer token is checked (`auth=True`), `guards` run (e.g. rate
-limits), and the body size limit is the app's unless the route sets `max_body`.
+Before the view runs: the bearer token is verified (`auth=True`: gateway.security.authenticate, before
+anything else reads the request), `guards` run (e.g. rate limits), and the body size limit is the
+app's unless the route sets `max_body`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
-from flask import Flask, Response, current_app, g, jsonify, request
+from flask import Flask, Response, current_app, jsonify, request
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from werkzeug.datastructures import MultiDict
@@ -36,7 +37,7 @@ from werkzeug.datastructures import MultiDict
 from gateway.errors import ApiError
 from gateway.multipart import StreamedForm
 from gateway.schemas.common import ErrorBody
-from gateway.security import bearer_token
+from gateway.security import authenticate
 from gateway.settings import Settings
 
 log = logging.getLogger("sotay.gateway.api")
@@ -273,7 +274,7 @@ def _endpoint(route: Route, settings: Settings) -> View:
         if route.max_body is not None:
             request.max_content_length = route.max_body(settings)
         if route.auth:
-            g.access_token = bearer_token()
+            authenticate()  # before anything else reads the request
         for guard in route.guards:
             guard()
         kwargs: dict[str, Any] = dict(path)

@@ -21,6 +21,7 @@ from flask.json.provider import DefaultJSONProvider
 from gateway import api, clients, errors, health, security
 from gateway.routes import all_routes
 from gateway.settings import Settings
+from services.core.auth import KeySource
 from services.core.logs import setup_logging
 
 
@@ -49,7 +50,8 @@ class GatewayFlask(Flask):
     json_provider_class = JSONProvider
 
 
-def create_app(settings: Settings | None = None) -> Flask:
+def create_app(settings: Settings | None = None, keys: KeySource | None = None) -> Flask:
+    """`keys`: the public keys verifying access tokens (default: fetched from identity)."""
     settings = settings or Settings.from_env()
     setup_logging("gateway")
     clients.configure(settings.rpc_timeout, settings.long_rpc_timeout)
@@ -65,7 +67,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.url_map.merge_slashes = False
 
     errors.install(app)
-    security.install(app, settings)
+    security.install(app, settings, keys)
     health.install(app, settings)
     api.install(app, all_routes(), settings)
     return app

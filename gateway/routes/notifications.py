@@ -197,6 +197,9 @@ def inbox_version() -> Response:
 def inbox_events(query: WatchQuery) -> Response:
     req = pb.WatchInboxRequest(known_version=query.known_version, max_seconds=query.max_seconds)
     stream = svc(long=True).WatchInbox(req, metadata=auth_metadata())
+    stream.initial_metadata()  # sent once the service accepted the caller, or the call ended
+    if stream.done() and stream.code() != grpc.StatusCode.OK:
+        raise stream  # refused (token, not a member...): a JSON error before any byte of the stream
 
     def events() -> Iterator[str]:
         yield "retry: 5000\n\n"
