@@ -162,6 +162,8 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
         data = json.loads(raw, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constants)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "malformed_json", f"the request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ApiError(400, "malformed_json", "the request body is nested too deeply") from None
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_body", "the request body must be a JSON object")
     return data

@@ -34,7 +34,7 @@ from services.core.logs import JsonFormatter
 
 bind = [b.strip() for b in env("GATEWAY_BIND", "127.0.0.1:8080").split(",") if b.strip()]
 workers = env_int("GATEWAY_WORKERS", 2)
-worker_class = "gthread"
+worker_class = "gateway.worker.JsonErrorWorker"  # gthread, with JSON errors of its own
 threads = env_int("GATEWAY_THREADS", 8)
 timeout = env_int("GATEWAY_TIMEOUT", 60)
 graceful_timeout = env_int("GATEWAY_GRACEFUL_TIMEOUT", 30)

@@ -22,7 +22,7 @@ from gateway.api import Routes, relay_chunks
 from gateway.convert import to_json
 from gateway.errors import invalid_field
 from gateway.multipart import StreamedForm
-from gateway.schemas.common import Form, Query
+from gateway.schemas.common import Count, Form, Query
 from gateway.security import auth_metadata
 from gateway.settings import Settings
 from sotay.documents.v1 import documents_pb2 as pb
@@ -92,7 +92,7 @@ class ListQuery(Query):
 
 
 class VersionQuery(Query):
-    version: int = Field(0, ge=0)
+    version: Count = 0
 
 
 class WithdrawBody(Form):

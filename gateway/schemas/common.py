@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from google.protobuf.descriptor import EnumDescriptor
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
@@ -12,6 +12,15 @@ from pydantic_core import core_schema
 from gateway.convert import enum_names
 
 T = TypeVar("T")
+
+# Every integer a client sends ends in a protobuf int32 or int64 field: bounded here, so a value
+# that does not fit is a 400 naming the field (tests/unit/gateway/test_bad_input.py checks that
+# each one is), and the OpenAPI document says so.
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+INT64_MAX = 2**63 - 1
+Int32 = Annotated[int, Field(ge=INT32_MIN, le=INT32_MAX)]
+Count = Annotated[int, Field(ge=0, le=INT32_MAX)]
+Int64Version = Annotated[int, Field(ge=0, le=INT64_MAX, json_schema_extra={"format": "int64"})]
 
 
 class Body(BaseModel):

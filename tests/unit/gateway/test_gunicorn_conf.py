@@ -22,7 +22,7 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     conf = _load(monkeypatch)
     assert conf.bind == ["127.0.0.1:8080"]
     assert conf.workers == 2
-    assert conf.worker_class == "gthread"
+    assert conf.worker_class == "gateway.worker.JsonErrorWorker"  # gthread answering its errors as JSON
     assert conf.threads == 8
     assert conf.preload_app is False
     assert conf.reuse_port is True  # connections spread over the workers by the kernel
