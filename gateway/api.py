@@ -335,6 +335,25 @@ def openapi_path(rule: str) -> tuple[str, list[dict[str, Any]]]:
     return _CONVERTER.sub(r"{\2}", rule), params
 
 
+# One Server-Sent Event: a text/event-stream schema describes each event of the stream (as OpenAPI
+# 3.2's itemSchema does; tools such as schemathesis read a 3.1 document so).
+SSE_EVENT = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string"},
+        "data": {"type": "string", "description": "JSON"},
+        "id": {"type": "string"},
+        "retry": {"type": "integer", "minimum": 0, "description": "milliseconds before reconnecting"},
+    },
+}
+
+
+def _media_schema(media_type: str) -> dict[str, Any]:
+    if media_type == "text/event-stream":
+        return SSE_EVENT
+    return {"type": "string", "contentMediaType": media_type}
+
+
 def _error_responses() -> dict[str, Any]:
     ref = {"$ref": "#/components/schemas/ErrorBody"}
     return {"default": {"description": "an error", "content": {"application/json": {"schema": ref}}}}
@@ -396,7 +415,7 @@ def _operation(
     elif route.produces:
         responses[str(route.status)] = {
             "description": "a file",
-            "content": {m: {"schema": {"type": "string", "contentMediaType": m}} for m in route.produces},
+            "content": {m: {"schema": _media_schema(m)} for m in route.produces},
         }
     elif route.status == 204:
         responses["204"] = {"description": "done"}

@@ -21,6 +21,8 @@ INT64_MAX = 2**63 - 1
 Int32 = Annotated[int, Field(ge=INT32_MIN, le=INT32_MAX)]
 Count = Annotated[int, Field(ge=0, le=INT32_MAX)]
 Int64Version = Annotated[int, Field(ge=0, le=INT64_MAX, json_schema_extra={"format": "int64"})]
+PageToken = Annotated[str, Field(max_length=200, pattern=r"^[A-Za-z0-9_=-]*$",
+                                 description="next_page_token of the previous page")]
 
 
 class Body(BaseModel):
@@ -30,9 +32,11 @@ class Body(BaseModel):
 
 
 class Query(BaseModel):
-    """A query string: values are strings converted to the field types, unknown names refused."""
+    """A query string: values are strings converted to the field types, unknown names refused;
+    a text is at most 200 characters unless its field says otherwise (the whole request line must
+    fit gunicorn's limit_request_line)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", str_max_length=200)
 
 
 class Form(BaseModel):
@@ -61,7 +65,7 @@ class ProtoEnum:
 
 class PageQuery(Query):
     page_size: int = Field(0, ge=0, le=1000, description="0: the service's default; capped by the service")
-    page_token: str = Field("", max_length=1000, description="next_page_token of the previous page")
+    page_token: PageToken = ""
 
 
 class Page(Reply, Generic[T]):

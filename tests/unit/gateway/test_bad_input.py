@@ -71,6 +71,10 @@ OUT_OF_RANGE = [
     ("GET", f"/api/v1/inbox/events?max_seconds={2**40}", None, "max_seconds"),
     ("PUT", "/api/v1/preferences/notifications", {"quiet_start_minute": 2**40}, "quiet_start_minute"),
     ("POST", "/api/v1/meetings/tasks/t1/progress", {"progress_percent": 2**63}, "progress_percent"),
+    # Texts of a query string: page tokens are what the services hand out, other texts are short.
+    ("GET", "/api/v1/units?page_token=%ff%fe", None, "page_token"),
+    ("GET", "/api/v1/documents?page_token=" + "A" * 201, None, "page_token"),
+    ("GET", "/api/v1/roles?unit_id=" + "u" * 201, None, "unit_id"),
 ]
 
 # The largest values that fit: they pass validation and reach the (absent) backend: 503.
