@@ -14,6 +14,7 @@ from services.core.db import Database
 from services.core.server import start_server
 from services.identity.accounts import create_admin
 from services.identity.app import MIGRATIONS, build
+from services.identity.revocation import StoredRevocations
 from sotay.identity.v1 import identity_pb2 as pb
 from sotay.identity.v1 import identity_pb2_grpc
 
@@ -43,7 +44,7 @@ def running_identity(db: Database) -> Iterator[Identity]:
     _, root_id = create_admin(db, *ROOT_ADMIN)
     register, keys, public = build(db)
     config = ServerConfig("identity", "127.0.0.1", 0, 0, 8, 1.0)
-    server = start_server(config, register, TokenVerifier(keys), public)
+    server = start_server(config, register, TokenVerifier(keys, revocations=StoredRevocations(db)), public)
     target = f"127.0.0.1:{server.port}"
     channel = grpc.insecure_channel(target)
     try:
