@@ -147,9 +147,13 @@ class TokenVerifier:
             if len(self._verified) >= self._cache_size:
                 self._verified.clear()  # bounded: a burst of new tokens just restarts the cache
             self._verified[token] = (principal, expires)
+        self.check_revoked(principal)
+        return principal
+
+    def check_revoked(self, principal: Principal) -> None:
+        """Raise when the principal's token has been revoked since (streams ask before each message)."""
         if self.revocations is not None:
             self.revocations.check(principal)
-        return principal
 
     def _verify(self, token: str) -> tuple[Principal, float]:
         try:

@@ -42,6 +42,7 @@ class System:
     admin: Auth
     cells: list[str]
     calls: dict[str, Callable[[Auth], Any]]  # one authenticated call per service
+    notifications: notifications_pb2_grpc.NotificationsServiceStub
 
     def member(self, phone: str, position: int = ipb.CELL_POSITION_MEMBER) -> ipb.Member:
         fields = ipb.MemberFields(full_name=f"Đảng viên {phone}", phone=phone, position=position)
@@ -93,7 +94,7 @@ def system(make_database: Callable[[], Database], monkeypatch: pytest.MonkeyPatc
                 notifications_pb2.ListInboxRequest(), metadata=auth, timeout=10
             ),
         }
-        yield System(identity, admin, cells, calls)
+        yield System(identity, admin, cells, calls, notifications)
 
 
 def refusal(call: Callable[[Auth], Any], auth: Auth) -> tuple[grpc.StatusCode, str] | None:
@@ -214,3 +215,27 @@ def test_a_service_started_after_a_revocation_refuses_the_token(
         assert got == (grpc.StatusCode.UNAUTHENTICATED, "token_revoked")
         assert refusal(lambda a: late.GetRubric(meetings_pb2.GetRubricRequest(), metadata=a, timeout=10),
                        system.admin) is None
+
+
+def test_a_live_stream_sends_nothing_more_once_its_token_is_revoked(system: System) -> None:
+    """WatchInbox was opened with a valid token; after a logout the next change is not sent: the
+    stream ends with token_revoked."""
+    s = system
+    s.member("0915000010")
+    tokens = s.login("0915000010")
+    auth = bearer(tokens)
+    known = s.notifications.GetInboxVersion(notifications_pb2.GetInboxVersionRequest(), metadata=auth).version
+    stream = s.notifications.WatchInbox(
+        notifications_pb2.WatchInboxRequest(known_version=known, max_seconds=20), metadata=auth, timeout=30
+    )
+    s.identity.stub.Logout(ipb.LogoutRequest(refresh_token=tokens.refresh_token))
+    assert_revoked_everywhere(s, auth, "logout")
+    s.notifications.CreateBulletin(
+        notifications_pb2.CreateBulletinRequest(
+            publisher_unit_id=s.identity.root_id, title="Thông báo mới", body_html="<p>Nội dung</p>"
+        ),
+        metadata=s.admin,
+    )
+    with pytest.raises(grpc.RpcError) as ended:
+        next(stream)
+    assert (ended.value.code(), error_info(ended.value)[0]) == (grpc.StatusCode.UNAUTHENTICATED, "token_revoked")
