@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 import grpc
@@ -122,7 +122,10 @@ class ContextChannel(grpc.Channel):
 
 
 def make_channel(
-    target: str, services: list[ServiceDescriptor], default_timeout: float = DEFAULT_TIMEOUT
+    target: str,
+    services: list[ServiceDescriptor],
+    default_timeout: float = DEFAULT_TIMEOUT,
+    options: Sequence[tuple[str, Any]] = (),
 ) -> grpc.Channel:
     channel = grpc.insecure_channel(
         target if "://" in target or target.startswith("unix:") else f"dns:///{target}",
@@ -132,6 +135,7 @@ def make_channel(
             ("grpc.max_receive_message_length", 32 * 1024 * 1024),
             ("grpc.max_send_message_length", 32 * 1024 * 1024),
             ("grpc.keepalive_time_ms", 30000),
+            *options,
         ],
     )
     return ContextChannel(channel, default_timeout)
