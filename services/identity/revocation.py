@@ -78,13 +78,15 @@ def revoke_session(conn: Connection, account_id: str, session_id: str, cause: st
 def recent(conn: Connection, window_seconds: float, after: str, limit: int) -> tuple[list[Any], int]:
     """Revocations of the last `window_seconds` (plus the margin) by subject after `after`, and the
     event log position they are current to."""
+    # The position first: every event numbered up to it committed its row before the rows are read
+    # (PostgreSQL reads in autocommit, a snapshot per statement).
+    seq = fetch(conn, "SELECT COALESCE(MAX(seq), 0) AS seq FROM outbox")[0].seq
     found = fetch(
         conn,
         "SELECT subject, min_version, revoked_at FROM token_revocations "
         "WHERE revoked_at >= :since AND subject > :after ORDER BY subject LIMIT :n",
         {"since": time.time() - window_seconds - MARGIN_SECONDS, "after": after, "n": limit},
     )
-    seq = fetch(conn, "SELECT COALESCE(MAX(seq), 0) AS seq FROM outbox")[0].seq
     return found, int(seq)
 
 
