@@ -23,9 +23,12 @@ seconds without a successful sync it fails closed: every token is refused with U
 `revocations_stale` (the client retries; it is not told to log in again) until a sync succeeds.
 So a revocation is honoured late by at most that bound, whatever fails. Refusing only tokens
 issued before the last sync would not bound it: a token issued after the last sync can be revoked
-after it too. The cost is small: while identity is down nobody can log in or refresh either, and
-a server that has never synced (starting while identity is down) refuses tokens the same way.
-The age of the last sync is the metric `token_revocations_sync_age_seconds`.
+after it too. The price: an identity outage longer than the bound stops authenticated calls in
+every service (before, they went on until tokens expired, up to ACCESS_TOKEN_TTL); while identity
+is down nobody can log in or refresh anyway, and its supervisor restarts it in seconds. Raise the
+bound to ride out longer outages, at the cost of honouring revocations that much later. A server
+that has never synced (started while identity is down) refuses tokens the same way. The age of
+the last sync is the metric `token_revocations_sync_age_seconds`.
 """
 
 from __future__ import annotations
@@ -50,13 +53,9 @@ REVOKED_SESSION = 2**62  # min version of a revoked login: above any token versi
 RESNAPSHOT_SECONDS = 300.0
 
 
-def revoked() -> Unauthenticated:
-    return Unauthenticated("token_revoked", "access token has been revoked; log in again")
-
-
 def refuse_if_revoked(principal: Principal, account_floor: int, session_floor: int) -> None:
     if account_floor > principal.token_version or session_floor > principal.token_version:
-        raise revoked()
+        raise Unauthenticated("token_revoked", "access token has been revoked; log in again")
 
 
 # subject -> min version, and the event log position the snapshot is current to
