@@ -2,6 +2,7 @@
 
 from services.core.db import Migration
 from services.core.outbox import OUTBOX_STATEMENTS
+from services.identity.revocation import MIGRATION_STATEMENTS as REVOCATION_STATEMENTS
 
 # A roster (services.identity.members.ROSTER_COLUMNS) shows these columns of members, and the
 # id of a member's account. The roster cache (roster_cache.py) keeps a page for as long as its
@@ -119,5 +120,10 @@ MIGRATIONS = [
                 for name, event, table, condition, _ in _ROSTER_TRIGGERS
             ),
         ),
+    ),
+    Migration(
+        5,
+        "token revocations: a min access-token version per account and per revoked login",
+        REVOCATION_STATEMENTS,
     ),
 ]
