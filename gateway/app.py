@@ -8,6 +8,7 @@
     gateway/errors.py    gRPC status -> HTTP, the JSON error shape
     gateway/security.py  request id, bearer token, client address, security headers
     gateway/health.py    /healthz and /readyz
+    gateway/web/         the members' web pages (HTML) at /
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import orjson
 from flask import Flask, Response
 from flask.json.provider import DefaultJSONProvider
 
-from gateway import api, clients, errors, health, security
+from gateway import api, clients, errors, health, security, web
 from gateway.routes import all_routes
 from gateway.settings import Settings
 from services.core.logs import setup_logging
@@ -54,7 +55,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     setup_logging("gateway")
     clients.configure(settings.rpc_timeout, settings.long_rpc_timeout)
 
-    app = GatewayFlask("gateway", static_folder=None)  # no web UI yet: no /static route
+    app = GatewayFlask("gateway", static_folder=None)  # the web blueprint serves /static
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         PROPAGATE_EXCEPTIONS=False,  # every exception goes to gateway.errors, also in tests
@@ -68,4 +69,5 @@ def create_app(settings: Settings | None = None) -> Flask:
     security.install(app, settings)
     health.install(app, settings)
     api.install(app, all_routes(), settings)
+    web.install(app)
     return app

@@ -1,0 +1,29 @@
+"""The members' web app: server-rendered pages at `/` beside the JSON API at /api/v1.
+
+    base.py       the blueprint, rendering, sign-in requirement, CSRF, error pages
+    session.py    the encrypted session cookie holding identity's tokens
+    i18n.py       message catalogues (translations/<lang>/LC_MESSAGES/messages.po)
+    auth.py       sign in and out, password, language
+    home.py       the member's home page
+    bulletins.py  the inbox and a page per bulletin (with its read receipt)
+
+Every page is plain HTML forms and links (no script needed); the services do the work and
+enforce who may see what, over the same gRPC clients as the API routes.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from gateway.web import auth, base, bulletins, home, i18n
+
+__all__ = ["auth", "bulletins", "home", "install"]
+
+
+def install(app: Flask) -> None:
+    app.jinja_env.add_extension("jinja2.ext.i18n")
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
+        i18n.raw_gettext, i18n.raw_ngettext, newstyle=True
+    )
+    app.register_blueprint(base.bp)
+    base.install_error_pages(app)
