@@ -43,7 +43,7 @@ def field(name: str) -> str:
     return request.form.get(name, "")[:MAX_FIELD]
 
 
-def start_session(tokens: ipb.LoginResponse) -> None:
+def start_session(tokens: ipb.LoginResponse | ipb.RedeemActivationCodeResponse) -> None:
     """Keep the tokens, and the name and unit every page header shows."""
     me = session.current()
     me.set_tokens(tokens.access_token, tokens.refresh_token, tokens.expires_in)
@@ -82,6 +82,34 @@ def login() -> Response:
         return render("login.html", status=shown[0], next=target, username=username, error=shown[1])
     start_session(tokens)
     return redirect(target, code=303)  # type: ignore[return-value]
+
+
+@bp.route("/activate", methods=["GET", "POST"])
+def activate() -> Response:
+    """First sign-in of a member created by import: the one-time code from the cell's secretary
+    and a password of the member's choosing."""
+    if request.method == "GET":
+        return render("activate.html")
+    login_name = field("login").strip()
+    new, again = field("new_password"), field("new_password_again")
+    if new != again:
+        return render("activate.html", status=400, login=login_name,
+                      error=_("The two new passwords are not the same."))
+    wait = login_limiter().hit(client_ip())
+    if wait:
+        response = render("activate.html", status=429, login=login_name, error=reason_message("rate_limited"))
+        response.headers["Retry-After"] = str(wait)
+        return response
+    try:
+        tokens = clients.identity().RedeemActivationCode(ipb.RedeemActivationCodeRequest(
+            login=login_name, code=field("code"), new_password=new, client_ip=client_ip()))
+    except grpc.RpcError as exc:
+        shown = form_error(exc)
+        if shown is None:
+            raise
+        return render("activate.html", status=shown[0], login=login_name, error=shown[1])
+    start_session(tokens)
+    return redirect(url_for("web.home"), code=303)  # type: ignore[return-value]
 
 
 @bp.route("/logout", methods=["POST"])

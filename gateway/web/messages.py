@@ -15,6 +15,7 @@ REASONS: dict[str, str] = {
     "password_too_short": N_("A password has at least 8 characters."),
     "password_too_long": N_("A password has at most 256 characters."),
     "activation_code_invalid": N_("The activation code is wrong, used or expired."),
+    "activation_required": N_("Please enter your login and activation code."),
     "rate_limited": N_("Too many attempts. Please wait a moment and try again."),
 }
 GENERAL = N_("The request could not be completed. Please check what you entered.")

@@ -13,11 +13,14 @@ from tests.support.browser import FIRST_PAGE_BUDGET, PAGE_BUDGET, SIZES, WebSyst
 CASES = [(size, js) for size in SIZES for js in (True, False)]
 
 
-def sign_in(page: Any, web: WebSystem, who: str) -> None:
-    username, password = web.accounts[who]
+def sign_in_as(page: Any, username: str, password: str) -> None:
     page.get_by_label("Tên đăng nhập, số điện thoại hoặc số thẻ đảng viên").fill(username)
     page.get_by_label("Mật khẩu").fill(password)
     page.get_by_role("button", name="Đăng nhập").click()
+
+
+def sign_in(page: Any, web: WebSystem, who: str) -> None:
+    sign_in_as(page, *web.accounts[who])
 
 
 @pytest.mark.parametrize(("size", "js"), CASES, ids=[f"{s}-{'js' if j else 'nojs'}" for s, j in CASES])

@@ -163,6 +163,16 @@ class IdentityServiceStub:
                 request_serializer=sotay_dot_identity_dot_v1_dot_identity__pb2.GetPublicKeysRequest.SerializeToString,
                 response_deserializer=sotay_dot_identity_dot_v1_dot_identity__pb2.GetPublicKeysResponse.FromString,
                 _registered_method=True)
+        self.IssueActivationCodes = channel.unary_unary(
+                '/sotay.identity.v1.IdentityService/IssueActivationCodes',
+                request_serializer=sotay_dot_identity_dot_v1_dot_identity__pb2.IssueActivationCodesRequest.SerializeToString,
+                response_deserializer=sotay_dot_identity_dot_v1_dot_identity__pb2.IssueActivationCodesResponse.FromString,
+                _registered_method=True)
+        self.RedeemActivationCode = channel.unary_unary(
+                '/sotay.identity.v1.IdentityService/RedeemActivationCode',
+                request_serializer=sotay_dot_identity_dot_v1_dot_identity__pb2.RedeemActivationCodeRequest.SerializeToString,
+                response_deserializer=sotay_dot_identity_dot_v1_dot_identity__pb2.RedeemActivationCodeResponse.FromString,
+                _registered_method=True)
         self.GrantRole = channel.unary_unary(
                 '/sotay.identity.v1.IdentityService/GrantRole',
                 request_serializer=sotay_dot_identity_dot_v1_dot_identity__pb2.GrantRoleRequest.SerializeToString,
@@ -357,6 +367,21 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def IssueActivationCodes(self, request, context):
+        """First sign-in of members created by import, with no password: an admin of the subtree or an
+        officer of the cell issues one-time activation codes (each replaces the member's earlier one).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RedeemActivationCode(self, request, context):
+        """A member sets a password with a code (single use, expiring, throttled like Login); signs in.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GrantRole(self, request, context):
         """--- roles ---
         """
@@ -510,6 +535,16 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.GetPublicKeys,
                     request_deserializer=sotay_dot_identity_dot_v1_dot_identity__pb2.GetPublicKeysRequest.FromString,
                     response_serializer=sotay_dot_identity_dot_v1_dot_identity__pb2.GetPublicKeysResponse.SerializeToString,
+            ),
+            'IssueActivationCodes': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueActivationCodes,
+                    request_deserializer=sotay_dot_identity_dot_v1_dot_identity__pb2.IssueActivationCodesRequest.FromString,
+                    response_serializer=sotay_dot_identity_dot_v1_dot_identity__pb2.IssueActivationCodesResponse.SerializeToString,
+            ),
+            'RedeemActivationCode': grpc.unary_unary_rpc_method_handler(
+                    servicer.RedeemActivationCode,
+                    request_deserializer=sotay_dot_identity_dot_v1_dot_identity__pb2.RedeemActivationCodeRequest.FromString,
+                    response_serializer=sotay_dot_identity_dot_v1_dot_identity__pb2.RedeemActivationCodeResponse.SerializeToString,
             ),
             'GrantRole': grpc.unary_unary_rpc_method_handler(
                     servicer.GrantRole,
@@ -1211,6 +1246,60 @@ class IdentityService:
             '/sotay.identity.v1.IdentityService/GetPublicKeys',
             sotay_dot_identity_dot_v1_dot_identity__pb2.GetPublicKeysRequest.SerializeToString,
             sotay_dot_identity_dot_v1_dot_identity__pb2.GetPublicKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueActivationCodes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotay.identity.v1.IdentityService/IssueActivationCodes',
+            sotay_dot_identity_dot_v1_dot_identity__pb2.IssueActivationCodesRequest.SerializeToString,
+            sotay_dot_identity_dot_v1_dot_identity__pb2.IssueActivationCodesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RedeemActivationCode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotay.identity.v1.IdentityService/RedeemActivationCode',
+            sotay_dot_identity_dot_v1_dot_identity__pb2.RedeemActivationCodeRequest.SerializeToString,
+            sotay_dot_identity_dot_v1_dot_identity__pb2.RedeemActivationCodeResponse.FromString,
             options,
             channel_credentials,
             insecure,
