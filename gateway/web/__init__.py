@@ -6,6 +6,7 @@
     auth.py       sign in and out, password, language
     home.py       the member's home page
     bulletins.py  the inbox and a page per bulletin (with its read receipt)
+    documents.py  the library: categories, units, search, reader, download, study mark
 
 Every page is plain HTML forms and links (no script needed); the services do the work and
 enforce who may see what, over the same gRPC clients as the API routes.
@@ -15,9 +16,9 @@ from __future__ import annotations
 
 from flask import Flask
 
-from gateway.web import auth, base, bulletins, home, i18n
+from gateway.web import auth, base, bulletins, documents, home, i18n
 
-__all__ = ["auth", "bulletins", "home", "install"]
+__all__ = ["auth", "bulletins", "documents", "home", "install"]
 
 
 def install(app: Flask) -> None:

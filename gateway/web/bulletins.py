@@ -45,6 +45,16 @@ def kind_label(item: npb.InboxItem) -> str:
     return NOTIFICATION_KINDS.get(item.notification_kind, "")
 
 
+def item_link(item: npb.InboxItem) -> str:
+    """Where an inbox item opens: a bulletin's page, or the document it announces."""
+    announces = item.type != npb.ITEM_TYPE_BULLETIN or item.bulletin_kind == npb.BULLETIN_KIND_DOCUMENT
+    if item.link.document_ids and announces:
+        return url_for("web.document", document_id=item.link.document_ids[0])
+    if item.type == npb.ITEM_TYPE_BULLETIN:
+        return url_for("web.bulletin", bulletin_id=item.id)
+    return url_for("web.inbox")
+
+
 @bp.route("/inbox")
 @login_required
 def inbox() -> Response:
@@ -58,7 +68,7 @@ def inbox() -> Response:
         npb.ListInboxRequest(filter=FILTERS[chosen][0], page_size=PAGE, page_token=token), metadata=metadata()
     )
     return render("inbox.html", reply=reply, show=chosen, filters=FILTERS, kind_label=kind_label,
-                  ITEM_TYPE_BULLETIN=npb.ITEM_TYPE_BULLETIN)
+                  item_link=item_link, ITEM_TYPE_BULLETIN=npb.ITEM_TYPE_BULLETIN)
 
 
 @bp.route("/inbox/read", methods=["POST"])

@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-from flask import Response, url_for
+from flask import Response
 
 from gateway.routes.meetings import meetings
 from gateway.routes.notifications import svc as notifications
 from gateway.web import session
 from gateway.web.base import bp, login_required, metadata, render
+from gateway.web.bulletins import item_link
 from sotay.meetings.v1 import meetings_pb2 as mpb
 from sotay.notifications.v1 import notifications_pb2 as npb
 
@@ -42,13 +43,6 @@ def collect(future: Any) -> Panel:
             raise
         log.warning("home panel failed", extra={"fields": {"code": exc.code().name}})  # type: ignore[attr-defined]
         return Panel(failed=True)
-
-
-def item_link(item: npb.InboxItem) -> str:
-    """Where an inbox item opens: a bulletin's page; a notification opens the inbox."""
-    if item.type == npb.ITEM_TYPE_BULLETIN:
-        return url_for("web.bulletin", bulletin_id=item.id)
-    return url_for("web.inbox")
 
 
 def next_meeting(in_progress: Panel, announced: Panel) -> Panel:
