@@ -46,12 +46,16 @@ def kind_label(item: npb.InboxItem) -> str:
 
 
 def item_link(item: npb.InboxItem) -> str:
-    """Where an inbox item opens: a bulletin's page, or the document it announces."""
-    announces = item.type != npb.ITEM_TYPE_BULLETIN or item.bulletin_kind == npb.BULLETIN_KIND_DOCUMENT
-    if item.link.document_ids and announces:
-        return url_for("web.document", document_id=item.link.document_ids[0])
+    """Where an inbox item opens: a bulletin's page or the document it announces; for a
+    notification, its meeting, else its document, else the inbox."""
     if item.type == npb.ITEM_TYPE_BULLETIN:
+        if item.bulletin_kind == npb.BULLETIN_KIND_DOCUMENT and item.link.document_ids:
+            return url_for("web.document", document_id=item.link.document_ids[0])
         return url_for("web.bulletin", bulletin_id=item.id)
+    if item.link.meeting_id:
+        return url_for("web.meeting", meeting_id=item.link.meeting_id)
+    if item.link.document_ids:
+        return url_for("web.document", document_id=item.link.document_ids[0])
     return url_for("web.inbox")
 
 

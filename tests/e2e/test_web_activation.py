@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.test_web_foundation import sign_in_as
-from tests.support.browser import SIZES, WebSystem, fits_width, screenshot
+from tests.support.browser import WebSystem, fits_width, new_page, screenshot
 
 CASES = [("phone", False), ("desktop", True)]
 
@@ -24,14 +24,11 @@ def fill_passwords(page: Any, new: str, current: str = "") -> None:
 def test_first_sign_in_with_an_activation_code_then_change_password(
     web: WebSystem, browser: Any, size: str, js: bool
 ) -> None:
-    width, height = SIZES[size]
-    tag = f"{size}-{'js' if js else 'nojs'}"
     codes = web.api("POST", f"/units/{web.made['cell']}/activation-codes", "secretary", json={})["codes"]
     assert codes, "the demo cell has members without a password"
     # Each case takes a member nobody activated before (activated members drop out of the list).
     chosen = codes[0]
-    context = browser.new_context(viewport={"width": width, "height": height}, java_script_enabled=js)
-    page = context.new_page()
+    context, page, tag = new_page(browser, size, js)
     page.goto(web.url("/login"))
     page.get_by_role("link", name="Kích hoạt tài khoản").click()
     page.get_by_label("Số điện thoại hoặc số thẻ đảng viên").fill(chosen["login"])

@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 
 from tests.e2e.test_web_foundation import sign_in
-from tests.support.browser import PAGE_BUDGET, SIZES, WebSystem, Weighed, fits_width, screenshot
+from tests.support.browser import PAGE_BUDGET, WebSystem, Weighed, every_case, fits_width, new_page, screenshot
 from tests.support.documents import docx_bytes
 
-CASES = [(size, js) for size in SIZES for js in (True, False)]
 PARAGRAPHS = [
     "ĐẢNG BỘ TỈNH LẠNG SƠN",
     "Số 06-NQ/TU",
@@ -41,15 +40,11 @@ def resolution(web: WebSystem) -> dict[str, Any]:
     return {**made, "original": original}
 
 
-@pytest.mark.parametrize(("size", "js"), CASES, ids=[f"{s}-{'js' if j else 'nojs'}" for s, j in CASES])
+@every_case
 def test_library_search_read_download_and_study(
     web: WebSystem, browser: Any, resolution: dict[str, Any], size: str, js: bool
 ) -> None:
-    width, height = SIZES[size]
-    tag = f"{size}-{'js' if js else 'nojs'}"
-    context = browser.new_context(viewport={"width": width, "height": height}, java_script_enabled=js,
-                                  accept_downloads=True)
-    page = context.new_page()
+    context, page, tag = new_page(browser, size, js)
     weighed = Weighed(page)
     page.goto(web.url("/login"))
     sign_in(page, web, "member")

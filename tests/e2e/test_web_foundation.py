@@ -5,12 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 import requests
 
-from tests.support.browser import FIRST_PAGE_BUDGET, PAGE_BUDGET, SIZES, WebSystem, Weighed, fits_width, screenshot
-
-CASES = [(size, js) for size in SIZES for js in (True, False)]
+from tests.support.browser import (
+    FIRST_PAGE_BUDGET,
+    PAGE_BUDGET,
+    WebSystem,
+    Weighed,
+    every_case,
+    fits_width,
+    new_page,
+    screenshot,
+)
 
 
 def sign_in_as(page: Any, username: str, password: str) -> None:
@@ -23,13 +29,10 @@ def sign_in(page: Any, web: WebSystem, who: str) -> None:
     sign_in_as(page, *web.accounts[who])
 
 
-@pytest.mark.parametrize(("size", "js"), CASES, ids=[f"{s}-{'js' if j else 'nojs'}" for s, j in CASES])
+@every_case
 def test_sign_in_home_bulletin_sign_out(web: WebSystem, browser: Any, size: str, js: bool) -> None:
-    width, height = SIZES[size]
-    context = browser.new_context(viewport={"width": width, "height": height}, java_script_enabled=js)
-    page = context.new_page()
+    context, page, tag = new_page(browser, size, js)
     weighed = Weighed(page)
-    tag = f"{size}-{'js' if js else 'nojs'}"
     bulletin = web.api("POST", "/bulletins", "admin", json={
         "publisher_unit_id": web.made["province"], "kind": "bulletin",
         "title": f"Thông báo nội bộ số {12 + len(tag)}-TB/TU về học tập chuyên đề ({tag})",

@@ -31,6 +31,7 @@ LAUNCH_ARGS = [
     "--no-first-run",
 ]
 SIZES = {"phone": (320, 640), "desktop": (1280, 800)}
+CASES = [(size, js) for size in SIZES for js in (True, False)]
 ARTIFACTS = Path(os.environ.get("SOTAY_E2E_ARTIFACTS") or Path(__file__).resolve().parents[1] / "e2e" / "artifacts")
 FIRST_PAGE_BUDGET = 50 * 1024
 PAGE_BUDGET = 150 * 1024
@@ -133,3 +134,19 @@ def fits_width(page: Any) -> None:
     """Nothing wider than the viewport (no sideways scrolling on a 320 px phone)."""
     width, scroll = page.evaluate("[window.innerWidth, document.documentElement.scrollWidth]")
     assert scroll <= width, f"page is {scroll}px wide in a {width}px viewport"
+
+
+def case_tag(size: str, js: bool) -> str:
+    return f"{size}-{'js' if js else 'nojs'}"
+
+
+# Every journey at both sizes, with JavaScript on and off.
+every_case = pytest.mark.parametrize(("size", "js"), CASES, ids=[case_tag(s, j) for s, j in CASES])
+
+
+def new_page(browser: Any, size: str, js: bool) -> tuple[Any, Any, str]:
+    """A fresh browser context (no cookies) of the case's size: (context, page, case tag)."""
+    width, height = SIZES[size]
+    context = browser.new_context(viewport={"width": width, "height": height}, java_script_enabled=js,
+                                  accept_downloads=True)
+    return context, context.new_page(), case_tag(size, js)
