@@ -18,12 +18,14 @@ from flask import Blueprint, Flask, Response, g, redirect, render_template, requ
 from google.protobuf.timestamp_pb2 import Timestamp
 from werkzeug.exceptions import HTTPException
 
+from gateway import clients
 from gateway import errors as api_errors
 from gateway.security import auth_metadata
 from gateway.web import i18n, session
 from gateway.web.i18n import N_, _
 from gateway.web.messages import reason_message
 from services.core.errors import error_info
+from sotay.identity.v1 import identity_pb2 as ipb
 
 log = logging.getLogger("sotay.gateway.web")
 
@@ -112,6 +114,18 @@ def login_required(view: F) -> F:
 
 def metadata() -> list[tuple[str, str]]:
     return auth_metadata()
+
+
+def my_units() -> list[ipb.Unit]:
+    """The member's own unit and every one above it (whose documents reach the member, and to
+    which the member may write)."""
+    me = session.current()
+    if not me.unit_id:
+        return []
+    stub = clients.identity()
+    above = stub.ListAncestors.future(ipb.ListAncestorsRequest(id=me.unit_id), metadata=metadata())
+    own = stub.GetUnit(ipb.GetUnitRequest(id=me.unit_id), metadata=metadata()).unit
+    return [*above.result().units, own]
 
 
 @bp.before_request
