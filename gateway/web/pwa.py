@@ -38,7 +38,8 @@ def manifest() -> Response:
 @bp.route("/sw.js")
 def service_worker() -> Response:
     body = render_template(SW_TEMPLATE, version=STATIC_VERSION, offline_url=url_for("web.offline"),
-                           css_url=static_url("site.css"))
+                           css_url=static_url("site.css"), icon_url=static_url("icon-192.png"),
+                           app_name=_("Party Member's Handbook"))
     response = Response(body, mimetype="text/javascript")
     response.headers["Cache-Control"] = "no-cache"  # browsers check for a new worker on each visit
     return response

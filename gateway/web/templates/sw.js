@@ -46,3 +46,17 @@ self.addEventListener('fetch', function (event) {
     });
   }));
 });
+
+self.addEventListener('push', function (event) {
+  var data = {};
+  try { data = event.data ? event.data.json() : {}; } catch (e) { data = { title: event.data.text() }; }
+  event.waitUntil(self.registration.showNotification(data.title || {{ app_name|tojson }}, {
+    body: data.body || '', icon: '{{ icon_url }}', tag: data.id || undefined, data: { url: data.url || '/' }
+  }));
+});
+
+self.addEventListener('notificationclick', function (event) {
+  event.notification.close();
+  var url = (event.notification.data && event.notification.data.url) || '/';
+  event.waitUntil(self.clients.openWindow(url));
+});
