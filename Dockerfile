@@ -11,6 +11,9 @@ COPY protos/gen/python protos/gen/python
 COPY services services
 COPY gateway gateway
 RUN /opt/venv/bin/pip install . && /opt/venv/bin/pip check
+# The web pages' message catalogues, compiled inside the installed package.
+RUN /opt/venv/bin/pybabel compile -D messages \
+      -d "$(/opt/venv/bin/python -c 'import gateway.web.i18n as m; print(m.TRANSLATIONS)')"
 
 FROM python:3.11-slim-bookworm
 LABEL org.opencontainers.image.title="sotay" \

@@ -9,7 +9,8 @@
     gateway/security.py  request id, bearer token, client address, security headers
     gateway/health.py    /healthz, /readyz (this gateway), /readyz/backends, /metrics
     gateway/streams.py   caps on live streams (SSE) per worker and per member
-    gateway/worker.py    gunicorn worker answering the health paths on threads of their own
+    gateway/worker.py    gunicorn worker: health paths on threads of their own, its errors as JSON
+    gateway/web/         the members' web pages (HTML) at /
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import orjson
 from flask import Flask, Response
 from flask.json.provider import DefaultJSONProvider
 
-from gateway import api, clients, errors, health, security
+from gateway import api, clients, errors, health, security, web
 from gateway.routes import all_routes
 from gateway.settings import Settings
 from gateway.streams import StreamLimiter
@@ -59,7 +60,7 @@ def create_app(settings: Settings | None = None, keys: KeySource | None = None) 
     setup_logging("gateway")
     clients.configure(settings.rpc_timeout, settings.long_rpc_timeout)
 
-    app = GatewayFlask("gateway", static_folder=None)  # no web UI yet: no /static route
+    app = GatewayFlask("gateway", static_folder=None)  # the web blueprint serves /static
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         PROPAGATE_EXCEPTIONS=False,  # every exception goes to gateway.errors, also in tests
@@ -74,4 +75,5 @@ def create_app(settings: Settings | None = None, keys: KeySource | None = None) 
     streams = app.extensions["sotay.streams"] = StreamLimiter(settings.max_streams, settings.max_streams_per_member)
     health.install(app, settings, streams)
     api.install(app, all_routes(), settings)
+    web.install(app)
     return app

@@ -109,23 +109,26 @@ class ResponsePlumbing:
             fixed.append(("Strict-Transport-Security", "max-age=31536000; includeSubDomains"))
         self.fixed = fixed
         self.api = [*fixed, ("Cache-Control", "no-store")]
-        # The app's own value wins only for the CSP (a page may narrow it).
+        # The app's own value wins only for the CSP (a page may narrow it), and outside /api for
+        # Cache-Control (web pages and static files choose theirs).
         self.replaced = {name.lower() for name, _ in self.api if name != "Content-Security-Policy"}
         self.replaced.add("x-request-id")
+        self.replaced_web = self.replaced - {"cache-control"}
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         given = environ.get("HTTP_X_REQUEST_ID", "")
         rid = given if REQUEST_ID_RE.fullmatch(given) else new_request_id()
         token = request_id_var.set(rid)
         started = time.perf_counter()
-        extra = self.api if environ.get("PATH_INFO", "").startswith("/api/") else self.fixed
+        api = environ.get("PATH_INFO", "").startswith("/api/")
+        extra, replaced = (self.api, self.replaced) if api else (self.fixed, self.replaced_web)
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             has_csp = False
             kept = []
             for name, value in headers:
                 low = name.lower()
-                if low not in self.replaced:
+                if low not in replaced:
                     kept.append((name, value))
                     has_csp = has_csp or low == "content-security-policy"
             kept.append(("X-Request-Id", rid))

@@ -122,6 +122,67 @@ class LooseNumber:
         return f"{self.seq}-{self.doc_type}/" if self.doc_type else f"{self.seq}-"
 
 
+# Folded type names as citations spell them ("nghi quyet" -> "nq"), for "Nghị quyết số 06".
+TYPE_NAMES: dict[str, str] = {fold(name): fold(symbol) for symbol, name in DOC_TYPES.items()}
+_SEQ = re.compile(r"\d{1,6}")
+_GLUED = re.compile(r"([a-z]{1,5})(\d{1,6})")  # "nq06"
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A document number cited inside a search box entry: words [start, end) of the entry."""
+
+    number: LooseNumber
+    start: int
+    end: int
+
+
+
+def number_words(number: LooseNumber) -> tuple[str, ...]:
+    """The number's words as every document's number_text keeps them: `06-NQ/TU` -> ("6", "nq", "tu")."""
+    return tuple(w for w in (str(number.seq), number.doc_type, *number.issuer.split("-")) if w)
+
+
+def find_citation(words: list[str], seps: list[str]) -> Citation | None:
+    """The first document number cited among folded `words` (seps[i]: what stood before word i),
+    the way Vietnamese texts cite them: "nghị quyết số 06-NQ/TU", "06/NQ-TU", "NQ 06", "NQ-06/TU",
+    "NQ06", "quy chế số 28". An issuer is taken only after a "/" or "-" ("06 NQ về ..." has none);
+    a type name and "số" before the number belong to the citation."""
+    for i, word in enumerate(words):
+        seq, symbol, end = "", "", i
+        glued = _GLUED.fullmatch(word)
+        if _SEQ.fullmatch(word):
+            seq, end = word, i + 1
+            if end < len(words) and words[end] in _BY_FOLDED and not any(c.isalnum() for c in seps[end]):
+                symbol, end = words[end], end + 1
+        elif glued and glued.group(1) in _BY_FOLDED:
+            symbol, seq, end = glued.group(1), glued.group(2), i + 1
+        elif word in _BY_FOLDED and i + 1 < len(words) and _SEQ.fullmatch(words[i + 1]):
+            symbol, seq, end = word, words[i + 1], i + 2
+        if not seq:
+            continue
+        start = i
+        if start > 0 and words[start - 1] == "so":
+            start -= 1
+        named = ""
+        for size in (2, 1):
+            name = " ".join(words[max(0, start - size):start])
+            if start - size >= 0 and name in TYPE_NAMES:
+                named, start = TYPE_NAMES[name], start - size
+                break
+        symbol = symbol or named
+        if not symbol:
+            continue
+        issuer: list[str] = []
+        while end < len(words) and "/" in seps[end] if not issuer else end < len(words) and seps[end].strip() == "-":
+            issuer.append(words[end])
+            end += 1
+        if int(seq) <= 0:
+            continue
+        return Citation(LooseNumber(int(seq), symbol, "-".join(issuer)), start, end)
+    return None
+
+
 def parse_loose(query: str) -> LooseNumber | None:
     """`28-QC/TU`, `28 qc tu`, `28-qc` -> a number to look for; None when the query is not a number."""
     folded = fold(query)

@@ -2,7 +2,8 @@
 
 Plain HTML 4-compatible markup with a few lines of inline CSS (no web fonts, no images); the
 text is split into paragraphs and every value is escaped. The original file stays one link
-away (`/api/v1/documents/<id>/download`).
+away: `/documents/<id>/download`, the web app's route, which a browser reaches with its session
+cookie (a link cannot carry the API's bearer token).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def page(doc: store.Doc, version: store.Version, text: str) -> str:
         f"<title>{e(doc.number)} – {e(doc.title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{e(doc.title)}</h1>",
         f'<p class="meta">{" · ".join(meta)}<br>Phiên bản {version.version} · '
-        f'<a href="/api/v1/documents/{e(doc.id)}/download?version={version.version}">Tải bản gốc '
+        f'<a href="/documents/{e(doc.id)}/download?version={version.version}">Tải bản gốc '
         f"({e(version.filename)}, {max(1, version.size // 1024)} KB)</a></p>",
     ]
     if doc.status == store.WITHDRAWN:

@@ -108,6 +108,11 @@ def require_over(conn: Connection, principal: Principal, account_id: str, member
     """The one check for an account acting on another (module docstring): admin over the target's
     own unit (`member_unit_id`, else the account's home unit) and over every unit of its grants."""
     require_admin(conn, principal, member_unit_id or account_home(conn, account_id))
+    require_not_outranked(conn, principal, account_id)
+
+
+def require_not_outranked(conn: Connection, principal: Principal, account_id: str) -> None:
+    """PERMISSION_DENIED when the account holds a grant on a unit the caller does not administer."""
     if outranking(conn, principal.account_id, [account_id]):
         raise PermissionDenied(
             "target_outranks_caller",

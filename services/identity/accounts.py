@@ -195,19 +195,7 @@ class Accounts:
             account = find_account(conn, login)
         key = f"acct:{account.id}" if account is not None else f"name:{login.lower()}"
         now = time.time()
-        with self.db.read() as conn:
-            throttle = conn.execute(
-                sa.text("SELECT failures, window_start, locked_until FROM login_throttle WHERE login = :k"),
-                {"k": key},
-            ).first()
-        if throttle is not None and throttle.locked_until > now:
-            with self.db.write() as conn:
-                audit.record(conn, "auth.login.locked_out", target_type="account",
-                             target_id=account.id if account else "", login=login, ip=client_ip)
-            raise ResourceExhausted(
-                "account_locked", "too many failed logins; try again later",
-                retry_after=int(throttle.locked_until - now) + 1,
-            )
+        self.check_not_locked(key, login, account, client_ip, now)
         hashed = account.password_hash if account is not None and account.password_hash else _DUMMY_HASH
         ok = False
         try:
@@ -215,7 +203,7 @@ class Accounts:
         except (VerificationError, InvalidHashError):
             ok = False
         if not ok or account is None or not account.active:
-            self._failed(key, login, account, client_ip, now)
+            self.failed(key, login, account, client_ip, now)
             raise Unauthenticated("invalid_credentials", "wrong username or password")
         with self.db.write() as conn:
             conn.execute(sa.text("DELETE FROM login_throttle WHERE login = :k"), {"k": key})
@@ -226,7 +214,25 @@ class Accounts:
                          target_id=account.id, ip=client_ip)
             return self._issue(conn, account, new_id())
 
-    def _failed(self, key: str, login: str, account: Row[Any] | None, ip: str, now: float) -> None:
+    def check_not_locked(self, key: str, login: str, account: Row[Any] | None, ip: str, now: float) -> None:
+        """RESOURCE_EXHAUSTED (with retry_after) while `key` is locked out after failed attempts."""
+        with self.db.read() as conn:
+            throttle = conn.execute(
+                sa.text("SELECT failures, window_start, locked_until FROM login_throttle WHERE login = :k"),
+                {"k": key},
+            ).first()
+        if throttle is not None and throttle.locked_until > now:
+            with self.db.write() as conn:
+                audit.record(conn, "auth.login.locked_out", target_type="account",
+                             target_id=account.id if account else "", login=login, ip=ip)
+            raise ResourceExhausted(
+                "account_locked", "too many failed logins; try again later",
+                retry_after=int(throttle.locked_until - now) + 1,
+            )
+
+    def failed(self, key: str, login: str, account: Row[Any] | None, ip: str, now: float,
+               action: str = "auth.login.failed") -> None:
+        """Count a failed attempt on `key` (a login, or an activation code); lock it at the limit."""
         p = self.policy
         with self.db.write() as conn:
             row = conn.execute(
@@ -247,7 +253,7 @@ class Accounts:
                 {"f": failures, "s": start, "l": locked_until, "k": key},
             )
             target = account.id if account is not None else ""
-            audit.record(conn, "auth.login.failed", target_type="account", target_id=target,
+            audit.record(conn, action, target_type="account", target_id=target,
                          login=login, ip=ip, failures=failures)
             if locked_until:
                 audit.record(conn, "auth.locked", target_type="account", target_id=target, login=login,
@@ -330,6 +336,11 @@ class Accounts:
         revocation.revoke_account(conn, account_id, action)
         conn.execute(sa.text("DELETE FROM login_throttle WHERE login = :k"), {"k": f"acct:{account_id}"})
         audit.record(conn, action, actor=actor, target_type="account", target_id=account_id)
+
+    def set_password_and_sign_in(self, conn: Connection, account: Row[Any], new: str, action: str) -> Tokens:
+        """The account's own new password (its other logins end), and tokens of a new login."""
+        self._set_password(conn, account.id, hash_password(new), account.id, action)
+        return self._issue(conn, account, new_id())
 
     def reset_password(self, conn: Connection, account_id: str, new: str, actor: str) -> None:
         self._set_password(conn, account_id, hash_password(new), actor, "auth.password.reset")

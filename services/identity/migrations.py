@@ -126,4 +126,14 @@ MIGRATIONS = [
         "token revocations: a min access-token version per account and per revoked login",
         REVOCATION_STATEMENTS,
     ),
+    Migration(
+        6,
+        "one-time activation codes for members' first sign-in (argon2 hashes only)",
+        (
+            "CREATE TABLE activation_codes (id TEXT PRIMARY KEY, account_id TEXT NOT NULL REFERENCES accounts(id), "
+            "code_hash TEXT NOT NULL, issued_by TEXT, created_at DOUBLE PRECISION NOT NULL, "
+            "expires_at DOUBLE PRECISION NOT NULL, used_at DOUBLE PRECISION, cancelled_at DOUBLE PRECISION)",
+            "CREATE INDEX activation_codes_account ON activation_codes (account_id, created_at)",
+        ),
+    ),
 ]

@@ -21,6 +21,7 @@ from services.core.outbox import timestamp
 from services.core.paging import decode_token, next_token, page_size
 from services.identity import access, accounts, audit, members, revocation, units
 from services.identity.accounts import Accounts
+from services.identity.activation import Activation, ActivationRpcs
 from services.identity.convert import add_roster_entries, grant_msg, member_msg, profile, unit_msg
 from services.identity.keys import KeyStore
 from services.identity.roster_cache import RosterCache
@@ -31,7 +32,7 @@ Ctx: TypeAlias = grpc.ServicerContext
 MAX_IMPORT_BYTES = 200 * 1024 * 1024
 PUBLIC_METHODS = {
     f"/sotay.identity.v1.IdentityService/{m}"
-    for m in ("Login", "RefreshToken", "Logout", "GetPublicKeys", "ListTokenRevocations")
+    for m in ("Login", "RefreshToken", "Logout", "GetPublicKeys", "ListTokenRevocations", "RedeemActivationCode")
 }
 
 
@@ -50,11 +51,12 @@ def _roster_reply(found: list[Any], next_page_token: str, total: int) -> pb.List
     return reply
 
 
-class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
+class IdentityServicer(ActivationRpcs, identity_pb2_grpc.IdentityServiceServicer):
     def __init__(self, db: Database, keys: KeyStore, accts: Accounts) -> None:
         self.db = db
         self.keys = keys
         self.accounts = accts
+        self.activation = Activation(db, accts)
         self.rosters = RosterCache()
 
     # ---------- units ----------

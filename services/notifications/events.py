@@ -16,6 +16,7 @@ member sees "task assigned" before "task due soon". Run one `consume` replica.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 import threading
@@ -28,6 +29,7 @@ from sqlalchemy.engine import Connection
 from services.core.db import Database
 from services.core.outbox import Event, EventConsumer, Fetch, dispatch, service_consumer
 from services.notifications import bulletins, inbox, personal
+from services.notifications.delivery.queue import timezone
 
 log = logging.getLogger("sotay.notifications.events")
 
@@ -47,6 +49,20 @@ TOPICS = {
 def _ids(payload: dict[str, Any], key: str) -> list[str]:
     value = payload.get(key) or []
     return [str(v) for v in value if v] if isinstance(value, list) else []
+
+
+def _local_time(value: Any) -> str:
+    """An event's time (epoch seconds or ISO 8601) as members read it, in their time zone:
+    "19:30 ngày 05/12/2026"; anything else as it came."""
+    try:
+        if isinstance(value, int | float):
+            at = dt.datetime.fromtimestamp(value, dt.UTC)
+        else:
+            at = dt.datetime.fromisoformat(str(value))
+            at = at if at.tzinfo else at.replace(tzinfo=dt.UTC)
+    except (TypeError, ValueError, OverflowError):
+        return str(value)
+    return at.astimezone(timezone()).strftime("%H:%M ngày %d/%m/%Y")
 
 
 def _s(payload: dict[str, Any], key: str) -> str:
@@ -122,12 +138,13 @@ def _meeting_announced(conn: Connection, event: Event) -> None:
     title = _s(p, "title") or "Sinh hoạt chi bộ"
     starts = _s(p, "starts_at")
     link = {"meeting_id": meeting_id}
+    when = _local_time(p["starts_at"]) if starts else ""
     personal.notify(
         conn,
         members,
         "meeting_announced",
         f"Thông báo họp: {title}",
-        f"Thời gian: {starts}" if starts else "",
+        f"Thời gian: {when}" if when else "",
         link,
         f"meeting_announced:{meeting_id}:{starts}",
     )

@@ -151,8 +151,10 @@ def _assert_error(response: Any, code: int, reason: str) -> dict[str, Any]:
 def test_unknown_route_is_json_404(client: FlaskClient) -> None:
     error = _assert_error(client.get("/api/v1/nothing-here"), 404, "route_not_found")
     assert error["status"] == "NOT_FOUND"
-    _assert_error(client.get("/no/such/page"), 404, "route_not_found")
     _assert_error(client.get("/api/v1/units//ancestors", headers=AUTH), 404, "route_not_found")
+    _assert_error(client.get("/api/no/such/page"), 404, "route_not_found")
+    # Outside /api the web app answers with a page (tests/unit/gateway/test_web.py).
+    assert client.get("/no/such/page").mimetype == "text/html"
 
 
 def test_wrong_method_is_json_405_with_allow(client: FlaskClient) -> None:

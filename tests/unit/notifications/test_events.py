@@ -64,6 +64,8 @@ def test_meeting_and_document_events_reach_the_right_inboxes_once(world: World) 
     assert sorted(kinds) == sorted([pb.NOTIFICATION_KIND_MEETING_ANNOUNCED, pb.NOTIFICATION_KIND_MEETING_DOCUMENTS,
                                     pb.NOTIFICATION_KIND_TASK_ASSIGNED, pb.NOTIFICATION_KIND_TASK_DUE_SOON,
                                     pb.NOTIFICATION_KIND_POLL_OPENED])
+    told = next(i for i in mine.items if i.notification_kind == pb.NOTIFICATION_KIND_MEETING_ANNOUNCED)
+    assert told.summary == "Thời gian: 19:30 ngày 20/11/2026"  # the members' clock, not the event's raw value
     docs = next(i for i in mine.items if i.notification_kind == pb.NOTIFICATION_KIND_MEETING_DOCUMENTS)
     assert list(docs.link.document_ids) == [DOC_ID] and docs.link.meeting_id == meeting
     secretary = w.stub.GetInboxVersion(pb.GetInboxVersionRequest(), metadata=w.token(SECRETARY_A1))

@@ -168,6 +168,16 @@ class IdentityServiceStub:
                 request_serializer=sotay_dot_identity_dot_v1_dot_identity__pb2.ListTokenRevocationsRequest.SerializeToString,
                 response_deserializer=sotay_dot_identity_dot_v1_dot_identity__pb2.ListTokenRevocationsResponse.FromString,
                 _registered_method=True)
+        self.IssueActivationCodes = channel.unary_unary(
+                '/sotay.identity.v1.IdentityService/IssueActivationCodes',
+                request_serializer=sotay_dot_identity_dot_v1_dot_identity__pb2.IssueActivationCodesRequest.SerializeToString,
+                response_deserializer=sotay_dot_identity_dot_v1_dot_identity__pb2.IssueActivationCodesResponse.FromString,
+                _registered_method=True)
+        self.RedeemActivationCode = channel.unary_unary(
+                '/sotay.identity.v1.IdentityService/RedeemActivationCode',
+                request_serializer=sotay_dot_identity_dot_v1_dot_identity__pb2.RedeemActivationCodeRequest.SerializeToString,
+                response_deserializer=sotay_dot_identity_dot_v1_dot_identity__pb2.RedeemActivationCodeResponse.FromString,
+                _registered_method=True)
         self.GrantRole = channel.unary_unary(
                 '/sotay.identity.v1.IdentityService/GrantRole',
                 request_serializer=sotay_dot_identity_dot_v1_dot_identity__pb2.GrantRoleRequest.SerializeToString,
@@ -373,6 +383,21 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def IssueActivationCodes(self, request, context):
+        """First sign-in of members created by import, with no password: an admin of the subtree or an
+        officer of the cell issues one-time activation codes (each replaces the member's earlier one).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RedeemActivationCode(self, request, context):
+        """A member sets a password with a code (single use, expiring, throttled like Login); signs in.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GrantRole(self, request, context):
         """--- roles ---
         """
@@ -531,6 +556,16 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.ListTokenRevocations,
                     request_deserializer=sotay_dot_identity_dot_v1_dot_identity__pb2.ListTokenRevocationsRequest.FromString,
                     response_serializer=sotay_dot_identity_dot_v1_dot_identity__pb2.ListTokenRevocationsResponse.SerializeToString,
+            ),
+            'IssueActivationCodes': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueActivationCodes,
+                    request_deserializer=sotay_dot_identity_dot_v1_dot_identity__pb2.IssueActivationCodesRequest.FromString,
+                    response_serializer=sotay_dot_identity_dot_v1_dot_identity__pb2.IssueActivationCodesResponse.SerializeToString,
+            ),
+            'RedeemActivationCode': grpc.unary_unary_rpc_method_handler(
+                    servicer.RedeemActivationCode,
+                    request_deserializer=sotay_dot_identity_dot_v1_dot_identity__pb2.RedeemActivationCodeRequest.FromString,
+                    response_serializer=sotay_dot_identity_dot_v1_dot_identity__pb2.RedeemActivationCodeResponse.SerializeToString,
             ),
             'GrantRole': grpc.unary_unary_rpc_method_handler(
                     servicer.GrantRole,
@@ -1259,6 +1294,60 @@ class IdentityService:
             '/sotay.identity.v1.IdentityService/ListTokenRevocations',
             sotay_dot_identity_dot_v1_dot_identity__pb2.ListTokenRevocationsRequest.SerializeToString,
             sotay_dot_identity_dot_v1_dot_identity__pb2.ListTokenRevocationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueActivationCodes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotay.identity.v1.IdentityService/IssueActivationCodes',
+            sotay_dot_identity_dot_v1_dot_identity__pb2.IssueActivationCodesRequest.SerializeToString,
+            sotay_dot_identity_dot_v1_dot_identity__pb2.IssueActivationCodesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RedeemActivationCode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotay.identity.v1.IdentityService/RedeemActivationCode',
+            sotay_dot_identity_dot_v1_dot_identity__pb2.RedeemActivationCodeRequest.SerializeToString,
+            sotay_dot_identity_dot_v1_dot_identity__pb2.RedeemActivationCodeResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -87,6 +87,12 @@ class IdentityServiceStub:
     unexpired, with the event log position they are current to (a service's revocation watcher
     starts from this, then follows identity.account.tokens_revoked events).
     """
+    IssueActivationCodes: _grpc.UnaryUnaryMultiCallable[_identity_pb2.IssueActivationCodesRequest, _identity_pb2.IssueActivationCodesResponse]
+    """First sign-in of members created by import, with no password: an admin of the subtree or an
+    officer of the cell issues one-time activation codes (each replaces the member's earlier one).
+    """
+    RedeemActivationCode: _grpc.UnaryUnaryMultiCallable[_identity_pb2.RedeemActivationCodeRequest, _identity_pb2.RedeemActivationCodeResponse]
+    """A member sets a password with a code (single use, expiring, throttled like Login); signs in."""
     GrantRole: _grpc.UnaryUnaryMultiCallable[_identity_pb2.GrantRoleRequest, _identity_pb2.GrantRoleResponse]
     """--- roles ---"""
     RevokeRole: _grpc.UnaryUnaryMultiCallable[_identity_pb2.RevokeRoleRequest, _identity_pb2.RevokeRoleResponse]
@@ -153,6 +159,12 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     unexpired, with the event log position they are current to (a service's revocation watcher
     starts from this, then follows identity.account.tokens_revoked events).
     """
+    IssueActivationCodes: _aio.UnaryUnaryMultiCallable[_identity_pb2.IssueActivationCodesRequest, _identity_pb2.IssueActivationCodesResponse]  # type: ignore[assignment]
+    """First sign-in of members created by import, with no password: an admin of the subtree or an
+    officer of the cell issues one-time activation codes (each replaces the member's earlier one).
+    """
+    RedeemActivationCode: _aio.UnaryUnaryMultiCallable[_identity_pb2.RedeemActivationCodeRequest, _identity_pb2.RedeemActivationCodeResponse]  # type: ignore[assignment]
+    """A member sets a password with a code (single use, expiring, throttled like Login); signs in."""
     GrantRole: _aio.UnaryUnaryMultiCallable[_identity_pb2.GrantRoleRequest, _identity_pb2.GrantRoleResponse]  # type: ignore[assignment]
     """--- roles ---"""
     RevokeRole: _aio.UnaryUnaryMultiCallable[_identity_pb2.RevokeRoleRequest, _identity_pb2.RevokeRoleResponse]  # type: ignore[assignment]
@@ -372,6 +384,24 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         unexpired, with the event log position they are current to (a service's revocation watcher
         starts from this, then follows identity.account.tokens_revoked events).
         """
+
+    @_abc_1.abstractmethod
+    def IssueActivationCodes(
+        self,
+        request: _identity_pb2.IssueActivationCodesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.IssueActivationCodesResponse, _abc.Awaitable[_identity_pb2.IssueActivationCodesResponse]]:
+        """First sign-in of members created by import, with no password: an admin of the subtree or an
+        officer of the cell issues one-time activation codes (each replaces the member's earlier one).
+        """
+
+    @_abc_1.abstractmethod
+    def RedeemActivationCode(
+        self,
+        request: _identity_pb2.RedeemActivationCodeRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.RedeemActivationCodeResponse, _abc.Awaitable[_identity_pb2.RedeemActivationCodeResponse]]:
+        """A member sets a password with a code (single use, expiring, throttled like Login); signs in."""
 
     @_abc_1.abstractmethod
     def GrantRole(

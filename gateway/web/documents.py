@@ -1,0 +1,92 @@
+"""The library: documents by category and publishing unit, search, a page per document with
+the reader (the documents service's HTML view, by a normal link), the original's download and
+the "I have studied this" mark."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Response, redirect, request, url_for
+
+from gateway.routes.documents import documents
+from gateway.web.base import bp, login_required, metadata, my_units, render
+from gateway.web.i18n import N_
+from sotay.documents.v1 import documents_pb2 as dpb
+
+PAGE = 20
+TOKEN_RE = re.compile(r"[A-Za-z0-9_=-]{0,200}")
+CATEGORIES = {
+    "hoc-tap-nghi-quyet": N_("Studying resolutions"),
+    "van-kien-tu-lieu": N_("Documents and records"),
+    "thong-bao-noi-bo": N_("Internal bulletins"),
+    "chuyen-de": N_("Thematic studies"),
+    "tin-tuc": N_("News"),
+}
+# The reader is the service's own page: no script, inline styles only.
+VIEW_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+
+
+def page_token() -> str:
+    token = request.args.get("page", "")
+    return token if TOKEN_RE.fullmatch(token) else ""
+
+
+@bp.route("/documents")
+@login_required
+def library() -> Response:
+    query = request.args.get("q", "").strip()[:200]
+    category = request.args.get("category", "")
+    category = category if category in CATEGORIES else ""
+    units = my_units()
+    unit_id = request.args.get("unit", "")
+    unit_id = unit_id if unit_id in {u.id for u in units} else ""
+    stub = documents()
+    context: dict[str, Any] = {}
+    if query:
+        reply = stub.SearchDocuments(dpb.SearchDocumentsRequest(
+            query=query, categories=[category] if category else [], unit_id=unit_id,
+            page_size=PAGE, page_token=page_token()), metadata=metadata())
+        context.update(hits=reply.hits, total=reply.total_size, next_page=reply.next_page_token)
+    else:
+        listed = stub.ListDocuments(dpb.ListDocumentsRequest(
+            category=category, unit_id=unit_id, status=dpb.DOCUMENT_STATUS_PUBLISHED,
+            page_size=PAGE, page_token=page_token()), metadata=metadata())
+        context.update(docs=listed.documents, total=listed.total_size, next_page=listed.next_page_token)
+    return render("library.html", q=query, category=category, categories=CATEGORIES, units=units,
+                  unit_id=unit_id, unit_names={u.id: u.name for u in units}, **context)
+
+
+@bp.route("/documents/<document_id>")
+@login_required
+def document(document_id: str) -> Response:
+    found = documents().GetDocument(dpb.GetDocumentRequest(id=document_id), metadata=metadata()).document
+    return render("document.html", doc=found, category=CATEGORIES.get(found.metadata.category, ""),
+                  studied_now=request.args.get("done") == "studied")
+
+
+@bp.route("/documents/<document_id>/read")
+@login_required
+def read(document_id: str) -> Response:
+    """The document's text as the documents service renders it: a small page, no script."""
+    reply = documents().GetDocumentView(dpb.GetDocumentViewRequest(id=document_id), metadata=metadata())
+    response = Response(reply.html, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = VIEW_CSP
+    return response
+
+
+@bp.route("/documents/<document_id>/download")
+@login_required
+def download(document_id: str) -> Response:
+    """To the original file's short-lived link (S3, or the gateway's signed /api/v1/files/...)."""
+    raw = request.args.get("version", "")
+    version = int(raw) if raw.isdigit() and len(raw) < 7 else 0  # 0: the current version
+    reply = documents().GetDownloadUrl(dpb.GetDownloadUrlRequest(id=document_id, version=version), metadata=metadata())
+    return redirect(reply.url, code=303)  # type: ignore[return-value]
+
+
+@bp.route("/documents/<document_id>/study", methods=["POST"])
+@login_required
+def study(document_id: str) -> Response:
+    documents().MarkStudied(dpb.MarkStudiedRequest(document_id=document_id), metadata=metadata())
+    return redirect(url_for("web.document", document_id=document_id, done="studied"), code=303)  # type: ignore[return-value]

@@ -1,0 +1,26 @@
+"""What the services' error reasons (google.rpc.ErrorInfo) mean, in words for members.
+
+The reasons are the services' stable contract; the texts are msgids of the web catalogue."""
+
+from __future__ import annotations
+
+from gateway.web.i18n import N_, _
+
+REASONS: dict[str, str] = {
+    "invalid_credentials": N_("Wrong login name or password."),
+    "credentials_required": N_("Please enter your login name and password."),
+    "account_locked": N_("Too many failed attempts. This login is locked for a while; please try again later."),
+    "account_inactive": N_("This account has been deactivated."),
+    "wrong_password": N_("The current password is wrong."),
+    "password_too_short": N_("A password has at least 8 characters."),
+    "password_too_long": N_("A password has at most 256 characters."),
+    "activation_code_invalid": N_("The activation code is wrong, used or expired."),
+    "activation_required": N_("Please enter your login and activation code."),
+    "rate_limited": N_("Too many attempts. Please wait a moment and try again."),
+}
+GENERAL = N_("The request could not be completed. Please check what you entered.")
+
+
+def reason_message(reason: str) -> str:
+    """The member-facing text of a reason; a general one for reasons without their own."""
+    return _(REASONS.get(reason, GENERAL))

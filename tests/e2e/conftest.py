@@ -1,0 +1,3 @@
+from tests.support.browser import browser, web
+
+__all__ = ["browser", "web"]
