@@ -145,7 +145,7 @@ def check_csrf() -> Response | None:
 @bp.after_request
 def finish(response: Response) -> Response:
     session.save(response)
-    if request.endpoint != "web.static":
+    if request.endpoint not in ("web.static", "web.manifest", "web.service_worker", "web.offline"):
         # Pages show one member's data: never kept by shared caches or the back/forward cache.
         response.headers["Cache-Control"] = "no-store"
         response.headers.setdefault("Vary", "Cookie")
