@@ -22,6 +22,7 @@ import datetime as dt
 import json
 from collections.abc import Iterator
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -76,7 +77,8 @@ def sitting(web: WebSystem) -> Iterator[dict[str, Any]]:
                    {"title": "Thảo luận, biểu quyết nghị quyết chuyên đề"}]})
     web.api("POST", f"/meetings/{meeting['id']}/documents", "secretary", json={"document_id": guide["id"]})
     web.api("POST", f"/meetings/{meeting['id']}/announce", "secretary", json={})
-    yield {"meeting": meeting, "guide": guide}
+    ends = (starts + dt.timedelta(hours=2)).astimezone(ZoneInfo("Asia/Ho_Chi_Minh"))
+    yield {"meeting": meeting, "guide": guide, "ends": f" – {ends:%H:%M}"}
     (ARTIFACTS / "meeting-together-weights.json").write_text(json.dumps(WEIGHTS, indent=1), encoding="utf-8")
 
 
@@ -118,7 +120,7 @@ def test_members_check_in_vote_and_follow_the_results_together(
     a.get_by_role("link", name=TITLE).click()
     weigh(a, weighed_a, "announced")
     main = a.locator("main").inner_text()
-    for text in ("Sinh hoạt chuyên đề · Đã thông báo", "Hội trường Khối 2, số 8 đường Lê Lợi",
+    for text in ("Sinh hoạt chuyên đề · Đã thông báo", "Hội trường Khối 2, số 8 đường Lê Lợi", sitting["ends"],
                  "Trực tiếp và trực tuyến", "Quán triệt Hướng dẫn 12-HD/BTCTW",
                  "Thảo luận, biểu quyết nghị quyết chuyên đề"):
         assert text in main, text
@@ -238,6 +240,7 @@ def test_members_check_in_vote_and_follow_the_results_together(
     assert verdict in result
     assert "Tính: 23 đảng viên chính thức − 1 miễn sinh hoạt và vắng mặt = 22." in result
     assert "13 phiếu tán thành > 22/2: đạt; cần ít nhất 12 phiếu." in result
+    assert "Đồng chí đã biểu quyết." in result
     shoot(a, "open-result-nojs")
 
     # --- the secret poll ---
