@@ -295,7 +295,9 @@ def test_members_check_in_vote_and_follow_the_results_together(
     assert [(t["id"], t["progress_percent"], t["status"]) for t in reported] == [(task["id"], 60, "in_progress")]
     shoot(a, "closed-nojs")
 
-    # --- the minutes, both formats ---
+    # --- the minutes, both formats, one tap away from the top of the page ---
+    a.get_by_role("navigation", name="Trên trang này").get_by_role("link", name="Biên bản").click()
+    assert a.url.endswith("#minutes")
     with a.expect_download() as pdf:
         a.get_by_role("link", name="Tải biên bản (PDF)").click()
     with a.expect_download() as docx:
