@@ -6,15 +6,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from tests.e2e.test_web_foundation import sign_in
-from tests.support.browser import WebSystem, every_case, fits_width, new_page, screenshot
+from tests.support.browser import WebSystem, every_case, fits_width, member_page, screenshot
 
 
 @every_case
 def test_member_sends_feedback_and_reads_the_answer(web: WebSystem, browser: Any, size: str, js: bool) -> None:
-    context, page, tag = new_page(browser, size, js)
-    page.goto(web.url("/login"))
-    sign_in(page, web, "member")
+    context, page, tag = member_page(browser, web, size, js)
     page.get_by_role("link", name="Phản ánh").click()
     subject = f"Đề nghị sửa đèn hội trường khối ({tag})"
     page.get_by_label("Gửi đến").select_option(label="Chi bộ Khối 1 (Kinh)")

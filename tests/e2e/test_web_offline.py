@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_web_foundation import sign_in
-from tests.support.browser import WebSystem, fits_width, new_page, screenshot
+from tests.support.browser import WebSystem, fits_width, member_page, screenshot
 
 
 def controlled(page: Any) -> None:
@@ -27,9 +26,7 @@ def test_opened_bulletins_and_documents_read_offline(web: WebSystem, browser: An
         "publisher_unit_id": web.made["province"], "kind": "bulletin",
         "title": f"Thông báo nội bộ đọc khi mất mạng ({size})",
         "body_html": "<p>Nội dung vẫn đọc được khi điện thoại mất sóng.</p>"})
-    context, page, tag = new_page(browser, size, True)
-    page.goto(web.url("/login"))
-    sign_in(page, web, "member")
+    context, page, tag = member_page(browser, web, size, True)
     controlled(page)
     page.goto(web.url(f"/bulletins/{bulletin['id']}"))
     assert "mất sóng" in page.locator("article").inner_text()

@@ -6,15 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.e2e.test_web_foundation import sign_in
-from tests.support.browser import WebSystem, every_case, fits_width, new_page, screenshot
+from tests.support.browser import WebSystem, every_case, fits_width, member_page, screenshot
 
 
 @every_case
 def test_notification_settings(web: WebSystem, browser: Any, size: str, js: bool) -> None:
-    context, page, tag = new_page(browser, size, js)
-    page.goto(web.url("/login"))
-    sign_in(page, web, "member")
+    context, page, tag = member_page(browser, web, size, js)
     page.get_by_role("link", name="Tài khoản").click()
     page.get_by_role("link", name="Cài đặt thông báo").click()
     page.get_by_label("Qua thư điện tử").check()
