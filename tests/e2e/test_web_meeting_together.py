@@ -26,8 +26,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.e2e.test_web_foundation import sign_in
-from tests.support.browser import ARTIFACTS, PAGE_BUDGET, SIZES, WebSystem, Weighed, fits_width, screenshot
+from tests.support.browser import (
+    ARTIFACTS,
+    PAGE_BUDGET,
+    SIZES,
+    WebSystem,
+    Weighed,
+    fits_width,
+    new_page,
+    screenshot,
+    sign_in,
+)
 from tests.support.documents import docx_bytes
 
 GUIDE = "Hướng dẫn số 12-HD/BTCTW về sinh hoạt chuyên đề năm 2026"
@@ -83,10 +92,7 @@ def sitting(web: WebSystem) -> Iterator[dict[str, Any]]:
 
 
 def open_context(browser: Any, size: str, js: bool) -> tuple[Any, Any, Weighed]:
-    width, height = SIZES[size]
-    context = browser.new_context(viewport={"width": width, "height": height}, java_script_enabled=js,
-                                  accept_downloads=True)
-    page = context.new_page()
+    context, page, _tag = new_page(browser, size, js)
     return context, page, Weighed(page)
 
 
