@@ -367,8 +367,13 @@ def report_task_progress(task_id: str, body: TaskProgressBody) -> dict[str, Any]
                         "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
               summary="Download the minutes (biên bản) generated from the record, as PDF or DOCX")
 def download_minutes(meeting_id: str, query: MinutesQuery) -> Response:
+    return minutes_response(meeting_id, query.format)
+
+
+def minutes_response(meeting_id: str, fmt: str) -> Response:
+    """The minutes file relayed from the meetings service (the API's and the web page's download)."""
     call = meetings(long=True).GetMinutes(
-        pb.GetMinutesRequest(meeting_id=meeting_id, format=MINUTES_FORMATS[query.format]), metadata=auth_metadata()
+        pb.GetMinutesRequest(meeting_id=meeting_id, format=MINUTES_FORMATS[fmt]), metadata=auth_metadata()
     )
     first, body = relay_chunks(call, "minutes download")  # wrong state etc. arrive here, before any header
     if first is None:

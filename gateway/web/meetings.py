@@ -3,7 +3,11 @@ to read before, check-in, opinions, voting (open or secret, one tap, a double su
 once), the result with the Charter's arithmetic, the resolution, minutes download, my tasks.
 
 Every action is a plain form; the meetings service decides what the state of the meeting allows
-and who may do it, and its refusals come back beside the form as text."""
+and who may do it, and its refusals come back beside the form as text.
+
+With JavaScript on, static/meeting.js asks /meetings/<id>/live (the service's cheap version check)
+every few seconds and, when the meeting changed, swaps the page's live parts (state, check-in,
+votes, minutes) from a fresh render; without it the page has a "refresh" link."""
 
 from __future__ import annotations
 
@@ -12,14 +16,17 @@ import secrets
 from typing import Any
 
 import grpc
-from flask import Response, redirect, request, url_for
+from flask import Response, jsonify, redirect, request, url_for
 
-from gateway.api import relay_chunks
-from gateway.routes.meetings import meetings
+from gateway import errors as api_errors
+from gateway.errors import ApiError
+from gateway.routes.meetings import MINUTES_FORMATS, meetings, minutes_response
 from gateway.web import session
 from gateway.web.auth import form_error
 from gateway.web.base import bp, error_page, login_required, metadata, render
 from gateway.web.i18n import N_, _
+from gateway.web.messages import REASONS, reason_message
+from services.core.errors import error_info
 from sotay.meetings.v1 import meetings_pb2 as mpb
 
 PAGE = 20
@@ -43,6 +50,7 @@ ATTENDANCE = {
     mpb.ATTENDANCE_STATUS_ABSENT_UNEXCUSED: N_("Absent"),
 }
 FINISHED = (mpb.MEETING_STATE_CLOSED, mpb.MEETING_STATE_RESOLUTION_PUBLISHED)
+LIVE = (mpb.MEETING_STATE_ANNOUNCED, mpb.MEETING_STATE_IN_PROGRESS)
 EXCLUDED = (
     ("excluded_transferred", N_("transferred for now")),
     ("excluded_suspended", N_("suspended, prosecuted or detained")),
@@ -87,7 +95,10 @@ def meetings_list() -> Response:
         reply = meetings().ListMeetings(mpb.ListMeetingsRequest(
             cell_unit_id=me.unit_id, page_size=PAGE, page_token=token if TOKEN_RE.fullmatch(token) else ""),
             metadata=metadata())
-    return render("meetings.html", reply=reply, states=STATES)
+    found = list(reply.meetings) if reply else []  # newest first; drafts are not announced yet
+    upcoming = sorted((m for m in found if m.state in LIVE), key=lambda m: m.starts_at.seconds)
+    past = [m for m in found if m.state in FINISHED]
+    return render("meetings.html", reply=reply, upcoming=upcoming, past=past, states=STATES)
 
 
 def meeting_page(meeting_id: str, status: int = 200, error: str = "") -> Response:
@@ -107,6 +118,7 @@ def meeting_page(meeting_id: str, status: int = 200, error: str = "") -> Respons
         my_tasks=[t for t in tasks.result().tasks if me.member_id in t.assignee_member_ids],
         states=STATES, kinds=KINDS, modes=MODES, attendance=ATTENDANCE, key=form_key(), error=error,
         notice=_(done) if done else "", finished=meeting.state in FINISHED, mpb=mpb, arithmetic=arithmetic,
+        live=meeting.state in LIVE, refresh=secrets.token_hex(3),
     )
 
 
@@ -116,14 +128,24 @@ def meeting(meeting_id: str) -> Response:
     return meeting_page(meeting_id)
 
 
+def refusal(exc: grpc.RpcError) -> tuple[int, str] | None:
+    """A refusal by rights or by an earlier act (a probationary member voting, a second vote),
+    with the service's reason in words."""
+    code: grpc.StatusCode = exc.code()  # type: ignore[attr-defined]
+    if code not in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.ALREADY_EXISTS):
+        return None
+    reason, _meta = error_info(exc)
+    if reason in REASONS:
+        return api_errors.http_status(code), reason_message(reason)
+    return 403, _("Only members summoned to this meeting, with the right to it, may do this.")
+
+
 def act(meeting_id: str, done: str, call: Any) -> Response:
     """Run a form's RPC; back to the meeting with a notice, or the page with the service's refusal."""
     try:
         call()
     except grpc.RpcError as exc:
-        shown = form_error(exc)
-        if shown is None and exc.code() == grpc.StatusCode.PERMISSION_DENIED:  # type: ignore[attr-defined]
-            shown = (403, _("Only members summoned to this meeting, with the right to it, may do this."))
+        shown = form_error(exc) or refusal(exc)
         if shown is None:
             raise
         return meeting_page(meeting_id, status=shown[0], error=shown[1])
@@ -182,16 +204,22 @@ def meeting_document(meeting_id: str, document_id: str) -> Response:
 @bp.route("/meetings/<meeting_id>/minutes.<fmt>")
 @login_required
 def minutes(meeting_id: str, fmt: str) -> Response:
-    formats = {"pdf": mpb.MINUTES_FORMAT_PDF, "docx": mpb.MINUTES_FORMAT_DOCX}
-    if fmt not in formats:
+    if fmt not in MINUTES_FORMATS:
         return error_page(404)
-    call = meetings(long=True).GetMinutes(
-        mpb.GetMinutesRequest(meeting_id=meeting_id, format=formats[fmt]), metadata=metadata())
-    first, body = relay_chunks(call, "minutes download")
-    if first is None:
+    try:
+        return minutes_response(meeting_id, fmt)
+    except ApiError:  # the service sent an empty file
         return error_page(503)
-    response = Response(body, content_type=first.content_type)
-    response.headers["Content-Disposition"] = f'attachment; filename="{first.filename}"'
-    if first.size:
-        response.headers["Content-Length"] = str(first.size)
-    return response
+
+
+@bp.route("/meetings/<meeting_id>/live")
+@login_required
+def live(meeting_id: str) -> Response:
+    """For meeting.js: 204 while the meeting's live version is still `since`, else the new version."""
+    since = request.args.get("since", "")
+    version = int(since) if since.isdigit() and len(since) < 19 else 0
+    reply = meetings().GetLiveState(mpb.GetLiveStateRequest(meeting_id=meeting_id, since_version=version),
+                                    metadata=metadata())
+    if reply.not_modified:
+        return Response(status=204)
+    return jsonify(version=reply.version)

@@ -17,6 +17,16 @@ REASONS: dict[str, str] = {
     "activation_code_invalid": N_("The activation code is wrong, used or expired."),
     "activation_required": N_("Please enter your login and activation code."),
     "rate_limited": N_("Too many attempts. Please wait a moment and try again."),
+    # meetings
+    "already_voted": N_("You have already voted in this poll; each member votes once."),
+    "poll_closed": N_("This vote is closed."),
+    "probationary_member_cannot_vote": N_("Probationary members attend and give opinions but do not vote."),
+    "suspended_member_cannot_vote": N_("A member suspended from Party activities does not vote."),
+    "member_not_in_session": N_("Your status for this session (transferred or excused) does not allow this."),
+    "not_present": N_("Please check in to the meeting before voting."),
+    "not_in_roster": N_("Only members summoned to this meeting can do this."),
+    "wrong_state": N_("The meeting is not at the stage for this (for example, it has not started or has ended)."),
+    "meeting_in_person": N_("This meeting is held in person only."),
 }
 GENERAL = N_("The request could not be completed. Please check what you entered.")
 
