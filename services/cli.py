@@ -64,6 +64,8 @@ def processes() -> list[Process]:
 
 def process_env(proc: Process, data: Path) -> dict[str, str]:
     env = dict(os.environ, SOTAY_DATA_DIR=str(data))
+    if "LOG_FORMAT" not in os.environ and sys.stderr.isatty():
+        env["LOG_FORMAT"] = "text"  # a person is reading: short lines rather than JSON
     env.setdefault("GATEWAY_BACKENDS", ",".join(SERVICES))
     if not proc.grpc_service and proc.name != "gateway":
         env["METRICS_PORT"] = "0"  # workers share this host: only the servers expose metrics here
@@ -118,12 +120,11 @@ def cmd_up(_args: argparse.Namespace) -> int:
     try:
         if not _wait_ready(children, gateway_url, stop):
             return 1
-        print(f"\nSổ tay Đảng viên is running: {gateway_url}  (API {gateway_url}/api/v1, Ctrl-C stops)")
+        accounts = data / "demo-accounts.txt"
         if demo:
-            print("demo accounts (also in demo-accounts.txt in the data directory):")
             lines = [f"  {a.login:<14} {a.password:<14} {a.who}" for a in demo]
-            print("\n".join(lines))
-            (data / "demo-accounts.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+            accounts.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        print(banner(gateway_url, data, accounts), flush=True)
         while not stop["now"]:
             for name, child in children.items():
                 if child.poll() is not None:
@@ -133,6 +134,19 @@ def cmd_up(_args: argparse.Namespace) -> int:
         return 0
     finally:
         _stop_all(children)
+
+
+def banner(gateway_url: str, data: Path, accounts: Path) -> str:
+    """What a person needs once everything is up: where to open it and whom to sign in as."""
+    rule = "─" * 72
+    lines = ["", rule, f"Sổ tay Đảng viên is running: open {gateway_url}/ in a browser",
+             f"  API      {gateway_url}/api/v1  (described at {gateway_url}/api/v1/openapi.json)",
+             f"  data     {data}"]
+    if accounts.exists():
+        lines += [f"  demo accounts (also in {accounts}):", "  login          password       who",
+                  *accounts.read_text(encoding="utf-8").rstrip("\n").splitlines()]
+    lines += ["  Ctrl-C stops everything.", rule]
+    return "\n".join(lines)
 
 
 def _wait_ready(children: dict[str, subprocess.Popen[bytes]], gateway_url: str, stop: dict[str, bool]) -> bool:

@@ -3,6 +3,7 @@ health and graceful shutdown."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -163,3 +164,14 @@ def test_expired_token_cache_does_not_outlive_the_token() -> None:
     time.sleep(1.1)
     with pytest.raises(Exception, match="expired"):
         verifier.verify(token)
+
+
+def test_health_checks_are_logged_at_debug_other_calls_at_info(
+    server: RunningServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG, logger="sotay.rpc"):
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+        call(server, "RequestId")
+    levels = {r.fields["method"]: r.levelno for r in caplog.records if r.getMessage() == "rpc"}  # type: ignore[attr-defined]
+    assert levels == {"/grpc.health.v1.Health/Check": logging.DEBUG, "/test.Svc/RequestId": logging.INFO}
