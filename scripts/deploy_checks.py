@@ -45,6 +45,7 @@ NEEDS = {
     "documents-reindex": {"ELASTICSEARCH_URL"},
     "documents-ocr": {"S3_ENDPOINT", "S3_ACCESS_KEY", "S3_SECRET_KEY"},
     "meetings": {"MEETINGS_BALLOT_KEY"},
+    "gateway": {"GATEWAY_SECRET_KEY"},
     "notifications": {"VAPID_PRIVATE_KEY_FILE"},
     "notifications-delivery": {"VAPID_PRIVATE_KEY_FILE", "SMTP_HOST"},
 }

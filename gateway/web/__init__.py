@@ -8,6 +8,9 @@
     bulletins.py  the inbox and a page per bulletin (with its read receipt)
     documents.py  the library: categories, units, search, reader, download, study mark
     meetings.py   the cell's meetings: documents, check-in, opinions, votes, result, minutes, tasks
+    feedback.py   feedback and petitions: send, follow, read the answer
+    pwa.py        manifest, service worker (offline reading of opened pages, Web Push), offline page
+    settings_pages.py  notification settings and this device's Web Push subscription
 
 Every page is plain HTML forms and links (no script needed); the services do the work and
 enforce who may see what, over the same gRPC clients as the API routes.
@@ -17,9 +20,9 @@ from __future__ import annotations
 
 from flask import Flask
 
-from gateway.web import auth, base, bulletins, documents, home, i18n, meetings
+from gateway.web import auth, base, bulletins, documents, feedback, home, i18n, meetings, pwa, settings_pages
 
-__all__ = ["auth", "bulletins", "documents", "home", "install", "meetings"]
+__all__ = ["auth", "bulletins", "documents", "feedback", "home", "install", "meetings", "pwa", "settings_pages"]
 
 
 def install(app: Flask) -> None:

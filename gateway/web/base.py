@@ -18,12 +18,14 @@ from flask import Blueprint, Flask, Response, g, redirect, render_template, requ
 from google.protobuf.timestamp_pb2 import Timestamp
 from werkzeug.exceptions import HTTPException
 
+from gateway import clients
 from gateway import errors as api_errors
 from gateway.security import auth_metadata
 from gateway.web import i18n, session
 from gateway.web.i18n import N_, _
 from gateway.web.messages import reason_message
 from services.core.errors import error_info
+from sotay.identity.v1 import identity_pb2 as ipb
 
 log = logging.getLogger("sotay.gateway.web")
 
@@ -114,6 +116,18 @@ def metadata() -> list[tuple[str, str]]:
     return auth_metadata()
 
 
+def my_units() -> list[ipb.Unit]:
+    """The member's own unit and every one above it (whose documents reach the member, and to
+    which the member may write)."""
+    me = session.current()
+    if not me.unit_id:
+        return []
+    stub = clients.identity()
+    above = stub.ListAncestors.future(ipb.ListAncestorsRequest(id=me.unit_id), metadata=metadata())
+    own = stub.GetUnit(ipb.GetUnitRequest(id=me.unit_id), metadata=metadata()).unit
+    return [*above.result().units, own]
+
+
 @bp.before_request
 def check_csrf() -> Response | None:
     """Every POST carries the session's CSRF token (a hidden field of each form) and, when the
@@ -131,7 +145,7 @@ def check_csrf() -> Response | None:
 @bp.after_request
 def finish(response: Response) -> Response:
     session.save(response)
-    if request.endpoint != "web.static":
+    if request.endpoint not in ("web.static", "web.manifest", "web.service_worker", "web.offline"):
         # Pages show one member's data: never kept by shared caches or the back/forward cache.
         response.headers["Cache-Control"] = "no-store"
         response.headers.setdefault("Vary", "Cookie")

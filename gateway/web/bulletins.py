@@ -54,6 +54,8 @@ def item_link(item: npb.InboxItem) -> str:
         return url_for("web.bulletin", bulletin_id=item.id)
     if item.link.meeting_id:
         return url_for("web.meeting", meeting_id=item.link.meeting_id)
+    if item.link.feedback_id:
+        return url_for("web.feedback_item", feedback_id=item.link.feedback_id)
     if item.link.document_ids:
         return url_for("web.document", document_id=item.link.document_ids[0])
     return url_for("web.inbox")

@@ -9,13 +9,10 @@ from typing import Any
 
 from flask import Response, redirect, request, url_for
 
-from gateway import clients
 from gateway.routes.documents import documents
-from gateway.web import session
-from gateway.web.base import bp, login_required, metadata, render
+from gateway.web.base import bp, login_required, metadata, my_units, render
 from gateway.web.i18n import N_
 from sotay.documents.v1 import documents_pb2 as dpb
-from sotay.identity.v1 import identity_pb2 as ipb
 
 PAGE = 20
 TOKEN_RE = re.compile(r"[A-Za-z0-9_=-]{0,200}")
@@ -33,17 +30,6 @@ VIEW_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 def page_token() -> str:
     token = request.args.get("page", "")
     return token if TOKEN_RE.fullmatch(token) else ""
-
-
-def my_units() -> list[ipb.Unit]:
-    """The units whose documents reach the member: the own unit and every one above it."""
-    me = session.current()
-    if not me.unit_id:
-        return []
-    stub = clients.identity()
-    above = stub.ListAncestors.future(ipb.ListAncestorsRequest(id=me.unit_id), metadata=metadata())
-    own = stub.GetUnit(ipb.GetUnitRequest(id=me.unit_id), metadata=metadata()).unit
-    return [*above.result().units, own]
 
 
 @bp.route("/documents")

@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_web_foundation import sign_in_as
-from tests.support.browser import WebSystem, fits_width, new_page, screenshot
+from tests.support.browser import WebSystem, fits_width, new_page, screenshot, sign_in_as
 
 CASES = [("phone", False), ("desktop", True)]
 

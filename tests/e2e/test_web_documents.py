@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_web_foundation import sign_in
-from tests.support.browser import PAGE_BUDGET, WebSystem, Weighed, every_case, fits_width, new_page, screenshot
+from tests.support.browser import PAGE_BUDGET, WebSystem, Weighed, every_case, fits_width, member_page, screenshot
 from tests.support.documents import docx_bytes
 
 PARAGRAPHS = [
@@ -44,10 +43,8 @@ def resolution(web: WebSystem) -> dict[str, Any]:
 def test_library_search_read_download_and_study(
     web: WebSystem, browser: Any, resolution: dict[str, Any], size: str, js: bool
 ) -> None:
-    context, page, tag = new_page(browser, size, js)
+    context, page, tag = member_page(browser, web, size, js)
     weighed = Weighed(page)
-    page.goto(web.url("/login"))
-    sign_in(page, web, "member")
     weighed.take()
     title = "Nghị quyết về đẩy mạnh chuyển đổi số trong sinh hoạt chi bộ"
 

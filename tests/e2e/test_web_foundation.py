@@ -16,17 +16,8 @@ from tests.support.browser import (
     fits_width,
     new_page,
     screenshot,
+    sign_in,
 )
-
-
-def sign_in_as(page: Any, username: str, password: str) -> None:
-    page.get_by_label("Tên đăng nhập, số điện thoại hoặc số thẻ đảng viên").fill(username)
-    page.get_by_label("Mật khẩu").fill(password)
-    page.get_by_role("button", name="Đăng nhập").click()
-
-
-def sign_in(page: Any, web: WebSystem, who: str) -> None:
-    sign_in_as(page, *web.accounts[who])
 
 
 @every_case

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_web_foundation import sign_in
 from tests.support.browser import (
     PAGE_BUDGET,
     WebSystem,
@@ -18,7 +17,7 @@ from tests.support.browser import (
     case_tag,
     every_case,
     fits_width,
-    new_page,
+    member_page,
     screenshot,
 )
 
@@ -50,10 +49,8 @@ def test_member_takes_part_in_a_meeting(
     web.api("POST", f"/meetings/{mid}/announce", "secretary", json={})
     web.api("POST", f"/meetings/{mid}/start", "secretary", json={})
 
-    context, page, _ = new_page(browser, size, js)
+    context, page, _ = member_page(browser, web, size, js)
     weighed = Weighed(page)
-    page.goto(web.url("/login"))
-    sign_in(page, web, "member")
     page.goto(web.url(f"/meetings/{mid}"))
     main = page.locator("main").inner_text()
     assert "Học tập chuyên đề" in main and "Hội trường khối 1" in main

@@ -150,3 +150,21 @@ def new_page(browser: Any, size: str, js: bool) -> tuple[Any, Any, str]:
     context = browser.new_context(viewport={"width": width, "height": height}, java_script_enabled=js,
                                   accept_downloads=True)
     return context, context.new_page(), case_tag(size, js)
+
+
+def sign_in_as(page: Any, username: str, password: str) -> None:
+    page.get_by_label("Tên đăng nhập, số điện thoại hoặc số thẻ đảng viên").fill(username)
+    page.get_by_label("Mật khẩu").fill(password)
+    page.get_by_role("button", name="Đăng nhập").click()
+
+
+def sign_in(page: Any, web: WebSystem, who: str) -> None:
+    sign_in_as(page, *web.accounts[who])
+
+
+def member_page(browser: Any, web: WebSystem, size: str, js: bool) -> tuple[Any, Any, str]:
+    """`new_page`, signed in as the demo cell's member through the login page."""
+    context, page, tag = new_page(browser, size, js)
+    page.goto(web.url("/login"))
+    sign_in(page, web, "member")
+    return context, page, tag

@@ -274,7 +274,7 @@ def _content(conn: sa.Connection, row: Any) -> dict[str, Any] | None:
             "title": b.title,
             "text": b.body_text,
             "html": b.body_html,
-            "url": f"/inbox/bulletins/{b.id}",
+            "url": f"/bulletins/{b.id}",  # the web app's page of the bulletin
         }
     n = conn.execute(sa.text("SELECT * FROM notifications WHERE id = :id"), {"id": row.item_id}).first()
     if n is None:

@@ -146,3 +146,19 @@ def test_the_vietnamese_catalogue_translates_every_message_of_the_code() -> None
             for text in ([m.string] if isinstance(m.string, str) else list(m.string)):
                 if m.id and text:
                     assert isinstance(text % collections.defaultdict(int), str), m.id  # raises on a stray %
+
+
+def test_manifest_service_worker_and_offline_page(client: FlaskClient) -> None:
+    manifest = client.get("/manifest.webmanifest")
+    assert manifest.mimetype == "application/manifest+json"
+    body = manifest.get_json(force=True)
+    assert body["name"] == "Sổ tay Đảng viên" and body["start_url"] == "/" and body["display"] == "standalone"
+    for icon in body["icons"]:
+        assert client.get(icon["src"]).status_code == 200, icon
+    worker = client.get("/sw.js")
+    assert worker.mimetype == "text/javascript" and worker.headers["Cache-Control"] == "no-cache"
+    script = worker.get_data(as_text=True)
+    assert "'/offline'" in script and STATIC_VERSION in script and "{{" not in script
+    offline = client.get("/offline")
+    assert offline.status_code == 200 and "Không có kết nối mạng" in offline.get_data(as_text=True)
+    assert "Set-Cookie" not in offline.headers  # no session: the worker keeps it for anyone
