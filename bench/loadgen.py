@@ -46,7 +46,7 @@ def run_wrk(url: str, headers: dict[str, str] | None = None, connections: int = 
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     errors = re.search(r"NON2XX (\d+)", out)
     sock = re.search(r"Socket errors: (.*)", out)
-    if rps is None or errors is None or not pct:
+    if rps is None or errors is None or set(pct) != {"50", "75", "90", "99"}:
         raise SystemExit(f"cannot read wrk's output:\n{out}")
     return {
         "requests_per_s": float(rps.group(1)),

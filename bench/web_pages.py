@@ -1,6 +1,6 @@
 """The members' web pages as a phone gets them, on `sotay up` (temporary data directory, demo seed):
 
-  - Lighthouse (npm, pinned in bench/web/package.json) in mobile mode (simulated slow 4G and a 4x
+  - Lighthouse (npm, pinned in tools/web-audit/package.json) in mobile mode (simulated slow 4G and a 4x
     slower CPU) driving Debian's chromium: performance, accessibility and best-practices scores
     (median of --runs), the main timings, the audits not passed;
   - axe-core (same folder) injected by Playwright: violations by impact at 320x640 and 1280x800;
@@ -47,16 +47,12 @@ CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 def need_tools(skip_lighthouse: bool) -> None:
     missing = [str(p) for p in (CHROMIUM, AXE, *(() if skip_lighthouse else (LIGHTHOUSE,))) if not p.exists()]
     if missing:
-        raise SystemExit(f"missing: {', '.join(missing)} (scripts/setup installs chromium and bench/web's npm tools)")
+        raise SystemExit(f"missing: {', '.join(missing)} (scripts/setup installs chromium and the npm tools)")
 
 
 def publish(system: System, admin: dict[str, str], secretary: dict[str, str]) -> dict[str, str]:
     """A bulletin, a published document (its text view ready) and an announced meeting."""
-    def api(method: str, path: str, auth: dict[str, str], **kwargs: Any) -> Any:
-        reply = requests.request(method, system.url("/api/v1" + path), headers=auth, timeout=60, **kwargs)
-        reply.raise_for_status()
-        return reply.json() if reply.content else None
-
+    api = system.api
     province = api("GET", "/me", admin)["unit_id"]
     cell = api("GET", "/me", secretary)["unit_id"]
     bulletin = api("POST", "/bulletins", admin, json={

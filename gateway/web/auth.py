@@ -47,6 +47,7 @@ def start_session(tokens: ipb.LoginResponse | ipb.RedeemActivationCodeResponse) 
     """Keep the tokens, and the name and unit every page header shows."""
     me = session.current()
     me.set_tokens(tokens.access_token, tokens.refresh_token, tokens.expires_in)
+    me.csrf = ""  # a new CSRF token for the signed-in session (csrf_token() makes it)
     g.access_token = tokens.access_token
     profile = clients.identity().GetMe(ipb.GetMeRequest(), metadata=metadata())
     me.name = profile.member.full_name or profile.username

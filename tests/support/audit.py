@@ -1,6 +1,6 @@
 """What a page costs and whom it leaves out, measured in Chromium: bytes transferred on a cold
-visit, and axe-core's accessibility violations (axe-core from npm, pinned in bench/web/package.json,
-installed by scripts/setup into bench/web/node_modules and injected by Playwright).
+visit, and axe-core's accessibility violations (axe-core from npm, pinned in tools/web-audit/package.json,
+installed by scripts/setup into tools/web-audit/node_modules and injected by Playwright).
 
 Used by the cheap budget test (tests/e2e/test_web_budgets.py) and by bench/web_pages.py."""
 
@@ -13,7 +13,7 @@ from typing import Any
 from tests.support.browser import need_file
 
 ROOT = Path(__file__).resolve().parents[2]
-TOOLS = ROOT / "bench" / "web"
+TOOLS = ROOT / "tools" / "web-audit"
 AXE = TOOLS / "node_modules" / "axe-core" / "axe.min.js"
 IMPACTS = ("critical", "serious", "moderate", "minor")
 # WCAG 2.1 A and AA, and axe's best practices (landmarks, headings, skip links ...).
@@ -21,7 +21,7 @@ AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
 
 
 def need_axe() -> None:
-    need_file(AXE, "axe-core is not installed (scripts/setup runs npm ci in bench/web)")
+    need_file(AXE, "axe-core is not installed (scripts/setup runs npm ci in tools/web-audit)")
 
 
 def audit_context(browser: Any, size: tuple[int, int], cookies: list[dict[str, Any]] | None = None) -> Any:
