@@ -64,6 +64,11 @@ def test_sign_in_home_bulletin_sign_out(web: WebSystem, browser: Any, size: str,
     screenshot(page, f"bulletin-{tag}")
     read = web.api("GET", f"/bulletins/{bulletin['id']}/read-stats", "admin")
     assert read["unit"]["read"] == 1, read
+    page.get_by_role("link", name="Thông báo", exact=True).click()
+    page.get_by_role("link", name="Tất cả").click()
+    assert bulletin["title"] in page.locator("main").inner_text()
+    fits_width(page)
+    screenshot(page, f"inbox-{tag}")
 
     # Signing out revokes the login at identity and forgets the cookie.
     cookie = next(c for c in context.cookies() if c["name"] == "sotay_session")
