@@ -31,7 +31,7 @@ from typing import Any
 from gunicorn import glogging
 
 from services.core.config import env, env_int
-from services.core.logs import JsonFormatter
+from services.core.logs import formatter
 
 bind = [b.strip() for b in env("GATEWAY_BIND", "127.0.0.1:8080").split(",") if b.strip()]
 workers = env_int("GATEWAY_WORKERS", 2)
@@ -61,12 +61,13 @@ class _Raw(logging.Formatter):
 
 
 class JsonLogger(glogging.Logger):
-    """gunicorn's own messages and (when enabled) its access lines as JSON, like every service."""
+    """gunicorn's own messages like every service's (LOG_FORMAT), and (when enabled) its access
+    lines as JSON."""
 
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)
         for handler in self.error_log.handlers:
-            handler.setFormatter(JsonFormatter("gateway"))
+            handler.setFormatter(formatter("gateway"))
         for handler in self.access_log.handlers:
             handler.setFormatter(_Raw())
 

@@ -32,6 +32,7 @@ REQUEST_ID_RE = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 BEARER_RE = re.compile(r"Bearer +([A-Za-z0-9\-._~+/]+=*) *", re.IGNORECASE)
 MAX_TOKEN_CHARS = 8192
 
+POLLED_PATHS = frozenset({"/healthz", "/readyz", "/api/v1/inbox/version"})
 CSP = "default-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
 
 
@@ -133,8 +134,9 @@ class ResponsePlumbing:
                     has_csp = has_csp or low == "content-security-policy"
             kept.append(("X-Request-Id", rid))
             kept.extend(extra[1:] if has_csp else extra)
-            if log.isEnabledFor(logging.INFO):
-                _log_request(environ, status, kept, started)
+            level = logging.DEBUG if polled(environ, status) else logging.INFO
+            if log.isEnabledFor(level):
+                _log_request(environ, status, kept, started, level)
             return start_response(status, kept, exc_info)
 
         try:
@@ -143,7 +145,13 @@ class ResponsePlumbing:
             request_id_var.reset(token)
 
 
-def _log_request(environ: WSGIEnvironment, status: str, headers: list[tuple[str, str]], started: float) -> None:
+def polled(environ: WSGIEnvironment, status: str) -> bool:
+    """A health probe or an inbox version poll that succeeded: logged at DEBUG, not INFO."""
+    return environ.get("PATH_INFO", "") in POLLED_PATHS and status[:1] in ("2", "3")
+
+
+def _log_request(environ: WSGIEnvironment, status: str, headers: list[tuple[str, str]], started: float,
+                 level: int = logging.INFO) -> None:
     fields: dict[str, Any] = {
         "method": environ.get("REQUEST_METHOD"),
         "path": environ.get("PATH_INFO"),
@@ -154,7 +162,7 @@ def _log_request(environ: WSGIEnvironment, status: str, headers: list[tuple[str,
     length = next((v for k, v in headers if k.lower() == "content-length"), None)
     if length is not None:
         fields["bytes"] = int(length)
-    log.info("request", extra={"fields": fields})
+    log.log(level, "request", extra={"fields": fields})
 
 
 def install(app: Flask, settings: Settings, keys: KeySource | None = None) -> None:

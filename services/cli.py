@@ -65,6 +65,8 @@ def processes() -> list[Process]:
 
 def process_env(proc: Process, data: Path) -> dict[str, str]:
     env = dict(os.environ, SOTAY_DATA_DIR=str(data))
+    if "LOG_FORMAT" not in os.environ and sys.stderr.isatty():
+        env["LOG_FORMAT"] = "text"  # a person is reading: short lines rather than JSON
     env.setdefault("GATEWAY_BACKENDS", ",".join(SERVICES))
     if not proc.grpc_service and proc.name != "gateway":
         env["METRICS_PORT"] = "0"  # workers share this host: only the servers expose metrics here
@@ -129,13 +131,11 @@ def cmd_up(_args: argparse.Namespace) -> int:
     try:
         if not _wait_ready(supervisor, gateway_url, stop):
             return 1
-        print(f"\nSổ tay Đảng viên is running: {gateway_url}  (API {gateway_url}/api/v1, Ctrl-C stops)")
+        accounts = data / "demo-accounts.txt"
         if demo:
-            print("demo accounts (also in demo-accounts.txt in the data directory):")
             lines = [f"  {a.login:<14} {a.password:<14} {a.who}" for a in demo]
-            print("\n".join(lines))
-            write_private(data / "demo-accounts.txt", "\n".join(lines) + "\n")
-        sys.stdout.flush()
+            write_private(accounts, "\n".join(lines) + "\n")
+        print(banner(gateway_url, data, accounts), flush=True)
         while not stop["now"]:
             supervisor.poll()  # a crashed process is started again, after a growing delay
             time.sleep(0.2)
@@ -143,6 +143,19 @@ def cmd_up(_args: argparse.Namespace) -> int:
     finally:
         supervisor.stop()
         print("stopped")
+
+
+def banner(gateway_url: str, data: Path, accounts: Path) -> str:
+    """What a person needs once everything is up: where to open it and whom to sign in as."""
+    rule = "─" * 72
+    lines = ["", rule, f"Sổ tay Đảng viên is running: open {gateway_url}/ in a browser",
+             f"  API      {gateway_url}/api/v1  (described at {gateway_url}/api/v1/openapi.json)",
+             f"  data     {data}"]
+    if accounts.exists():
+        lines += [f"  demo accounts (also in {accounts}):", "  login          password       who",
+                  *accounts.read_text(encoding="utf-8").rstrip("\n").splitlines()]
+    lines += ["  Ctrl-C stops everything.", rule]
+    return "\n".join(lines)
 
 
 def _wait_ready(supervisor: Supervisor, gateway_url: str, stop: dict[str, bool]) -> bool:

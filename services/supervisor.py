@@ -13,8 +13,8 @@ supervisor itself is killed, each child gets SIGTERM from the kernel (PR_SET_PDE
 
 from __future__ import annotations
 
-import ctypes
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -26,11 +26,20 @@ log = logging.getLogger("sotay.supervisor")
 PR_SET_PDEATHSIG = 1
 
 
-def _end_with_parent() -> None:
-    """In the child before exec (Linux): SIGTERM when the supervisor dies, even by SIGKILL, so no
-    process is left holding its port."""
-    if sys.platform == "linux":
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+# Run before the child's own program (Linux): SIGTERM when the supervisor dies, even by SIGKILL, so no
+# process is left holding its port. prctl survives exec; a supervisor already gone by then ends it
+# at once. A small exec wrapper rather than Popen's preexec_fn, which forks a process that may hold
+# other threads (gRPC's) and could abort the child (a sleeping test child died of SIGABRT once in a full test run).
+_END_WITH_PARENT = (
+    f"import ctypes, os, signal, sys; ctypes.CDLL(None).prctl({PR_SET_PDEATHSIG}, signal.SIGTERM); "
+    "os.getppid() == int(sys.argv[1]) or sys.exit(143); os.execvp(sys.argv[2], sys.argv[2:])"
+)
+
+
+def _ending_with_parent(argv: Sequence[str]) -> list[str]:
+    if sys.platform != "linux":
+        return list(argv)
+    return [sys.executable, "-c", _END_WITH_PARENT, str(os.getpid()), *argv]
 
 
 @dataclass(frozen=True)
@@ -79,7 +88,7 @@ class Supervisor:
 
     def _spawn(self, child: Child) -> None:
         # Own process group: a terminal's Ctrl-C goes to the supervisor only (see stop()).
-        child.popen = subprocess.Popen(child.argv, env=child.env, process_group=0, preexec_fn=_end_with_parent)
+        child.popen = subprocess.Popen(_ending_with_parent(child.argv), env=child.env, process_group=0)
         child.started_at = time.monotonic()
         child.restart_at = None
 

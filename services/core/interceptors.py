@@ -24,6 +24,9 @@ server_context_var: contextvars.ContextVar[grpc.ServicerContext | None] = contex
 )
 
 UNAUTHENTICATED_PREFIXES = ("/grpc.health.v1.", "/sotay.events.v1.")
+# Calls made over and over by machines (health checks, the outbox consumers' event pulls every
+# half second, an inbox polled for its version): logged at DEBUG when they succeed.
+POLLING = (*UNAUTHENTICATED_PREFIXES, "/sotay.notifications.v1.NotificationsService/GetInboxVersion")
 
 
 def current_principal() -> Principal:
@@ -98,12 +101,13 @@ class ServerInterceptor(grpc.ServerInterceptor):
             )
         series[0].inc()
         series[1].observe(elapsed)
-        if not log.isEnabledFor(logging.INFO):
+        level = logging.DEBUG if code == grpc.StatusCode.OK and method.startswith(POLLING) else logging.INFO
+        if not log.isEnabledFor(level):
             return
         fields = {"method": method, "code": code.name, "ms": round(elapsed * 1000, 2)}
         if error:
             fields["reason"] = error
-        log.info("rpc", extra={"fields": fields})
+        log.log(level, "rpc", extra={"fields": fields})
 
     def _fail(self, method: str, started: float, exc: BaseException, context: grpc.ServicerContext) -> None:
         if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):

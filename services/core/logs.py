@@ -1,4 +1,5 @@
-"""JSON logs on stderr, each line carrying the request id of the call it belongs to."""
+"""Logs on stderr, each line carrying the request id of the call it belongs to: JSON (one object
+a line, for machines) or, with LOG_FORMAT=text, short lines for a person at a terminal."""
 
 from __future__ import annotations
 
@@ -36,12 +37,36 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+class TextFormatter(logging.Formatter):
+    """`17:10:27 identity  rpc method=/sotay... code=OK ms=1.2`: local time, the service, the level
+    when it is not INFO, the message and its fields."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        parts = [time.strftime("%H:%M:%S", time.localtime(record.created)), f"{self.service:<13}"]
+        if record.levelno != logging.INFO:
+            parts.append(record.levelname)
+        parts.append(record.getMessage())
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            parts.extend(f"{k}={v}" for k, v in fields.items())
+        line = " ".join(parts)
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+def formatter(service: str) -> logging.Formatter:
+    """The formatter LOG_FORMAT chooses: `json` (default) or `text`."""
+    return JsonFormatter(service) if env("LOG_FORMAT", "json") == "json" else TextFormatter(service)
+
+
 def setup_logging(service: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    if env("LOG_FORMAT", "json") == "json":
-        handler.setFormatter(JsonFormatter(service))
-    else:
-        handler.setFormatter(logging.Formatter(f"%(asctime)s {service} %(levelname)s %(name)s %(message)s"))
+    handler.setFormatter(formatter(service))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(env("LOG_LEVEL", "INFO").upper())

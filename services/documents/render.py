@@ -1,7 +1,8 @@
 """The HTML text view of a document: one small page, no script, readable on an old phone.
 
-Plain HTML 4-compatible markup with a few lines of inline CSS (no web fonts, no images); the
-text is split into paragraphs and every value is escaped. The original file stays one link
+Plain HTML 4-compatible markup with a few lines of inline CSS (no web fonts, no images), in one
+<main> landmark (screen readers jump to it; shown as a block by old browsers too); the text is
+split into paragraphs and every value is escaped. The original file stays one link
 away: `/documents/<id>/download`, the web app's route, which a browser reaches with its session
 cookie (a link cannot carry the API's bearer token).
 """
@@ -21,7 +22,7 @@ from services.documents.metadata import type_name
 # - 16.8 px text (1.05em), never less than 15.5 px; no text inflation on rotated phones.
 _FONTS = '-apple-system,"Segoe UI",Roboto,"Noto Sans",Arial,"Liberation Sans","DejaVu Sans",sans-serif'
 _CSS = (
-    "html{-webkit-text-size-adjust:100%;text-size-adjust:100%}"
+    "html{-webkit-text-size-adjust:100%;text-size-adjust:100%}main{display:block}"
     "body{margin:0 auto;max-width:46em;padding:.6em .75em;font-size:1.05em;line-height:1.6;"
     f"font-family:{_FONTS};color:#111;background:#fff;overflow-wrap:break-word;word-wrap:break-word}}"
     "h1{font-size:1.3em;line-height:1.3;margin:.4em 0}p{margin:.5em 0}"
@@ -53,7 +54,7 @@ def page(doc: store.Doc, version: store.Version, text: str) -> str:
         "<!DOCTYPE html>",
         '<html lang="vi"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{e(doc.number)} – {e(doc.title)}</title><style>{_CSS}</style></head><body>",
+        f"<title>{e(doc.number)} – {e(doc.title)}</title><style>{_CSS}</style></head><body><main>",
         f"<h1>{e(doc.title)}</h1>",
         f'<p class="meta">{" · ".join(meta)}<br>Phiên bản {version.version} · '
         f'<a href="/documents/{e(doc.id)}/download?version={version.version}">Tải bản gốc '
@@ -69,5 +70,5 @@ def page(doc: store.Doc, version: store.Version, text: str) -> str:
     for para in text.split("\n"):
         if para.strip():
             parts.append(f"<p>{e(para)}</p>")
-    parts.append("</body></html>")
+    parts.append("</main></body></html>")
     return "\n".join(parts)

@@ -37,12 +37,16 @@ FIRST_PAGE_BUDGET = 50 * 1024
 PAGE_BUDGET = 150 * 1024
 
 
-def need_chromium() -> None:
-    if not CHROMIUM.exists():
-        reason = "Chromium is not installed (scripts/setup installs Debian's chromium)"
+def need_file(path: Path, reason: str) -> None:
+    """Skip when a tool is not installed here; in CI, fail."""
+    if not path.exists():
         if IN_CI:
             pytest.fail(f"CI needs {reason}")
         pytest.skip(reason)
+
+
+def need_chromium() -> None:
+    need_file(CHROMIUM, "Chromium is not installed (scripts/setup installs Debian's chromium)")
 
 
 @dataclass

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import psutil
@@ -38,6 +39,12 @@ class System:
 
     def url(self, path: str) -> str:
         return self.base_url + path
+
+    def api(self, method: str, path: str, auth: dict[str, str], **kwargs: Any) -> Any:
+        """A call to /api/v1 that must succeed: its JSON (None when empty)."""
+        reply = requests.request(method, self.url("/api/v1" + path), headers=auth, timeout=60, **kwargs)
+        reply.raise_for_status()
+        return reply.json() if reply.content else None
 
     def sotay(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([SOTAY, *args], env=self.env, capture_output=True, text=True, check=False)

@@ -3,6 +3,7 @@ health and graceful shutdown."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -246,3 +247,14 @@ def test_a_long_call_survives_the_ageing_of_its_connection(monkeypatch: pytest.M
     # What a grace shorter than the call does to it: observable, so the test above means something.
     outcome, _ = _long_call_beside_ageing_connections(replace(config, max_connection_age_grace=1), 3)
     assert outcome == "UNAVAILABLE"
+
+
+def test_health_checks_are_logged_at_debug_other_calls_at_info(
+    server: RunningServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG, logger="sotay.rpc"):
+        with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
+        call(server, "RequestId")
+    levels = {r.fields["method"]: r.levelno for r in caplog.records if r.getMessage() == "rpc"}  # type: ignore[attr-defined]
+    assert levels == {"/grpc.health.v1.Health/Check": logging.DEBUG, "/test.Svc/RequestId": logging.INFO}

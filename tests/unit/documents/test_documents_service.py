@@ -46,6 +46,7 @@ def test_publish_search_read_and_download(stack: Stack) -> None:
     assert any("<mark>" in f for h in hit.highlights for f in h.fragments)
     view = stack.stub.GetDocumentView(pb.GetDocumentViewRequest(id=made.id), metadata=p.member_b).html
     assert "<script" not in view and "đạo đức cách mạng" in view and 'name="viewport"' in view
+    assert view.count("<main>") == 1 and view.index("<main>") < view.index("<h1>")  # a landmark to jump to
     assert fetch_download(stack, p.member_a, made.id) == data
 
 

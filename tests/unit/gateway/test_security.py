@@ -97,3 +97,11 @@ def test_a_view_may_narrow_the_content_security_policy() -> None:
     headers = app.test_client().get("/narrow").headers
     assert headers.getlist("Content-Security-Policy") == ["default-src 'none'"]
     assert headers.getlist("X-Frame-Options") == ["DENY"]
+
+
+def test_health_probes_are_logged_at_debug(client: FlaskClient, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.DEBUG, logger="sotay.gateway.http"):
+        client.get("/healthz")
+        client.get("/api/v1/nothing")
+    levels = [(r.fields["path"], r.levelno) for r in caplog.records if r.name == "sotay.gateway.http"]  # type: ignore[attr-defined]
+    assert levels == [("/healthz", logging.DEBUG), ("/api/v1/nothing", logging.INFO)]
