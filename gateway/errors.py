@@ -15,7 +15,7 @@ import re
 from typing import Any
 
 import grpc
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, has_request_context, jsonify, request
 from gunicorn.http.errors import NoMoreData, ParseException
 from werkzeug.exceptions import HTTPException
 
@@ -123,17 +123,31 @@ def invalid_field(field: str, message: str, problem: str = "invalid") -> ApiErro
 def error_document(
     code: int, status: str, reason: str, message: str, details: dict[str, Any] | None = None, request_id: str = ""
 ) -> dict[str, Any]:
-    """The JSON error shape (also written by gateway.worker for errors gunicorn answers itself)."""
+    """The JSON error shape (also written by gateway.worker for errors gunicorn answers itself).
+    `message` is for developers (English, from the service); `localized_message` is for people, in the
+    client's Accept-Language (Vietnamese by default) from the web catalogue."""
+    from gateway.web.messages import localized  # here: gateway.web imports this module
+
+    locale = _client_locale()
     return {
         "error": {
             "code": code,
             "status": status,
             "reason": reason,
             "message": message,
+            "localized_message": {"locale": locale, "message": localized(reason, code, locale)},
             "details": details or {},
             "request_id": request_id or current_request_id(),
         }
     }
+
+
+def _client_locale() -> str:
+    from gateway.web.i18n import DEFAULT_LOCALE, LOCALES
+
+    if not has_request_context():
+        return DEFAULT_LOCALE
+    return request.accept_languages.best_match(list(LOCALES), default=DEFAULT_LOCALE) or DEFAULT_LOCALE
 
 
 def error_response(

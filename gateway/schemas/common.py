@@ -78,11 +78,17 @@ class ItemList(Reply, Generic[T]):
     items: list[T]
 
 
+class LocalizedMessage(BaseModel):
+    locale: str = Field(description="vi (default) or en, from Accept-Language")
+    message: str = Field(description="the error in words for people")
+
+
 class ErrorDetail(BaseModel):
     code: int = Field(description="the HTTP status")
     status: str = Field(description="the gRPC status code name, e.g. NOT_FOUND")
     reason: str = Field(description="machine-readable reason, e.g. unit_not_found")
-    message: str
+    message: str = Field(description="for developers, in English")
+    localized_message: LocalizedMessage
     details: dict[str, Any]
     request_id: str
 

@@ -4,6 +4,7 @@ The reasons are the services' stable contract; the texts are msgids of the web c
 
 from __future__ import annotations
 
+from gateway.web import i18n
 from gateway.web.i18n import N_, _
 
 REASONS: dict[str, str] = {
@@ -29,6 +30,28 @@ REASONS: dict[str, str] = {
     "meeting_in_person": N_("This meeting is held in person only."),
 }
 GENERAL = N_("The request could not be completed. Please check what you entered.")
+# For the API's errors whose reason has no text of its own: by HTTP status.
+BY_STATUS: dict[int, str] = {
+    401: N_("Please sign in again."),
+    403: N_("You do not have permission to do this."),
+    404: N_("Not found: it does not exist or you cannot see it."),
+    405: N_("This address does not accept this method."),
+    409: N_("This conflicts with what is already recorded; reload and try again."),
+    413: N_("What you sent is too large."),
+    414: N_("The address is too long."),
+    415: N_("This content type is not accepted."),
+    429: N_("Too many requests. Please wait a moment and try again."),
+    431: N_("The request headers are too large."),
+    500: N_("Something went wrong on our side. Please try again later."),
+    501: N_("This is not supported."),
+    503: N_("The service is busy or unavailable. Please try again in a moment."),
+}
+
+
+def localized(reason: str, status: int, locale: str) -> str:
+    """The API error's text in `locale`: the reason's own, else its HTTP status's, else the general one."""
+    text = REASONS.get(reason) or BY_STATUS.get(status) or (BY_STATUS[500] if status >= 500 else GENERAL)
+    return str(i18n.catalogue(locale).ugettext(text))
 
 
 def reason_message(reason: str) -> str:

@@ -64,7 +64,9 @@ def _assert_401(response: Any, what: str) -> None:
 
 def test_the_public_routes_are_only_these() -> None:
     signed_download = ("GET", "/files/<token>")
-    assert {("POST", "/auth/login"), ("POST", "/auth/refresh"), ("POST", "/auth/logout"), signed_download} == PUBLIC
+    first_sign_in = ("POST", "/auth/activate")  # with a one-time activation code
+    assert {("POST", "/auth/login"), ("POST", "/auth/refresh"), ("POST", "/auth/logout"), signed_download,
+            first_sign_in} == PUBLIC
 
 
 @pytest.mark.parametrize("route", PROTECTED, ids=lambda r: f"{r.method} {r.path}")

@@ -10,7 +10,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from gateway.errors import GRPC_TO_HTTP, http_status, rpc_error_response
-from services.core.errors import NotFound, ResourceExhausted, ServiceError
+from services.core.errors import NotFound, ResourceExhausted, ServiceError, Unauthenticated
 from tests.unit.gateway.conftest import AUTH, make_app
 
 # google/rpc/code.proto, "HTTP Mapping".
@@ -62,8 +62,9 @@ def _bare(code: grpc.StatusCode, details: str) -> FakeRpcError:
     return FakeRpcError(code, details)
 
 
-def _error_of(app: Flask, exc: grpc.RpcError) -> tuple[int, dict[str, Any], Any]:
-    with app.test_request_context("/api/v1/units/x"):
+def _error_of(app: Flask, exc: grpc.RpcError, language: str = "") -> tuple[int, dict[str, Any], Any]:
+    headers = {"Accept-Language": language} if language else {}
+    with app.test_request_context("/api/v1/units/x", headers=headers):
         response = rpc_error_response(exc)
         return response.status_code, response.get_json(), response.headers
 
@@ -82,6 +83,18 @@ def test_a_service_error_keeps_its_reason_message_and_metadata(app: Flask) -> No
     assert body["error"]["message"] == "no such unit"
     assert body["error"]["details"] == {"unit_id": "u1"}
     assert "request_id" in body["error"]
+
+
+def test_errors_speak_to_people_in_vietnamese_unless_the_client_asks_for_english(app: Flask) -> None:
+    wrong_login = _service_error(Unauthenticated("invalid_credentials", "wrong login or password"))
+    _, body, _ = _error_of(app, wrong_login)
+    assert body["error"]["message"] == "wrong login or password"  # for developers, as the service said it
+    assert body["error"]["localized_message"] == {"locale": "vi", "message": "Sai tên đăng nhập hoặc mật khẩu."}
+    _, body, _ = _error_of(app, wrong_login, "en-GB,en;q=0.9")
+    assert body["error"]["localized_message"] == {"locale": "en", "message": "Wrong login name or password."}
+    # A reason without a text of its own is told by its status.
+    _, body, _ = _error_of(app, _service_error(NotFound("unit_not_found", "no such unit")), "fr, vi;q=0.5")
+    assert body["error"]["localized_message"]["message"].startswith("Không tìm thấy")
 
 
 def test_resource_exhausted_with_retry_after_sets_the_header(app: Flask) -> None:
@@ -141,7 +154,7 @@ def _assert_error(response: Any, code: int, reason: str) -> dict[str, Any]:
     assert response.status_code == code, response.get_data(as_text=True)
     assert response.mimetype == "application/json"
     error = response.get_json()["error"]
-    assert set(error) == {"code", "status", "reason", "message", "details", "request_id"}
+    assert set(error) == {"code", "status", "reason", "message", "localized_message", "details", "request_id"}
     assert error["code"] == code
     assert error["reason"] == reason
     assert error["request_id"] == response.headers["X-Request-Id"]
