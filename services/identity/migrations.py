@@ -120,4 +120,12 @@ MIGRATIONS = [
             ),
         ),
     ),
+    Migration(
+        5,
+        "coarse account activity for the reports: the day first signed in, the last day signed in",
+        (
+            "ALTER TABLE accounts ADD COLUMN activated_on TEXT",
+            "ALTER TABLE accounts ADD COLUMN last_active_on TEXT",
+        ),
+    ),
 ]
