@@ -9,24 +9,27 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from services.core.errors import FailedPrecondition, InvalidArgument
+from services.core.outbox import emit
 from services.reports.consumers import subtree_range
 from services.reports.figures import CELL, Unit
 
 MAX_REASON = 500
+TOPIC = "reports.exemption.set"
 
 
 def set_exemption(conn: Connection, cell: Unit, exempt: bool, reason: str, actor: str) -> Any | None:
     """Mark or unmark; returns the stored row (None once lifted)."""
     if cell.kind != CELL:
         raise FailedPrecondition("not_a_cell", "only a cell can be exempt from the rollout", unit_id=cell.id)
-    conn.execute(sa.text("DELETE FROM rollout_exemptions WHERE unit_id = :u"), {"u": cell.id})
-    if not exempt:
-        return None
-    reason = " ".join(reason.split())
-    if not reason:
+    reason = " ".join(reason.split()) if exempt else ""
+    if exempt and not reason:
         raise InvalidArgument("reason_required", "say why the cell is exempt from the rollout", field="reason")
     if len(reason) > MAX_REASON:
         raise InvalidArgument("reason_too_long", f"a reason has at most {MAX_REASON} characters", field="reason")
+    conn.execute(sa.text("DELETE FROM rollout_exemptions WHERE unit_id = :u"), {"u": cell.id})
+    emit(conn, TOPIC, cell.id, {"unit_id": cell.id, "exempt": exempt, "reason": reason})
+    if not exempt:
+        return None
     conn.execute(
         sa.text(
             "INSERT INTO rollout_exemptions (unit_id, reason, set_by_account_id, set_at) VALUES (:u, :r, :a, :t)"

@@ -6,6 +6,7 @@ import time
 from typing import Any, TypeAlias
 
 import grpc
+import sqlalchemy as sa
 
 from services.core.auth import ROLE_ADMIN, ROLE_CELL_COMMITTEE, ROLE_CELL_DEPUTY, ROLE_CELL_SECRETARY, ROLE_EDITOR
 from services.core.db import Database
@@ -14,7 +15,7 @@ from services.core.ids import require_id
 from services.core.interceptors import current_principal
 from services.core.outbox import timestamp
 from services.core.paging import decode_token, next_token, page_size
-from services.reports import exemptions, figures, periods
+from services.reports import consumers, exemptions, figures, periods
 from sotay.reports.v1 import reports_pb2 as pb
 from sotay.reports.v1 import reports_pb2_grpc
 
@@ -115,6 +116,14 @@ class ReportsServicer(reports_pb2_grpc.ReportsServiceServicer):
             cell = _unit_for(conn, request.unit_id, (ROLE_ADMIN,))
             row = exemptions.set_exemption(conn, cell, request.exempt, request.reason, current_principal().account_id)
         return pb.SetCellExemptionResponse(exemption=exemption_msg(row) if row is not None else None)
+
+    def GetStatus(self, request: pb.GetStatusRequest, context: Ctx) -> pb.GetStatusResponse:
+        current_principal()  # signed in
+        with self.db.read() as conn:
+            cursors = {r.source: r.seq for r in conn.execute(sa.text("SELECT source, seq FROM event_cursors"))}
+        return pb.GetStatusResponse(
+            sources=[pb.SourceStatus(source=s, applied_seq=int(cursors.get(s, 0))) for s in consumers.TOPICS]
+        )
 
     def ListCellExemptions(
         self, request: pb.ListCellExemptionsRequest, context: Ctx

@@ -345,3 +345,49 @@ def test_the_tree_follows_identity(province: Province) -> None:
         conn.execute(sa.text("DELETE FROM event_cursors"))
     province.consume()  # every event again: each one already applied
     assert province.report(province.identity.root_id, "2024-Q1").adoption == before.adoption
+
+
+def test_rest_routes(province: Province) -> None:
+    """The gateway's /api/v1/reports routes (Flask test client -> gRPC): JSON figures, exemptions,
+    status, errors as JSON with their reason, documented in the OpenAPI."""
+    from gateway import clients
+    from gateway.app import create_app
+    from gateway.settings import Settings
+
+    clients.close_all()  # channels of an earlier test point at its servers
+    try:
+        rest_checks(province, create_app(Settings.from_env()).test_client())
+    finally:
+        clients.close_all()
+
+
+def rest_checks(province: Province, client: Any) -> None:
+    admin = {"Authorization": province.identity.admin()[0][1]}
+    got = client.get(f"/api/v1/reports/units/{province.commune}?period=2024-Q1", headers=admin)
+    assert got.status_code == 200, got.get_json()
+    body = got.get_json()
+    assert body["membership"]["members"] == 321 and body["adoption"]["activated"] == 305
+    assert body["meetings"]["cells_all_three"] == 3 and body["meetings"]["meetings"]["ratings"] == {"tot": 3}
+    assert body["period"] == {"label": "quý 1/2024", "from_date": "2024-01-01", "to_date": "2024-03-31"}
+    custom = client.get(
+        f"/api/v1/reports/units/{province.commune}?from_date=2024-03-16&to_date=2024-03-31", headers=admin
+    )
+    assert custom.get_json()["adoption"]["active"] == 100
+    listed = client.get(f"/api/v1/reports/units/{province.commune}/exemptions", headers=admin).get_json()
+    assert [e["reason"] for e in listed["exemptions"]] == ["Đặc thù ngành"]
+    put = client.put(f"/api/v1/reports/cells/{province.cells[11]}/exemption", headers=admin,
+                     json={"exempt": True, "reason": "Đơn vị đặc thù"})
+    assert put.status_code == 200 and put.get_json()["exemption"]["reason"] == "Đơn vị đặc thù"
+    status = client.get("/api/v1/reports/status", headers=admin).get_json()
+    assert {s["source"] for s in status["sources"]} == {"identity", "meetings", "documents", "notifications"}
+    bad = client.get(f"/api/v1/reports/units/{province.commune}?period=2024-Q5", headers=admin)
+    assert bad.status_code == 400 and bad.get_json()["error"]["reason"] == "invalid_period"
+    unknown = client.get(f"/api/v1/reports/units/{province.commune}?year=2024", headers=admin)
+    assert unknown.status_code == 400
+    anonymous = client.get(f"/api/v1/reports/units/{province.commune}?period=2024")
+    assert anonymous.status_code == 401
+    missing_reason = client.put(f"/api/v1/reports/cells/{province.cells[10]}/exemption", headers=admin,
+                                json={"exempt": True})
+    assert missing_reason.status_code == 400
+    paths = client.get("/api/v1/openapi.json").get_json()["paths"]
+    assert {"/api/v1/reports/units/{unit_id}", "/api/v1/reports/status"} <= set(paths)

@@ -53,6 +53,11 @@ class ReportsServiceStub:
                 request_serializer=sotay_dot_reports_dot_v1_dot_reports__pb2.ListCellExemptionsRequest.SerializeToString,
                 response_deserializer=sotay_dot_reports_dot_v1_dot_reports__pb2.ListCellExemptionsResponse.FromString,
                 _registered_method=True)
+        self.GetStatus = channel.unary_unary(
+                '/sotay.reports.v1.ReportsService/GetStatus',
+                request_serializer=sotay_dot_reports_dot_v1_dot_reports__pb2.GetStatusRequest.SerializeToString,
+                response_deserializer=sotay_dot_reports_dot_v1_dot_reports__pb2.GetStatusResponse.FromString,
+                _registered_method=True)
 
 
 class ReportsServiceServicer:
@@ -85,6 +90,14 @@ class ReportsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetStatus(self, request, context):
+        """GetStatus: how far the read models have consumed each source's event log (any signed-in
+        caller; no member data).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ReportsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -102,6 +115,11 @@ def add_ReportsServiceServicer_to_server(servicer, server):
                     servicer.ListCellExemptions,
                     request_deserializer=sotay_dot_reports_dot_v1_dot_reports__pb2.ListCellExemptionsRequest.FromString,
                     response_serializer=sotay_dot_reports_dot_v1_dot_reports__pb2.ListCellExemptionsResponse.SerializeToString,
+            ),
+            'GetStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetStatus,
+                    request_deserializer=sotay_dot_reports_dot_v1_dot_reports__pb2.GetStatusRequest.FromString,
+                    response_serializer=sotay_dot_reports_dot_v1_dot_reports__pb2.GetStatusResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -189,6 +207,33 @@ class ReportsService:
             '/sotay.reports.v1.ReportsService/ListCellExemptions',
             sotay_dot_reports_dot_v1_dot_reports__pb2.ListCellExemptionsRequest.SerializeToString,
             sotay_dot_reports_dot_v1_dot_reports__pb2.ListCellExemptionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotay.reports.v1.ReportsService/GetStatus',
+            sotay_dot_reports_dot_v1_dot_reports__pb2.GetStatusRequest.SerializeToString,
+            sotay_dot_reports_dot_v1_dot_reports__pb2.GetStatusResponse.FromString,
             options,
             channel_credentials,
             insecure,

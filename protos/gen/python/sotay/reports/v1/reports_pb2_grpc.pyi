@@ -46,6 +46,10 @@ class ReportsServiceStub:
     """
     ListCellExemptions: _grpc.UnaryUnaryMultiCallable[_reports_pb2.ListCellExemptionsRequest, _reports_pb2.ListCellExemptionsResponse]
     """ListCellExemptions: exempt cells of a unit's subtree (same access as GetReport)."""
+    GetStatus: _grpc.UnaryUnaryMultiCallable[_reports_pb2.GetStatusRequest, _reports_pb2.GetStatusResponse]
+    """GetStatus: how far the read models have consumed each source's event log (any signed-in
+    caller; no member data).
+    """
 
 @_typing.type_check_only
 class ReportsServiceAsyncStub(ReportsServiceStub):
@@ -65,6 +69,10 @@ class ReportsServiceAsyncStub(ReportsServiceStub):
     """
     ListCellExemptions: _aio.UnaryUnaryMultiCallable[_reports_pb2.ListCellExemptionsRequest, _reports_pb2.ListCellExemptionsResponse]  # type: ignore[assignment]
     """ListCellExemptions: exempt cells of a unit's subtree (same access as GetReport)."""
+    GetStatus: _aio.UnaryUnaryMultiCallable[_reports_pb2.GetStatusRequest, _reports_pb2.GetStatusResponse]  # type: ignore[assignment]
+    """GetStatus: how far the read models have consumed each source's event log (any signed-in
+    caller; no member data).
+    """
 
 class ReportsServiceServicer(metaclass=_abc_1.ABCMeta):
     """ReportsService answers the figures of a committee's periodic review (sơ kết) for a unit's
@@ -99,5 +107,15 @@ class ReportsServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_reports_pb2.ListCellExemptionsResponse, _abc.Awaitable[_reports_pb2.ListCellExemptionsResponse]]:
         """ListCellExemptions: exempt cells of a unit's subtree (same access as GetReport)."""
+
+    @_abc_1.abstractmethod
+    def GetStatus(
+        self,
+        request: _reports_pb2.GetStatusRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reports_pb2.GetStatusResponse, _abc.Awaitable[_reports_pb2.GetStatusResponse]]:
+        """GetStatus: how far the read models have consumed each source's event log (any signed-in
+        caller; no member data).
+        """
 
 def add_ReportsServiceServicer_to_server(servicer: ReportsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
