@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Response
+
 from gateway import clients
 from gateway.api import Routes
 from gateway.clients import Backend
@@ -20,8 +22,8 @@ routes = Routes("reports", "The committee's review: membership, adoption, meetin
 REPORTS = Backend("reports", pb.DESCRIPTOR.services_by_name["ReportsService"])
 
 
-def svc() -> reports_pb2_grpc.ReportsServiceStub:
-    return clients.stub(REPORTS, reports_pb2_grpc.ReportsServiceStub)
+def svc(*, long: bool = False) -> reports_pb2_grpc.ReportsServiceStub:
+    return clients.stub(REPORTS, reports_pb2_grpc.ReportsServiceStub, long=long)
 
 
 @routes.route("/reports/units/<unit_id>", "GET", query=ReportQuery, response=Message,
@@ -29,6 +31,17 @@ def svc() -> reports_pb2_grpc.ReportsServiceStub:
 def get_report(unit_id: str, query: ReportQuery) -> dict[str, Any]:
     req = from_json(pb.GetReportRequest, {"unit_id": unit_id, **query.model_dump()})
     return to_json(svc().GetReport(req, metadata=auth_metadata()))
+
+
+@routes.route("/reports/units/<unit_id>/xlsx", "GET", query=ReportQuery,
+              produces=("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",),
+              summary="The same figures as an XLSX workbook, one sheet per table")
+def export_report(unit_id: str, query: ReportQuery) -> Response:
+    req = from_json(pb.GetReportRequest, {"unit_id": unit_id, **query.model_dump()})
+    reply = svc(long=True).ExportReport(pb.ExportReportRequest(report=req), metadata=auth_metadata())
+    response = Response(reply.content, content_type=reply.content_type)
+    response.headers["Content-Disposition"] = f'attachment; filename="{reply.filename}"'
+    return response
 
 
 @routes.route("/reports/units/<unit_id>/exemptions", "GET", query=PageQuery, response=Message,

@@ -15,7 +15,7 @@ from services.core.ids import require_id
 from services.core.interceptors import current_principal
 from services.core.outbox import timestamp
 from services.core.paging import decode_token, next_token, page_size
-from services.reports import consumers, exemptions, figures, periods
+from services.reports import consumers, exemptions, figures, periods, workbook
 from sotay.reports.v1 import reports_pb2 as pb
 from sotay.reports.v1 import reports_pb2_grpc
 
@@ -104,12 +104,23 @@ class ReportsServicer(reports_pb2_grpc.ReportsServiceServicer):
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def GetReport(self, request: pb.GetReportRequest, context: Ctx) -> pb.GetReportResponse:
+    def _report(self, request: pb.GetReportRequest) -> figures.Report:
         period = periods.parse(request.period, request.from_date, request.to_date)
         with self.db.read() as conn:
             root = _unit_for(conn, request.unit_id, READERS)
-            report = figures.build(conn, root, period)
-        return report_msg(report)
+            return figures.build(conn, root, period)
+
+    def GetReport(self, request: pb.GetReportRequest, context: Ctx) -> pb.GetReportResponse:
+        return report_msg(self._report(request))
+
+    def ExportReport(self, request: pb.ExportReportRequest, context: Ctx) -> pb.ExportReportResponse:
+        report = self._report(request.report)
+        p = report.period
+        return pb.ExportReportResponse(
+            filename=f"bao-cao-{p.first.isoformat()}-{p.last.isoformat()}.xlsx",
+            content_type=workbook.MEDIA_TYPE,
+            content=workbook.render(report),
+        )
 
     def SetCellExemption(self, request: pb.SetCellExemptionRequest, context: Ctx) -> pb.SetCellExemptionResponse:
         with self.db.write() as conn:

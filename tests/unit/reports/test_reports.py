@@ -390,4 +390,39 @@ def rest_checks(province: Province, client: Any) -> None:
                                 json={"exempt": True})
     assert missing_reason.status_code == 400
     paths = client.get("/api/v1/openapi.json").get_json()["paths"]
-    assert {"/api/v1/reports/units/{unit_id}", "/api/v1/reports/status"} <= set(paths)
+    assert {"/api/v1/reports/units/{unit_id}", "/api/v1/reports/units/{unit_id}/xlsx",
+            "/api/v1/reports/status"} <= set(paths)
+    xlsx = client.get(f"/api/v1/reports/units/{province.commune}/xlsx?period=2024-Q1", headers=admin)
+    assert xlsx.status_code == 200 and xlsx.mimetype.endswith("spreadsheetml.sheet")
+    assert 'filename="bao-cao-2024-01-01-2024-03-31.xlsx"' in xlsx.headers["Content-Disposition"]
+    read_back(province, xlsx.get_data())
+    refused = client.get(f"/api/v1/reports/units/{province.commune}/xlsx?period=2024-Q9", headers=admin)
+    assert refused.status_code == 400
+
+
+def read_back(province: Province, data: bytes) -> None:
+    """The workbook's tables hold the figures (cells 11 and 12 are exempt by now)."""
+    import io
+
+    import openpyxl
+
+    wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True)
+    assert wb.sheetnames == ["Tổng hợp", "Chi bộ", "Sinh hoạt theo tháng", "Văn bản", "Học tập"]
+    summary = {row[0]: row[1] for row in wb["Tổng hợp"].iter_rows(min_row=2, values_only=True)}
+    assert summary["Đảng viên"] == 321 and summary["Đảng viên nữ"] == 165
+    assert summary["Đã kích hoạt (cài đặt, sử dụng)"] == 305 and summary["Tỷ lệ kích hoạt (%)"] == 95.0
+    assert summary["Chi bộ"] == 13 and summary["Chi bộ không triển khai (miễn)"] == 2
+    assert summary["Chi bộ thực hiện đủ 3 phần"] == 3 and summary["Cuộc họp trên nền tảng"] == 33
+    rows = list(wb["Chi bộ"].iter_rows(values_only=True))
+    header, cells = rows[0], {r[0]: dict(zip(rows[0], r, strict=True)) for r in rows[1:]}
+    assert len(cells) == 13 and header[0] == "Chi bộ"
+    police = cells["Chi bộ Công an"]
+    assert police["Không triển khai (lý do)"] == "Đặc thù ngành" and police["Số cuộc họp"] == 2
+    assert cells["Chi bộ Mầm non"]["Đủ 3 phần"] == "Có" and cells["Chi bộ khu phố 1"]["Đủ 3 phần"] == "Không"
+    assert cells["Chi bộ khu phố 4"]["Đảng viên"] == 26  # cell 6, with the member transferred in
+    months = list(wb["Sinh hoạt theo tháng"].iter_rows(min_row=2, values_only=True))
+    assert len(months) == 33  # rollout cells only: 11 cells x 3 months
+    study = {r[0]: r for r in wb["Học tập"].iter_rows(min_row=2, values_only=True)}
+    assert study["nghi_quyet"][1:4] == (3, 70, 50)
+    documents = {r[0]: r[1] for r in wb["Văn bản"].iter_rows(min_row=2, values_only=True)}
+    assert documents == {"Đảng bộ thị trấn Đồng Đăng": 5, "Chi bộ Mầm non": 1}

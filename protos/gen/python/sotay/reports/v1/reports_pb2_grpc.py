@@ -43,6 +43,11 @@ class ReportsServiceStub:
                 request_serializer=sotay_dot_reports_dot_v1_dot_reports__pb2.GetReportRequest.SerializeToString,
                 response_deserializer=sotay_dot_reports_dot_v1_dot_reports__pb2.GetReportResponse.FromString,
                 _registered_method=True)
+        self.ExportReport = channel.unary_unary(
+                '/sotay.reports.v1.ReportsService/ExportReport',
+                request_serializer=sotay_dot_reports_dot_v1_dot_reports__pb2.ExportReportRequest.SerializeToString,
+                response_deserializer=sotay_dot_reports_dot_v1_dot_reports__pb2.ExportReportResponse.FromString,
+                _registered_method=True)
         self.SetCellExemption = channel.unary_unary(
                 '/sotay.reports.v1.ReportsService/SetCellExemption',
                 request_serializer=sotay_dot_reports_dot_v1_dot_reports__pb2.SetCellExemptionRequest.SerializeToString,
@@ -69,6 +74,13 @@ class ReportsServiceServicer:
 
     def GetReport(self, request, context):
         """GetReport: admins and editors over the unit, and a cell's committee for their cell.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportReport(self, request, context):
+        """ExportReport: the same figures as an XLSX workbook, one sheet per table (same access).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -105,6 +117,11 @@ def add_ReportsServiceServicer_to_server(servicer, server):
                     servicer.GetReport,
                     request_deserializer=sotay_dot_reports_dot_v1_dot_reports__pb2.GetReportRequest.FromString,
                     response_serializer=sotay_dot_reports_dot_v1_dot_reports__pb2.GetReportResponse.SerializeToString,
+            ),
+            'ExportReport': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportReport,
+                    request_deserializer=sotay_dot_reports_dot_v1_dot_reports__pb2.ExportReportRequest.FromString,
+                    response_serializer=sotay_dot_reports_dot_v1_dot_reports__pb2.ExportReportResponse.SerializeToString,
             ),
             'SetCellExemption': grpc.unary_unary_rpc_method_handler(
                     servicer.SetCellExemption,
@@ -153,6 +170,33 @@ class ReportsService:
             '/sotay.reports.v1.ReportsService/GetReport',
             sotay_dot_reports_dot_v1_dot_reports__pb2.GetReportRequest.SerializeToString,
             sotay_dot_reports_dot_v1_dot_reports__pb2.GetReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotay.reports.v1.ReportsService/ExportReport',
+            sotay_dot_reports_dot_v1_dot_reports__pb2.ExportReportRequest.SerializeToString,
+            sotay_dot_reports_dot_v1_dot_reports__pb2.ExportReportResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -39,6 +39,8 @@ class ReportsServiceStub:
     def __new__(cls, channel: _aio.Channel) -> ReportsServiceAsyncStub: ...
     GetReport: _grpc.UnaryUnaryMultiCallable[_reports_pb2.GetReportRequest, _reports_pb2.GetReportResponse]
     """GetReport: admins and editors over the unit, and a cell's committee for their cell."""
+    ExportReport: _grpc.UnaryUnaryMultiCallable[_reports_pb2.ExportReportRequest, _reports_pb2.ExportReportResponse]
+    """ExportReport: the same figures as an XLSX workbook, one sheet per table (same access)."""
     SetCellExemption: _grpc.UnaryUnaryMultiCallable[_reports_pb2.SetCellExemptionRequest, _reports_pb2.SetCellExemptionResponse]
     """SetCellExemption marks a cell as exempt from the rollout (e.g. a police or army cell), with
     a reason, or lifts the mark. Exempt cells are reported apart, not as failures. Admins over
@@ -62,6 +64,8 @@ class ReportsServiceAsyncStub(ReportsServiceStub):
     def __init__(self, channel: _aio.Channel) -> None: ...
     GetReport: _aio.UnaryUnaryMultiCallable[_reports_pb2.GetReportRequest, _reports_pb2.GetReportResponse]  # type: ignore[assignment]
     """GetReport: admins and editors over the unit, and a cell's committee for their cell."""
+    ExportReport: _aio.UnaryUnaryMultiCallable[_reports_pb2.ExportReportRequest, _reports_pb2.ExportReportResponse]  # type: ignore[assignment]
+    """ExportReport: the same figures as an XLSX workbook, one sheet per table (same access)."""
     SetCellExemption: _aio.UnaryUnaryMultiCallable[_reports_pb2.SetCellExemptionRequest, _reports_pb2.SetCellExemptionResponse]  # type: ignore[assignment]
     """SetCellExemption marks a cell as exempt from the rollout (e.g. a police or army cell), with
     a reason, or lifts the mark. Exempt cells are reported apart, not as failures. Admins over
@@ -88,6 +92,14 @@ class ReportsServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_reports_pb2.GetReportResponse, _abc.Awaitable[_reports_pb2.GetReportResponse]]:
         """GetReport: admins and editors over the unit, and a cell's committee for their cell."""
+
+    @_abc_1.abstractmethod
+    def ExportReport(
+        self,
+        request: _reports_pb2.ExportReportRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reports_pb2.ExportReportResponse, _abc.Awaitable[_reports_pb2.ExportReportResponse]]:
+        """ExportReport: the same figures as an XLSX workbook, one sheet per table (same access)."""
 
     @_abc_1.abstractmethod
     def SetCellExemption(
