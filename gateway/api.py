@@ -14,8 +14,9 @@ multipart form) when the route declares them; a route with `stream_file=True` al
 `upload=`, its one file relayed while it arrives (gateway/multipart.py). It returns a dict, a list or a pydantic model
 (JSON with `status`), None (204), or a ready flask Response (downloads).
 
-Before the view runs: the bearer token is checked (`auth=True`), `guards` run (e.g. rate
-limits), and the body size limit is the app's unless the route sets `max_body`.
+Before the view runs: the bearer token is verified (`auth=True`: gateway.security.authenticate, before
+anything else reads the request), `guards` run (e.g. rate limits), and the body size limit is the
+app's unless the route sets `max_body`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
-from flask import Flask, Response, current_app, g, jsonify, request
+from flask import Flask, Response, current_app, jsonify, request
 from pydantic import BaseModel, ValidationError
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from werkzeug.datastructures import MultiDict
@@ -36,7 +37,7 @@ from werkzeug.datastructures import MultiDict
 from gateway.errors import ApiError
 from gateway.multipart import StreamedForm
 from gateway.schemas.common import ErrorBody
-from gateway.security import bearer_token
+from gateway.security import authenticate
 from gateway.settings import Settings
 
 log = logging.getLogger("sotay.gateway.api")
@@ -161,6 +162,8 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
         data = json.loads(raw, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constants)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "malformed_json", f"the request body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ApiError(400, "malformed_json", "the request body is nested too deeply") from None
     if not isinstance(data, dict):
         raise ApiError(400, "invalid_body", "the request body must be a JSON object")
     return data
@@ -273,7 +276,7 @@ def _endpoint(route: Route, settings: Settings) -> View:
         if route.max_body is not None:
             request.max_content_length = route.max_body(settings)
         if route.auth:
-            g.access_token = bearer_token()
+            authenticate()  # before anything else reads the request
         for guard in route.guards:
             guard()
         kwargs: dict[str, Any] = dict(path)
@@ -330,6 +333,25 @@ def openapi_path(rule: str) -> tuple[str, list[dict[str, Any]]]:
         for converter, name in _CONVERTER.findall(rule)
     ]
     return _CONVERTER.sub(r"{\2}", rule), params
+
+
+# One Server-Sent Event: a text/event-stream schema describes each event of the stream (as OpenAPI
+# 3.2's itemSchema does; tools such as schemathesis read a 3.1 document so).
+SSE_EVENT = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string"},
+        "data": {"type": "string", "description": "JSON"},
+        "id": {"type": "string"},
+        "retry": {"type": "integer", "minimum": 0, "description": "milliseconds before reconnecting"},
+    },
+}
+
+
+def _media_schema(media_type: str) -> dict[str, Any]:
+    if media_type == "text/event-stream":
+        return SSE_EVENT
+    return {"type": "string", "contentMediaType": media_type}
 
 
 def _error_responses() -> dict[str, Any]:
@@ -393,7 +415,7 @@ def _operation(
     elif route.produces:
         responses[str(route.status)] = {
             "description": "a file",
-            "content": {m: {"schema": {"type": "string", "contentMediaType": m}} for m in route.produces},
+            "content": {m: {"schema": _media_schema(m)} for m in route.produces},
         }
     elif route.status == 204:
         responses["204"] = {"description": "done"}

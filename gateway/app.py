@@ -24,6 +24,7 @@ from gateway import api, clients, errors, health, security
 from gateway.routes import all_routes
 from gateway.settings import Settings
 from gateway.streams import StreamLimiter
+from services.core.auth import KeySource
 from services.core.logs import setup_logging
 
 
@@ -52,7 +53,8 @@ class GatewayFlask(Flask):
     json_provider_class = JSONProvider
 
 
-def create_app(settings: Settings | None = None) -> Flask:
+def create_app(settings: Settings | None = None, keys: KeySource | None = None) -> Flask:
+    """`keys`: the public keys verifying access tokens (default: fetched from identity)."""
     settings = settings or Settings.from_env()
     setup_logging("gateway")
     clients.configure(settings.rpc_timeout, settings.long_rpc_timeout)
@@ -68,7 +70,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.url_map.merge_slashes = False
 
     errors.install(app)
-    security.install(app, settings)
+    security.install(app, settings, keys)
     streams = app.extensions["sotay.streams"] = StreamLimiter(settings.max_streams, settings.max_streams_per_member)
     health.install(app, settings, streams)
     api.install(app, all_routes(), settings)

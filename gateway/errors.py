@@ -16,6 +16,7 @@ from typing import Any
 
 import grpc
 from flask import Flask, Response, jsonify
+from gunicorn.http.errors import NoMoreData, ParseException
 from werkzeug.exceptions import HTTPException
 
 from gateway.convert import ConversionError
@@ -119,6 +120,22 @@ def invalid_field(field: str, message: str, problem: str = "invalid") -> ApiErro
     return ApiError(400, "invalid_field", message, {"field": field, "problem": problem})
 
 
+def error_document(
+    code: int, status: str, reason: str, message: str, details: dict[str, Any] | None = None, request_id: str = ""
+) -> dict[str, Any]:
+    """The JSON error shape (also written by gateway.worker for errors gunicorn answers itself)."""
+    return {
+        "error": {
+            "code": code,
+            "status": status,
+            "reason": reason,
+            "message": message,
+            "details": details or {},
+            "request_id": request_id or current_request_id(),
+        }
+    }
+
+
 def error_response(
     code: int,
     status: str,
@@ -127,17 +144,7 @@ def error_response(
     details: dict[str, Any] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    body = {
-        "error": {
-            "code": code,
-            "status": status,
-            "reason": reason,
-            "message": message,
-            "details": details or {},
-            "request_id": current_request_id(),
-        }
-    }
-    response = jsonify(body)
+    response = jsonify(error_document(code, status, reason, message, details))
     response.status_code = code
     for name, value in (headers or {}).items():
         response.headers[name] = value
@@ -204,6 +211,12 @@ def install(app: Flask) -> None:
             return rpc_error_response(exc)
         if isinstance(exc, HTTPException):
             return http_error_response(exc)
+        if isinstance(exc, (ParseException, NoMoreData)):
+            # gunicorn, reading the body for the app: a malformed chunked body, a body cut short.
+            # The connection cannot carry another request after it.
+            error = ApiError(400, "malformed_body", f"the request body cannot be read: {exc}"[:300],
+                             headers={"Connection": "close"})
+            return api_error_response(error)
         return unexpected_error_response(exc)
 
     app.register_error_handler(Exception, handle)

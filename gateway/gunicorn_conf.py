@@ -40,6 +40,7 @@ threads = env_int("GATEWAY_THREADS", 8)
 timeout = env_int("GATEWAY_TIMEOUT", 60)
 graceful_timeout = env_int("GATEWAY_GRACEFUL_TIMEOUT", 30)
 keepalive = env_int("GATEWAY_KEEPALIVE", 5)
+limit_request_line = 8190  # gunicorn's largest (its default is 4094): long search and list query strings fit
 preload_app = False
 reuse_port = True  # one listening socket per worker, balanced by the kernel
 proc_name = "sotay-gateway"

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from flask import request
+from gunicorn.http.errors import ParseException
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.sansio.multipart import (
     LINE_BREAK_RE,
@@ -39,6 +40,9 @@ from werkzeug.sansio.multipart import (
 )
 
 from gateway.errors import ApiError
+
+# What reading a body can raise: bad framing, too big, cut short, gunicorn's chunked decoding.
+READ_ERRORS = (ApiError, HTTPException, ValueError, OSError, ParseException)
 
 # Below werkzeug's max_form_memory_size (Flask's default 500 kB), which counts buffered bytes.
 READ_BYTES = 256 * 1024
@@ -173,7 +177,7 @@ class StreamedForm:
                 return
             yield from self._file_data()
             self._rest()
-        except (ApiError, HTTPException, ValueError, OSError) as exc:
+        except READ_ERRORS as exc:
             self._failure = exc
             raise
 

@@ -1,4 +1,5 @@
-"""Per-request plumbing: request id, bearer token, client address, security headers, request log."""
+"""Per-request plumbing: request id, bearer token (verified here before anything else reads the
+request), client address, security headers, request log."""
 
 from __future__ import annotations
 
@@ -8,12 +9,17 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from flask import Flask, g, request
+import grpc
+from flask import Flask, current_app, g, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from gateway import clients
 from gateway.errors import ApiError
 from gateway.settings import Settings
+from services.core.auth import KeySource, TokenVerifier
 from services.core.context import new_request_id, request_id_var
+from services.core.errors import Unauthenticated
+from sotay.identity.v1 import identity_pb2
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -29,23 +35,58 @@ MAX_TOKEN_CHARS = 8192
 CSP = "default-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'"
 
 
+def _unauthenticated(reason: str, message: str) -> ApiError:
+    return ApiError(401, reason, message, headers={"WWW-Authenticate": 'Bearer realm="sotay"'})
+
+
 def bearer_token() -> str:
     """The access token of the Authorization header; 401 when it is missing or malformed."""
     header = request.headers.get("Authorization", "")
     match = BEARER_RE.fullmatch(header) if len(header) <= MAX_TOKEN_CHARS else None
     if match is None:
-        raise ApiError(
-            401,
-            "unauthenticated",
-            "this request needs an access token (Authorization: Bearer <token>)",
-            headers={"WWW-Authenticate": 'Bearer realm="sotay"'},
-        )
+        raise _unauthenticated("unauthenticated", "this request needs an access token (Authorization: Bearer <token>)")
     return match.group(1)
+
+
+class IdentityKeys:
+    """identity's public keys (GetPublicKeys), for the gateway's token verifier. A failed fetch
+    raises the gRPC error (503) and is remembered, so that a token whose key could not be fetched
+    is a 503, not a 401 that would make a client drop a good token."""
+
+    def __init__(self) -> None:
+        self.failed = False
+
+    def __call__(self) -> dict[str, str]:
+        try:
+            reply = clients.identity().GetPublicKeys(identity_pb2.GetPublicKeysRequest())
+        except grpc.RpcError:
+            self.failed = True
+            raise
+        self.failed = False
+        return {k.kid: k.public_key_pem for k in reply.keys}
+
+
+def authenticate() -> str:
+    """The caller's access token, verified here (signature, issuer, expiry) with identity's public
+    keys before the route reads anything else of the request: a missing, malformed, forged or
+    expired token is a 401 whatever the path, query or body. The services verify it again and
+    decide what the caller may do."""
+    token = bearer_token()
+    verifier: TokenVerifier = current_app.extensions["sotay.verifier"]
+    try:
+        verifier.verify(token)
+    except Unauthenticated as exc:
+        keys = current_app.extensions["sotay.keys"]
+        if exc.reason == "token_key_unknown" and getattr(keys, "failed", False):
+            raise ApiError(503, "keys_unavailable", "cannot check the access token now, try again shortly") from None
+        raise _unauthenticated(exc.reason, exc.message) from None
+    g.access_token = token
+    return token
 
 
 def auth_metadata() -> list[tuple[str, str]]:
     """gRPC metadata carrying the caller's token to the services, which verify it."""
-    token = g.get("access_token") or bearer_token()
+    token = g.get("access_token") or authenticate()
     return [("authorization", f"Bearer {token}")]
 
 
@@ -113,7 +154,11 @@ def _log_request(environ: WSGIEnvironment, status: str, headers: list[tuple[str,
     log.info("request", extra={"fields": fields})
 
 
-def install(app: Flask, settings: Settings) -> None:
+def install(app: Flask, settings: Settings, keys: KeySource | None = None) -> None:
+    """`keys`: where public keys come from (identity's GetPublicKeys unless given)."""
+    keys = keys or IdentityKeys()
+    app.extensions["sotay.keys"] = keys
+    app.extensions["sotay.verifier"] = TokenVerifier(keys)
     app.wsgi_app = ResponsePlumbing(app.wsgi_app, settings)  # type: ignore[method-assign]
     if settings.trusted_proxies > 0:
         # Take the client address from the N-th X-Forwarded-For entry from the right: the one our

@@ -21,8 +21,8 @@ from gateway import clients
 from gateway.api import Routes, relay_chunks
 from gateway.convert import to_json
 from gateway.errors import invalid_field
-from gateway.multipart import StreamedForm
-from gateway.schemas.common import Form, Query
+from gateway.multipart import READ_ERRORS, StreamedForm
+from gateway.schemas.common import Count, Form, PageToken, Query
 from gateway.security import auth_metadata
 from gateway.settings import Settings
 from sotay.documents.v1 import documents_pb2 as pb
@@ -79,7 +79,7 @@ class SearchQuery(Query):
     unit_id: str = ""
     sort: Literal["relevance", "newest", "oldest"] = "relevance"
     page_size: int = Field(20, ge=0, le=100)
-    page_token: str = ""
+    page_token: PageToken = ""
 
 
 class ListQuery(Query):
@@ -88,11 +88,11 @@ class ListQuery(Query):
     unit_id: str = ""
     status: Literal["", "draft", "published", "withdrawn"] = ""
     page_size: int = Field(50, ge=0, le=500)
-    page_token: str = ""
+    page_token: PageToken = ""
 
 
 class VersionQuery(Query):
-    version: int = Field(0, ge=0)
+    version: Count = 0
 
 
 class WithdrawBody(Form):
@@ -103,7 +103,7 @@ class StudyQuery(Query):
     unit_id: str
     filter: Literal["", "studied", "not_studied"] = ""
     page_size: int = Field(100, ge=0, le=1000)
-    page_token: str = ""
+    page_token: PageToken = ""
 
 
 def _upload_limit(settings: Settings) -> int:
@@ -124,9 +124,14 @@ def _file_messages(request_class: Callable[..., T], header: Any, upload: Streame
     with the size (the service refuses a stream without it: see UploadEnd)."""
     yield request_class(header=header)
     size = 0
-    for chunk in upload.chunks():  # ends once the whole body is read and well formed
-        size += len(chunk)
-        yield request_class(chunk=chunk)
+    try:
+        for chunk in upload.chunks():  # ends once the whole body is read and well formed
+            size += len(chunk)
+            yield request_class(chunk=chunk)
+    except READ_ERRORS:
+        # Kept for _relay's raise_failure(). Ending the stream without `end` makes the service refuse
+        # it; raising here would have gRPC log a traceback for a client's bad body.
+        return
     yield request_class(end=pb.UploadEnd(size=size))
 
 

@@ -72,7 +72,7 @@ from sotay.meetings.v1 import meetings_pb2_grpc
 
 MEETINGS = clients.Backend("meetings", pb.DESCRIPTOR.services_by_name["MeetingsService"])
 MINUTES_FORMATS = {"pdf": pb.MINUTES_FORMAT_PDF, "docx": pb.MINUTES_FORMAT_DOCX}
-ETAG = re.compile(r'^(?:W/)?"v(\d+)"$')
+ETAG = re.compile(r'^(?:W/)?"v(\d{1,18})"$')  # an int64 (since_version); any other tag never matches
 
 routes = Routes("meetings", "Cell meetings: documents before, attendance, opinions and votes during, "
                             "resolution and tasks after; minutes and compliance")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from google.protobuf.descriptor import EnumDescriptor
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
@@ -13,6 +13,17 @@ from gateway.convert import enum_names
 
 T = TypeVar("T")
 
+# Every integer a client sends ends in a protobuf int32 or int64 field: bounded here, so a value
+# that does not fit is a 400 naming the field (tests/unit/gateway/test_bad_input.py checks that
+# each one is), and the OpenAPI document says so.
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+INT64_MAX = 2**63 - 1
+Int32 = Annotated[int, Field(ge=INT32_MIN, le=INT32_MAX)]
+Count = Annotated[int, Field(ge=0, le=INT32_MAX)]
+Int64Version = Annotated[int, Field(ge=0, le=INT64_MAX, json_schema_extra={"format": "int64"})]
+PageToken = Annotated[str, Field(max_length=200, pattern=r"^[A-Za-z0-9_=-]*$",
+                                 description="next_page_token of the previous page")]
+
 
 class Body(BaseModel):
     """A JSON request body: strict JSON types, unknown fields refused."""
@@ -21,9 +32,11 @@ class Body(BaseModel):
 
 
 class Query(BaseModel):
-    """A query string: values are strings converted to the field types, unknown names refused."""
+    """A query string: values are strings converted to the field types, unknown names refused;
+    a text is at most 200 characters unless its field says otherwise (the whole request line must
+    fit gunicorn's limit_request_line)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", str_max_length=200)
 
 
 class Form(BaseModel):
@@ -52,7 +65,7 @@ class ProtoEnum:
 
 class PageQuery(Query):
     page_size: int = Field(0, ge=0, le=1000, description="0: the service's default; capped by the service")
-    page_token: str = Field("", max_length=1000, description="next_page_token of the previous page")
+    page_token: PageToken = ""
 
 
 class Page(Reply, Generic[T]):

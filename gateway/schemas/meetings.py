@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from gateway.schemas.common import Body, Page, PageQuery, ProtoEnum, Query, Reply
+from gateway.schemas.common import Body, Count, Int32, Int64Version, Page, PageQuery, ProtoEnum, Query, Reply
 from sotay.meetings.v1 import meetings_pb2 as pb
 
 MeetingKind = Annotated[str, ProtoEnum(pb.MeetingKind)]
@@ -425,13 +425,13 @@ class VoteBody(Body):
 
 
 class RoomCountBody(Body):
-    approve: int = Field(0, ge=0)
-    reject: int = Field(0, ge=0)
-    abstain: int = Field(0, ge=0)
+    approve: Count = 0
+    reject: Count = 0
+    abstain: Count = 0
 
 
 class EvaluationBody(Body):
-    scores: dict[str, int] = Field(description="criterion id -> points")
+    scores: dict[str, Int32] = Field(max_length=100, description="criterion id -> points")
     comment: str = ""
     official: bool = Field(False, description="secretary only: the meeting's official score")
 
@@ -441,7 +441,7 @@ class CloseMeetingBody(Body):
 
 
 class LiveQuery(Query):
-    since_version: int = Field(0, ge=0, description="or send If-None-Match with the last ETag")
+    since_version: Int64Version = Field(0, description="or send If-None-Match with the last ETag")
 
 
 class ResolutionBody(Body):

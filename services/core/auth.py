@@ -4,8 +4,10 @@ Access tokens are EdDSA (Ed25519) JWTs with a `kid` header. Claims:
   sub   account id            mid  member id ("" for a non-member account)
   uid   the account's unit    anc  ancestor unit ids of uid, root first, uid last
   roles [{"r": role, "u": unit id}]  (a role on a unit applies to its whole subtree)
+  tv    the account's token version      sid  the login (refresh token family) it came from
 Every service verifies tokens with the public keys identity serves; there is no call to
-identity per request. Keys are fetched again only when an unknown `kid` shows up.
+identity per request. Keys are fetched again only when an unknown `kid` shows up. A verified
+token is then checked against revocations (services/core/revocation.py).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -47,6 +50,8 @@ class Principal:
     ancestors: tuple[str, ...]
     grants: tuple[Grant, ...] = field(default_factory=tuple)
     token: str = ""
+    token_version: int = 0
+    session_id: str = ""
 
     def grant_units(self, roles: Iterable[str]) -> set[str]:
         wanted = set(roles)
@@ -76,6 +81,8 @@ def issue_access_token(
         "uid": principal.unit_id,
         "anc": list(principal.ancestors),
         "roles": [{"r": g.role, "u": g.unit_id} for g in principal.grants],
+        "tv": principal.token_version,
+        "sid": principal.session_id,
         "iat": issued,
         "exp": issued + ttl_seconds,
     }
@@ -85,11 +92,23 @@ def issue_access_token(
 KeySource = Callable[[], dict[str, str]]  # kid -> public key PEM
 
 
-class TokenVerifier:
-    """Verifies access tokens against public keys from `source`, refetched on an unknown kid."""
+class RevocationCheck(Protocol):
+    def check(self, principal: Principal) -> None: ...
 
-    def __init__(self, source: KeySource, refetch_interval: float = 5.0, cache_size: int = 20000) -> None:
+
+class TokenVerifier:
+    """Verifies access tokens against public keys from `source`, refetched on an unknown kid, then
+    asks `revocations` (when given) whether the token was revoked."""
+
+    def __init__(
+        self,
+        source: KeySource,
+        refetch_interval: float = 5.0,
+        cache_size: int = 20000,
+        revocations: RevocationCheck | None = None,
+    ) -> None:
         self._source = source
+        self.revocations = revocations
         self._verified: dict[str, tuple[Principal, float]] = {}
         self._cache_size = cache_size
         self._keys: dict[str, Ed25519PublicKey] = {}
@@ -125,18 +144,25 @@ class TokenVerifier:
         return key
 
     def verify(self, token: str) -> Principal:
-        """The token's principal; a token seen before skips the signature check until it expires."""
+        """The token's principal; a token seen before skips the signature check until it expires,
+        never the revocation check."""
         cached = self._verified.get(token)
-        if cached is not None:
-            principal, expires = cached
-            if time.time() < expires:
-                return principal
-            self._verified.pop(token, None)
-        principal, expires = self._verify(token)
-        if len(self._verified) >= self._cache_size:
-            self._verified.clear()  # bounded: a burst of new tokens just restarts the cache
-        self._verified[token] = (principal, expires)
+        if cached is not None and time.time() < cached[1]:
+            principal = cached[0]
+        else:
+            if cached is not None:
+                self._verified.pop(token, None)
+            principal, expires = self._verify(token)
+            if len(self._verified) >= self._cache_size:
+                self._verified.clear()  # bounded: a burst of new tokens just restarts the cache
+            self._verified[token] = (principal, expires)
+        self.check_revoked(principal)
         return principal
+
+    def check_revoked(self, principal: Principal) -> None:
+        """Raise when the principal's token has been revoked since (streams ask before each message)."""
+        if self.revocations is not None:
+            self.revocations.check(principal)
 
     def _verify(self, token: str) -> tuple[Principal, float]:
         try:
@@ -159,5 +185,7 @@ class TokenVerifier:
             ancestors=tuple(str(a) for a in claims.get("anc", [])),
             grants=tuple(Grant(str(g["r"]), str(g["u"])) for g in claims.get("roles", [])),
             token=token,
+            token_version=int(claims.get("tv", 0)),
+            session_id=str(claims.get("sid", "")),
         )
         return principal, float(claims["exp"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
 import grpc
@@ -122,19 +122,23 @@ class ContextChannel(grpc.Channel):
 
 
 def make_channel(
-    target: str, services: list[ServiceDescriptor], default_timeout: float = DEFAULT_TIMEOUT
+    target: str,
+    services: list[ServiceDescriptor],
+    default_timeout: float = DEFAULT_TIMEOUT,
+    options: Sequence[tuple[str, Any]] = (),
 ) -> grpc.Channel:
+    defaults: dict[str, Any] = {
+        "grpc.service_config": service_config(services),
+        "grpc.enable_retries": 1,
+        "grpc.max_receive_message_length": 32 * 1024 * 1024,
+        "grpc.max_send_message_length": 32 * 1024 * 1024,
+        "grpc.keepalive_time_ms": 30000,
+        # A restarted server is found again within about 2 s (gRPC's default waits up to 2 min).
+        "grpc.max_reconnect_backoff_ms": 2000,
+    }
     channel = grpc.insecure_channel(
         target if "://" in target or target.startswith("unix:") else f"dns:///{target}",
-        options=[
-            ("grpc.service_config", service_config(services)),
-            ("grpc.enable_retries", 1),
-            ("grpc.max_receive_message_length", 32 * 1024 * 1024),
-            ("grpc.max_send_message_length", 32 * 1024 * 1024),
-            ("grpc.keepalive_time_ms", 30000),
-            # A restarted server is found again within about 2 s (gRPC's default waits up to 2 min).
-            ("grpc.max_reconnect_backoff_ms", 2000),
-        ],
+        options=list({**defaults, **dict(options)}.items()),  # the caller's options win
     )
     return ContextChannel(channel, default_timeout)
 

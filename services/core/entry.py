@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 
 import grpc
 
-from services.core.auth import KeySource, TokenVerifier
+from services.core.auth import KeySource, RevocationCheck, TokenVerifier
 from services.core.clients import identity_stub
 from services.core.config import ServerConfig
 from services.core.db import Database, Migration
@@ -18,6 +18,7 @@ from services.core.errors import Unavailable
 from services.core.logs import setup_logging
 from services.core.metrics import serve_metrics
 from services.core.outbox import run_relay
+from services.core.revocation import identity_watcher
 from services.core.server import Register, serve_forever
 from sotay.identity.v1 import identity_pb2
 
@@ -57,7 +58,9 @@ def service_main(
     build: Callable[[Database], tuple[Register, KeySource, set[str]]],
     workers: dict[str, Worker] | None = None,
     argv: Sequence[str] | None = None,
+    revocations: Callable[[Database], RevocationCheck] | None = None,
 ) -> None:
+    """`revocations`: how the server learns revoked tokens (default: identity's, by a watcher)."""
     workers = {"relay": lambda db, stop: run_relay(db, service, stop), **(workers or {})}
     parser = argparse.ArgumentParser(prog=f"python -m services.{service}")
     parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate", *workers])
@@ -71,7 +74,8 @@ def service_main(
     db.migrate(service, migrations)
     if args.command == "serve":
         register, keys, public = build(db)
-        serve_forever(ServerConfig.from_env(service), register, TokenVerifier(keys), public)
+        check = revocations(db) if revocations is not None else identity_watcher(service).start()
+        serve_forever(ServerConfig.from_env(service), register, TokenVerifier(keys, revocations=check), public)
         return
     config = ServerConfig.from_env(service)
     if config.metrics_port:

@@ -136,7 +136,11 @@ class ServerInterceptor(grpc.ServerInterceptor):
             started = time.perf_counter()
             try:
                 self._begin(method, context)
-                yield from behaviour(request, context)
+                principal = principal_var.get()
+                for message in behaviour(request, context):
+                    if principal is not None and self.verifier is not None:
+                        self.verifier.check_revoked(principal)  # a stream outliving its token ends
+                    yield message
             except Exception as exc:
                 if _is_abort(exc, context):
                     raise

@@ -8,6 +8,7 @@ from services.core.errors import InvalidArgument
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
+MAX_OFFSET = 2**31 - 1  # past any list; a bigger (forged) offset would overflow the database's integers
 
 
 def page_size(requested: int, default: int = DEFAULT_PAGE_SIZE, maximum: int = MAX_PAGE_SIZE) -> int:
@@ -23,7 +24,7 @@ def decode_token(token: str) -> int:
         offset = int(base64.urlsafe_b64decode(token.encode()).decode().removeprefix("o:"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidArgument("invalid_page_token", "page_token is not valid") from exc
-    if offset < 0:
+    if not 0 <= offset <= MAX_OFFSET:
         raise InvalidArgument("invalid_page_token", "page_token is not valid")
     return offset
 

@@ -30,7 +30,7 @@ from services.core.errors import (
     Unauthenticated,
 )
 from services.core.ids import new_id, require_id
-from services.identity import activity, audit, members, units
+from services.identity import activity, audit, members, revocation, units
 from services.identity.keys import KeyStore
 
 HASHER = PasswordHasher()  # argon2id with the library's recommended parameters
@@ -136,7 +136,7 @@ def find_account(conn: Connection, login: str) -> Row[Any] | None:
     return found[0] if len(found) == 1 else None
 
 
-def principal_for(conn: Connection, account: Row[Any]) -> Principal:
+def principal_for(conn: Connection, account: Row[Any], session_id: str = "") -> Principal:
     grants = conn.execute(
         sa.text(
             "SELECT g.role, g.unit_id, u.depth FROM role_grants g JOIN units u ON u.id = g.unit_id "
@@ -157,6 +157,8 @@ def principal_for(conn: Connection, account: Row[Any]) -> Principal:
         unit_id=unit_id,
         ancestors=tuple(units.chain(conn, unit_id)) if unit_id else (),
         grants=tuple(Grant(g.role, g.unit_id) for g in grants),
+        token_version=revocation.token_version(conn, account.id),
+        session_id=session_id,
     )
 
 
@@ -171,7 +173,7 @@ class Accounts:
     def _issue(self, conn: Connection, account: Row[Any], family_id: str) -> Tokens:
         activity.record(conn, account, time.time())
         kid, key = self.keys.signing_key()
-        access = issue_access_token(key, kid, principal_for(conn, account), self.policy.access_ttl)
+        access = issue_access_token(key, kid, principal_for(conn, account, family_id), self.policy.access_ttl)
         refresh = secrets.token_urlsafe(32)
         now = time.time()
         conn.execute(
@@ -262,7 +264,7 @@ class Accounts:
             ).first()
             if row is not None and row.used_at is not None:
                 # Committed before the error is raised: the whole login is revoked.
-                self._revoke_family(conn, row.family_id, now)
+                self._revoke_family(conn, row.account_id, row.family_id, now, "refresh_reused")
                 audit.record(conn, "auth.refresh.reuse_detected", target_type="account",
                              target_id=row.account_id, family=row.family_id)
                 failure = Unauthenticated("refresh_token_reused", "refresh token was already used; login revoked")
@@ -281,15 +283,17 @@ class Accounts:
                 if claimed:
                     return self._issue(conn, account, row.family_id)
                 # A concurrent refresh used it first: same as a replay.
-                self._revoke_family(conn, row.family_id, now)
+                self._revoke_family(conn, row.account_id, row.family_id, now, "refresh_reused")
                 failure = Unauthenticated("refresh_token_reused", "refresh token was already used; login revoked")
         raise failure
 
-    def _revoke_family(self, conn: Connection, family_id: str, now: float) -> None:
+    def _revoke_family(self, conn: Connection, account_id: str, family_id: str, now: float, cause: str) -> None:
+        """The login ends: its refresh tokens and its access tokens."""
         conn.execute(
             sa.text("UPDATE refresh_tokens SET revoked_at = :t WHERE family_id = :f AND revoked_at IS NULL"),
             {"t": now, "f": family_id},
         )
+        revocation.revoke_session(conn, account_id, family_id, cause, self.policy.access_ttl)
 
     def logout(self, token: str) -> None:
         with self.db.write() as conn:
@@ -298,7 +302,7 @@ class Accounts:
                 {"h": _token_hash(token)},
             ).first()
             if row is not None:
-                self._revoke_family(conn, row.family_id, time.time())
+                self._revoke_family(conn, row.account_id, row.family_id, time.time(), "logout")
                 audit.record(conn, "auth.logout", actor=row.account_id, target_type="account",
                              target_id=row.account_id)
 
@@ -324,6 +328,7 @@ class Accounts:
             sa.text("UPDATE refresh_tokens SET revoked_at = :t WHERE account_id = :a AND revoked_at IS NULL"),
             {"t": now, "a": account_id},
         )
+        revocation.revoke_account(conn, account_id, action)
         conn.execute(sa.text("DELETE FROM login_throttle WHERE login = :k"), {"k": f"acct:{account_id}"})
         audit.record(conn, action, actor=actor, target_type="account", target_id=account_id)
 

@@ -18,7 +18,7 @@ from services.core.errors import AlreadyExists, FailedPrecondition, InvalidArgum
 from services.core.ids import new_id, require_id
 from services.core.outbox import emit
 from services.core.text import fold
-from services.identity import units
+from services.identity import revocation, units
 
 GENDERS = ("male", "female", "other")
 STATUSES = ("official", "probationary")
@@ -286,7 +286,7 @@ def transfer(conn: Connection, member_id: str, to_unit_id: str, reason: str, act
         {"id": new_id(), "m": current.id, "f": current.unit_id, "to": target.id, "r": reason[:500], "a": actor,
          "t": now},
     )
-    sync_position_role(conn, current.id)
+    sync_position_role(conn, current.id, revoke_cause="member_transferred")  # the token's units change
     row = get(conn, current.id)
     emit(
         conn, "identity.member.transferred", current.id,
@@ -314,14 +314,15 @@ def deactivate(conn: Connection, member_id: str, reason: str) -> Row[Any]:
         ),
         {"t": time.time(), "id": current.id},
     )
-    sync_position_role(conn, current.id)
+    sync_position_role(conn, current.id, revoke_cause="member_deactivated")
     row = get(conn, current.id)
     emit(conn, "identity.member.deactivated", current.id, facts(row))
     return row
 
 
-def sync_position_role(conn: Connection, member_id: str) -> None:
-    """The member's cell role follows their position and their cell."""
+def sync_position_role(conn: Connection, member_id: str, revoke_cause: str = "") -> None:
+    """The member's cell role follows their position and their cell. Losing a role (or a
+    `revoke_cause`) revokes the account's access tokens."""
     row = conn.execute(
         sa.text("SELECT m.unit_id, m.position, m.active, a.id AS account_id FROM members m "
                 "JOIN accounts a ON a.member_id = m.id WHERE m.id = :id"),
@@ -329,12 +330,12 @@ def sync_position_role(conn: Connection, member_id: str) -> None:
     ).first()
     if row is None:
         return
-    conn.execute(
-        sa.text("DELETE FROM role_grants WHERE account_id = :a AND role IN :roles").bindparams(
+    held = conn.execute(
+        sa.text("DELETE FROM role_grants WHERE account_id = :a AND role IN :roles RETURNING role, unit_id").bindparams(
             sa.bindparam("roles", expanding=True)
         ),
         {"a": row.account_id, "roles": list(POSITION_ROLES.values())},
-    )
+    ).all()
     role = POSITION_ROLES.get(row.position)
     if role and row.active:
         conn.execute(
@@ -344,6 +345,9 @@ def sync_position_role(conn: Connection, member_id: str) -> None:
             ),
             {"id": new_id(), "a": row.account_id, "r": role, "u": row.unit_id, "t": time.time()},
         )
+    lost = {(h.role, h.unit_id) for h in held} - ({(role, row.unit_id)} if role and row.active else set())
+    if lost or revoke_cause:
+        revocation.revoke_account(conn, row.account_id, revoke_cause or "role_lost")
 
 
 def list_members(

@@ -2,6 +2,7 @@
 
 from services.core.db import Migration
 from services.core.outbox import OUTBOX_STATEMENTS
+from services.identity.revocation import MIGRATION_STATEMENTS as REVOCATION_STATEMENTS
 
 # A roster (services.identity.members.ROSTER_COLUMNS) shows these columns of members, and the
 # id of a member's account. The roster cache (roster_cache.py) keeps a page for as long as its
@@ -122,6 +123,11 @@ MIGRATIONS = [
     ),
     Migration(
         5,
+        "token revocations: a min access-token version per account and per revoked login",
+        REVOCATION_STATEMENTS,
+    ),
+    Migration(
+        6,
         "coarse account activity for the reports: the day first signed in, the last day signed in",
         (
             "ALTER TABLE accounts ADD COLUMN activated_on TEXT",

@@ -19,7 +19,7 @@ from services.core.ids import new_id, require_id
 from services.core.interceptors import current_principal
 from services.core.outbox import timestamp
 from services.core.paging import decode_token, next_token, page_size
-from services.identity import access, accounts, audit, members, units
+from services.identity import access, accounts, audit, members, revocation, units
 from services.identity.accounts import Accounts
 from services.identity.convert import add_roster_entries, grant_msg, member_msg, profile, unit_msg
 from services.identity.keys import KeyStore
@@ -30,7 +30,8 @@ from sotay.identity.v1 import identity_pb2_grpc
 Ctx: TypeAlias = grpc.ServicerContext
 MAX_IMPORT_BYTES = 200 * 1024 * 1024
 PUBLIC_METHODS = {
-    f"/sotay.identity.v1.IdentityService/{m}" for m in ("Login", "RefreshToken", "Logout", "GetPublicKeys")
+    f"/sotay.identity.v1.IdentityService/{m}"
+    for m in ("Login", "RefreshToken", "Logout", "GetPublicKeys", "ListTokenRevocations")
 }
 
 
@@ -384,6 +385,24 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
             issuer="sotay-identity",
         )
 
+    def ListTokenRevocations(
+        self, request: pb.ListTokenRevocationsRequest, context: Ctx
+    ) -> pb.ListTokenRevocationsResponse:
+        # Open like the event log it summarises (callers inside the cluster network; ids only).
+        size = page_size(request.page_size, default=1000, maximum=5000)
+        if len(request.page_token) > 64:
+            raise InvalidArgument("invalid_page_token", "page_token is not valid")
+        with self.db.read() as conn:
+            found, seq = revocation.recent(conn, self.accounts.policy.access_ttl, request.page_token, size)
+        return pb.ListTokenRevocationsResponse(
+            revocations=[
+                pb.TokenRevocation(subject=r.subject, min_version=r.min_version, revoked_at=timestamp(r.revoked_at))
+                for r in found
+            ],
+            next_page_token=found[-1].subject if len(found) == size else "",
+            event_seq=seq,
+        )
+
     # ---------- roles ----------
 
     def GrantRole(self, request: pb.GrantRoleRequest, context: Ctx) -> pb.GrantRoleResponse:
@@ -423,6 +442,7 @@ class IdentityServicer(identity_pb2_grpc.IdentityServiceServicer):
                 raise PermissionDenied("cannot_revoke_own_admin", "ask another admin to revoke your admin role")
             access.require_over(conn, me, row.account_id)
             conn.execute(sa.text("DELETE FROM role_grants WHERE id = :id"), {"id": gid})
+            revocation.revoke_account(conn, row.account_id, "role_revoked")
             audit.record(conn, "role.revoked", me.account_id, "account", row.account_id,
                          units.get(conn, row.unit_id).path, role=row.role)
         return pb.RevokeRoleResponse()

@@ -332,6 +332,7 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServiceServicer)
                 "invalid_max_seconds", "max_seconds must not be negative", field="max_seconds"
             )
         duration = min(float(request.max_seconds or 60), limit)
+        context.send_initial_metadata(())  # the caller is accepted: the gateway may start its response
         interval = float(env("INBOX_WATCH_POLL_SECONDS", "2"))
         # A watch holds an RPC thread until it ends: capped below GRPC_WORKERS (watch_slots).
         try:

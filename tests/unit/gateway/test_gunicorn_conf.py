@@ -24,6 +24,7 @@ def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert conf.workers == 2
     assert conf.worker_class == "gateway.worker.GatewayWorker"  # gthread with health threads
     assert conf.threads == 8
+    assert conf.limit_request_line == 8190  # gunicorn's largest; longer is a 414 in the JSON shape
     assert conf.preload_app is False
     assert conf.reuse_port is True  # connections spread over the workers by the kernel
     assert conf.errorlog == "-"

@@ -337,14 +337,17 @@ def test_member_pages_count_every_match_on_every_page(identity: Identity) -> Non
     subtree = identity.stub.ListMembers(pb.ListMembersRequest(unit_id=a.id, subtree=True, page_size=2), metadata=auth)
     assert subtree.total_size == 7 and len(subtree.members) == 2
 
-    # A commune admin (grant on an ancestor) lists the cell; once revoked, at once no longer.
+    # A commune admin (grant on an ancestor) lists the cell; once revoked, at once no longer: the
+    # token is refused, and a new one lacks the role.
     admin_a = commune_admin(identity, auth, a.id, "0912000100")
     assert identity.stub.ListMembers(pb.ListMembersRequest(unit_id=cell_a.id), metadata=admin_a).total_size == 8
     grants = identity.stub.ListRoles(pb.ListRolesRequest(unit_id=a.id), metadata=auth).grants
     admin_grant = next(g for g in grants if g.role == pb.ROLE_ADMIN and g.unit_id == a.id)
     identity.stub.RevokeRole(pb.RevokeRoleRequest(grant_id=admin_grant.id), metadata=auth)
-    expect_error(grpc.StatusCode.PERMISSION_DENIED, "not_allowed", identity.stub.ListMembers,
+    expect_error(grpc.StatusCode.UNAUTHENTICATED, "token_revoked", identity.stub.ListMembers,
                  pb.ListMembersRequest(unit_id=cell_a.id), metadata=admin_a)
+    expect_error(grpc.StatusCode.PERMISSION_DENIED, "not_allowed", identity.stub.ListMembers,
+                 pb.ListMembersRequest(unit_id=cell_a.id), metadata=identity.token("0912000100", "admin-xa-password"))
 
 
 def test_an_import_stream_without_its_last_message_imports_nothing(identity: Identity) -> None:

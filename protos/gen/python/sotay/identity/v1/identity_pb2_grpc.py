@@ -163,6 +163,11 @@ class IdentityServiceStub:
                 request_serializer=sotay_dot_identity_dot_v1_dot_identity__pb2.GetPublicKeysRequest.SerializeToString,
                 response_deserializer=sotay_dot_identity_dot_v1_dot_identity__pb2.GetPublicKeysResponse.FromString,
                 _registered_method=True)
+        self.ListTokenRevocations = channel.unary_unary(
+                '/sotay.identity.v1.IdentityService/ListTokenRevocations',
+                request_serializer=sotay_dot_identity_dot_v1_dot_identity__pb2.ListTokenRevocationsRequest.SerializeToString,
+                response_deserializer=sotay_dot_identity_dot_v1_dot_identity__pb2.ListTokenRevocationsResponse.FromString,
+                _registered_method=True)
         self.GrantRole = channel.unary_unary(
                 '/sotay.identity.v1.IdentityService/GrantRole',
                 request_serializer=sotay_dot_identity_dot_v1_dot_identity__pb2.GrantRoleRequest.SerializeToString,
@@ -359,6 +364,15 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListTokenRevocations(self, request, context):
+        """Accounts and logins whose access tokens were revoked recently enough that some may still be
+        unexpired, with the event log position they are current to (a service's revocation watcher
+        starts from this, then follows identity.account.tokens_revoked events).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GrantRole(self, request, context):
         """--- roles ---
         """
@@ -512,6 +526,11 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.GetPublicKeys,
                     request_deserializer=sotay_dot_identity_dot_v1_dot_identity__pb2.GetPublicKeysRequest.FromString,
                     response_serializer=sotay_dot_identity_dot_v1_dot_identity__pb2.GetPublicKeysResponse.SerializeToString,
+            ),
+            'ListTokenRevocations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTokenRevocations,
+                    request_deserializer=sotay_dot_identity_dot_v1_dot_identity__pb2.ListTokenRevocationsRequest.FromString,
+                    response_serializer=sotay_dot_identity_dot_v1_dot_identity__pb2.ListTokenRevocationsResponse.SerializeToString,
             ),
             'GrantRole': grpc.unary_unary_rpc_method_handler(
                     servicer.GrantRole,
@@ -1213,6 +1232,33 @@ class IdentityService:
             '/sotay.identity.v1.IdentityService/GetPublicKeys',
             sotay_dot_identity_dot_v1_dot_identity__pb2.GetPublicKeysRequest.SerializeToString,
             sotay_dot_identity_dot_v1_dot_identity__pb2.GetPublicKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTokenRevocations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotay.identity.v1.IdentityService/ListTokenRevocations',
+            sotay_dot_identity_dot_v1_dot_identity__pb2.ListTokenRevocationsRequest.SerializeToString,
+            sotay_dot_identity_dot_v1_dot_identity__pb2.ListTokenRevocationsResponse.FromString,
             options,
             channel_credentials,
             insecure,

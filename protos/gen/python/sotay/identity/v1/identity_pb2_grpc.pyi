@@ -82,6 +82,11 @@ class IdentityServiceStub:
     """
     GetMe: _grpc.UnaryUnaryMultiCallable[_identity_pb2.GetMeRequest, _identity_pb2.GetMeResponse]
     GetPublicKeys: _grpc.UnaryUnaryMultiCallable[_identity_pb2.GetPublicKeysRequest, _identity_pb2.GetPublicKeysResponse]
+    ListTokenRevocations: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ListTokenRevocationsRequest, _identity_pb2.ListTokenRevocationsResponse]
+    """Accounts and logins whose access tokens were revoked recently enough that some may still be
+    unexpired, with the event log position they are current to (a service's revocation watcher
+    starts from this, then follows identity.account.tokens_revoked events).
+    """
     GrantRole: _grpc.UnaryUnaryMultiCallable[_identity_pb2.GrantRoleRequest, _identity_pb2.GrantRoleResponse]
     """--- roles ---"""
     RevokeRole: _grpc.UnaryUnaryMultiCallable[_identity_pb2.RevokeRoleRequest, _identity_pb2.RevokeRoleResponse]
@@ -143,6 +148,11 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     """
     GetMe: _aio.UnaryUnaryMultiCallable[_identity_pb2.GetMeRequest, _identity_pb2.GetMeResponse]  # type: ignore[assignment]
     GetPublicKeys: _aio.UnaryUnaryMultiCallable[_identity_pb2.GetPublicKeysRequest, _identity_pb2.GetPublicKeysResponse]  # type: ignore[assignment]
+    ListTokenRevocations: _aio.UnaryUnaryMultiCallable[_identity_pb2.ListTokenRevocationsRequest, _identity_pb2.ListTokenRevocationsResponse]  # type: ignore[assignment]
+    """Accounts and logins whose access tokens were revoked recently enough that some may still be
+    unexpired, with the event log position they are current to (a service's revocation watcher
+    starts from this, then follows identity.account.tokens_revoked events).
+    """
     GrantRole: _aio.UnaryUnaryMultiCallable[_identity_pb2.GrantRoleRequest, _identity_pb2.GrantRoleResponse]  # type: ignore[assignment]
     """--- roles ---"""
     RevokeRole: _aio.UnaryUnaryMultiCallable[_identity_pb2.RevokeRoleRequest, _identity_pb2.RevokeRoleResponse]  # type: ignore[assignment]
@@ -351,6 +361,17 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _identity_pb2.GetPublicKeysRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_identity_pb2.GetPublicKeysResponse, _abc.Awaitable[_identity_pb2.GetPublicKeysResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def ListTokenRevocations(
+        self,
+        request: _identity_pb2.ListTokenRevocationsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.ListTokenRevocationsResponse, _abc.Awaitable[_identity_pb2.ListTokenRevocationsResponse]]:
+        """Accounts and logins whose access tokens were revoked recently enough that some may still be
+        unexpired, with the event log position they are current to (a service's revocation watcher
+        starts from this, then follows identity.account.tokens_revoked events).
+        """
 
     @_abc_1.abstractmethod
     def GrantRole(
