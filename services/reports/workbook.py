@@ -6,6 +6,7 @@ import io
 from collections.abc import Sequence
 
 import openpyxl
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from openpyxl.worksheet.worksheet import Worksheet
 
@@ -25,8 +26,8 @@ def _sheet(ws: Worksheet, title: str, headers: Sequence[str], rows: Sequence[Seq
     ws.append(list(headers))
     for cell in ws[1]:
         cell.font = Font(bold=True)
-    for row in rows:
-        ws.append(list(row))
+    for row in rows:  # control characters (which a unit name may hold) cannot be stored in XLSX
+        ws.append([ILLEGAL_CHARACTERS_RE.sub("", v) if isinstance(v, str) else v for v in row])
     ws.freeze_panes = "A2"
     for i, header in enumerate(headers, start=1):
         ws.column_dimensions[ws.cell(1, i).column_letter].width = max(10, min(40, len(header) + 2))
