@@ -25,10 +25,12 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-SERVICES = ("identity", "documents", "meetings", "notifications")
+SERVICES = ("identity", "documents", "meetings", "notifications", "reports")
 BACKING = {"postgres", "elasticsearch", "seaweedfs", "mailpit"}
 # Workers that must never run twice (ordering, or a periodic job without a lock).
-SINGLETONS = {"documents-units", "meetings-reminders", "notifications-consume", "notifications-escalate"}
+SINGLETONS = {
+    "documents-units", "meetings-reminders", "notifications-consume", "notifications-escalate", "reports-consume",
+}
 # gRPC calls between processes (the code's service_addr() uses): caller -> servers called.
 GRPC_CALLS = {
     "gateway": set(SERVICES),
@@ -37,6 +39,8 @@ GRPC_CALLS = {
     "notifications": {"identity"},  # token keys, units, rosters
     "notifications-consume": {"identity", "documents", "meetings"},  # EventLogService
     "documents-units": {"identity"},  # EventLogService
+    "reports": {"identity"},  # token keys
+    "reports-consume": {"identity", "documents", "meetings", "notifications"},  # EventLogService
 }
 # Backend settings each process cannot work without (DATABASE_URL for every one of them).
 NEEDS = {

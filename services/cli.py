@@ -28,7 +28,7 @@ from services.identity.migrations import MIGRATIONS as IDENTITY_MIGRATIONS
 from services.supervisor import Backoff, Supervisor
 
 # Every service `sotay up` runs; each has services/<name>/app.py with MIGRATIONS (and WORKERS).
-SERVICES = ("identity", "documents", "meetings", "notifications")
+SERVICES = ("identity", "documents", "meetings", "notifications", "reports")
 
 
 def service_app(name: str) -> object:

@@ -3,7 +3,7 @@
 # database reachable only by its owner. Passwords come from the container environment.
 set -euo pipefail
 
-for service in identity documents meetings notifications; do
+for service in identity documents meetings notifications reports; do
     password_var="${service^^}_DB_PASSWORD"
     password="${!password_var:?$password_var is not set}"
     psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \

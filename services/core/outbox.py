@@ -257,3 +257,18 @@ def service_consumer(db: Database, source: str, topic_prefixes: list[str], handl
 
     channel = make_channel(service_addr(source), [events_pb2.DESCRIPTOR.services_by_name["EventLogService"]])
     return EventConsumer(db, source, grpc_fetch(channel, topic_prefixes), handle)
+
+
+def run_consumers(db: Database, stop: threading.Event, topics: dict[str, list[str]], handle: Handler) -> None:
+    """A `consume` worker: one consumer thread per source service (its topics), until `stop`."""
+    threads = [
+        threading.Thread(
+            target=service_consumer(db, source, prefixes, handle).run, args=(stop,), name=f"consume-{source}",
+            daemon=True,
+        )
+        for source, prefixes in topics.items()
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()

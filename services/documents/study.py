@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 from services.core.auth import Principal
 from services.core.db import Database
 from services.core.errors import PermissionDenied, Unavailable
-from services.documents import store
+from services.documents import events, store
 from services.documents.units import UnitDirectory
 from sotay.identity.v1 import identity_pb2
 
@@ -49,6 +49,7 @@ def mark(conn: Connection, document_id: str, me: Principal) -> float:
         ),
         {"d": document_id, "m": me.member_id, "a": me.account_id, "u": me.unit_id, "t": now},
     )
+    events.emit_studied(conn, document_id, me.member_id, me.unit_id, now)
     return now
 
 

@@ -30,7 +30,7 @@ from services.core.errors import (
     Unauthenticated,
 )
 from services.core.ids import new_id, require_id
-from services.identity import audit, members, revocation, units
+from services.identity import activity, audit, members, revocation, units
 from services.identity.keys import KeyStore
 
 HASHER = PasswordHasher()  # argon2id with the library's recommended parameters
@@ -171,6 +171,7 @@ class Accounts:
     # --- tokens ---
 
     def _issue(self, conn: Connection, account: Row[Any], family_id: str) -> Tokens:
+        activity.record(conn, account, time.time())
         kid, key = self.keys.signing_key()
         access = issue_access_token(key, kid, principal_for(conn, account, family_id), self.policy.access_ttl)
         refresh = secrets.token_urlsafe(32)

@@ -458,6 +458,11 @@ class _Import:
                 "import_id": self.import_id, "batch": self.batches, "root_unit_id": self.root.id,
                 "created": len(plan.creates), "updated": plan.updated, "transferred": len(plan.transfers),
                 "unit_ids": sorted(touched), "actor": self.actor,
+                "members": [  # as members.facts, for the reports (transfers emit their own event)
+                    {"member_id": m, "unit_id": u, "status": p.status, "gender": p.gender,
+                     "exempt": bool(p.exempt), "active": True}
+                    for m, u, p in (*plan.creates, *plan.updates)
+                ],
             })
 
 

@@ -190,8 +190,18 @@ def create(conn: Connection, unit_id: str, profile: Profile, password_hash: str 
         sa.text(ACCOUNT_INSERT_SQL), {"id": new_id(), "m": member_id, "h": password_hash, "t": time.time()}
     )
     sync_position_role(conn, member_id)
-    emit(conn, "identity.member.created", member_id, {"member_id": member_id, "unit_id": unit.id})
-    return get(conn, member_id)
+    row = get(conn, member_id)
+    emit(conn, "identity.member.created", member_id, facts(row))
+    return row
+
+
+def facts(row: Any) -> dict[str, Any]:
+    """What identity.member.* events carry about a member: the reports' membership figures
+    (unit, status, gender, exemption, active), nothing more of the profile."""
+    return {
+        "member_id": row.id, "unit_id": row.unit_id, "status": row.status, "gender": row.gender,
+        "exempt": bool(row.exempt), "active": bool(row.active),
+    }
 
 
 def insert(conn: Connection, unit_id: str, p: Profile, now: float) -> str:
@@ -249,8 +259,9 @@ def update(conn: Connection, member_id: str, profile: Profile) -> Row[Any]:
     )
     if "position" in changes:
         sync_position_role(conn, current.id)
-    emit(conn, "identity.member.updated", current.id, {"member_id": current.id, "fields": sorted(changes)})
-    return get(conn, current.id)
+    row = get(conn, current.id)
+    emit(conn, "identity.member.updated", current.id, {**facts(row), "fields": sorted(changes)})
+    return row
 
 
 def transfer(conn: Connection, member_id: str, to_unit_id: str, reason: str, actor: str) -> Row[Any]:
@@ -276,11 +287,12 @@ def transfer(conn: Connection, member_id: str, to_unit_id: str, reason: str, act
          "t": now},
     )
     sync_position_role(conn, current.id, revoke_cause="member_transferred")  # the token's units change
+    row = get(conn, current.id)
     emit(
         conn, "identity.member.transferred", current.id,
-        {"member_id": current.id, "from_unit_id": current.unit_id, "to_unit_id": target.id},
+        {**facts(row), "from_unit_id": current.unit_id, "to_unit_id": target.id},
     )
-    return get(conn, current.id)
+    return row
 
 
 def deactivate(conn: Connection, member_id: str, reason: str) -> Row[Any]:
@@ -303,8 +315,9 @@ def deactivate(conn: Connection, member_id: str, reason: str) -> Row[Any]:
         {"t": time.time(), "id": current.id},
     )
     sync_position_role(conn, current.id, revoke_cause="member_deactivated")
-    emit(conn, "identity.member.deactivated", current.id, {"member_id": current.id})
-    return get(conn, current.id)
+    row = get(conn, current.id)
+    emit(conn, "identity.member.deactivated", current.id, facts(row))
+    return row
 
 
 def sync_position_role(conn: Connection, member_id: str, revoke_cause: str = "") -> None:

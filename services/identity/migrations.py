@@ -136,4 +136,12 @@ MIGRATIONS = [
             "CREATE INDEX activation_codes_account ON activation_codes (account_id, created_at)",
         ),
     ),
+    Migration(
+        7,
+        "coarse account activity for the reports: the day first signed in, the last day signed in",
+        (
+            "ALTER TABLE accounts ADD COLUMN activated_on TEXT",
+            "ALTER TABLE accounts ADD COLUMN last_active_on TEXT",
+        ),
+    ),
 ]

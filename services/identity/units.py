@@ -77,7 +77,7 @@ def create(conn: Connection, name: str, kind: str, parent_id: str, code: str = "
             "parent": parent_id or None, "path": path, "depth": depth, "now": now,
         },
     )
-    emit(conn, "identity.unit.created", uid, {"unit_id": uid, "parent_id": parent_id, "kind": kind})
+    emit(conn, "identity.unit.created", uid, {"unit_id": uid, "parent_id": parent_id, "kind": kind, "name": name})
     return get(conn, uid)
 
 
@@ -87,6 +87,7 @@ def rename(conn: Connection, unit_id: str, name: str) -> Row[Any]:
         sa.text("UPDATE units SET name = :n, updated_at = :t WHERE id = :id"),
         {"n": validate_name(name), "t": time.time(), "id": unit.id},
     )
+    emit(conn, "identity.unit.renamed", unit.id, {"unit_id": unit.id, "name": validate_name(name)})
     return get(conn, unit.id)
 
 

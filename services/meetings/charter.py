@@ -211,7 +211,9 @@ class AttendanceSummary:
     absent_excused: int
     absent_unexcused: int
     not_recorded: int
-    percent: float  # present / expected, exempt members left out of the ratio (HD 12)
+    expected: int  # the ratio's denominator: see counts_for_attendance
+    attended: int  # the ratio's numerator: expected members present
+    percent: float  # present among expected / expected (HD 12)
 
     @property
     def meets_hd12(self) -> bool:
@@ -219,9 +221,18 @@ class AttendanceSummary:
         return self.percent > 85.0 and self.absent_unexcused == 0
 
 
+def counts_for_attendance(p: Participant) -> bool:
+    """THE attendance-ratio rule, used by the meeting view, the minutes, the quality score and the
+    reports (which receive the counts in `meetings.meeting.held`): every member of the roster is
+    expected except exempt members (miễn công tác và sinh hoạt đảng) and members transferred out
+    for the session. A member excused for the session stays expected: an excused absence is still
+    an absence (so is a suspended member's)."""
+    return not p.exempt and p.session_status != TRANSFERRED
+
+
 def attendance(roster: Sequence[Participant]) -> AttendanceSummary:
     present = sum(1 for p in roster if p.present)
-    expected = [p for p in roster if not p.exempt and p.session_status not in (TRANSFERRED, SUSPENDED, EXCUSED)]
+    expected = [p for p in roster if counts_for_attendance(p)]
     present_expected = sum(1 for p in expected if p.present)
     percent = round(100.0 * present_expected / len(expected), 1) if expected else 0.0
     return AttendanceSummary(
@@ -237,6 +248,8 @@ def attendance(roster: Sequence[Participant]) -> AttendanceSummary:
             1 for p in roster if p.attendance == ABSENT_UNEXCUSED and p.session_status != EXCUSED and not p.exempt
         ),
         not_recorded=sum(1 for p in roster if p.attendance == NOT_RECORDED and p.session_status == NORMAL),
+        expected=len(expected),
+        attended=present_expected,
         percent=percent,
     )
 

@@ -66,7 +66,7 @@ class Totals:
     meetings: int
 
 
-PARTS_SQL = """
+PARTS_SELECT = """
 SELECT m.id, m.cell_unit_id, m.kind, m.state, m.starts_at, m.session_order,
   (SELECT COUNT(*) FROM meeting_documents d WHERE d.meeting_id = m.id) AS documents,
   CASE WHEN m.announced_at IS NOT NULL AND (m.started_at IS NULL OR m.announced_at < m.started_at)
@@ -78,9 +78,13 @@ SELECT m.id, m.cell_unit_id, m.kind, m.state, m.starts_at, m.session_order,
      AND p.state = 'closed') AS adoption_votes,
   CASE WHEN m.resolution_published_at IS NOT NULL THEN 1 ELSE 0 END AS resolution_published,
   (SELECT COUNT(*) FROM tasks t WHERE t.meeting_id = m.id) AS tasks
-FROM meetings m WHERE m.month = :month AND m.state <> 'draft' AND m.cell_unit_id IN :cells
-ORDER BY m.cell_unit_id, m.starts_at, m.session_order
-"""
+FROM meetings m"""
+PARTS_SQL = (
+    PARTS_SELECT
+    + " WHERE m.month = :month AND m.state <> 'draft' AND m.cell_unit_id IN :cells"
+    + " ORDER BY m.cell_unit_id, m.starts_at, m.session_order"
+)
+MEETING_PARTS_SQL = PARTS_SELECT + " WHERE m.id = :id"
 
 
 def parts(row: Row[Any]) -> MeetingParts:
@@ -91,6 +95,10 @@ def parts(row: Row[Any]) -> MeetingParts:
         part3=bool(row.resolution_published) and row.tasks > 0,
         opened_by=int(row.opened_by),
     )
+
+
+def of_meeting(conn: Connection, meeting_id: str) -> MeetingParts:
+    return parts(conn.execute(sa.text(MEETING_PARTS_SQL), {"id": meeting_id}).one())
 
 
 def report(conn: Connection, cells: Sequence[tuple[str, str]], month: str) -> list[CellParts]:

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from services.core.errors import InvalidArgument
-from services.meetings import states
+from services.meetings import facts, states
 from services.meetings.charter import Rubric, RubricError
 
 OFFICIAL = "official"
@@ -71,6 +71,8 @@ def submit(
             "at": time.time(),
         },
     )
+    if official:
+        facts.emit_held(conn, meeting.id)
     return conn.execute(
         sa.text("SELECT * FROM evaluations WHERE meeting_id = :m AND kind = :k AND member_id = :p"), key
     ).one()

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, Row
 from services.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.core.ids import new_id, require_id
 from services.core.outbox import emit
-from services.meetings import states
+from services.meetings import facts, states
 
 KINDS = ("regular", "thematic")
 MODES = ("in_person", "online", "hybrid")
@@ -411,6 +411,7 @@ def close(conn: Connection, meeting: Row[Any], conclusion: str) -> None:
         {"s": states.CLOSED, "t": time.time(), "c": conclusion, "id": meeting.id},
     )
     bump(conn, meeting.id)
+    facts.emit_held(conn, meeting.id)
 
 
 def publish_resolution(conn: Connection, meeting: Row[Any], text: str, document_id: str) -> list[str]:
@@ -440,6 +441,7 @@ def publish_resolution(conn: Connection, meeting: Row[Any], text: str, document_
             "member_ids": members,
         },
     )
+    facts.emit_held(conn, meeting.id)
     return members
 
 

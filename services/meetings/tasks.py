@@ -21,7 +21,7 @@ from services.core.db import Database
 from services.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.core.ids import new_id, require_id
 from services.core.outbox import emit
-from services.meetings import meetings, states
+from services.meetings import facts, meetings, states
 
 log = logging.getLogger("sotay.meetings.tasks")
 
@@ -110,6 +110,7 @@ def assign(
             "assignee_member_ids": people,
         },
     )
+    facts.emit_held(conn, meeting.id)
     return task_id
 
 

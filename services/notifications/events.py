@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy.engine import Connection
 
 from services.core.db import Database
-from services.core.outbox import Event, EventConsumer, Fetch, dispatch, service_consumer
+from services.core.outbox import Event, EventConsumer, Fetch, dispatch, run_consumers, service_consumer
 from services.notifications import bulletins, inbox, personal
 from services.notifications.delivery.queue import timezone
 
@@ -251,13 +251,4 @@ def grpc_consumer(db: Database, source: str) -> EventConsumer:
 
 def run(db: Database, stop: threading.Event) -> None:
     """Worker `consume`: one thread per source."""
-    threads = [
-        threading.Thread(
-            target=grpc_consumer(db, s).run, args=(stop,), name=f"consume-{s}", daemon=True
-        )
-        for s in TOPICS
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    run_consumers(db, stop, TOPICS, handle)

@@ -175,7 +175,7 @@ def submit(
         },
     )
     _event(conn, fid, "received", principal.account_id, uid, "", now)
-    emit(conn, "notifications.feedback.received", fid, {"feedback_id": fid, "unit_id": uid})
+    emit(conn, "notifications.feedback.received", fid, {"feedback_id": fid, "unit_id": uid, "at": now})
     return get(conn, fid)
 
 
@@ -249,7 +249,7 @@ def answer(
             sa.text("INSERT INTO idempotency (key, result_id, created_at) VALUES (:k, :r, :now)"),
             {"k": key, "r": row.id, "now": now},
         )
-    emit(conn, "notifications.feedback.answered", row.id, {"feedback_id": row.id, "unit_id": row.unit_id})
+    emit(conn, "notifications.feedback.answered", row.id, {"feedback_id": row.id, "unit_id": row.unit_id, "at": now})
     return get(conn, row.id)
 
 
@@ -359,7 +359,7 @@ def escalate_once(db: Database, now: float | None = None, batch: int = 500) -> i
                 conn,
                 "notifications.feedback.escalated",
                 row.id,
-                {"feedback_id": row.id, "from_unit_id": chain[-1], "to_unit_id": parent},
+                {"feedback_id": row.id, "from_unit_id": chain[-1], "to_unit_id": parent, "at": at},
             )
             moved += 1
     return moved

@@ -50,8 +50,9 @@ SERVICE_ROUTES = {
     "documents": "/api/v1/documents?page_size=1",
     "meetings": "/api/v1/meetings/rubric",
     "notifications": "/api/v1/push-subscriptions/config",
+    "reports": "/api/v1/reports/status",
 }
-SECRET_FILES = ("identity.db", "documents.db", "meetings.db", "notifications.db", "meetings-ballot.key",
+SECRET_FILES = ("identity.db", "documents.db", "meetings.db", "notifications.db", "reports.db", "meetings-ballot.key",
                 "demo-accounts.txt")
 
 

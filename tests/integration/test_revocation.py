@@ -19,6 +19,7 @@ ROUTES = {  # one route per service
     "documents": "/api/v1/documents",
     "meetings": "/api/v1/meetings/00000000-0000-4000-8000-000000000000",  # (a list validates its query first)
     "notifications": "/api/v1/inbox",
+    "reports": "/api/v1/reports/status",
 }
 
 

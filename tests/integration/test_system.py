@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -72,4 +73,16 @@ def test_up_on_an_empty_directory_seeds_a_demo_province(tmp_path: Path) -> None:
         assert members["total_size"] >= 300
         statuses = {m["status"] for m in members["items"]}
         assert statuses <= {"official", "probationary"}
+        # The reports service reads identity's events into its own tables: the seeded roster shows.
+        year = time.strftime("%Y")
+
+        def reported() -> int:
+            reply = requests.get(system.url(f"/api/v1/reports/units/{me['unit_id']}"), headers=auth, timeout=10,
+                                 params={"period": year})
+            return int(reply.json()["membership"]["members"]) if reply.status_code == 200 else -1
+
+        deadline = time.monotonic() + 30
+        while reported() != members["total_size"] and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert reported() == members["total_size"]
         stops_cleanly(system)

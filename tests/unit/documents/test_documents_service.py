@@ -214,6 +214,9 @@ def test_resolution_study_per_unit(stack: Stack) -> None:
     again = stack.stub.MarkStudied(pb.MarkStudiedRequest(document_id=made.id), metadata=p.member_a).studied_at
     assert at == again
     assert stack.stub.GetDocument(pb.GetDocumentRequest(id=made.id), metadata=p.member_a).document.studied
+    with stack.db.read() as conn:  # for the reports: once, however often it is marked
+        marked = conn.execute(sa.text("SELECT payload FROM outbox WHERE topic = 'documents.study.marked'")).all()
+    assert [json.loads(m.payload)["member_id"] for m in marked] == [p.member_a_id]
     report = stack.stub.ListStudyStatus(
         pb.ListStudyStatusRequest(document_id=made.id, unit_id=p.commune_a), metadata=p.editor_a
     )

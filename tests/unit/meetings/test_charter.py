@@ -127,17 +127,20 @@ def test_tally_of_choices() -> None:
     assert Tally(1, 2, 3).total == 6
 
 
-def test_attendance_summary_leaves_exempt_out_of_the_ratio() -> None:
+def test_attendance_summary_leaves_only_exempt_and_transferred_out_of_the_ratio() -> None:
     roster = [
         *people(17, attendance=PRESENT),
         Participant("u", attendance=ABSENT_UNEXCUSED),
         Participant("x", exempt=True),
         Participant("p", status=PROBATIONARY, attendance=PRESENT),
         Participant("t", session_status=TRANSFERRED),
+        Participant("e", session_status=EXCUSED, attendance=ABSENT_EXCUSED),  # excused: still expected
     ]
     s = charter.attendance(roster)
-    assert (s.roster, s.official, s.probationary, s.exempt, s.present) == (21, 20, 1, 1, 18)
-    assert s.percent == round(100 * 18 / 19, 1) and s.absent_unexcused == 1 and not s.meets_hd12
+    assert (s.roster, s.official, s.probationary, s.exempt, s.present, s.expected) == (22, 21, 1, 1, 18, 20)
+    assert s.percent == 90.0 and s.absent_unexcused == 1 and s.absent_excused == 1 and not s.meets_hd12
+    excused_only = [*people(17, attendance=PRESENT), *(Participant(f"e{i}", session_status=EXCUSED) for i in range(3))]
+    assert charter.attendance(excused_only).percent == 85.0 and not charter.attendance(excused_only).meets_hd12
     assert charter.attendance(people(10, attendance=PRESENT)).meets_hd12
 
 

@@ -1,0 +1,25 @@
+"""The committee's review figures (the reports service). Queries are validated here; periods and
+access are checked by the service."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.schemas.common import Body, Query
+
+
+class Message(BaseModel):
+    """A reply of the reports service in its JSON form (see the gRPC contract for fields)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class ReportQuery(Query):
+    period: str = Field("", max_length=10, description="YYYY-MM, YYYY-Qn or YYYY; empty: give from_date and to_date")
+    from_date: str = Field("", max_length=10, description="YYYY-MM-DD, inclusive")
+    to_date: str = Field("", max_length=10, description="YYYY-MM-DD, inclusive")
+
+
+class ExemptionBody(Body):
+    exempt: bool
+    reason: str = Field("", max_length=500, description="required when exempt")

@@ -1,0 +1,286 @@
+"""The other services' events, applied to this service's read models (worker `consume`).
+
+  identity       units (created, renamed, moved, deactivated); members (created, updated,
+                 transferred, deactivated, imported: unit, status, gender, exemption, active);
+                 account activity (`identity.account.active`: one event per member and day)
+  meetings       `meetings.meeting.held`: the latest snapshot of each meeting held
+  documents      documents published (publisher, category, day); study marks
+  notifications  feedback received, answered, escalated
+
+Each event is applied once (EventConsumer), and every handler is an upsert or a set-once, so a
+re-published fact changes nothing. Events of one source come in their log order (one consumer per
+source: run one `consume` replica). An event this version cannot read is logged and skipped.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from services.core.days import day_of
+from services.core.db import Database
+from services.core.outbox import Event, EventConsumer, Fetch, dispatch, run_consumers
+
+TOPICS = {
+    "identity": ["identity.unit.", "identity.member.", "identity.members.imported", "identity.account.active"],
+    "meetings": ["meetings.meeting.held"],
+    "documents": ["documents.document.published", "documents.study.marked"],
+    "notifications": ["notifications.feedback."],
+}
+
+
+def _s(p: dict[str, Any], key: str) -> str:
+    value = p.get(key)
+    return "" if value is None else str(value)
+
+
+def _required(p: dict[str, Any], key: str) -> str:
+    value = _s(p, key)
+    if not value:
+        raise ValueError(f"{key} is missing")
+    return value
+
+
+def _run(conn: Connection, sql: str, params: dict[str, Any]) -> int:
+    return int(conn.execute(sa.text(sql), params).rowcount)
+
+
+# ---------- identity: units ----------
+
+
+def _unit_created(conn: Connection, event: Event) -> None:
+    p = event.payload
+    uid = _required(p, "unit_id")
+    parent = _s(p, "parent_id")
+    if parent:
+        parent_path = conn.execute(sa.text("SELECT path FROM units WHERE id = :id"), {"id": parent}).scalar()
+        if parent_path is None:
+            raise ValueError(f"parent unit {parent} is unknown")
+    else:
+        parent_path = "/"
+    _run(
+        conn,
+        "INSERT INTO units (id, parent_id, path, name, kind, active) VALUES (:id, :p, :path, :n, :k, TRUE) "
+        "ON CONFLICT (id) DO NOTHING",
+        {"id": uid, "p": parent or None, "path": f"{parent_path}{uid}/", "n": _s(p, "name"), "k": _s(p, "kind")},
+    )
+
+
+def _unit_renamed(conn: Connection, event: Event) -> None:
+    p = event.payload
+    _run(conn, "UPDATE units SET name = :n WHERE id = :id", {"n": _required(p, "name"), "id": _required(p, "unit_id")})
+
+
+def _unit_deactivated(conn: Connection, event: Event) -> None:
+    path = _path(conn, _required(event.payload, "unit_id"))
+    _run(conn, "UPDATE units SET active = FALSE WHERE path >= :lo AND path < :hi", subtree_range(path))
+
+
+def _unit_moved(conn: Connection, event: Event) -> None:
+    p = event.payload
+    uid = _required(p, "unit_id")
+    ancestors = p["ancestor_ids"]
+    if not isinstance(ancestors, list) or not ancestors:
+        raise ValueError("ancestor_ids is missing")
+    old = _path(conn, uid)
+    new = "/" + "".join(f"{a}/" for a in ancestors) + f"{uid}/"
+    _run(
+        conn,
+        "UPDATE units SET path = :new || substr(path, :cut) WHERE path >= :lo AND path < :hi",
+        {"new": new, "cut": len(old) + 1, **subtree_range(old)},
+    )
+    _run(conn, "UPDATE units SET parent_id = :p WHERE id = :id", {"p": str(ancestors[-1]), "id": uid})
+
+
+def _path(conn: Connection, unit_id: str) -> str:
+    path = conn.execute(sa.text("SELECT path FROM units WHERE id = :id"), {"id": unit_id}).scalar()
+    if path is None:
+        raise ValueError(f"unit {unit_id} is unknown")
+    return str(path)
+
+
+def subtree_range(path: str) -> dict[str, str]:
+    """Bounds for `path >= :lo AND path < :hi`: every path that starts with `path`."""
+    return {"lo": path, "hi": path[:-1] + chr(ord("/") + 1)}
+
+
+# ---------- identity: members and activity ----------
+
+MEMBER_UPSERT = (
+    "INSERT INTO members (id, unit_id, status, gender, exempt, active, activated_on) "
+    "VALUES (:id, :u, :s, :g, :e, :a, NULL) ON CONFLICT (id) DO UPDATE SET unit_id = excluded.unit_id, "
+    "status = excluded.status, gender = excluded.gender, exempt = excluded.exempt, active = excluded.active"
+)
+
+
+def _member_params(p: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": _required(p, "member_id"),
+        "u": _required(p, "unit_id"),
+        "s": _required(p, "status"),
+        "g": _s(p, "gender") or "other",
+        "e": bool(p.get("exempt")),
+        "a": bool(p.get("active", True)),
+    }
+
+
+def _member(conn: Connection, event: Event) -> None:
+    _run(conn, MEMBER_UPSERT, _member_params(event.payload))
+
+
+def _members_imported(conn: Connection, event: Event) -> None:
+    found = event.payload.get("members") or []
+    if not isinstance(found, list):
+        raise ValueError("members is not a list")
+    rows = [_member_params(m) for m in found if isinstance(m, dict)]
+    if rows:
+        conn.execute(sa.text(MEMBER_UPSERT), rows)
+
+
+def day_bit(day: str) -> tuple[str, int]:
+    """(month 'YYYY-MM', the day's bit in member_activity.days) of an ISO date."""
+    if len(day) != 10 or day[4] != "-" or day[7] != "-":
+        raise ValueError(f"not an ISO date: {day!r}")
+    return day[:7], 1 << (int(day[8:10]) - 1)
+
+
+def _account_active(conn: Connection, event: Event) -> None:
+    p = event.payload
+    member_id, day = _required(p, "member_id"), _required(p, "day")
+    month, bit = day_bit(day)
+    _run(
+        conn,
+        "INSERT INTO member_activity (member_id, month, days) VALUES (:m, :month, :bit) "
+        "ON CONFLICT (member_id, month) DO UPDATE SET days = member_activity.days | excluded.days",
+        {"m": member_id, "month": month, "bit": bit},
+    )
+    _run(
+        conn,
+        "UPDATE members SET activated_on = :d WHERE id = :m AND (activated_on IS NULL OR activated_on > :d)",
+        {"m": member_id, "d": day},
+    )
+
+
+# ---------- meetings ----------
+
+
+def _meeting_held(conn: Connection, event: Event) -> None:
+    p = event.payload
+    _run(
+        conn,
+        "INSERT INTO meetings (id, cell_unit_id, kind, month, day, part1, part2, part3, attended, expected, "
+        "rating, updated_at) VALUES (:id, :c, :k, :month, :day, :p1, :p2, :p3, :att, :exp, :r, :at) "
+        "ON CONFLICT (id) DO UPDATE SET cell_unit_id = excluded.cell_unit_id, kind = excluded.kind, "
+        "month = excluded.month, day = excluded.day, part1 = excluded.part1, part2 = excluded.part2, "
+        "part3 = excluded.part3, attended = excluded.attended, expected = excluded.expected, "
+        "rating = excluded.rating, updated_at = excluded.updated_at WHERE meetings.updated_at <= excluded.updated_at",
+        {
+            "id": _required(p, "meeting_id"),
+            "c": _required(p, "cell_unit_id"),
+            "k": _s(p, "kind"),
+            "month": _required(p, "month"),
+            "day": day_of(float(p["starts_at"])),
+            "p1": bool(p.get("part1")),
+            "p2": bool(p.get("part2")),
+            "p3": bool(p.get("part3")),
+            "att": int(p.get("attended") or 0),
+            "exp": int(p.get("expected") or 0),
+            "r": _s(p, "rating"),
+            "at": float(p.get("at") or 0),
+        },
+    )
+
+
+# ---------- documents ----------
+
+
+def _document_published(conn: Connection, event: Event) -> None:
+    p = event.payload
+    _run(
+        conn,
+        "INSERT INTO documents (id, publisher_unit_id, category, doc_type, day) VALUES (:id, :u, :c, :t, :d) "
+        "ON CONFLICT (id) DO NOTHING",
+        {
+            "id": _s(p, "document_id") or event.key,
+            "u": _required(p, "publisher_unit_id"),
+            "c": _s(p, "category"),
+            "t": _s(p, "doc_type"),
+            "d": day_of(float(p["published_at"])),
+        },
+    )
+
+
+def _studied(conn: Connection, event: Event) -> None:
+    p = event.payload
+    _run(
+        conn,
+        "INSERT INTO study_marks (document_id, member_id, day) VALUES (:d, :m, :day) "
+        "ON CONFLICT (document_id, member_id) DO NOTHING",
+        {"d": _required(p, "document_id"), "m": _required(p, "member_id"), "day": day_of(float(p["at"]))},
+    )
+
+
+# ---------- notifications: feedback ----------
+
+
+def _feedback_received(conn: Connection, event: Event) -> None:
+    p = event.payload
+    _run(
+        conn,
+        "INSERT INTO feedback (id, unit_id, received_on) VALUES (:id, :u, :d) ON CONFLICT (id) DO NOTHING",
+        {"id": _required(p, "feedback_id"), "u": _required(p, "unit_id"), "d": day_of(float(p["at"]))},
+    )
+
+
+def _feedback_answered(conn: Connection, event: Event) -> None:
+    p = event.payload
+    _run(
+        conn,
+        "UPDATE feedback SET answered_on = :d, answered_by_unit_id = :u WHERE id = :id AND answered_on IS NULL",
+        {"id": _required(p, "feedback_id"), "u": _required(p, "unit_id"), "d": day_of(float(p["at"]))},
+    )
+
+
+def _feedback_escalated(conn: Connection, event: Event) -> None:
+    p = event.payload
+    _run(
+        conn,
+        "INSERT INTO feedback_escalations (feedback_id, from_unit_id, day) VALUES (:id, :u, :d) "
+        "ON CONFLICT (feedback_id, from_unit_id) DO NOTHING",
+        {"id": _required(p, "feedback_id"), "u": _required(p, "from_unit_id"), "d": day_of(float(p["at"]))},
+    )
+
+
+HANDLERS: dict[str, Callable[[Connection, Event], None]] = {
+    "identity.unit.created": _unit_created,
+    "identity.unit.renamed": _unit_renamed,
+    "identity.unit.moved": _unit_moved,
+    "identity.unit.deactivated": _unit_deactivated,
+    "identity.member.created": _member,
+    "identity.member.updated": _member,
+    "identity.member.transferred": _member,
+    "identity.member.deactivated": _member,
+    "identity.members.imported": _members_imported,
+    "identity.account.active": _account_active,
+    "meetings.meeting.held": _meeting_held,
+    "documents.document.published": _document_published,
+    "documents.study.marked": _studied,
+    "notifications.feedback.received": _feedback_received,
+    "notifications.feedback.answered": _feedback_answered,
+    "notifications.feedback.escalated": _feedback_escalated,
+}
+
+handle = dispatch(HANDLERS)
+
+
+def consumer(db: Database, source: str, fetch: Fetch) -> EventConsumer:
+    return EventConsumer(db, source, fetch, handle)
+
+
+def run(db: Database, stop: threading.Event) -> None:
+    """Worker `consume`: one thread per source."""
+    run_consumers(db, stop, TOPICS, handle)

@@ -1,0 +1,424 @@
+"""The review's figures for a unit's subtree and a period, from the read models (consumers.py).
+
+Definitions (docs/reports.md has them for readers):
+- membership: members active now, by status, exemption and gender (the roster as it stands);
+- adoption: of those, activated = first signed in on or before the period's last day; active =
+  signed in on a day of the period;
+- meetings: held on the platform (closed or resolution published) and started in the period; the
+  three parts and the attendance counts are the meetings service's own (compliance.parts,
+  charter.attendance); a cell did a part when it held a meeting and every one did that part;
+  cells exempt from the rollout are counted apart;
+- documents posted: by units of the subtree in the period, per unit and category; study: marks
+  made in the period by members now in the subtree (any document), members who studied, rate over
+  members;
+- feedback: received by units of the subtree, answered by them, escalated from them, in the period.
+Each figure is one grouped query over the subtree (a path range), added up per cell in Python.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from services.core.errors import NotFound
+from services.reports.consumers import subtree_range
+from services.reports.periods import Period
+
+CELL = "cell"
+FULL_MONTH = (1 << 31) - 1
+
+
+def percent(part: int, whole: int) -> float:
+    return round(100.0 * part / whole, 1) if whole else 0.0
+
+
+class Sums:
+    """Counts that add up field by field (a counter field adds as a Counter)."""
+
+    def add(self, other: Sums) -> None:
+        for name in self.__dataclass_fields__:  # type: ignore[attr-defined]
+            mine = getattr(self, name)
+            if isinstance(mine, Counter):
+                mine.update(getattr(other, name))
+            else:
+                setattr(self, name, mine + getattr(other, name))
+
+
+@dataclass
+class Membership(Sums):
+    members: int = 0
+    official: int = 0
+    probationary: int = 0
+    exempt: int = 0
+    male: int = 0
+    female: int = 0
+    other_gender: int = 0
+
+
+@dataclass
+class Adoption(Sums):
+    members: int = 0
+    activated: int = 0
+    active: int = 0
+
+    @property
+    def activated_percent(self) -> float:
+        return percent(self.activated, self.members)
+
+    @property
+    def active_percent(self) -> float:
+        return percent(self.active, self.members)
+
+
+@dataclass
+class MeetingCounts(Sums):
+    held: int = 0
+    part1: int = 0
+    part2: int = 0
+    part3: int = 0
+    all_three: int = 0
+    attended: int = 0
+    expected: int = 0
+    ratings: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def attendance_percent(self) -> float:
+        return percent(self.attended, self.expected)
+
+
+@dataclass
+class FeedbackCounts(Sums):
+    received: int = 0
+    answered: int = 0
+    escalated: int = 0
+
+
+@dataclass
+class CellRow:
+    unit_id: str
+    name: str
+    parent_name: str
+    exempt_reason: str | None = None  # set when the cell is exempt from the rollout
+    membership: Membership = field(default_factory=Membership)
+    adoption: Adoption = field(default_factory=Adoption)
+    meetings: MeetingCounts = field(default_factory=MeetingCounts)
+    studied_members: int = 0
+    feedback: FeedbackCounts = field(default_factory=FeedbackCounts)
+
+    @property
+    def rollout_exempt(self) -> bool:
+        return self.exempt_reason is not None
+
+    def did(self, part: str) -> bool:
+        return self.meetings.held > 0 and getattr(self.meetings, part) == self.meetings.held
+
+
+@dataclass(frozen=True)
+class CategoryRow:
+    category: str
+    documents_posted: int
+    study_marks: int
+    studied_members: int
+    study_percent: float
+
+
+@dataclass
+class MeetingsSummary:
+    cells: int = 0
+    rollout_exempt_cells: int = 0
+    cells_using: int = 0
+    cells_part1: int = 0
+    cells_part2: int = 0
+    cells_part3: int = 0
+    cells_all_three: int = 0
+    meetings: MeetingCounts = field(default_factory=MeetingCounts)
+
+    @property
+    def rollout_cells(self) -> int:
+        return self.cells - self.rollout_exempt_cells
+
+
+@dataclass
+class Report:
+    period: Period
+    unit_id: str
+    unit_name: str
+    membership: Membership
+    adoption: Adoption
+    meetings: MeetingsSummary
+    cells: list[CellRow]
+    cell_months: list[tuple[str, str, MeetingCounts]]  # (cell id, month, counts), rollout cells only
+    documents_by_unit: list[tuple[str, str, int]]  # (unit id, name, documents posted)
+    categories: list[CategoryRow]
+    studied_members: int
+    feedback: FeedbackCounts
+
+    @property
+    def documents_posted(self) -> int:
+        return sum(n for _, _, n in self.documents_by_unit)
+
+    @property
+    def study_percent(self) -> float:
+        return percent(self.studied_members, self.membership.members)
+
+
+@dataclass(frozen=True)
+class Unit:
+    id: str
+    parent_id: str | None
+    path: str
+    name: str
+    kind: str
+
+
+def unit(conn: Connection, unit_id: str) -> Unit:
+    row = conn.execute(
+        sa.text("SELECT id, parent_id, path, name, kind FROM units WHERE id = :id AND active"), {"id": unit_id}
+    ).first()
+    if row is None:
+        raise NotFound("unit_not_found", f"unit {unit_id} is not known to the reports", unit_id=unit_id)
+    return Unit(row.id, row.parent_id, row.path, row.name, row.kind)
+
+
+def chain(u: Unit) -> list[str]:
+    return [p for p in u.path.split("/") if p]
+
+
+class _Subtree:
+    """The subtree's units, and which cell each unit's figures go to (its nearest cell, itself included)."""
+
+    def __init__(self, conn: Connection, root: Unit) -> None:
+        self.bounds = subtree_range(root.path)
+        rows = conn.execute(
+            sa.text("SELECT id, parent_id, path, name, kind FROM units WHERE active AND path >= :lo AND path < :hi "
+                    "ORDER BY path"),
+            self.bounds,
+        ).all()
+        self.units = {r.id: Unit(r.id, r.parent_id, r.path, r.name, r.kind) for r in rows}
+        names = {**{u.id: u.name for u in self.units.values()}}
+        if root.parent_id and root.parent_id not in names:
+            names[root.parent_id] = str(
+                conn.execute(sa.text("SELECT name FROM units WHERE id = :id"), {"id": root.parent_id}).scalar() or ""
+            )
+        self.names = names
+        self.cell_of: dict[str, str] = {}
+        for u in self.units.values():
+            for ancestor in chain(u):
+                found = self.units.get(ancestor)
+                if found is not None and found.kind == CELL:
+                    self.cell_of[u.id] = found.id
+                    break
+
+    def cells(self) -> list[Unit]:
+        found = (u for u in self.units.values() if u.kind == CELL)
+        return sorted(found, key=lambda u: (self.names.get(u.parent_id or "", ""), u.name, u.id))
+
+    def grouped(self, conn: Connection, sql: str, params: dict[str, Any]) -> list[Any]:
+        """Rows of a query over the subtree: `sql` joins `units u` and filters with `{subtree}`."""
+        statement = sql.replace("{subtree}", "u.active AND u.path >= :lo AND u.path < :hi")
+        return list(conn.execute(sa.text(statement), {**self.bounds, **params}).all())
+
+
+def _active_condition(period: Period) -> tuple[str, dict[str, Any]]:
+    months = period.months
+    first, last = months[0], months[-1]
+    params = {
+        "m0": first,
+        "mn": last,
+        "mask0": period.day_mask(first),
+        "maskn": period.day_mask(last),
+        "full": FULL_MONTH,
+    }
+    sql = (
+        "a.month >= :m0 AND a.month <= :mn AND (a.days & (CASE a.month WHEN :m0 THEN :mask0 "
+        "WHEN :mn THEN :maskn ELSE :full END)) <> 0"
+    )
+    return sql, params
+
+
+def build(conn: Connection, root: Unit, period: Period) -> Report:
+    tree = _Subtree(conn, root)
+    cells = {
+        u.id: CellRow(u.id, u.name, tree.names.get(u.parent_id or "", "")) for u in tree.cells()
+    }
+    for row in conn.execute(sa.text("SELECT unit_id, reason FROM rollout_exemptions")).all():
+        if row.unit_id in cells:
+            cells[row.unit_id].exempt_reason = row.reason
+    days = {"first": period.first.isoformat(), "last": period.last.isoformat()}
+
+    def cell(unit_id: str) -> CellRow | None:
+        found = tree.cell_of.get(unit_id)
+        return cells.get(found) if found else None
+
+    membership = Membership()
+    for r in tree.grouped(
+        conn,
+        "SELECT m.unit_id, m.status, m.gender, m.exempt, COUNT(*) AS n FROM members m "
+        "JOIN units u ON u.id = m.unit_id WHERE m.active AND {subtree} "
+        "GROUP BY m.unit_id, m.status, m.gender, m.exempt",
+        {},
+    ):
+        n = int(r.n)
+        one = Membership(
+            members=n,
+            official=n if r.status == "official" else 0,
+            probationary=n if r.status == "probationary" else 0,
+            exempt=n if r.exempt else 0,
+            male=n if r.gender == "male" else 0,
+            female=n if r.gender == "female" else 0,
+            other_gender=n if r.gender not in ("male", "female") else 0,
+        )
+        membership.add(one)
+        if (c := cell(r.unit_id)) is not None:
+            c.membership.add(one)
+
+    adoption = Adoption()
+    active_sql, active_params = _active_condition(period)
+    per_unit: dict[str, Adoption] = {}
+    for r in tree.grouped(
+        conn,
+        "SELECT m.unit_id, COUNT(*) AS n, SUM(CASE WHEN m.activated_on <= :last THEN 1 ELSE 0 END) AS activated "
+        "FROM members m JOIN units u ON u.id = m.unit_id WHERE m.active AND {subtree} GROUP BY m.unit_id",
+        days,
+    ):
+        per_unit[r.unit_id] = Adoption(int(r.n), int(r.activated or 0), 0)
+    for r in tree.grouped(
+        conn,
+        "SELECT m.unit_id, COUNT(DISTINCT m.id) AS n FROM members m JOIN units u ON u.id = m.unit_id "
+        f"JOIN member_activity a ON a.member_id = m.id WHERE m.active AND {{subtree}} AND {active_sql} "
+        "GROUP BY m.unit_id",
+        active_params,
+    ):
+        per_unit.setdefault(r.unit_id, Adoption()).active = int(r.n)
+    for unit_id, counts in per_unit.items():
+        adoption.add(counts)
+        if (c := cell(unit_id)) is not None:
+            c.adoption.add(counts)
+
+    months: dict[tuple[str, str], MeetingCounts] = {}
+    for r in tree.grouped(
+        conn,
+        "SELECT g.cell_unit_id, g.month, COUNT(*) AS held, "
+        "SUM(CASE WHEN g.part1 THEN 1 ELSE 0 END) AS p1, SUM(CASE WHEN g.part2 THEN 1 ELSE 0 END) AS p2, "
+        "SUM(CASE WHEN g.part3 THEN 1 ELSE 0 END) AS p3, "
+        "SUM(CASE WHEN g.part1 AND g.part2 AND g.part3 THEN 1 ELSE 0 END) AS p123, "
+        "SUM(g.attended) AS attended, SUM(g.expected) AS expected "
+        "FROM meetings g JOIN units u ON u.id = g.cell_unit_id "
+        "WHERE {subtree} AND g.day >= :first AND g.day <= :last GROUP BY g.cell_unit_id, g.month",
+        days,
+    ):
+        months[(r.cell_unit_id, r.month)] = MeetingCounts(
+            int(r.held), int(r.p1), int(r.p2), int(r.p3), int(r.p123), int(r.attended), int(r.expected)
+        )
+    for r in tree.grouped(
+        conn,
+        "SELECT g.cell_unit_id, g.month, g.rating, COUNT(*) AS n FROM meetings g "
+        "JOIN units u ON u.id = g.cell_unit_id WHERE {subtree} AND g.day >= :first AND g.day <= :last "
+        "AND g.rating <> '' GROUP BY g.cell_unit_id, g.month, g.rating",
+        days,
+    ):
+        months[(r.cell_unit_id, r.month)].ratings[r.rating] += int(r.n)
+    cell_months = []
+    for (unit_id, month), held in sorted(months.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        if (c := cell(unit_id)) is not None:
+            c.meetings.add(held)
+            if not c.rollout_exempt:
+                cell_months.append((c.unit_id, month, held))
+
+    documents_by_unit = [
+        (r.publisher_unit_id, tree.names.get(r.publisher_unit_id, ""), int(r.n))
+        for r in tree.grouped(
+            conn,
+            "SELECT d.publisher_unit_id, COUNT(*) AS n FROM documents d JOIN units u ON u.id = d.publisher_unit_id "
+            "WHERE {subtree} AND d.day >= :first AND d.day <= :last GROUP BY d.publisher_unit_id",
+            days,
+        )
+    ]
+    documents_by_unit.sort(key=lambda t: tree.units[t[0]].path if t[0] in tree.units else t[0])
+    posted = {
+        r.category: int(r.n)
+        for r in tree.grouped(
+            conn,
+            "SELECT d.category, COUNT(*) AS n FROM documents d JOIN units u ON u.id = d.publisher_unit_id "
+            "WHERE {subtree} AND d.day >= :first AND d.day <= :last GROUP BY d.category",
+            days,
+        )
+    }
+    study_sql = (
+        "FROM study_marks s JOIN members m ON m.id = s.member_id JOIN units u ON u.id = m.unit_id "
+        "JOIN documents d ON d.id = s.document_id "
+        "WHERE m.active AND {subtree} AND s.day >= :first AND s.day <= :last"
+    )
+    studied = {
+        r.category: (int(r.marks), int(r.members))
+        for r in tree.grouped(
+            conn,
+            f"SELECT d.category, COUNT(*) AS marks, COUNT(DISTINCT s.member_id) AS members {study_sql} "
+            "GROUP BY d.category",
+            days,
+        )
+    }
+    categories = [
+        CategoryRow(
+            category,
+            posted.get(category, 0),
+            studied.get(category, (0, 0))[0],
+            studied.get(category, (0, 0))[1],
+            percent(studied.get(category, (0, 0))[1], membership.members),
+        )
+        for category in sorted(set(posted) | set(studied))
+    ]
+    studied_total = int(
+        tree.grouped(conn, f"SELECT COUNT(DISTINCT s.member_id) AS n {study_sql}", days)[0].n or 0
+    )
+    for r in tree.grouped(
+        conn, f"SELECT m.unit_id, COUNT(DISTINCT s.member_id) AS n {study_sql} GROUP BY m.unit_id", days
+    ):
+        if (c := cell(r.unit_id)) is not None:
+            c.studied_members += int(r.n)
+
+    feedback = FeedbackCounts()
+    for column, unit_column, day_column, table in (
+        ("received", "f.unit_id", "f.received_on", "feedback f"),
+        ("answered", "f.answered_by_unit_id", "f.answered_on", "feedback f"),
+        ("escalated", "f.from_unit_id", "f.day", "feedback_escalations f"),
+    ):
+        for r in tree.grouped(
+            conn,
+            f"SELECT {unit_column} AS unit_id, COUNT(*) AS n FROM {table} JOIN units u ON u.id = {unit_column} "
+            f"WHERE {{subtree}} AND {day_column} >= :first AND {day_column} <= :last GROUP BY {unit_column}",
+            days,
+        ):
+            setattr(feedback, column, getattr(feedback, column) + int(r.n))
+            if (c := cell(r.unit_id)) is not None:
+                setattr(c.feedback, column, getattr(c.feedback, column) + int(r.n))
+
+    summary = MeetingsSummary(cells=len(cells))
+    for c in cells.values():
+        if c.rollout_exempt:
+            summary.rollout_exempt_cells += 1
+            continue
+        summary.meetings.add(c.meetings)
+        summary.cells_using += c.meetings.held > 0
+        summary.cells_part1 += c.did("part1")
+        summary.cells_part2 += c.did("part2")
+        summary.cells_part3 += c.did("part3")
+        summary.cells_all_three += c.did("all_three")
+    return Report(
+        period=period,
+        unit_id=root.id,
+        unit_name=root.name,
+        membership=membership,
+        adoption=adoption,
+        meetings=summary,
+        cells=list(cells.values()),
+        cell_months=cell_months,
+        documents_by_unit=documents_by_unit,
+        categories=categories,
+        studied_members=studied_total,
+        feedback=feedback,
+    )

@@ -1,0 +1,47 @@
+"""Reports' schema: read models built from the other services' events (consumers.py) and the
+rollout exemptions this service owns. Ids are the producing services' ids; days are ISO dates;
+`{path}` columns hold unit paths '/<root id>/.../<unit id>/' compared byte-wise."""
+
+from services.core.db import Migration
+from services.core.outbox import OUTBOX_STATEMENTS
+
+MIGRATIONS = [
+    Migration(
+        1,
+        "read models: units, members, activity, meetings, documents, study, feedback; rollout exemptions",
+        (
+            *OUTBOX_STATEMENTS,
+            "CREATE TABLE units (id TEXT PRIMARY KEY, parent_id TEXT, path {path} NOT NULL, "
+            "name TEXT NOT NULL, kind TEXT NOT NULL, active BOOLEAN NOT NULL)",
+            "CREATE INDEX units_path ON units (path)",
+            # The roster as it stands: what identity.member.* events said last.
+            "CREATE TABLE members (id TEXT PRIMARY KEY, unit_id TEXT NOT NULL, status TEXT NOT NULL, "
+            "gender TEXT NOT NULL, exempt BOOLEAN NOT NULL, active BOOLEAN NOT NULL, activated_on TEXT)",
+            "CREATE INDEX members_unit ON members (unit_id) WHERE active",
+            # Days of a month a member signed in: bit d-1 of `days` for day d (no finer data).
+            "CREATE TABLE member_activity (member_id TEXT NOT NULL, month TEXT NOT NULL, "
+            "days BIGINT NOT NULL, PRIMARY KEY (member_id, month))",
+            "CREATE INDEX member_activity_month ON member_activity (month, member_id)",
+            # Meetings held, the latest meetings.meeting.held snapshot of each.
+            "CREATE TABLE meetings (id TEXT PRIMARY KEY, cell_unit_id TEXT NOT NULL, kind TEXT NOT NULL, "
+            "month TEXT NOT NULL, day TEXT NOT NULL, part1 BOOLEAN NOT NULL, part2 BOOLEAN NOT NULL, "
+            "part3 BOOLEAN NOT NULL, attended INTEGER NOT NULL, expected INTEGER NOT NULL, "
+            "rating TEXT NOT NULL, updated_at DOUBLE PRECISION NOT NULL)",
+            "CREATE INDEX meetings_cell_day ON meetings (cell_unit_id, day)",
+            "CREATE TABLE documents (id TEXT PRIMARY KEY, publisher_unit_id TEXT NOT NULL, "
+            "category TEXT NOT NULL, doc_type TEXT NOT NULL, day TEXT NOT NULL)",
+            "CREATE INDEX documents_publisher_day ON documents (publisher_unit_id, day)",
+            "CREATE TABLE study_marks (document_id TEXT NOT NULL, member_id TEXT NOT NULL, day TEXT NOT NULL, "
+            "PRIMARY KEY (document_id, member_id))",
+            "CREATE INDEX study_marks_member_day ON study_marks (member_id, day)",
+            "CREATE TABLE feedback (id TEXT PRIMARY KEY, unit_id TEXT NOT NULL, received_on TEXT, "
+            "answered_on TEXT, answered_by_unit_id TEXT)",
+            "CREATE INDEX feedback_unit ON feedback (unit_id)",
+            "CREATE TABLE feedback_escalations (feedback_id TEXT NOT NULL, from_unit_id TEXT NOT NULL, "
+            "day TEXT NOT NULL, PRIMARY KEY (feedback_id, from_unit_id))",
+            # Owned here: cells exempt from the rollout (reported apart).
+            "CREATE TABLE rollout_exemptions (unit_id TEXT PRIMARY KEY, reason TEXT NOT NULL, "
+            "set_by_account_id TEXT NOT NULL, set_at DOUBLE PRECISION NOT NULL)",
+        ),
+    ),
+]
