@@ -66,6 +66,8 @@ class Activation:
         with self.db.read() as conn:
             unit = access.require_member_manager(conn, me, unit_id)
             found = self._members(conn, unit.id, wanted)
+            if not wanted:  # "everyone still without a password": those the caller may issue for
+                found = [row for row in found if self._may_issue(conn, me, unit.id, row)]
             for row in found:
                 self._require_may_issue(conn, me, unit.id, row)
         # Hashing (argon2) outside the write transaction: a cell's worth takes a second or two.
@@ -107,6 +109,14 @@ class Activation:
             access.require_over(conn, me, row.account_id, unit_id)
         else:
             access.require_not_outranked(conn, me, row.account_id)
+
+    @classmethod
+    def _may_issue(cls, conn: Connection, me: Principal, unit_id: str, row: Row[Any]) -> bool:
+        try:
+            cls._require_may_issue(conn, me, unit_id, row)
+        except PermissionDenied:
+            return False
+        return True
 
     def _members(self, conn: Connection, unit_id: str, wanted: list[str]) -> list[Row[Any]]:
         base = ("SELECT m.id, m.full_name, m.phone, m.party_card_number, a.id AS account_id, a.password_hash "

@@ -117,5 +117,7 @@ def test_a_code_sets_a_password_so_only_an_admin_over_the_account_issues_one_onc
     expect_error(grpc.StatusCode.PERMISSION_DENIED, "target_outranks_caller", issue, sec, officer_elsewhere.id)
     me = identity.stub.GetMe(pb.GetMeRequest(), metadata=sec).member
     expect_error(grpc.StatusCode.PERMISSION_DENIED, "own_password_needs_current", issue, sec, me.id)
+    # Asked for everyone still without a password, the secretary gets codes only for those it may.
+    assert officer_elsewhere.id not in {c.member_id for c in issue(sec).codes}
     # An admin over both may (the forgotten-password case).
     assert len(issue(auth, signed_in.id, officer_elsewhere.id).codes) == 2
