@@ -24,11 +24,11 @@ import psutil
 import pytest
 import requests
 
+from services.cli import grpc_healthy
 from tests.support.processes import (
     SERVICES,
     SOTAY,
     System,
-    grpc_serving,
     login,
     running_system,
     stops_cleanly,
@@ -240,10 +240,11 @@ def test_a_killed_process_comes_back_while_the_others_keep_answering(demo: Demo)
             victim.wait(timeout=5)
             for other in SERVICES:
                 if other != service:
-                    assert grpc_serving(system.env[f"{other.upper()}_ADDR"]), f"{other} while {service} is down"
+                    other_addr = system.env[f"{other.upper()}_ADDR"]
+                    assert grpc_healthy(other_addr, timeout=5), f"{other} while {service} is down"
 
             def back(service: str = service, target: str = target, route: str = route) -> bool:
-                return grpc_serving(target, timeout=0.5) and requests.get(
+                return grpc_healthy(target, timeout=0.5) and requests.get(
                     system.url(route), headers=admin, timeout=5).status_code == 200
 
             wait_until(back, 30, f"{service} back")

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support.processes import SERVICES, SOTAY, grpc_serving, login, running_system, stops_cleanly, system_env
+from services.cli import grpc_healthy
+from tests.support.processes import SERVICES, SOTAY, login, running_system, stops_cleanly, system_env
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +25,7 @@ def test_admin_made_before_up_logs_in_and_manages_units_and_members(tmp_path: Pa
         assert requests.get(system.url("/healthz"), timeout=5).status_code == 200
         assert requests.get(system.url("/readyz"), timeout=5).status_code == 200
         for name in SERVICES:
-            assert grpc_serving(system.env[f"{name.upper()}_ADDR"]), name
+            assert grpc_healthy(system.env[f"{name.upper()}_ADDR"], timeout=5), name
 
         auth = login(system, "bi-thu-tinh", "mat-khau-manh-2026")
         me = requests.get(system.url("/api/v1/me"), headers=auth, timeout=10).json()

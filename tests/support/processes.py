@@ -14,10 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import grpc
 import psutil
 import requests
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.cli import SERVICES
 
@@ -91,15 +89,6 @@ def login(system: System, username: str, password: str) -> dict[str, str]:
                           timeout=10)
     assert reply.status_code == 200, reply.text
     return {"Authorization": f"Bearer {reply.json()['access_token']}"}
-
-
-def grpc_serving(target: str, timeout: float = 5) -> bool:
-    with grpc.insecure_channel(target) as channel:
-        try:
-            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout)
-        except grpc.RpcError:
-            return False
-    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
 
 def stops_cleanly(system: System) -> None:
