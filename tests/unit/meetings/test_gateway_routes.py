@@ -105,8 +105,15 @@ def test_a_meeting_over_rest_with_live_etag_and_minutes(rest: tuple[World, Flask
     assert closed["result"]["total"] == {"approve": 3, "reject": 2, "abstain": 0} and closed["result"]["passed"]
     rubric = call("GET", "/rubric").get_json()
     scores = {c["id"]: c["max_points"] for c in rubric["criteria"]}
-    graded = call("POST", f"/{m['id']}/evaluations", json={"scores": scores, "official": True})
-    assert graded.status_code == 201 and graded.get_json()["rating_label"] == "Tốt"
+    # Full marks contradict the record: the resolution is not published yet.
+    refused = call("POST", f"/{m['id']}/evaluations", json={"scores": scores, "official": True})
+    assert refused.status_code == 400, refused.get_json()
+    error = refused.get_json()["error"]
+    assert error["reason"] == "score_contradicts_record"
+    assert set(error["details"]["criteria"].split(",")) == {"close_follow_up"}
+    mine = {c["id"]: c["max_points"] for c in rubric["criteria"] if not c["computed"]}
+    graded = call("POST", f"/{m['id']}/evaluations", json={"scores": mine, "official": True})
+    assert graded.status_code == 201 and (graded.get_json()["total"], graded.get_json()["rating_label"]) == (90, "Tốt")
     assert call("POST", f"/{m['id']}/close", json={"conclusion": "Thống nhất"}).get_json()["state"] == "closed"
     minutes = call("GET", f"/{m['id']}/minutes?format=docx")
     assert minutes.status_code == 200 and "attachment" in minutes.headers["Content-Disposition"]
