@@ -206,6 +206,11 @@ DONE = {
 }
 
 
+def notice() -> str:
+    done = DONE.get(request.args.get("done", ""))
+    return _(done) if done else ""
+
+
 def workspace(meeting_id: str, status: int = 200, error: str = "") -> Response:
     stub, md = meetings(), metadata()
     meeting = stub.GetMeeting(mpb.GetMeetingRequest(meeting_id=meeting_id), metadata=md).meeting
@@ -235,10 +240,9 @@ def workspace(meeting_id: str, status: int = 200, error: str = "") -> Response:
     others = [mid for mid in meeting.session_meeting_ids if mid != meeting.id]
     if others:
         context["linked"] = stub.GetMeeting(mpb.GetMeetingRequest(meeting_id=others[0]), metadata=md).meeting
-    done = DONE.get(request.args.get("done", ""))
     live = meeting.state in (mpb.MEETING_STATE_ANNOUNCED, mpb.MEETING_STATE_IN_PROGRESS)
     return render(
-        "manage_meeting.html", status=status, m=meeting, error=error, notice=_(done) if done else "",
+        "manage_meeting.html", status=status, m=meeting, error=error, notice=notice(),
         states=STATES, kinds=KINDS, modes=MODES, attendance=ATTENDANCE, sheet_choices=SHEET,
         session_labels=SESSION_LABELS, exempt_reason=_(EXEMPT_REASON), key=form_key(), mpb=mpb,
         arithmetic=arithmetic, live=live, local_input=local_input, choice_of=choice_of, **context,
@@ -463,8 +467,7 @@ def evaluation_page(meeting_id: str, status: int = 200, error: str = "") -> Resp
     computed = {c.criterion_id: c for c in found.computed}
     return render("manage_meeting_evaluation.html", status=status, error=error, m=meeting.result().meeting,
                   rubric=found.rubric, official=found.official if found.HasField("official") else None,
-                  given=given, computed=computed, ev=found, notice=_(DONE["evaluated"])
-                  if request.args.get("done") == "evaluated" else "", states=STATES)
+                  given=given, computed=computed, ev=found, notice=notice(), states=STATES)
 
 
 @bp.route("/manage/meetings/<meeting_id>/evaluation")

@@ -313,8 +313,11 @@ def bulk(
             refused.setdefault(mark.member_id, problem)
     if rest_present:
         for mid, line in sheet.items():
-            if mid not in seen and line.session_status in (charter.NORMAL, charter.SUSPENDED) and (
-                line.attendance != charter.PRESENT
+            if (
+                mid not in seen
+                and not rows[mid].exempt
+                and line.session_status in (charter.NORMAL, charter.SUSPENDED)
+                and line.attendance != charter.PRESENT
             ):
                 _apply(line, Mark(mid, charter.PRESENT), meeting.mode)
     if refused:

@@ -1399,7 +1399,7 @@ class RecordAttendanceBulkRequest(_message.Message):
     meeting_id: _builtins.str
     rest_present: _builtins.bool
     """Every roster member not named in marks, summoned as usual (session status normal or
-    suspended) and not already present, is marked present in the room.
+    suspended), not exempt and not already present, is marked present in the room.
     """
     copy_from_meeting_id: _builtins.str
     """The other meeting of the same combined session: its session statuses and attendance are
