@@ -51,6 +51,8 @@ SESSION_LABELS = {
     mpb.SESSION_STATUS_SUSPENDED: N_("suspended, prosecuted or detained"),
     mpb.SESSION_STATUS_EXCUSED: N_("excused for the session"),
 }
+POSITIONS = {"secretary": N_("cell secretary"), "deputy_secretary": N_("deputy secretary"),
+             "committee_member": N_("cell committee member")}
 EXEMPT_REASON = N_("Exempt from Party work and meetings")
 BALLOTS = {"open": mpb.BALLOT_TYPE_OPEN, "secret": mpb.BALLOT_TYPE_SECRET}
 POLL_KINDS = {"resolution": mpb.POLL_KIND_RESOLUTION_ADOPTION, "question": mpb.POLL_KIND_QUESTION}
@@ -230,8 +232,7 @@ def workspace(meeting_id: str, status: int = 200, error: str = "") -> Response:
         query = request.args.get("q", "").strip()[:200]
         if query:
             hits = documents().SearchDocuments(dpb.SearchDocumentsRequest(query=query, page_size=10), metadata=md)
-            context["library"] = [(h.document.id, h.document.metadata.title, h.document.metadata.number)
-                                  for h in hits.hits]
+            context["library"] = [(h.id, h.title, h.number) for h in hits.hits]
         else:
             listed = documents().ListDocuments(dpb.ListDocumentsRequest(
                 status=dpb.DOCUMENT_STATUS_PUBLISHED, page_size=10), metadata=md)
@@ -244,7 +245,7 @@ def workspace(meeting_id: str, status: int = 200, error: str = "") -> Response:
     return render(
         "manage_meeting.html", status=status, m=meeting, error=error, notice=notice(),
         states=STATES, kinds=KINDS, modes=MODES, attendance=ATTENDANCE, sheet_choices=SHEET,
-        session_labels=SESSION_LABELS, exempt_reason=_(EXEMPT_REASON), key=form_key(), mpb=mpb,
+        session_labels=SESSION_LABELS, positions=POSITIONS, exempt_reason=_(EXEMPT_REASON), key=form_key(), mpb=mpb,
         arithmetic=arithmetic, live=live, local_input=local_input, choice_of=choice_of, **context,
     )
 

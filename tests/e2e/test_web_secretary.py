@@ -141,6 +141,7 @@ def test_a_secretary_runs_a_combined_session_from_creation_to_minutes(browser: A
     member.get_by_role("button", name="Có mặt (trực tiếp)").click()
     member.get_by_text("Đồng chí đã điểm danh.").wait_for()
     # Part 2: the attendance sheet — everyone present, then the exceptions with reasons.
+    page.reload()  # the sheet is as the page was loaded (not swapped live, so a choice being made stays)
     rows = page.locator("ol.sheet > li")
     assert rows.count() == 25
     exempt = page.locator("ol.sheet > li", has_text="miễn sinh hoạt")
@@ -172,7 +173,7 @@ def test_a_secretary_runs_a_combined_session_from_creation_to_minutes(browser: A
     url_before = page.url
     page.evaluate("window.__sameDocument = true")
     member.goto(web.url(f"/meetings/{first_id}"))
-    member.get_by_role("button", name="Tán thành").click()
+    member.get_by_role("button", name="Tán thành", exact=True).click()
     member.get_by_text("Biểu quyết của đồng chí đã được ghi nhận.").wait_for()
     page.locator("#tally", has_text="Đã có 1 phiếu").wait_for(timeout=15000)
     assert page.evaluate("window.__sameDocument === true") and page.url == url_before  # no reload
@@ -191,7 +192,7 @@ def test_a_secretary_runs_a_combined_session_from_creation_to_minutes(browser: A
     page.get_by_text("Cuộc họp đã bế mạc.").wait_for()
     page.get_by_role("button", name="Gửi đến đảng viên").click()
     page.get_by_text("Đã ban hành nghị quyết.").wait_for()
-    page.get_by_label("Nhiệm vụ", exact=True).fill("Kèm cặp hộ nghèo khối 1")
+    page.get_by_role("textbox", name="Nhiệm vụ", exact=True).fill("Kèm cặp hộ nghèo khối 1")
     page.get_by_label("Hạn").fill("2027-01-15")
     page.locator("#tasks .check").nth(5).locator("input").check()
     page.get_by_role("button", name="Giao nhiệm vụ").click()
