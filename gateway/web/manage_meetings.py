@@ -51,6 +51,13 @@ SESSION_LABELS = {
     mpb.SESSION_STATUS_SUSPENDED: N_("suspended, prosecuted or detained"),
     mpb.SESSION_STATUS_EXCUSED: N_("excused for the session"),
 }
+RULES = {
+    "attendance_ratio": N_("attendance above 85%"),
+    "no_unexcused_absence": N_("no absence without a reason, everyone recorded"),
+    "documents_before": N_("documents sent with the announcement before the meeting"),
+    "resolution_voted": N_("the resolution put to a vote"),
+    "resolution_published": N_("the resolution published"),
+}
 POSITIONS = {"secretary": N_("cell secretary"), "deputy_secretary": N_("deputy secretary"),
              "committee_member": N_("cell committee member")}
 EXEMPT_REASON = N_("Exempt from Party work and meetings")
@@ -468,7 +475,7 @@ def evaluation_page(meeting_id: str, status: int = 200, error: str = "") -> Resp
     computed = {c.criterion_id: c for c in found.computed}
     return render("manage_meeting_evaluation.html", status=status, error=error, m=meeting.result().meeting,
                   rubric=found.rubric, official=found.official if found.HasField("official") else None,
-                  given=given, computed=computed, ev=found, notice=notice(), states=STATES)
+                  given=given, computed=computed, ev=found, notice=notice(), states=STATES, rules=RULES)
 
 
 @bp.route("/manage/meetings/<meeting_id>/evaluation")

@@ -193,7 +193,7 @@ def test_a_secretary_runs_a_combined_session_from_creation_to_minutes(browser: A
     page.get_by_role("button", name="Gửi đến đảng viên").click()
     page.get_by_text("Đã ban hành nghị quyết.").wait_for()
     page.get_by_role("textbox", name="Nhiệm vụ", exact=True).fill("Kèm cặp hộ nghèo khối 1")
-    page.get_by_label("Hạn").fill("2027-01-15")
+    page.locator("#due_on").fill("2027-01-15")
     page.locator("#tasks .check").nth(5).locator("input").check()
     page.get_by_role("button", name="Giao nhiệm vụ").click()
     page.get_by_text("Đã giao nhiệm vụ.").wait_for()
