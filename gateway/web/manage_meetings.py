@@ -52,7 +52,7 @@ SESSION_LABELS = {
     mpb.SESSION_STATUS_EXCUSED: N_("excused for the session"),
 }
 RULES = {
-    "attendance_ratio": N_("attendance above 85%"),
+    "attendance_ratio": N_("attendance above 85%%"),  # %% : templates %-format every text
     "no_unexcused_absence": N_("no absence without a reason, everyone recorded"),
     "documents_before": N_("documents sent with the announcement before the meeting"),
     "resolution_voted": N_("the resolution put to a vote"),
