@@ -28,6 +28,8 @@ from gateway.schemas.meetings import (
     AttachDocumentBody,
     AttendanceBody,
     AttendancePage,
+    AttendanceSheet,
+    AttendanceSheetBody,
     Attendee,
     CheckInBody,
     CloseMeetingBody,
@@ -201,6 +203,16 @@ def record_attendance(meeting_id: str, member_id: str, body: AttendanceBody) -> 
     req = from_json(pb.RecordAttendanceRequest, {"meeting_id": meeting_id, "member_id": member_id,
                                                  **body.model_dump(exclude_none=True)})
     return to_json(meetings().RecordAttendance(req, metadata=auth_metadata()).attendee)
+
+
+@routes.route("/meetings/<meeting_id>/attendance", "POST", body=AttendanceSheetBody, response=AttendanceSheet,
+              summary="The whole attendance sheet in one request: marks, everyone else present, carried over "
+                      "from the combined session's other meeting; all or nothing, idempotent")
+def record_attendance_sheet(meeting_id: str, body: AttendanceSheetBody) -> dict[str, Any]:
+    data = body.model_dump(exclude_none=True)
+    data["idempotency_key"] = data.get("idempotency_key") or request.headers.get("Idempotency-Key", "")
+    req = from_json(pb.RecordAttendanceBulkRequest, {"meeting_id": meeting_id, **data})
+    return to_json(meetings().RecordAttendanceBulk(req, metadata=auth_metadata()))
 
 
 @routes.route("/meetings/<meeting_id>/attendance", "GET", query=PageQuery, response=AttendancePage,

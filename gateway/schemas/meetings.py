@@ -133,6 +133,13 @@ class AttendancePage(Page[Attendee]):
     totals: AttendanceTotals
 
 
+class AttendanceSheet(Reply):
+    attendees: list[Attendee]
+    totals: AttendanceTotals
+    changed: int = Field(description="members whose record this request changed (0 on a replay)")
+    replayed: bool = Field(description="the same idempotency key and body were sent before")
+
+
 class Opinion(Reply):
     id: str
     meeting_id: str
@@ -212,6 +219,8 @@ class RubricCriterion(Reply):
     group: str
     title: str
     max_points: int
+    computed: str = Field(description="set when the record decides this criterion (filled in by the system; "
+                                      "an official score may not give more)")
 
 
 class RubricRating(Reply):
@@ -244,6 +253,14 @@ class Assessment(Reply):
     comment: str
 
 
+class ComputedScore(Reply):
+    criterion_id: str
+    points: int = Field(description="the most points the record allows")
+    rule: str
+    holds: bool
+    detail: str
+
+
 class Evaluation(Reply):
     rubric: Rubric | None
     official: Assessment | None
@@ -251,6 +268,7 @@ class Evaluation(Reply):
     member_average_points: float
     member_average_rating_code: str
     member_ratings: dict[str, int]
+    computed: list[ComputedScore] = Field(description="what the record allows for each computed criterion now")
 
 
 class LivePoll(Reply):
@@ -399,6 +417,26 @@ class AttendanceBody(Body):
     attendance: AttendanceStatus
     mode: AttendanceMode | None = None
     reason: str = ""
+
+
+class AttendanceMarkBody(Body):
+    member_id: Id
+    attendance: AttendanceStatus | None = Field(None, description="null: leave attendance as it is")
+    mode: AttendanceMode | None = None
+    reason: str = Field("", max_length=500, description="required for an absence")
+    session_status: SessionStatus | None = Field(None, description="null: leave the session status as it is")
+    session_reason: str = Field("", max_length=500)
+
+
+class AttendanceSheetBody(Body):
+    marks: list[AttendanceMarkBody] = Field(default_factory=list, max_length=2000)
+    rest_present: bool = Field(False, description="everyone else summoned as usual and not yet present: present "
+                                                  "in the room")
+    copy_from_meeting_id: str = Field("", max_length=100,
+                                      description="the other meeting of the combined session: its attendance "
+                                                  "and session statuses are copied first")
+    idempotency_key: str = Field("", max_length=128, description="required here or as the Idempotency-Key header; "
+                                                                 "the same key with another body is refused")
 
 
 class OpinionBody(Body):

@@ -8,6 +8,7 @@
     bulletins.py  the inbox and a page per bulletin (with its read receipt)
     documents.py  the library: categories, units, search, reader, download, study mark
     meetings.py   the cell's meetings: documents, check-in, opinions, votes, result, minutes, tasks
+    manage_meetings.py  the secretary's workspace: a meeting from creation to minutes, the attendance sheet
     feedback.py   feedback and petitions: send, follow, read the answer
     pwa.py        manifest, service worker (offline reading of opened pages, Web Push), offline page
     settings_pages.py  notification settings and this device's Web Push subscription
@@ -20,9 +21,24 @@ from __future__ import annotations
 
 from flask import Flask
 
-from gateway.web import auth, base, bulletins, documents, feedback, home, i18n, meetings, pwa, settings_pages
+from gateway.web import (
+    auth,
+    base,
+    bulletins,
+    documents,
+    feedback,
+    home,
+    i18n,
+    manage_meetings,
+    meetings,
+    pwa,
+    settings_pages,
+)
 
-__all__ = ["auth", "bulletins", "documents", "feedback", "home", "install", "meetings", "pwa", "settings_pages"]
+__all__ = [
+    "auth", "bulletins", "documents", "feedback", "home", "install", "manage_meetings", "meetings", "pwa",
+    "settings_pages",
+]
 
 
 def install(app: Flask) -> None:

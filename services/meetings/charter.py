@@ -218,7 +218,7 @@ class AttendanceSummary:
     @property
     def meets_hd12(self) -> bool:
         """HD 12 criterion: attendance above 85% and no unexcused absence."""
-        return self.percent > 85.0 and self.absent_unexcused == 0
+        return self.percent > ATTENDANCE_THRESHOLD and self.absent_unexcused == 0
 
 
 def counts_for_attendance(p: Participant) -> bool:
@@ -261,12 +261,24 @@ class RubricError(ValueError):
     """A rubric file or a score sheet that does not fit the rubric."""
 
 
+# Criteria the record decides (a rubric criterion's "computed"): the fact that earns its points.
+COMPUTED_RULES = (
+    "attendance_ratio",  # attendance above 85%, counted by counts_for_attendance
+    "no_unexcused_absence",  # attendance fully taken, nobody absent without a reason
+    "documents_before",  # documents attached and sent with the announcement before the start
+    "resolution_voted",  # the resolution put to a vote (a closed adoption poll)
+    "resolution_published",  # the resolution published
+)
+ATTENDANCE_THRESHOLD = 85.0
+
+
 @dataclass(frozen=True)
 class Criterion:
     id: str
     group: str
     title: str
     max_points: int
+    computed: str = ""
 
 
 @dataclass(frozen=True)
@@ -293,7 +305,10 @@ class Rubric:
         """Build and check a rubric from parsed JSON/YAML data."""
         try:
             criteria = tuple(
-                Criterion(str(c["id"]), str(c.get("group", "")), str(c["title"]), int(c["max_points"]))
+                Criterion(
+                    str(c["id"]), str(c.get("group", "")), str(c["title"]), int(c["max_points"]),
+                    str(c.get("computed", "")),
+                )
                 for c in data["criteria"]  # type: ignore[attr-defined]
             )
             ratings = tuple(
@@ -312,6 +327,9 @@ class Rubric:
             raise RubricError("criterion ids must be unique")
         if any(c.max_points <= 0 for c in criteria):
             raise RubricError("every criterion needs max_points > 0")
+        unknown_rules = sorted({c.computed for c in criteria if c.computed} - set(COMPUTED_RULES))
+        if unknown_rules:
+            raise RubricError(f"unknown computed rules: {', '.join(unknown_rules)}")
         if ratings[-1].min_points != 0:
             raise RubricError("the lowest rating must start at 0 points")
         for group, points in groups.items():
@@ -333,6 +351,22 @@ class Rubric:
             if not 0 <= points <= known[cid].max_points:
                 raise RubricError(f"{cid}: points must be between 0 and {known[cid].max_points}")
         return sum(scores.values())
+
+    def capped(self, scores: Mapping[str, int], facts: Mapping[str, bool]) -> tuple[dict[str, int], list[str]]:
+        """An official score sheet against the record: computed criteria left out are filled in
+        (max_points when their fact holds, else 0); the ids of those given more than the record
+        allows (which refuse the sheet)."""
+        filled = dict(scores)
+        above: list[str] = []
+        for c in self.criteria:
+            if not c.computed:
+                continue
+            allowed = c.max_points if facts.get(c.computed, False) else 0
+            if c.id not in filled:
+                filled[c.id] = allowed
+            elif filled[c.id] > allowed:
+                above.append(c.id)
+        return filled, above
 
     def rate(self, points: float) -> Rating:
         for rating in self.ratings:

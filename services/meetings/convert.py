@@ -221,7 +221,8 @@ def rubric_msg(r: Rubric) -> pb.Rubric:
         id=r.id,
         title=r.title,
         criteria=[
-            pb.RubricCriterion(id=c.id, group=c.group, title=c.title, max_points=c.max_points) for c in r.criteria
+            pb.RubricCriterion(id=c.id, group=c.group, title=c.title, max_points=c.max_points, computed=c.computed)
+            for c in r.criteria
         ],
         ratings=[pb.RubricRating(code=x.code, label=x.label, min_points=x.min_points) for x in r.ratings],
         max_points=r.max_points,

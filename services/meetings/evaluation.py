@@ -11,8 +11,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from services.core.errors import InvalidArgument
-from services.meetings import facts, states
+from services.core.errors import FailedPrecondition, InvalidArgument
+from services.meetings import charter, compliance, facts, states
 from services.meetings.charter import Rubric, RubricError
 
 OFFICIAL = "official"
@@ -28,6 +28,46 @@ class Summary:
     ratings: dict[str, int]
 
 
+@dataclass(frozen=True)
+class Fact:
+    holds: bool
+    detail: str
+
+
+def record_facts(conn: Connection, meeting_id: str) -> dict[str, Fact]:
+    """What the meeting's record says for each computed rule (charter.COMPUTED_RULES)."""
+    from services.meetings import roster  # roster imports meetings, which imports facts
+
+    people = roster.participants(conn, meeting_id)
+    att = charter.attendance(people)
+    unrecorded = sum(
+        1
+        for p in people
+        if charter.counts_for_attendance(p)
+        and p.attendance == charter.NOT_RECORDED
+        and p.session_status == charter.NORMAL
+    )
+    parts = compliance.of_meeting(conn, meeting_id)
+    row = parts.row
+    return {
+        "attendance_ratio": Fact(
+            att.percent > charter.ATTENDANCE_THRESHOLD,
+            f"{att.attended}/{att.expected} = {att.percent:.1f}% (> {charter.ATTENDANCE_THRESHOLD:.0f}%)",
+        ),
+        "no_unexcused_absence": Fact(
+            att.absent_unexcused == 0 and unrecorded == 0,
+            f"unexcused {att.absent_unexcused}, not recorded {unrecorded}",
+        ),
+        "documents_before": Fact(
+            parts.part1, f"documents {row.documents}, announced before the start: {bool(row.announced_before)}"
+        ),
+        "resolution_voted": Fact(row.adoption_votes > 0, f"closed adoption polls {row.adoption_votes}"),
+        "resolution_published": Fact(
+            bool(row.resolution_published), f"resolution published: {bool(row.resolution_published)}"
+        ),
+    }
+
+
 def submit(
     conn: Connection,
     meeting: Row[Any],
@@ -39,6 +79,17 @@ def submit(
     official: bool,
 ) -> Row[Any]:
     states.require(meeting.state, "evaluate")
+    found = record_facts(conn, meeting.id)
+    scores, above = rubric.capped(scores, {rule: f.holds for rule, f in found.items()})
+    if official and above:
+        by_id = {c.id: c for c in rubric.criteria}
+        raise FailedPrecondition(
+            "score_contradicts_record",
+            "; ".join(f"{cid}: the record allows 0 ({found[by_id[cid].computed].detail})" for cid in above),
+            criteria=",".join(above),
+        )
+    if above:  # a member's assessment cannot claim what the record denies either: held to it
+        scores = {**scores, **dict.fromkeys(above, 0)}
     try:
         total = rubric.total(scores)
     except RubricError as exc:

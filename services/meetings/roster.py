@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,6 +22,7 @@ from services.meetings import charter, meetings, states
 from services.meetings.directory import RosterEntry
 
 MODES = ("in_person", "online")
+MAX_MARKS = 2000  # a roster is a cell (about 25); far above any real sheet
 
 
 def snapshot(conn: Connection, meeting: Row[Any], entries: Sequence[RosterEntry]) -> list[str]:
@@ -216,3 +218,153 @@ def mode_counts(conn: Connection, meeting_id: str) -> tuple[int, int]:
     ).all()
     by = {r.attendance_mode: int(r.n) for r in rows}
     return by.get("in_person", 0), by.get("online", 0)
+
+
+@dataclass(frozen=True)
+class Mark:
+    """One line of the attendance sheet; empty attendance/session_status leave that part as it is."""
+
+    member_id: str
+    attendance: str = ""
+    mode: str = ""
+    reason: str = ""
+    session_status: str = ""
+    session_reason: str = ""
+
+
+@dataclass
+class Line:
+    session_status: str
+    session_reason: str
+    attendance: str
+    mode: str
+    reason: str
+    self_checked_in: bool
+
+
+def _line(row: Row[Any]) -> Line:
+    return Line(row.session_status, row.session_reason, row.attendance, row.attendance_mode,
+                row.attendance_reason, bool(row.self_checked_in))
+
+
+def _apply(line: Line, mark: Mark, meeting_mode: str) -> list[str]:
+    """Apply one mark to a sheet line; the reasons it is refused (nothing applied when any)."""
+    problems: list[str] = []
+    if mark.session_status:
+        if mark.session_status not in charter.SESSION_STATUSES:
+            return ["invalid_session_status"]
+        reason = mark.session_reason.strip()[:500]
+        if mark.session_status != charter.NORMAL and not reason:
+            return ["session_reason_required"]
+        line.session_status = mark.session_status
+        line.session_reason = reason if mark.session_status != charter.NORMAL else ""
+        if line.session_status in (charter.TRANSFERRED, charter.EXCUSED, charter.SUSPENDED) and (
+            line.attendance == charter.PRESENT
+        ):
+            line.attendance, line.mode = charter.NOT_RECORDED, ""
+    if not mark.attendance:
+        return problems
+    if mark.attendance not in (charter.PRESENT, charter.ABSENT_EXCUSED, charter.ABSENT_UNEXCUSED):
+        return ["invalid_attendance"]
+    if mark.attendance == charter.PRESENT:
+        mode = mark.mode or (line.mode if line.attendance == charter.PRESENT and line.mode else "in_person")
+        if mode not in MODES:
+            return ["invalid_mode"]
+        if meeting_mode == "in_person" and mode == "online":
+            return ["meeting_in_person"]
+        if line.session_status in (charter.TRANSFERRED, charter.EXCUSED):
+            return ["member_not_in_session"]
+        if line.attendance != charter.PRESENT or line.mode != mode:
+            line.self_checked_in = False
+        line.attendance, line.mode, line.reason = charter.PRESENT, mode, ""
+    else:
+        reason = mark.reason.strip()[:500]
+        if not reason:
+            return ["reason_required"]
+        line.attendance, line.mode, line.reason, line.self_checked_in = mark.attendance, "", reason, False
+    return problems
+
+
+def bulk(
+    conn: Connection, meeting: Row[Any], marks: Sequence[Mark], rest_present: bool, source_id: str = ""
+) -> int:
+    """The whole attendance sheet at once: copy the other record of the session (`source_id`), then
+    the marks, then everyone else present. All or nothing: any refused line refuses the request,
+    naming every refused member. Returns how many members' records changed."""
+    states.require(meeting.state, "attendance")
+    rows = {r.member_id: r for r in all_rows(conn, meeting.id)}
+    sheet = {mid: _line(r) for mid, r in rows.items()}
+    seen: set[str] = set()
+    for mark in marks:
+        if mark.member_id not in rows:
+            raise InvalidArgument("not_in_roster", f"{mark.member_id} is not in this meeting's roster",
+                                  field="marks", member_id=mark.member_id)
+        if mark.member_id in seen:
+            raise InvalidArgument("member_marked_twice", f"{mark.member_id} is marked twice", field="marks",
+                                  member_id=mark.member_id)
+        seen.add(mark.member_id)
+    if source_id:
+        for mid, src in _source_lines(conn, meeting, source_id).items():
+            if mid in sheet:
+                sheet[mid] = src
+    refused: dict[str, str] = {}
+    for mark in marks:
+        for problem in _apply(sheet[mark.member_id], mark, meeting.mode):
+            refused.setdefault(mark.member_id, problem)
+    if rest_present:
+        for mid, line in sheet.items():
+            if (
+                mid not in seen
+                and not rows[mid].exempt
+                and line.session_status in (charter.NORMAL, charter.SUSPENDED)
+                and line.attendance != charter.PRESENT
+            ):
+                _apply(line, Mark(mid, charter.PRESENT), meeting.mode)
+    if refused:
+        first = next(iter(refused.values()))
+        raise InvalidArgument(
+            first if len(set(refused.values())) == 1 else "attendance_sheet_refused",
+            "; ".join(f"{mid}: {why}" for mid, why in refused.items()),
+            field="marks",
+            members=",".join(refused),
+            reasons=",".join(f"{mid}={why}" for mid, why in refused.items()),
+        )
+    changed = [mid for mid, line in sheet.items() if line != _line(rows[mid])]
+    if not changed:
+        return 0
+    if any_open_poll(conn, meeting.id) and any(
+        rows[mid].session_status != sheet[mid].session_status
+        or (rows[mid].attendance == charter.PRESENT and sheet[mid].attendance != charter.PRESENT)
+        for mid in changed
+    ):
+        raise FailedPrecondition("poll_open", "the denominator cannot change, nor a member present leave, "
+                                              "while a poll is open")
+    conn.execute(
+        sa.text(
+            "UPDATE roster SET session_status = :ss, session_reason = :sr, attendance = :a, attendance_mode = :mode, "
+            "attendance_reason = :r, self_checked_in = :self WHERE meeting_id = :m AND member_id = :p"
+        ),
+        [
+            {"m": meeting.id, "p": mid, "ss": sheet[mid].session_status, "sr": sheet[mid].session_reason,
+             "a": sheet[mid].attendance, "mode": sheet[mid].mode, "r": sheet[mid].reason,
+             "self": sheet[mid].self_checked_in}
+            for mid in changed
+        ],
+    )
+    meetings.bump(conn, meeting.id)
+    return len(changed)
+
+
+def _source_lines(conn: Connection, meeting: Row[Any], source_id: str) -> dict[str, Line]:
+    """The sheet of the other record of the same combined session (held or being held)."""
+    source = meetings.get(conn, source_id)
+    if source.id == meeting.id or source.session_id != meeting.session_id:
+        raise InvalidArgument("not_same_session", "attendance carries over only within one combined session",
+                              field="copy_from_meeting_id")
+    if source.state not in (states.IN_PROGRESS, states.CLOSED, states.RESOLUTION_PUBLISHED):
+        raise FailedPrecondition("source_not_held", "the other meeting of the session has no attendance yet")
+    lines = {r.member_id: _line(r) for r in all_rows(conn, source.id)}
+    for line in lines.values():
+        if line.attendance == charter.PRESENT:
+            line.self_checked_in = False
+    return lines

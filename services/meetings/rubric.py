@@ -1,7 +1,9 @@
 """The meeting-quality rubric in force: data, not code.
 
 MEETINGS_RUBRIC_FILE names a JSON file (see rubrics/hd12-100.json for the format: criteria with
-points, groups, and rating thresholds); by default the 100-point example from the HD 12 criteria.
+points, groups, and rating thresholds; a criterion's optional "computed" names the fact of the
+record that decides it, one of charter.COMPUTED_RULES); by default the 100-point example from the
+HD 12 criteria.
 A province changes its scoring by shipping another file, never by changing code.
 """
 

@@ -7,6 +7,7 @@ Nothing here logs a member id together with a vote (see ballots.py).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Iterator
@@ -306,6 +307,53 @@ class MeetingsServicer(meetings_pb2_grpc.MeetingsServiceServicer):
             )
         return pb.RecordAttendanceResponse(attendee=attendee_msg(row))
 
+    def RecordAttendanceBulk(
+        self, request: pb.RecordAttendanceBulkRequest, context: grpc.ServicerContext
+    ) -> pb.RecordAttendanceBulkResponse:
+        key = idempotency.check(request.idempotency_key)
+        if len(request.marks) > roster.MAX_MARKS:
+            raise InvalidArgument("too_many_marks", f"at most {roster.MAX_MARKS} marks", field="marks")
+        marks = [
+            roster.Mark(
+                member_id=mark.member_id,
+                attendance=enum_str(pb.AttendanceStatus, mark.attendance, "ATTENDANCE_STATUS_", "attendance"),
+                mode=enum_str(pb.AttendanceMode, mark.mode, "ATTENDANCE_MODE_", "mode"),
+                reason=mark.reason,
+                session_status=enum_str(pb.SessionStatus, mark.session_status, "SESSION_STATUS_", "session_status"),
+                session_reason=mark.session_reason,
+            )
+            for mark in request.marks
+        ]
+        source = (
+            require_id(request.copy_from_meeting_id, "copy_from_meeting_id", "meeting")
+            if request.copy_from_meeting_id
+            else ""
+        )
+        body = request.__deepcopy__()
+        body.idempotency_key = ""
+        digest = hashlib.sha256(body.SerializeToString(deterministic=True)).hexdigest()
+        _, m = self._as_runner(request.meeting_id)
+        with self._write() as conn:
+            m = meetings.get(conn, m.id, lock=True)
+            scope = f"attendance-sheet:{m.id}"
+            earlier = idempotency.seen(conn, scope, key)
+            if earlier is not None and earlier != digest:
+                raise FailedPrecondition(
+                    "idempotency_key_reused", "this idempotency_key was used for another attendance sheet"
+                )
+            changed = 0
+            if earlier is None:
+                changed = roster.bulk(conn, m, marks, request.rest_present, source)
+                idempotency.remember(conn, scope, key, digest)
+            rows = roster.all_rows(conn, m.id)
+            totals = live.totals(conn, m.id)
+        return pb.RecordAttendanceBulkResponse(
+            attendees=[attendee_msg(r) for r in rows],
+            totals=totals_msg(totals),
+            changed=changed,
+            replayed=earlier is not None,
+        )
+
     def ListAttendance(
         self, request: pb.ListAttendanceRequest, context: grpc.ServicerContext
     ) -> pb.ListAttendanceResponse:
@@ -482,7 +530,19 @@ class MeetingsServicer(meetings_pb2_grpc.MeetingsServiceServicer):
         with self.db.read() as conn:
             _, m = self._as_reader(conn, request.meeting_id)
             summary = evaluation.summary(conn, m.id, self.rubric)
+            found = evaluation.record_facts(conn, m.id)
         return pb.GetEvaluationResponse(
+            computed=[
+                pb.ComputedScore(
+                    criterion_id=c.id,
+                    points=c.max_points if found[c.computed].holds else 0,
+                    rule=c.computed,
+                    holds=found[c.computed].holds,
+                    detail=found[c.computed].detail,
+                )
+                for c in self.rubric.criteria
+                if c.computed
+            ],
             rubric=rubric_msg(self.rubric),
             official=assessment_msg(summary.official) if summary.official is not None else None,
             member_assessments=summary.count,

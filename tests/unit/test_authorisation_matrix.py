@@ -103,6 +103,7 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
         "secretary_a1": CELL_A1, "member_a1": CELL_A1, "probationary_a1": CELL_A1,
     },
     "meetings.record_attendance": {"secretary_a1": CELL_A1},
+    "meetings.record_attendance_sheet": {"secretary_a1": CELL_A1},
     # the side's document attached to a draft meeting of cell A1: only what A1 may read
     "meetings.attach_document": {"secretary_a1": CELL_A1},
     "meetings.vote": {"secretary_a1": CELL_A1, "member_a1": CELL_A1},
@@ -346,6 +347,9 @@ ACTIONS: dict[str, Action] = {
     "meetings.record_attendance": lambda s, a, t: s.meetings.RecordAttendance(mpb.RecordAttendanceRequest(
         meeting_id=t.meeting, member_id=t.voter.id, attendance=mpb.ATTENDANCE_STATUS_PRESENT,
         mode=mpb.ATTENDANCE_MODE_IN_PERSON), metadata=a),
+    "meetings.record_attendance_sheet": lambda s, a, t: s.meetings.RecordAttendanceBulk(
+        mpb.RecordAttendanceBulkRequest(meeting_id=t.meeting, marks=[mpb.AttendanceMark(
+            member_id=t.voter.id, attendance=mpb.ATTENDANCE_STATUS_PRESENT)], idempotency_key=s.key()), metadata=a),
     "meetings.vote": lambda s, a, t: s.meetings.CastVote(mpb.CastVoteRequest(
         poll_id=t.poll, choice=mpb.VOTE_CHOICE_APPROVE, idempotency_key=s.key()), metadata=a),
     "meetings.open_poll": lambda s, a, t: s.meetings.OpenPoll(mpb.OpenPollRequest(

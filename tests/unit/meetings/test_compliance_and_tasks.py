@@ -17,7 +17,8 @@ PAIR = [("Bí thư", "official", False), ("Đảng viên", "official", False)]
 
 def scores(w: World) -> list[pb.CriterionScore]:
     rubric = w.stub.GetRubric(pb.GetRubricRequest(), metadata=w.admin).rubric
-    return [pb.CriterionScore(criterion_id=c.id, points=c.max_points) for c in rubric.criteria]
+    # Criteria the record decides are left out: the service fills them in from the record.
+    return [pb.CriterionScore(criterion_id=c.id, points=c.max_points) for c in rubric.criteria if not c.computed]
 
 
 def hold(w: World, cell: Cell, documents: bool, vote_and_score: bool, follow_up: bool) -> str:

@@ -13,7 +13,12 @@ from tests.unit.meetings.conftest import STANDARD, World, expect_error, new_meet
 def full_scores(w: World, points: dict[str, int] | None = None) -> list[pb.CriterionScore]:
     rubric = w.stub.GetRubric(pb.GetRubricRequest(), metadata=w.admin).rubric
     points = points or {}
-    return [pb.CriterionScore(criterion_id=c.id, points=points.get(c.id, c.max_points)) for c in rubric.criteria]
+    # Criteria the record decides are left out unless given: the service fills them in from the record.
+    return [
+        pb.CriterionScore(criterion_id=c.id, points=points.get(c.id, c.max_points))
+        for c in rubric.criteria
+        if c.id in points or not c.computed
+    ]
 
 
 def test_three_parts_end_to_end(world: World) -> None:
@@ -109,12 +114,13 @@ def test_three_parts_end_to_end(world: World) -> None:
         pb.SubmitEvaluationRequest(meeting_id=m.id, scores=full_scores(w, {"att_rate": 10}), official=True),
         metadata=sec,
     ).assessment
-    assert (a.total, a.rating_code) == (95, "tot")
+    # att_rate given 10 of 15; close_follow_up filled in as 0 (the resolution is not published yet).
+    assert (a.total, a.rating_code) == (85, "kha")
     w.stub.SubmitEvaluation(
         pb.SubmitEvaluationRequest(meeting_id=m.id, scores=full_scores(w, {"con_discussion": 0})), metadata=reader.auth
     )
     ev = w.stub.GetEvaluation(pb.GetEvaluationRequest(meeting_id=m.id), metadata=sec)
-    assert ev.official.total == 95 and ev.member_assessments == 1 and ev.member_average_points == 85.0
+    assert ev.official.total == 85 and ev.member_assessments == 1 and ev.member_average_points == 75.0
     m = w.stub.CloseMeeting(
         pb.CloseMeetingRequest(meeting_id=m.id, conclusion="Chi bộ thống nhất."), metadata=sec
     ).meeting

@@ -105,8 +105,15 @@ def test_a_meeting_over_rest_with_live_etag_and_minutes(rest: tuple[World, Flask
     assert closed["result"]["total"] == {"approve": 3, "reject": 2, "abstain": 0} and closed["result"]["passed"]
     rubric = call("GET", "/rubric").get_json()
     scores = {c["id"]: c["max_points"] for c in rubric["criteria"]}
-    graded = call("POST", f"/{m['id']}/evaluations", json={"scores": scores, "official": True})
-    assert graded.status_code == 201 and graded.get_json()["rating_label"] == "Tốt"
+    # Full marks contradict the record: the resolution is not published yet.
+    refused = call("POST", f"/{m['id']}/evaluations", json={"scores": scores, "official": True})
+    assert refused.status_code == 400, refused.get_json()
+    error = refused.get_json()["error"]
+    assert error["reason"] == "score_contradicts_record"
+    assert set(error["details"]["criteria"].split(",")) == {"close_follow_up"}
+    mine = {c["id"]: c["max_points"] for c in rubric["criteria"] if not c["computed"]}
+    graded = call("POST", f"/{m['id']}/evaluations", json={"scores": mine, "official": True})
+    assert graded.status_code == 201 and (graded.get_json()["total"], graded.get_json()["rating_label"]) == (90, "Tốt")
     assert call("POST", f"/{m['id']}/close", json={"conclusion": "Thống nhất"}).get_json()["state"] == "closed"
     minutes = call("GET", f"/{m['id']}/minutes?format=docx")
     assert minutes.status_code == 200 and "attachment" in minutes.headers["Content-Disposition"]
@@ -133,3 +140,41 @@ def test_a_meeting_over_rest_with_live_etag_and_minutes(rest: tuple[World, Flask
     outsider = w.cell("Chi bộ khác", w.identity.root_id, STANDARD[5:7])
     denied = call("GET", f"/{m['id']}/minutes", who=outsider.people[1])
     assert denied.status_code == 403
+
+
+def test_the_attendance_sheet_over_rest(rest: tuple[World, FlaskClient]) -> None:
+    """POST /meetings/<id>/attendance: one request for the whole sheet, the Idempotency-Key header,
+    4xx with the reason for a bad line, nothing written."""
+    from tests.unit.meetings.conftest import started
+
+    w, http = rest
+    cell = w.cell("Chi bộ REST 2", w.identity.root_id, STANDARD)
+    m = started(w, cell, present=[])
+    token = cell.secretary.auth[0][1]
+
+    def post(body: dict, key: str = "sheet-key"):  # type: ignore[no-untyped-def,type-arg]
+        return http.post(f"/api/v1/meetings/{m.id}/attendance", json=body,
+                         headers={"Authorization": token, "Idempotency-Key": key})
+
+    giang, hai = cell.by_name("Vi Thị Giang").member_id, cell.by_name("Đặng Văn Hải").member_id
+    bad = post({"rest_present": True, "marks": [{"member_id": giang, "attendance": "absent_excused"}]}, "k0")
+    assert bad.status_code == 400 and bad.get_json()["error"]["reason"] == "reason_required"
+    assert http.get(f"/api/v1/meetings/{m.id}/attendance", headers={"Authorization": token}).get_json()[
+        "totals"]["not_recorded"] == len(STANDARD)
+    body = {"rest_present": True, "marks": [
+        {"member_id": giang, "attendance": "absent_excused", "reason": "Ốm"},
+        {"member_id": hai, "session_status": "transferred", "session_reason": "Đi học"}]}
+    first = post(body)
+    assert first.status_code == 200, first.get_json()
+    sheet = first.get_json()
+    assert sheet["changed"] == 9 and not sheet["replayed"] and sheet["totals"]["present"] == 7
+    again = post(body)
+    assert again.status_code == 200 and again.get_json()["replayed"] and again.get_json()["attendees"] == sheet[
+        "attendees"]
+    other = post({"rest_present": False}, "sheet-key")
+    assert other.status_code == 400 and other.get_json()["error"]["reason"] == "idempotency_key_reused"
+    missing = http.post(f"/api/v1/meetings/{m.id}/attendance", json=body, headers={"Authorization": token})
+    assert missing.status_code == 400 and missing.get_json()["error"]["reason"] == "idempotency_key_required"
+    spec = http.get("/api/v1/openapi.json").get_json()
+    operation = spec["paths"]["/api/v1/meetings/{meeting_id}/attendance"]["post"]
+    assert "all or nothing" in operation["summary"]

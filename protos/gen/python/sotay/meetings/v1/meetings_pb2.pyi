@@ -1351,6 +1351,113 @@ class RecordAttendanceResponse(_message.Message):
 Global___RecordAttendanceResponse: _TypeAlias = RecordAttendanceResponse  # noqa: Y015
 
 @_typing.final
+class AttendanceMark(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEMBER_ID_FIELD_NUMBER: _builtins.int
+    ATTENDANCE_FIELD_NUMBER: _builtins.int
+    MODE_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    SESSION_STATUS_FIELD_NUMBER: _builtins.int
+    SESSION_REASON_FIELD_NUMBER: _builtins.int
+    member_id: _builtins.str
+    attendance: Global___AttendanceStatus.ValueType
+    """Unspecified: leave attendance as it is (e.g. only a session status changes)."""
+    mode: Global___AttendanceMode.ValueType
+    reason: _builtins.str
+    """Required for an absence."""
+    session_status: Global___SessionStatus.ValueType
+    """Unspecified: leave the session status as it is."""
+    session_reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        member_id: _builtins.str = ...,
+        attendance: Global___AttendanceStatus.ValueType = ...,
+        mode: Global___AttendanceMode.ValueType = ...,
+        reason: _builtins.str = ...,
+        session_status: Global___SessionStatus.ValueType = ...,
+        session_reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attendance", b"attendance", "member_id", b"member_id", "mode", b"mode", "reason", b"reason", "session_reason", b"session_reason", "session_status", b"session_status"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AttendanceMark: _TypeAlias = AttendanceMark  # noqa: Y015
+
+@_typing.final
+class RecordAttendanceBulkRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MEETING_ID_FIELD_NUMBER: _builtins.int
+    MARKS_FIELD_NUMBER: _builtins.int
+    REST_PRESENT_FIELD_NUMBER: _builtins.int
+    COPY_FROM_MEETING_ID_FIELD_NUMBER: _builtins.int
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _builtins.int
+    meeting_id: _builtins.str
+    rest_present: _builtins.bool
+    """Every roster member not named in marks, summoned as usual (session status normal or
+    suspended), not exempt and not already present, is marked present in the room.
+    """
+    copy_from_meeting_id: _builtins.str
+    """The other meeting of the same combined session: its session statuses and attendance are
+    copied first (for members in both rosters), then marks and rest_present apply.
+    """
+    idempotency_key: _builtins.str
+    """Required; the same key with another body is refused (FAILED_PRECONDITION idempotency_key_reused)."""
+    @_builtins.property
+    def marks(self) -> _containers.RepeatedCompositeFieldContainer[Global___AttendanceMark]: ...
+    def __init__(
+        self,
+        *,
+        meeting_id: _builtins.str = ...,
+        marks: _abc.Iterable[Global___AttendanceMark] | None = ...,
+        rest_present: _builtins.bool = ...,
+        copy_from_meeting_id: _builtins.str = ...,
+        idempotency_key: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["copy_from_meeting_id", b"copy_from_meeting_id", "idempotency_key", b"idempotency_key", "marks", b"marks", "meeting_id", b"meeting_id", "rest_present", b"rest_present"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordAttendanceBulkRequest: _TypeAlias = RecordAttendanceBulkRequest  # noqa: Y015
+
+@_typing.final
+class RecordAttendanceBulkResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ATTENDEES_FIELD_NUMBER: _builtins.int
+    TOTALS_FIELD_NUMBER: _builtins.int
+    CHANGED_FIELD_NUMBER: _builtins.int
+    REPLAYED_FIELD_NUMBER: _builtins.int
+    changed: _builtins.int
+    """Members whose record this request changed (0 on a replay)."""
+    replayed: _builtins.bool
+    @_builtins.property
+    def attendees(self) -> _containers.RepeatedCompositeFieldContainer[Global___Attendee]: ...
+    @_builtins.property
+    def totals(self) -> Global___AttendanceTotals: ...
+    def __init__(
+        self,
+        *,
+        attendees: _abc.Iterable[Global___Attendee] | None = ...,
+        totals: Global___AttendanceTotals | None = ...,
+        changed: _builtins.int = ...,
+        replayed: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["totals", b"totals"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["attendees", b"attendees", "changed", b"changed", "replayed", b"replayed", "totals", b"totals"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordAttendanceBulkResponse: _TypeAlias = RecordAttendanceBulkResponse  # noqa: Y015
+
+@_typing.final
 class ListAttendanceRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -2064,10 +2171,16 @@ class RubricCriterion(_message.Message):
     GROUP_FIELD_NUMBER: _builtins.int
     TITLE_FIELD_NUMBER: _builtins.int
     MAX_POINTS_FIELD_NUMBER: _builtins.int
+    COMPUTED_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     group: _builtins.str
     title: _builtins.str
     max_points: _builtins.int
+    computed: _builtins.str
+    """Set when the record decides this criterion (attendance_ratio, no_unexcused_absence,
+    documents_before, resolution_voted, resolution_published): the system fills it in, and an
+    official score may not give it more.
+    """
     def __init__(
         self,
         *,
@@ -2075,10 +2188,11 @@ class RubricCriterion(_message.Message):
         group: _builtins.str = ...,
         title: _builtins.str = ...,
         max_points: _builtins.int = ...,
+        computed: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["group", b"group", "id", b"id", "max_points", b"max_points", "title", b"title"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["computed", b"computed", "group", b"group", "id", b"id", "max_points", b"max_points", "title", b"title"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2342,6 +2456,7 @@ class GetEvaluationResponse(_message.Message):
     MEMBER_AVERAGE_POINTS_FIELD_NUMBER: _builtins.int
     MEMBER_AVERAGE_RATING_CODE_FIELD_NUMBER: _builtins.int
     MEMBER_RATINGS_FIELD_NUMBER: _builtins.int
+    COMPUTED_FIELD_NUMBER: _builtins.int
     member_assessments: _builtins.int
     """Members' assessments, summarised."""
     member_average_points: _builtins.float
@@ -2354,6 +2469,10 @@ class GetEvaluationResponse(_message.Message):
 
     @_builtins.property
     def member_ratings(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]: ...
+    @_builtins.property
+    def computed(self) -> _containers.RepeatedCompositeFieldContainer[Global___ComputedScore]:
+        """What the record allows for each computed criterion now."""
+
     def __init__(
         self,
         *,
@@ -2363,14 +2482,48 @@ class GetEvaluationResponse(_message.Message):
         member_average_points: _builtins.float = ...,
         member_average_rating_code: _builtins.str = ...,
         member_ratings: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        computed: _abc.Iterable[Global___ComputedScore] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["official", b"official", "rubric", b"rubric"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["member_assessments", b"member_assessments", "member_average_points", b"member_average_points", "member_average_rating_code", b"member_average_rating_code", "member_ratings", b"member_ratings", "official", b"official", "rubric", b"rubric"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["computed", b"computed", "member_assessments", b"member_assessments", "member_average_points", b"member_average_points", "member_average_rating_code", b"member_average_rating_code", "member_ratings", b"member_ratings", "official", b"official", "rubric", b"rubric"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetEvaluationResponse: _TypeAlias = GetEvaluationResponse  # noqa: Y015
+
+@_typing.final
+class ComputedScore(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CRITERION_ID_FIELD_NUMBER: _builtins.int
+    POINTS_FIELD_NUMBER: _builtins.int
+    RULE_FIELD_NUMBER: _builtins.int
+    HOLDS_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    criterion_id: _builtins.str
+    points: _builtins.int
+    """The most points the record allows (max_points when the fact holds, else 0)."""
+    rule: _builtins.str
+    holds: _builtins.bool
+    detail: _builtins.str
+    """The facts behind it, e.g. "attendance 92.0% of 24 expected; 0 unexcused"."""
+    def __init__(
+        self,
+        *,
+        criterion_id: _builtins.str = ...,
+        points: _builtins.int = ...,
+        rule: _builtins.str = ...,
+        holds: _builtins.bool = ...,
+        detail: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["criterion_id", b"criterion_id", "detail", b"detail", "holds", b"holds", "points", b"points", "rule", b"rule"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ComputedScore: _TypeAlias = ComputedScore  # noqa: Y015
 
 @_typing.final
 class CloseMeetingRequest(_message.Message):

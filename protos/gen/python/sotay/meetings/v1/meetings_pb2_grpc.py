@@ -117,6 +117,11 @@ class MeetingsServiceStub:
                 request_serializer=sotay_dot_meetings_dot_v1_dot_meetings__pb2.RecordAttendanceRequest.SerializeToString,
                 response_deserializer=sotay_dot_meetings_dot_v1_dot_meetings__pb2.RecordAttendanceResponse.FromString,
                 _registered_method=True)
+        self.RecordAttendanceBulk = channel.unary_unary(
+                '/sotay.meetings.v1.MeetingsService/RecordAttendanceBulk',
+                request_serializer=sotay_dot_meetings_dot_v1_dot_meetings__pb2.RecordAttendanceBulkRequest.SerializeToString,
+                response_deserializer=sotay_dot_meetings_dot_v1_dot_meetings__pb2.RecordAttendanceBulkResponse.FromString,
+                _registered_method=True)
         self.ListAttendance = channel.unary_unary(
                 '/sotay.meetings.v1.MeetingsService/ListAttendance',
                 request_serializer=sotay_dot_meetings_dot_v1_dot_meetings__pb2.ListAttendanceRequest.SerializeToString,
@@ -335,6 +340,16 @@ class MeetingsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordAttendanceBulk(self, request, context):
+        """RecordAttendanceBulk: the whole attendance sheet in one request (everyone else present, the
+        exceptions with reasons, session statuses), optionally carried over from the other record
+        of a combined session; all or nothing, and the same idempotency_key with the same body
+        again is answered as the first time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ListAttendance(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -406,7 +421,10 @@ class MeetingsServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def SubmitEvaluation(self, request, context):
-        """SubmitEvaluation: a member's assessment, or the secretary's official score.
+        """SubmitEvaluation: a member's assessment, or the secretary's official score. Criteria the
+        record decides (rubric criteria with `computed` set) are filled in from the record when left
+        out of an official score, and an official score above what the record allows is refused
+        (FAILED_PRECONDITION score_contradicts_record).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -544,6 +562,11 @@ def add_MeetingsServiceServicer_to_server(servicer, server):
                     servicer.RecordAttendance,
                     request_deserializer=sotay_dot_meetings_dot_v1_dot_meetings__pb2.RecordAttendanceRequest.FromString,
                     response_serializer=sotay_dot_meetings_dot_v1_dot_meetings__pb2.RecordAttendanceResponse.SerializeToString,
+            ),
+            'RecordAttendanceBulk': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordAttendanceBulk,
+                    request_deserializer=sotay_dot_meetings_dot_v1_dot_meetings__pb2.RecordAttendanceBulkRequest.FromString,
+                    response_serializer=sotay_dot_meetings_dot_v1_dot_meetings__pb2.RecordAttendanceBulkResponse.SerializeToString,
             ),
             'ListAttendance': grpc.unary_unary_rpc_method_handler(
                     servicer.ListAttendance,
@@ -1042,6 +1065,33 @@ class MeetingsService:
             '/sotay.meetings.v1.MeetingsService/RecordAttendance',
             sotay_dot_meetings_dot_v1_dot_meetings__pb2.RecordAttendanceRequest.SerializeToString,
             sotay_dot_meetings_dot_v1_dot_meetings__pb2.RecordAttendanceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordAttendanceBulk(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotay.meetings.v1.MeetingsService/RecordAttendanceBulk',
+            sotay_dot_meetings_dot_v1_dot_meetings__pb2.RecordAttendanceBulkRequest.SerializeToString,
+            sotay_dot_meetings_dot_v1_dot_meetings__pb2.RecordAttendanceBulkResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -73,6 +73,12 @@ class MeetingsServiceStub:
     """CheckIn: a member marks themself present (online or in the room)."""
     RecordAttendance: _grpc.UnaryUnaryMultiCallable[_meetings_pb2.RecordAttendanceRequest, _meetings_pb2.RecordAttendanceResponse]
     """RecordAttendance: the secretary records a member present or absent (with a reason)."""
+    RecordAttendanceBulk: _grpc.UnaryUnaryMultiCallable[_meetings_pb2.RecordAttendanceBulkRequest, _meetings_pb2.RecordAttendanceBulkResponse]
+    """RecordAttendanceBulk: the whole attendance sheet in one request (everyone else present, the
+    exceptions with reasons, session statuses), optionally carried over from the other record
+    of a combined session; all or nothing, and the same idempotency_key with the same body
+    again is answered as the first time.
+    """
     ListAttendance: _grpc.UnaryUnaryMultiCallable[_meetings_pb2.ListAttendanceRequest, _meetings_pb2.ListAttendanceResponse]
     AddOpinion: _grpc.UnaryUnaryMultiCallable[_meetings_pb2.AddOpinionRequest, _meetings_pb2.AddOpinionResponse]
     """AddOpinion: typed by a member, or recorded by the secretary for someone who spoke in the room."""
@@ -89,7 +95,11 @@ class MeetingsServiceStub:
     """ListPollVotes lists who voted what in an open (named) ballot; refused for a secret ballot."""
     GetRubric: _grpc.UnaryUnaryMultiCallable[_meetings_pb2.GetRubricRequest, _meetings_pb2.GetRubricResponse]
     SubmitEvaluation: _grpc.UnaryUnaryMultiCallable[_meetings_pb2.SubmitEvaluationRequest, _meetings_pb2.SubmitEvaluationResponse]
-    """SubmitEvaluation: a member's assessment, or the secretary's official score."""
+    """SubmitEvaluation: a member's assessment, or the secretary's official score. Criteria the
+    record decides (rubric criteria with `computed` set) are filled in from the record when left
+    out of an official score, and an official score above what the record allows is refused
+    (FAILED_PRECONDITION score_contradicts_record).
+    """
     GetEvaluation: _grpc.UnaryUnaryMultiCallable[_meetings_pb2.GetEvaluationRequest, _meetings_pb2.GetEvaluationResponse]
     CloseMeeting: _grpc.UnaryUnaryMultiCallable[_meetings_pb2.CloseMeetingRequest, _meetings_pb2.CloseMeetingResponse]
     GetLiveState: _grpc.UnaryUnaryMultiCallable[_meetings_pb2.GetLiveStateRequest, _meetings_pb2.GetLiveStateResponse]
@@ -152,6 +162,12 @@ class MeetingsServiceAsyncStub(MeetingsServiceStub):
     """CheckIn: a member marks themself present (online or in the room)."""
     RecordAttendance: _aio.UnaryUnaryMultiCallable[_meetings_pb2.RecordAttendanceRequest, _meetings_pb2.RecordAttendanceResponse]  # type: ignore[assignment]
     """RecordAttendance: the secretary records a member present or absent (with a reason)."""
+    RecordAttendanceBulk: _aio.UnaryUnaryMultiCallable[_meetings_pb2.RecordAttendanceBulkRequest, _meetings_pb2.RecordAttendanceBulkResponse]  # type: ignore[assignment]
+    """RecordAttendanceBulk: the whole attendance sheet in one request (everyone else present, the
+    exceptions with reasons, session statuses), optionally carried over from the other record
+    of a combined session; all or nothing, and the same idempotency_key with the same body
+    again is answered as the first time.
+    """
     ListAttendance: _aio.UnaryUnaryMultiCallable[_meetings_pb2.ListAttendanceRequest, _meetings_pb2.ListAttendanceResponse]  # type: ignore[assignment]
     AddOpinion: _aio.UnaryUnaryMultiCallable[_meetings_pb2.AddOpinionRequest, _meetings_pb2.AddOpinionResponse]  # type: ignore[assignment]
     """AddOpinion: typed by a member, or recorded by the secretary for someone who spoke in the room."""
@@ -168,7 +184,11 @@ class MeetingsServiceAsyncStub(MeetingsServiceStub):
     """ListPollVotes lists who voted what in an open (named) ballot; refused for a secret ballot."""
     GetRubric: _aio.UnaryUnaryMultiCallable[_meetings_pb2.GetRubricRequest, _meetings_pb2.GetRubricResponse]  # type: ignore[assignment]
     SubmitEvaluation: _aio.UnaryUnaryMultiCallable[_meetings_pb2.SubmitEvaluationRequest, _meetings_pb2.SubmitEvaluationResponse]  # type: ignore[assignment]
-    """SubmitEvaluation: a member's assessment, or the secretary's official score."""
+    """SubmitEvaluation: a member's assessment, or the secretary's official score. Criteria the
+    record decides (rubric criteria with `computed` set) are filled in from the record when left
+    out of an official score, and an official score above what the record allows is refused
+    (FAILED_PRECONDITION score_contradicts_record).
+    """
     GetEvaluation: _aio.UnaryUnaryMultiCallable[_meetings_pb2.GetEvaluationRequest, _meetings_pb2.GetEvaluationResponse]  # type: ignore[assignment]
     CloseMeeting: _aio.UnaryUnaryMultiCallable[_meetings_pb2.CloseMeetingRequest, _meetings_pb2.CloseMeetingResponse]  # type: ignore[assignment]
     GetLiveState: _aio.UnaryUnaryMultiCallable[_meetings_pb2.GetLiveStateRequest, _meetings_pb2.GetLiveStateResponse]  # type: ignore[assignment]
@@ -314,6 +334,18 @@ class MeetingsServiceServicer(metaclass=_abc_1.ABCMeta):
         """RecordAttendance: the secretary records a member present or absent (with a reason)."""
 
     @_abc_1.abstractmethod
+    def RecordAttendanceBulk(
+        self,
+        request: _meetings_pb2.RecordAttendanceBulkRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_meetings_pb2.RecordAttendanceBulkResponse, _abc.Awaitable[_meetings_pb2.RecordAttendanceBulkResponse]]:
+        """RecordAttendanceBulk: the whole attendance sheet in one request (everyone else present, the
+        exceptions with reasons, session statuses), optionally carried over from the other record
+        of a combined session; all or nothing, and the same idempotency_key with the same body
+        again is answered as the first time.
+        """
+
+    @_abc_1.abstractmethod
     def ListAttendance(
         self,
         request: _meetings_pb2.ListAttendanceRequest,
@@ -400,7 +432,11 @@ class MeetingsServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _meetings_pb2.SubmitEvaluationRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_meetings_pb2.SubmitEvaluationResponse, _abc.Awaitable[_meetings_pb2.SubmitEvaluationResponse]]:
-        """SubmitEvaluation: a member's assessment, or the secretary's official score."""
+        """SubmitEvaluation: a member's assessment, or the secretary's official score. Criteria the
+        record decides (rubric criteria with `computed` set) are filled in from the record when left
+        out of an official score, and an official score above what the record allows is refused
+        (FAILED_PRECONDITION score_contradicts_record).
+        """
 
     @_abc_1.abstractmethod
     def GetEvaluation(
