@@ -9,6 +9,8 @@
     documents.py  the library: categories, units, search, reader, download, study mark
     meetings.py   the cell's meetings: documents, check-in, opinions, votes, result, minutes, tasks
     feedback.py   feedback and petitions: send, follow, read the answer
+    committee.py  the committee's pages: its units, the feedback queue and statistics, compliance
+    publish.py    the committee publishes documents (number register, review) and bulletins
     pwa.py        manifest, service worker (offline reading of opened pages, Web Push), offline page
     settings_pages.py  notification settings and this device's Web Push subscription
 
@@ -20,9 +22,23 @@ from __future__ import annotations
 
 from flask import Flask
 
-from gateway.web import auth, base, bulletins, documents, feedback, home, i18n, meetings, pwa, settings_pages
+from gateway.web import (
+    auth,
+    base,
+    bulletins,
+    committee,
+    documents,
+    feedback,
+    home,
+    i18n,
+    meetings,
+    publish,
+    pwa,
+    settings_pages,
+)
 
-__all__ = ["auth", "bulletins", "documents", "feedback", "home", "install", "meetings", "pwa", "settings_pages"]
+__all__ = ["auth", "bulletins", "committee", "documents", "feedback", "home", "install", "meetings", "publish", "pwa",
+           "settings_pages"]
 
 
 def install(app: Flask) -> None:
