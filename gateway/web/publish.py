@@ -35,7 +35,7 @@ FIELDS = ("title", "number", "category", "issued_on", "issuing_body", "signer", 
 STATUS_LABELS = {
     dpb.DOCUMENT_STATUS_DRAFT: N_("Draft"),
     dpb.DOCUMENT_STATUS_REVIEW: N_("In review"),
-    dpb.DOCUMENT_STATUS_PUBLISHED: N_("Published"),
+    dpb.DOCUMENT_STATUS_PUBLISHED: N_("Published (state)"),
     dpb.DOCUMENT_STATUS_WITHDRAWN: N_("Withdrawn"),
 }
 STATUS_FILTERS = {
@@ -54,7 +54,7 @@ EXTRACTION_LABELS = {
 }
 BULLETIN_STATES = {
     npb.BULLETIN_STATE_SCHEDULED: N_("Scheduled"),
-    npb.BULLETIN_STATE_PUBLISHED: N_("Published"),
+    npb.BULLETIN_STATE_PUBLISHED: N_("Shown to members"),
     npb.BULLETIN_STATE_EXPIRED: N_("Expired"),
     npb.BULLETIN_STATE_WITHDRAWN: N_("Withdrawn"),
 }
