@@ -28,6 +28,7 @@ from gateway.web.meetings import form_key, given_key
 from services.core.errors import error_info
 from services.documents.numbers import DOC_TYPES
 from sotay.documents.v1 import documents_pb2 as dpb
+from sotay.identity.v1 import identity_pb2 as ipb
 from sotay.notifications.v1 import notifications_pb2 as npb
 
 CHUNK = 1024 * 1024
@@ -77,16 +78,34 @@ def committee_documents() -> Response:
                   filters=STATUS_FILTERS, extraction=EXTRACTION_LABELS)
 
 
-def _number_check(where: Place, number: str, doc_type: str) -> dpb.CheckDocumentNumberResponse:
-    return documents().CheckDocumentNumber(
-        dpb.CheckDocumentNumberRequest(unit_id=where.id, number=number, doc_type=doc_type), metadata=metadata())
+# The usual issuer symbol of a unit that has registered no number yet (HD 36-HD/VPTW).
+ISSUERS = {
+    ipb.UNIT_KIND_PROVINCE: "TU",
+    ipb.UNIT_KIND_COMMUNE: "ĐU",
+    ipb.UNIT_KIND_DIRECT_COMMITTEE: "ĐU",
+    ipb.UNIT_KIND_GRASSROOTS: "ĐU",
+    ipb.UNIT_KIND_CELL: "CB",
+}
+
+
+def _number_check(where: Place, number: str, doc_type: str, issuer: str = "") -> dpb.CheckDocumentNumberResponse:
+    return documents().CheckDocumentNumber(dpb.CheckDocumentNumberRequest(
+        unit_id=where.id, number=number, doc_type=doc_type, issuer_code=issuer), metadata=metadata())
+
+
+def _proposed(where: Place, doc_type: str) -> dpb.CheckDocumentNumberResponse:
+    """The next free number of the type: with the unit's last issuer, else its kind's usual one."""
+    found = _number_check(where, "", doc_type)
+    if not found.next_number and where.unit.kind in ISSUERS:
+        found = _number_check(where, "", doc_type, ISSUERS[where.unit.kind])
+    return found
 
 
 def _upload_form(
     where: Place, values: dict[str, str], status: int = 200, error: str = "", check: Any = None
 ) -> Response:
     doc_type = values.get("doc_type") or "NQ"
-    proposed = _number_check(where, "", doc_type)
+    proposed = _proposed(where, doc_type)
     values.setdefault("number", proposed.next_number)
     values.setdefault("category", "van-kien-tu-lieu")
     return render("committee_upload.html", status=status, place=where, error=error, check=check, values=values,

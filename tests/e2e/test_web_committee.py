@@ -70,7 +70,8 @@ def test_committee_publishes_and_a_member_reads(web: WebSystem, browser: Any, co
     assert "Chờ duyệt" in facts and "Đã lấy nội dung chữ" in facts and "05-NQ/ĐU" in facts
     page.get_by_role("button", name="Ban hành", exact=True).click()
     assert "Đã ban hành" in page.locator(".facts").inner_text()
-    document_url = page.url
+    screenshot(page, "committee-document")
+    web.made["committee_pages"] = [("document", page.url.split("&done=")[0])]
 
     # The same number again is refused, and the next free one is proposed in the form.
     page.goto(web.url(f"/committee/documents/new?unit={committee['commune']['id']}"))
@@ -92,7 +93,8 @@ def test_committee_publishes_and_a_member_reads(web: WebSystem, browser: Any, co
     body = page.locator(".reader").inner_html()
     assert "<strong>trước ngày 20/12</strong>" in body and "script" not in body
     assert "Đã ghim" in page.locator(".facts").inner_text()
-    bulletin_url = page.url
+    bulletin_url = page.url.split("&done=")[0]
+    web.made["committee_pages"].append(("bulletin", bulletin_url))
     page.get_by_role("link", name=web.api("GET", f"/units/{web.made['cell']}", "admin")["name"]).click()
     assert committee["member_name"] in page.locator(".names").inner_text()  # not read yet
     journey_seconds, journey_requests = time.monotonic() - started, len(requests)
@@ -126,6 +128,8 @@ def test_committee_publishes_and_a_member_reads(web: WebSystem, browser: Any, co
     page.get_by_label("Nội dung trả lời gửi đảng viên").fill("Ban Tuyên giáo sẽ gửi thêm 20 bộ tài liệu.")
     page.get_by_role("button", name="Gửi trả lời").click()
     assert "Đã trả lời" in page.locator(".facts").inner_text()
+    screenshot(page, "committee-feedback-item")
+    web.made["committee_pages"].append(("feedback-item", page.url.split("&done=")[0]))
     seen = web.api("GET", f"/feedback/{item['id']}", "member")["feedback"]
     assert seen["answer"] == "Ban Tuyên giáo sẽ gửi thêm 20 bộ tài liệu."
     page.goto(web.url(f"/committee/feedback?unit={committee['commune']['id']}"))
@@ -137,7 +141,6 @@ def test_committee_publishes_and_a_member_reads(web: WebSystem, browser: Any, co
     assert "Sử dụng hệ thống" in page.locator(".facts").inner_text()
     page.locator("table.grid a").first.click()
     assert "Các buổi sinh hoạt trong tháng" in page.locator("main").inner_text()
-    assert document_url
     context.close()
     print(f"\ncommittee journey: {journey_requests} page loads, {journey_seconds:.1f} s (document + bulletin)")
 
@@ -155,7 +158,8 @@ PAGES = [
 @every_case
 def test_committee_screens_fit(web: WebSystem, browser: Any, committee: dict[str, Any], size: str, js: bool) -> None:
     context, page, tag = committee_page(browser, web, size, js)
-    for name, path in PAGES:
+    made = [(name, url.replace(web.url(""), "")) for name, url in web.made.get("committee_pages", [])]
+    for name, path in PAGES + made:  # with the journey's document, bulletin and feedback when it ran
         reply = page.goto(web.url(path.format(commune=committee["commune"]["id"])))
         assert reply is not None and reply.status == 200, name
         assert page.locator("h1").count() == 1
