@@ -150,6 +150,14 @@ FEEDBACK_FILTERS = {
     "answered": N_("Answered"),
     "closed": N_("Closed"),
 }
+ACTIONS = {
+    "received": N_("received"),
+    "in_progress": N_("taken up"),
+    "answered": N_("answered"),
+    "closed": N_("closed"),
+    "escalated": N_("sent to the unit above"),
+    "assigned": N_("assigned"),
+}
 FILTER_STATUS = {
     "received": npb.FEEDBACK_STATUS_RECEIVED,
     "in_progress": npb.FEEDBACK_STATUS_IN_PROGRESS,
@@ -219,7 +227,8 @@ def _feedback_page(feedback_id: str, where: Place, status: int = 200, error: str
         holders = []  # listing roles is for admins; the others still answer and escalate
     names = dict(holders)
     return render("committee_feedback_item.html", status=status, place=where, f=item, history=reply.history,
-                  statuses=STATUSES, holders=holders, names=names, error=error, answer=answer, key=form_key(),
+                  statuses=STATUSES, actions=ACTIONS, holders=holders, names=names, error=error, answer=answer,
+                  key=form_key(),
                   is_open=item.status in (npb.FEEDBACK_STATUS_RECEIVED, npb.FEEDBACK_STATUS_IN_PROGRESS),
                   done=request.args.get("done", ""))
 
