@@ -16,7 +16,7 @@ from flask import Response, abort, request
 from google.protobuf.timestamp_pb2 import Timestamp
 from werkzeug.datastructures import FileStorage
 
-from gateway.routes.documents import documents
+from gateway.routes.documents import MAX_DOCUMENT_BYTES, MULTIPART_SLACK, documents
 from gateway.routes.notifications import svc as notifications
 from gateway.web.auth import form_error
 from gateway.web.base import TIMEZONE, bp, login_required, metadata, render
@@ -63,6 +63,14 @@ EDITABLE_KINDS = {k: v for k, v in KINDS.items() if k != npb.BULLETIN_KIND_DOCUM
 
 
 # ---------- documents ----------
+
+
+@bp.before_app_request
+def allow_document_files() -> None:
+    """The upload form takes a document file, not the JSON body limit (runs before the CSRF check,
+    which reads the form)."""
+    if request.endpoint == "web.committee_upload" and request.method == "POST":
+        request.max_content_length = MAX_DOCUMENT_BYTES + MULTIPART_SLACK
 
 
 @bp.route("/committee/documents")

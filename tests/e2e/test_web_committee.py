@@ -40,14 +40,15 @@ def committee_page(browser: Any, web: WebSystem, size: str, js: bool) -> tuple[A
     return context, page, tag
 
 
-def upload_form(page: Any, number: str, title: str) -> None:
+def upload_form(page: Any, number: str, title: str, big: bool = False) -> None:
     page.get_by_label("Số, ký hiệu").fill(number)
     page.get_by_label("Tiêu đề").fill(title)
     page.get_by_label("Chuyên mục").select_option("hoc-tap-nghi-quyet")
-    page.get_by_label("Tệp").set_input_files(files=[{
-        "name": "nghi-quyet-05.docx",
-        "mimeType": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-        "buffer": docx_bytes([title, "Nâng cao chất lượng sinh hoạt chi bộ trong toàn Đảng bộ xã."]),
+    text = [title, "Nâng cao chất lượng sinh hoạt chi bộ trong toàn Đảng bộ xã."]
+    page.get_by_label("Tệp").set_input_files(files=[{  # big: more than the 1 MB of a JSON body
+        "name": "nghi-quyet-05.txt" if big else "nghi-quyet-05.docx",
+        "mimeType": "text/plain" if big else "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "buffer": ("\n".join(text * 20_000)).encode() if big else docx_bytes(text),
     }])
 
 
@@ -76,7 +77,7 @@ def test_committee_publishes_and_a_member_reads(web: WebSystem, browser: Any, co
     # The same number again is refused, and the next free one is proposed in the form.
     page.goto(web.url(f"/committee/documents/new?unit={committee['commune']['id']}"))
     assert "Số tiếp theo còn trống trong sổ: 06-NQ/ĐU" in page.locator("main").inner_text()
-    upload_form(page, "5-nq/du", "Bản trùng số")
+    upload_form(page, "5-nq/du", "Bản trùng số", big=True)
     page.get_by_role("button", name="Lưu nháp").click()
     alert = page.locator("[role=alert]").inner_text()
     assert "Số 5-NQ/DU đã được đơn vị đăng ký. Số tiếp theo còn trống là 06-NQ/ĐU." in alert  # as typed
