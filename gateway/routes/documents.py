@@ -35,6 +35,7 @@ DOCUMENTS = clients.Backend("documents", pb.DESCRIPTOR.services_by_name["Documen
 SORTS = {"relevance": pb.SEARCH_SORT_RELEVANCE, "newest": pb.SEARCH_SORT_NEWEST, "oldest": pb.SEARCH_SORT_OLDEST}
 STATUSES = {
     "draft": pb.DOCUMENT_STATUS_DRAFT,
+    "review": pb.DOCUMENT_STATUS_REVIEW,
     "published": pb.DOCUMENT_STATUS_PUBLISHED,
     "withdrawn": pb.DOCUMENT_STATUS_WITHDRAWN,
 }
@@ -86,7 +87,7 @@ class ListQuery(Query):
     category: str = ""
     doc_type: str = ""
     unit_id: str = ""
-    status: Literal["", "draft", "published", "withdrawn"] = ""
+    status: Literal["", "draft", "review", "published", "withdrawn"] = ""
     page_size: int = Field(50, ge=0, le=500)
     page_token: PageToken = ""
 
@@ -97,6 +98,16 @@ class VersionQuery(Query):
 
 class WithdrawBody(Form):
     reason: str = Field("", max_length=500)
+
+
+class ReturnBody(Form):
+    note: str = Field(max_length=1000, description="what must change before it is published")
+
+
+class NumberQuery(Query):
+    number: str = Field("", max_length=60, description="a number to check, e.g. 28-QC/TU")
+    doc_type: str = Field("", max_length=10, description="type symbol for the next number when no number is given")
+    issuer_code: str = Field("", max_length=60, description="issuer for the next number; default: the unit's last")
 
 
 class StudyQuery(Query):
@@ -352,6 +363,47 @@ def fetch_file(token: str) -> Response:
 def publish_document(document_id: str) -> dict[str, Any]:
     reply = documents().PublishDocument(pb.PublishDocumentRequest(id=document_id), metadata=auth_metadata())
     return _document(reply.document)
+
+
+@routes.route(
+    "/documents/<document_id>/submit",
+    "POST",
+    summary="Send a draft for review (it is frozen until published or returned)",
+)
+def submit_document(document_id: str) -> dict[str, Any]:
+    reply = documents().SubmitDocumentForReview(
+        pb.SubmitDocumentForReviewRequest(id=document_id), metadata=auth_metadata()
+    )
+    return _document(reply.document)
+
+
+@routes.route(
+    "/documents/<document_id>/return",
+    "POST",
+    form=ReturnBody,
+    summary="Return a document in review to draft, saying what must change",
+)
+def return_document(document_id: str, form: ReturnBody) -> dict[str, Any]:
+    reply = documents().ReturnDocumentToDraft(
+        pb.ReturnDocumentToDraftRequest(id=document_id, note=form.note), metadata=auth_metadata()
+    )
+    return _document(reply.document)
+
+
+@routes.route(
+    "/units/<unit_id>/document-numbers",
+    "GET",
+    query=NumberQuery,
+    summary="Check a number against the issuing unit's register; the next free number",
+)
+def check_number(unit_id: str, query: NumberQuery) -> dict[str, Any]:
+    reply = documents().CheckDocumentNumber(
+        pb.CheckDocumentNumberRequest(
+            unit_id=unit_id, number=query.number, doc_type=query.doc_type, issuer_code=query.issuer_code
+        ),
+        metadata=auth_metadata(),
+    )
+    return to_json(reply)
 
 
 @routes.route(

@@ -24,7 +24,9 @@ from gateway.convert import enum_to_json, from_json, to_json, to_json_all
 from gateway.schemas.common import PageQuery
 from gateway.schemas.notifications import (
     AnswerBody,
+    AssignBody,
     CreateBulletinBody,
+    EscalateBody,
     FeedbackStatusBody,
     GetBulletinQuery,
     InboxQuery,
@@ -312,6 +314,20 @@ def feedback_status(feedback_id: str, body: FeedbackStatusBody) -> dict[str, Any
 def answer_feedback(feedback_id: str, body: AnswerBody) -> dict[str, Any]:
     req = pb.AnswerFeedbackRequest(id=feedback_id, answer=body.answer, idempotency_key=body.idempotency_key)
     return to_json(svc().AnswerFeedback(req, metadata=auth_metadata()).feedback)
+
+
+@routes.route("/feedback/<feedback_id>/assign", "POST", body=AssignBody, response=Message, tag="feedback",
+              summary="Assign an open item to an account holding a role on its unit (handlers)")
+def assign_feedback(feedback_id: str, body: AssignBody) -> dict[str, Any]:
+    req = pb.AssignFeedbackRequest(id=feedback_id, account_id=body.account_id, note=body.note)
+    return to_json(svc().AssignFeedback(req, metadata=auth_metadata()).feedback)
+
+
+@routes.route("/feedback/<feedback_id>/escalate", "POST", body=EscalateBody, response=Message, tag="feedback",
+              summary="Send an open item to the unit above now (handlers)")
+def escalate_feedback(feedback_id: str, body: EscalateBody) -> dict[str, Any]:
+    req = pb.EscalateFeedbackRequest(id=feedback_id, note=body.note)
+    return to_json(svc().EscalateFeedback(req, metadata=auth_metadata()).feedback)
 
 
 @routes.route("/units/<unit_id>/feedback", "GET", query=ListFeedbackQuery, response=Message, tag="feedback",

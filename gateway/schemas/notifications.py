@@ -118,6 +118,15 @@ class AnswerBody(Body):
     idempotency_key: str = Field("", max_length=200)
 
 
+class AssignBody(Body):
+    account_id: str = Field("", max_length=100, description="an account with a role on the item's unit; empty clears")
+    note: str = Field("", max_length=1000)
+
+
+class EscalateBody(Body):
+    note: str = Field("", max_length=1000)
+
+
 class ListFeedbackQuery(PageQuery):
     subtree: bool = False
     status: FeedbackStatus | None = None

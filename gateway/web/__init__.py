@@ -10,6 +10,8 @@
     meetings.py   the cell's meetings: documents, check-in, opinions, votes, result, minutes, tasks
     manage_meetings.py  the secretary's workspace: a meeting from creation to minutes, the attendance sheet
     feedback.py   feedback and petitions: send, follow, read the answer
+    committee.py  the committee's pages: its units, the feedback queue and statistics, compliance
+    publish.py    the committee publishes documents (number register, review) and bulletins
     pwa.py        manifest, service worker (offline reading of opened pages, Web Push), offline page
     settings_pages.py  notification settings and this device's Web Push subscription
 
@@ -25,19 +27,21 @@ from gateway.web import (
     auth,
     base,
     bulletins,
+    committee,
     documents,
     feedback,
     home,
     i18n,
     manage_meetings,
     meetings,
+    publish,
     pwa,
     settings_pages,
 )
 
 __all__ = [
-    "auth", "bulletins", "documents", "feedback", "home", "install", "manage_meetings", "meetings", "pwa",
-    "settings_pages",
+    "auth", "bulletins", "committee", "documents", "feedback", "home", "install", "manage_meetings", "meetings",
+    "publish", "pwa", "settings_pages",
 ]
 
 

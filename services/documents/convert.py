@@ -10,6 +10,7 @@ from sotay.documents.v1 import documents_pb2 as pb
 
 STATUS = {
     store.DRAFT: pb.DOCUMENT_STATUS_DRAFT,
+    store.REVIEW: pb.DOCUMENT_STATUS_REVIEW,
     store.PUBLISHED: pb.DOCUMENT_STATUS_PUBLISHED,
     store.WITHDRAWN: pb.DOCUMENT_STATUS_WITHDRAWN,
 }
@@ -70,6 +71,7 @@ def document_msg(doc: store.Doc, version: store.Version | None = None, studied: 
         audience_unit_ids=list(doc.audience_unit_ids),
         current_version=doc.current_version,
         pending_version=doc.pending_version,
+        review_note=doc.review_note,
         created_at=timestamp(doc.created_at),
         updated_at=timestamp(doc.updated_at),
         created_by=doc.created_by,

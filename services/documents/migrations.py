@@ -10,6 +10,25 @@ from services.core.outbox import OUTBOX_STATEMENTS
 
 log = logging.getLogger("sotay.documents.migrations")
 
+
+def _register(find: str) -> tuple[str, ...]:
+    """Migration 4 (`find`: the dialect's position-of-substring function). A register row per
+    (issuing unit, folded number); `series` is the folded "type/issuer" numbers run in."""
+    return (
+        "CREATE TABLE document_numbers (unit_id TEXT NOT NULL, number_key TEXT NOT NULL, series TEXT NOT NULL, "
+        "seq INTEGER NOT NULL, doc_type TEXT NOT NULL, issuer_code TEXT NOT NULL, document_id TEXT NOT NULL, "
+        "registered_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (unit_id, number_key))",
+        "CREATE INDEX document_numbers_series ON document_numbers (unit_id, series, seq)",
+        "CREATE INDEX document_numbers_document ON document_numbers (document_id)",
+        # Documents stored before the register: the first one of each number holds it.
+        "INSERT INTO document_numbers (unit_id, number_key, series, seq, doc_type, issuer_code, document_id, "
+        f"registered_at) SELECT unit_id, number_key, substr(number_key, {find}(number_key, '-') + 1), "
+        "MIN(number_seq), MIN(doc_type), MIN(issuer_code), MIN(id), MIN(created_at) FROM documents "
+        "WHERE status <> 'withdrawn' OR published_at IS NOT NULL GROUP BY unit_id, number_key",
+        "ALTER TABLE documents ADD COLUMN review_note TEXT NOT NULL DEFAULT ''",
+    )
+
+
 MIGRATIONS = [
     Migration(
         1,
@@ -60,6 +79,12 @@ MIGRATIONS = [
         3,
         "a scanned new version of a published document waits for its text check",
         ("ALTER TABLE documents ADD COLUMN pending_version INTEGER NOT NULL DEFAULT 0",),
+    ),
+    Migration(
+        4,
+        "number register per issuing unit; review state's note",
+        _register("instr"),
+        postgres=_register("strpos"),
     ),
 ]
 

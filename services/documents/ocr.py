@@ -104,15 +104,7 @@ def _finish(db: Database, doc_id: str, version: int, **values: object) -> None:
                 store.update(conn, doc_id, pending_version=0)  # refused alone; the checked one stays
             return
         if values.get("extraction_state") == store.REFUSED and doc.status != store.WITHDRAWN:
-            store.update(
-                conn,
-                doc_id,
-                status=store.WITHDRAWN,
-                withdrawn_at=time.time(),
-                withdrawn_reason="classified marking found in the document's text",
-                publish_pending=False,
-            )
-            emit_refresh(conn, doc_id)
+            publication.withdraw(conn, doc, "classified marking found in the document's text")
         elif doc.current_version == version:
             store.update(conn, doc_id)  # the indexed text changes: bump the version
             emit_refresh(conn, doc_id)

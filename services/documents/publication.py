@@ -19,7 +19,7 @@ import time
 
 from sqlalchemy.engine import Connection
 
-from services.documents import events, store
+from services.documents import events, register, store
 
 # The version's text has not been checked for a classification marking yet.
 UNCHECKED = (store.OCR_PENDING, store.OCR_RUNNING)
@@ -58,7 +58,22 @@ def promote(conn: Connection, doc: store.Doc, version: int) -> None:
 def release(conn: Connection, doc_id: str, version: int) -> None:
     """A version's text check finished clean: publish the document if it was held for it."""
     doc = store.get(conn, doc_id)
-    if doc.status != store.DRAFT or not doc.publish_pending or doc.current_version != version:
+    if doc.status not in store.UNPUBLISHED or not doc.publish_pending or doc.current_version != version:
         return
     if store.version(conn, doc_id, version).extraction_state in CLEAN:
         publish(conn, doc)
+
+
+def withdraw(conn: Connection, doc: store.Doc, reason: str) -> None:
+    """Withdraw a document; one never published frees its number in the register."""
+    store.update(
+        conn,
+        doc.id,
+        status=store.WITHDRAWN,
+        withdrawn_at=time.time(),
+        withdrawn_reason=reason,
+        publish_pending=False,
+    )
+    if doc.published_at is None:
+        register.release(conn, doc.id)
+    events.emit_refresh(conn, doc.id)

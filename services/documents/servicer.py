@@ -47,6 +47,7 @@ from services.documents import (
     links,
     metadata,
     publication,
+    register,
     render,
     store,
     study,
@@ -61,7 +62,7 @@ from services.documents.events import (  # noqa: F401 - part of this module's in
     emit_version,
 )
 from services.documents.incoming import receiving
-from services.documents.numbers import canonical_type
+from services.documents.numbers import canonical_type, parse_number, require_type
 from services.documents.search import (
     MAX_WINDOW,
     SORT_NEWEST,
@@ -180,6 +181,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
             chain = self.units.chain(unit_id)
             access.require_publisher(me, chain)
             audience = self._audience(chain, list(header.audience_unit_ids))
+        number = parse_number(values["number"])
         doc_id = new_id()
         chunks = self._chunks(request_iterator)
         with receiving(self.blobs, self.puts, doc_id, 1, chunks, self.max_bytes, header) as incoming:
@@ -187,6 +189,8 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
                 seen = replay.result()
             if seen:  # a retry of an upload already done: nothing is stored
                 return pb.UploadDocumentResponse(document=self._document_msg(seen[0], me), replayed=True)
+            with self.db.read() as conn:  # refused before the file is stored; taken for good below
+                register.check_free(conn, chain[-1], number)
             incoming.store()
             version = incoming.values
             # A scan waits for OCR to check its text before anyone sees it.
@@ -215,6 +219,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
                         audience,
                         list(chain),
                     )
+                    register.take(conn, chain[-1], number, doc_id, now)
                     ver = store.insert_version(conn, {**version, "note": "", "created_by": me.account_id})
                     self._record_upload(conn, me, key, doc_id, 1)
                     if publish:
@@ -251,6 +256,8 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
             number = store.last_version(conn, doc.id) + 1  # after a pending or refused one too
         if doc.status == store.WITHDRAWN:
             raise FailedPrecondition("document_withdrawn", "a withdrawn document takes no new version")
+        if doc.status == store.REVIEW:
+            raise FailedPrecondition("in_review", "a document in review takes no new version; return it to draft first")
         chunks = self._chunks(request_iterator)
         with receiving(self.blobs, self.puts, doc.id, number, chunks, self.max_bytes, header) as incoming:
             incoming.store()
@@ -261,7 +268,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
                 if seen:  # a concurrent retry won; this file is deleted again
                     return pb.AddDocumentVersionResponse(document=self._document_msg(seen[0], me), replayed=True)
                 current = store.get(conn, doc.id)
-                if store.last_version(conn, doc.id) + 1 != number or current.status == store.WITHDRAWN:
+                if store.last_version(conn, doc.id) + 1 != number or current.status in (store.WITHDRAWN, store.REVIEW):
                     raise FailedPrecondition("version_conflict", "another version was added at the same time; retry")
                 ver = store.insert_version(conn, {**version, "note": header.note.strip(), "created_by": me.account_id})
                 # A scan of a published document waits for OCR's check; members keep the version
@@ -397,6 +404,8 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
             doc = store.get(conn, request.id)
             if doc.status != store.DRAFT:
                 raise FailedPrecondition("not_a_draft", "only a draft's metadata can be changed")
+            if values["number_key"] != doc.number_key:
+                register.renumber(conn, doc.unit_id, parse_number(values["number"]), doc.id, time.time())
             store.update(conn, doc.id, **values)
             store.set_units(conn, doc.id, audience, list(doc.publisher_chain))
             emit_refresh(conn, doc.id)
@@ -412,9 +421,41 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
             if doc.status == store.WITHDRAWN:
                 raise FailedPrecondition("document_withdrawn", "a withdrawn document cannot be published again")
             ver = store.version(conn, doc.id, doc.current_version)
-            if doc.status == store.DRAFT:
+            if doc.status in store.UNPUBLISHED:
                 doc = publication.request(conn, doc, ver)  # held while a scan waits for OCR
         return pb.PublishDocumentResponse(document=document_msg(doc, ver))
+
+    def _move(self, document_id: str, source: str, target: str, note: str = "") -> pb.Document:
+        """One step of the review workflow (draft -> review, review -> draft), by a manager."""
+        me = current_principal()
+        with self.db.write() as conn:
+            doc = store.get(conn, document_id)
+            access.require_manager(me, doc)
+            if doc.status == target and not note:  # a repeated submission; a return needs a review
+                return document_msg(doc, store.version(conn, doc.id, doc.current_version))  # repeated
+            if doc.status != source:
+                raise FailedPrecondition(
+                    "invalid_transition", f"a {doc.status} document cannot go to {target}", status=doc.status
+                )
+            store.update(conn, doc.id, status=target, review_note=note)
+            emit_refresh(conn, doc.id)
+            doc = store.get(conn, doc.id)
+            return document_msg(doc, store.version(conn, doc.id, doc.current_version))
+
+    def SubmitDocumentForReview(
+        self, request: pb.SubmitDocumentForReviewRequest, context: Ctx
+    ) -> pb.SubmitDocumentForReviewResponse:
+        return pb.SubmitDocumentForReviewResponse(document=self._move(request.id, store.DRAFT, store.REVIEW))
+
+    def ReturnDocumentToDraft(
+        self, request: pb.ReturnDocumentToDraftRequest, context: Ctx
+    ) -> pb.ReturnDocumentToDraftResponse:
+        note = " ".join(request.note.split())
+        if not note:
+            raise InvalidArgument("note_required", "say what must change before it is published", field="note")
+        if len(note) > 1000:
+            raise InvalidArgument("field_too_long", "note has at most 1000 characters", field="note")
+        return pb.ReturnDocumentToDraftResponse(document=self._move(request.id, store.REVIEW, store.DRAFT, note))
 
     def WithdrawDocument(self, request: pb.WithdrawDocumentRequest, context: Ctx) -> pb.WithdrawDocumentResponse:
         me = current_principal()
@@ -422,15 +463,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
             doc = store.get(conn, request.id)
             access.require_manager(me, doc)
             if doc.status != store.WITHDRAWN:
-                store.update(
-                    conn,
-                    doc.id,
-                    status=store.WITHDRAWN,
-                    withdrawn_at=time.time(),
-                    withdrawn_reason=request.reason.strip()[:500],
-                    publish_pending=False,
-                )
-                emit_refresh(conn, doc.id)
+                publication.withdraw(conn, doc, request.reason.strip()[:500])
                 doc = store.get(conn, doc.id)
             ver = store.version(conn, doc.id, doc.current_version)
         return pb.WithdrawDocumentResponse(document=document_msg(doc, ver))
@@ -551,3 +584,30 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
             total_studied=sum(1 for e in report.entries if e.studied),
             next_page_token=next_token(offset, size, len(page), len(entries)),
         )
+
+    # ---------- number register ----------
+
+    def CheckDocumentNumber(
+        self, request: pb.CheckDocumentNumberRequest, context: Ctx
+    ) -> pb.CheckDocumentNumberResponse:
+        me = current_principal()
+        chain = self.units.chain(request.unit_id)
+        access.require_publisher(me, chain)
+        unit_id = chain[-1]
+        reply = pb.CheckDocumentNumberResponse()
+        with self.db.read() as conn:
+            if request.number.strip():
+                number = parse_number(request.number)
+                entry = register.Entry(unit_id, number.doc_type, number.issuer)
+                reply.number = number.text
+                reply.taken_by_document_id = register.holder(conn, unit_id, number)
+                reply.available = not reply.taken_by_document_id
+            else:
+                doc_type = require_type(request.doc_type) if request.doc_type.strip() else "NQ"
+                issuer = " ".join(request.issuer_code.split()).upper() or register.last_issuer(conn, unit_id)
+                if issuer:  # checked as a number's issuer part would be
+                    issuer = parse_number(f"1-{doc_type}/{issuer}").issuer
+                entry = register.Entry(unit_id, doc_type, issuer)
+            reply.last_seq = register.last_seq(conn, entry)
+            reply.next_number = register.next_number(conn, entry)
+        return reply

@@ -19,8 +19,9 @@ from services.core.errors import NotFound
 from services.core.ids import require_id
 from services.documents.search import IndexedDocument, Visibility
 
-DRAFT, PUBLISHED, WITHDRAWN = "draft", "published", "withdrawn"
-STATUSES = (DRAFT, PUBLISHED, WITHDRAWN)
+DRAFT, REVIEW, PUBLISHED, WITHDRAWN = "draft", "review", "published", "withdrawn"
+STATUSES = (DRAFT, REVIEW, PUBLISHED, WITHDRAWN)
+UNPUBLISHED = (DRAFT, REVIEW)  # may still be published
 
 # extraction states
 DONE, OCR_PENDING, OCR_RUNNING, OCR_DONE, FAILED, REFUSED = (
@@ -80,6 +81,7 @@ class Doc:
     publisher_chain: tuple[str, ...]
     publish_pending: bool = False  # a draft to publish once its file's text is checked (publication.py)
     pending_version: int = 0  # a newer version of a published document, waiting for its text check
+    review_note: str = ""  # why a reviewer returned it to draft
 
     def visible_to(self, vis: Visibility) -> bool:
         if set(self.publisher_chain) & set(vis.manage_units):
@@ -107,6 +109,7 @@ def _doc(conn: Connection, row: Any, units: list[Any] | None = None) -> Doc:
     data.pop("withdrawn_reason", None)
     data["publish_pending"] = bool(data.get("publish_pending"))
     data["pending_version"] = int(data.get("pending_version") or 0)
+    data["review_note"] = data.get("review_note") or ""
     return Doc(
         **data,
         audience_unit_ids=tuple(u.unit_id for u in units if u.rel == "a"),

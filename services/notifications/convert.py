@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -134,6 +135,8 @@ def feedback_msg(row: Row[Any]) -> pb.Feedback:
         due_at=ts(row.due_at),
         created_at=ts(row.created_at),
         updated_at=ts(row.updated_at),
+        assignee_account_id=row.assignee_account_id or "",
+        assigned_at=ts(row.assigned_at),
     )
 
 
@@ -158,4 +161,6 @@ def feedback_counts(unit_id: str, r: dict[str, Any]) -> pb.FeedbackCounts:
         overdue=int(r.get("overdue") or 0),
         escalated=int(r.get("escalated") or 0),
         mean_answer_seconds=float(r.get("answer_seconds") or 0) / answered if answered else 0.0,
+        median_answer_seconds=statistics.median(r["answer_durations"]) if r.get("answer_durations") else 0.0,
+        with_answer=answered,
     )

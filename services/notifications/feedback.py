@@ -9,6 +9,10 @@ ancestry). Who handles an item — its *handlers* — is defined by roles:
 An item is with its target unit until it escalates; the handlers of the target stay able to see
 it afterwards. Nobody else — other members, editors, officers of other units — can read it.
 
+A handler may *assign* an open item to an account holding a role on the item's unit (a committee
+member who prepares the answer): that account then reads, takes up, answers and escalates it too.
+A handler (or the assignee) may escalate an open item to the parent unit at once.
+
 States: received → in_progress → answered → closed (closed from any state by the submitter or a
 handler). Answering notifies the submitter. An item still received or in progress
 FEEDBACK_ESCALATION_DAYS after it arrived at its unit moves to the parent unit (worker
@@ -58,10 +62,17 @@ def handles(principal: Principal, unit_path: str) -> bool:
     return principal.has_role_over(chain, ROLE_ADMIN) or chain[-1] in principal.grant_units(OFFICER_HANDLERS)
 
 
+def handles_item(principal: Principal, row: Row[Any]) -> bool:
+    """A handler of the unit the item is with or was sent to, or the account it is assigned to."""
+    if row.assignee_account_id and row.assignee_account_id == principal.account_id:
+        return True
+    return handles(principal, row.unit_path) or handles(principal, row.target_path)
+
+
 def may_read(principal: Principal, row: Row[Any]) -> bool:
     if principal.member_id and row.member_id == principal.member_id:
         return True
-    return handles(principal, row.unit_path) or handles(principal, row.target_path)
+    return handles_item(principal, row)
 
 
 def get(conn: Connection, feedback_id: str) -> Row[Any]:
@@ -182,7 +193,7 @@ def submit(
 def set_status(
     conn: Connection, principal: Principal, row: Row[Any], status: str, note: str, now: float
 ) -> Row[Any]:
-    is_handler = handles(principal, row.unit_path) or handles(principal, row.target_path)
+    is_handler = handles_item(principal, row)
     if status == "in_progress":
         if not is_handler:
             raise PermissionDenied("not_handler", "only a handler of the unit can take this up")
@@ -208,7 +219,7 @@ def set_status(
 def answer(
     conn: Connection, principal: Principal, row: Row[Any], text: str, idempotency_key: str, now: float
 ) -> Row[Any]:
-    if not (handles(principal, row.unit_path) or handles(principal, row.target_path)):
+    if not handles_item(principal, row):
         raise PermissionDenied("not_handler", "only a handler of the unit can answer this")
     key = f"answer:{principal.account_id}:{idempotency_key}" if idempotency_key else None
     if key and conn.execute(sa.text("SELECT 1 FROM idempotency WHERE key = :k"), {"k": key}).first():
@@ -287,7 +298,8 @@ def list_for_unit(
 
 
 def stats(conn: Connection, unit_path: str, now: float) -> list[dict[str, Any]]:
-    """Counts per unit currently handling items, in the subtree of `unit_path`."""
+    """Counts per unit currently handling items, in the subtree of `unit_path`, with each unit's
+    answer times (`answer_durations`, seconds) for the median."""
     rows = conn.execute(
         sa.text(
             "SELECT unit_id, "
@@ -305,7 +317,94 @@ def stats(conn: Connection, unit_path: str, now: float) -> list[dict[str, Any]]:
         ),
         {"now": now, **subtree_range(unit_path)},
     ).all()
-    return [dict(r._mapping) for r in rows]
+    found = [dict(r._mapping) for r in rows]
+    durations: dict[str, list[float]] = {}
+    for r in conn.execute(
+        sa.text(
+            "SELECT unit_id, answered_at - created_at AS seconds FROM feedback "
+            "WHERE answered_at IS NOT NULL AND unit_path >= :lo AND unit_path < :hi"
+        ),
+        subtree_range(unit_path),
+    ):
+        durations.setdefault(r.unit_id, []).append(float(r.seconds))
+    for item in found:
+        item["answer_durations"] = durations.get(item["unit_id"], [])
+    return found
+
+
+LATE = (
+    "Phản ánh, kiến nghị của đồng chí chưa được trả lời đúng hạn và đã được chuyển lên cấp ủy cấp trên."
+)
+PASSED_UP = "Phản ánh, kiến nghị của đồng chí đã được chuyển lên cấp ủy cấp trên để giải quyết."
+
+
+def _move_up(conn: Connection, row: Row[Any], actor: str | None, note: str, at: float) -> None:
+    """The item goes to the parent of the unit it is with; its clock starts again there."""
+    chain = path_ids(row.unit_path)
+    parent = chain[-2]
+    conn.execute(
+        sa.text(
+            "UPDATE feedback SET unit_id = :u, unit_path = :p, status = 'received', assignee_account_id = NULL, "
+            "assigned_at = NULL, escalations = escalations + 1, due_at = :d, updated_at = :now WHERE id = :id"
+        ),
+        {"u": parent, "p": path_of(chain[:-1]), "d": at + escalation_seconds(), "now": at, "id": row.id},
+    )
+    _event(conn, row.id, "escalated", actor, parent, note, at)
+    personal.notify(
+        conn,
+        [row.member_id],
+        "feedback_escalated",
+        f"Đã chuyển lên cấp trên: {row.subject}",
+        PASSED_UP if actor else LATE,
+        {"feedback_id": row.id},
+        f"feedback_escalated:{row.id}:{row.escalations + 1}",
+        at,
+    )
+    emit(
+        conn,
+        "notifications.feedback.escalated",
+        row.id,
+        {"feedback_id": row.id, "from_unit_id": chain[-1], "to_unit_id": parent, "at": at},
+    )
+
+
+def _require_open(row: Row[Any]) -> None:
+    if row.status not in OPEN:
+        raise FailedPrecondition("feedback_not_open", f"this feedback is {row.status}", status=row.status)
+
+
+def escalate(conn: Connection, principal: Principal, row: Row[Any], note: str, now: float) -> Row[Any]:
+    """A handler (or the assignee) sends an open item to the unit above now."""
+    if not handles_item(principal, row):
+        raise PermissionDenied("not_handler", "only a handler of the unit can escalate this")
+    _require_open(row)
+    if len(path_ids(row.unit_path)) < 2:
+        raise FailedPrecondition("no_unit_above", "this feedback is already with the top unit")
+    note = " ".join(note.split())
+    if len(note) > 1000:
+        raise InvalidArgument("note_too_long", "a note has at most 1000 characters", field="note")
+    _move_up(conn, row, principal.account_id, note, now)
+    return get(conn, row.id)
+
+
+def assign(
+    conn: Connection, principal: Principal, row: Row[Any], account_id: str, note: str, now: float
+) -> Row[Any]:
+    """Give an open item to `account_id` ("" clears it); the caller checked the account holds a
+    role on the item's unit."""
+    if not (handles(principal, row.unit_path) or handles(principal, row.target_path)):
+        raise PermissionDenied("not_handler", "only a handler of the unit can assign this")
+    _require_open(row)
+    if (row.assignee_account_id or "") == account_id:
+        return row
+    conn.execute(
+        sa.text("UPDATE feedback SET assignee_account_id = :a, assigned_at = :on, updated_at = :at WHERE id = :id"),
+        {"a": account_id or None, "on": now if account_id else None, "at": now, "id": row.id},
+    )
+    note = " ".join(note.split())
+    _event(conn, row.id, "assigned", principal.account_id, row.unit_id, f"{account_id}: {note}" if note else account_id,
+           now)
+    return get(conn, row.id)
 
 
 def escalate_once(db: Database, now: float | None = None, batch: int = 500) -> int:
@@ -329,38 +428,7 @@ def escalate_once(db: Database, now: float | None = None, batch: int = 500) -> i
                     {"d": at + escalation_seconds(), "id": row.id},
                 )
                 continue
-            parent = chain[-2]
-            conn.execute(
-                sa.text(
-                    "UPDATE feedback SET unit_id = :u, unit_path = :p, status = 'received', "
-                    "escalations = escalations + 1, due_at = :d, updated_at = :now WHERE id = :id"
-                ),
-                {
-                    "u": parent,
-                    "p": path_of(chain[:-1]),
-                    "d": at + escalation_seconds(),
-                    "now": at,
-                    "id": row.id,
-                },
-            )
-            _event(conn, row.id, "escalated", None, parent, f"from {chain[-1]}", at)
-            personal.notify(
-                conn,
-                [row.member_id],
-                "feedback_escalated",
-                f"Đã chuyển lên cấp trên: {row.subject}",
-                "Phản ánh, kiến nghị của đồng chí chưa được trả lời đúng hạn và đã được chuyển lên "
-                "cấp ủy cấp trên.",
-                {"feedback_id": row.id},
-                f"feedback_escalated:{row.id}:{row.escalations + 1}",
-                at,
-            )
-            emit(
-                conn,
-                "notifications.feedback.escalated",
-                row.id,
-                {"feedback_id": row.id, "from_unit_id": chain[-1], "to_unit_id": parent, "at": at},
-            )
+            _move_up(conn, row, None, f"from {chain[-1]}", at)
             moved += 1
     return moved
 

@@ -96,4 +96,13 @@ MIGRATIONS = [
             "CREATE INDEX bulletin_reads_member_bulletin ON bulletin_reads (member_id, bulletin_id, read_at)",
         ),
     ),
+    Migration(
+        3,
+        "feedback assigned to an account of its unit",
+        (
+            "ALTER TABLE feedback ADD COLUMN assignee_account_id TEXT",
+            "ALTER TABLE feedback ADD COLUMN assigned_at DOUBLE PRECISION",
+            "CREATE INDEX feedback_assignee ON feedback (assignee_account_id)",
+        ),
+    ),
 ]

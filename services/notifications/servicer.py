@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import time
 from collections.abc import Iterator
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import grpc
 import sqlalchemy as sa
@@ -14,7 +14,13 @@ from services.core.auth import ROLE_ADMIN, ROLE_CELL_COMMITTEE, ROLE_EDITOR, Pri
 from services.core.config import ServerConfig, env, env_int
 from services.core.db import Database
 from services.core.enums import enum_str
-from services.core.errors import InvalidArgument, NotFound, PermissionDenied, ResourceExhausted
+from services.core.errors import (
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+)
 from services.core.ids import new_id, require_id
 from services.core.interceptors import current_principal
 from services.core.outbox import timestamp
@@ -546,6 +552,30 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServiceServicer)
             row = feedback.answer(conn, me, row, request.answer, request.idempotency_key.strip(), time.time())
         return pb.AnswerFeedbackResponse(feedback=feedback_msg(row))
 
+    def AssignFeedback(self, request: pb.AssignFeedbackRequest, context: Ctx) -> pb.AssignFeedbackResponse:
+        me = current_principal()
+        account_id = require_id(request.account_id, "account_id", "account") if request.account_id else ""
+        if len(request.note) > 1000:
+            raise InvalidArgument("note_too_long", "a note has at most 1000 characters", field="note")
+        with self.db.read() as conn:
+            row = feedback.get_for(conn, me, request.id)
+        if account_id and not self.identity.holds_role_on(account_id, row.unit_id):
+            raise FailedPrecondition(
+                "assignee_without_role", "feedback is assigned to an account holding a role on its unit",
+                account_id=account_id,
+            )
+        with self.db.write() as conn:
+            row = feedback.get_for(conn, me, request.id)
+            row = feedback.assign(conn, me, row, account_id, request.note, time.time())
+        return pb.AssignFeedbackResponse(feedback=feedback_msg(row))
+
+    def EscalateFeedback(self, request: pb.EscalateFeedbackRequest, context: Ctx) -> pb.EscalateFeedbackResponse:
+        me = current_principal()
+        with self.db.write() as conn:
+            row = feedback.get_for(conn, me, request.id)
+            row = feedback.escalate(conn, me, row, request.note, time.time())
+        return pb.EscalateFeedbackResponse(feedback=feedback_msg(row))
+
     def GetFeedbackStats(
         self, request: pb.GetFeedbackStatsRequest, context: Ctx
     ) -> pb.GetFeedbackStatsResponse:
@@ -557,10 +587,12 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServiceServicer)
             raise PermissionDenied("not_handler", "only admins and handlers of this unit see its statistics")
         with self.db.read() as conn:
             per_unit = feedback.stats(conn, unit.path, time.time())
-        total: dict[str, float] = {}
+        total: dict[str, Any] = {"answer_durations": []}
         for r in per_unit:
             for k, v in r.items():
-                if k != "unit_id":
+                if k == "answer_durations":
+                    total[k] += v
+                elif k != "unit_id":
                     total[k] = total.get(k, 0) + float(v or 0)
         return pb.GetFeedbackStatsResponse(
             total=feedback_counts(unit.id, total), units=[feedback_counts(r["unit_id"], r) for r in per_unit]

@@ -97,6 +97,17 @@ class IdentityClient:
         )
         return int(reply.own_members), {c.child_unit_id: int(c.members) for c in reply.children}
 
+    def holds_role_on(self, account_id: str, unit_id: str) -> bool:
+        """Does the account hold a role granted on this very unit? (identity's ListRoles, which
+        needs the caller to be an admin over the unit)."""
+        reply = call(
+            lambda: self.stub().ListRoles(
+                identity_pb2.ListRolesRequest(unit_id=unit_id, account_id=account_id, page_size=100)
+            ),
+            "unit",
+        )
+        return any(g.unit_id == unit_id for g in reply.grants)
+
     def roster(self, unit_id: str, limit: int = 20_000) -> list[identity_pb2.RosterEntry]:
         """The unit's own active members (not its subtree's)."""
         entries: list[identity_pb2.RosterEntry] = []

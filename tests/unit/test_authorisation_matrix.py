@@ -128,6 +128,8 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "notifications.answer_feedback": {"province_admin": ALL, "commune_admin_a": COMMUNE_A, "secretary_a1": CELL_A1},
 }
 
+NUMBERS = itertools.count(1)  # each document its own number: the register refuses a repeat
+
 
 @dataclass
 class Side:
@@ -281,7 +283,8 @@ def _province(s: Stubs) -> None:
 def _upload(s: Stubs, auth: Auth, unit_id: str) -> dpb.UploadDocumentResponse:
     header = dpb.UploadHeader(
         idempotency_key=uuid.uuid4().hex,
-        metadata=dpb.DocumentMetadata(title="Nghị quyết chi bộ", number="01-NQ/CB", category="hoc-tap-nghi-quyet"),
+        metadata=dpb.DocumentMetadata(title="Nghị quyết chi bộ", number=f"{next(NUMBERS)}-NQ/CB",
+                                      category="hoc-tap-nghi-quyet"),
         unit_id=unit_id, publish=True, filename="nghi-quyet.txt",
     )
     data = "Nghị quyết chi bộ".encode()

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ from tests.support.identity import Identity, running_identity
 from tests.support.service import running_service
 
 Auth = list[tuple[str, str]]
+NUMBERS = itertools.count(1000)
 
 
 @dataclass
@@ -231,7 +233,7 @@ def upload(
 ) -> pb.UploadDocumentResponse:
     metadata = {
         "title": "Nghị quyết về công tác xây dựng Đảng",
-        "number": "05-NQ/TU",
+        "number": f"{next(NUMBERS)}-NQ/TU",  # each upload its own: the register refuses a repeat
         "category": "hoc-tap-nghi-quyet",
         "issued_on": "2025-03-01",
         "issuing_body": "Tỉnh ủy Lạng Sơn",

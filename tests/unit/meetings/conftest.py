@@ -8,6 +8,7 @@ key (as Login would, without paying for argon2 on every test member).
 from __future__ import annotations
 
 import base64
+import itertools
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -36,6 +37,8 @@ from tests.support.service import running_service
 
 Auth = list[tuple[str, str]]
 TEST_BALLOT_KEY = base64.b64encode(b"k" * 32).decode()
+
+NUMBERS = itertools.count(1)  # each document its own number: the register refuses a repeat
 
 
 @dataclass
@@ -74,7 +77,7 @@ class World:
         assert self.documents is not None
         header = dpb.UploadHeader(
             idempotency_key=uuid.uuid4().hex,
-            metadata=dpb.DocumentMetadata(title=title, number=f"{len(title)}-NQ/TU", category="hoc-tap-nghi-quyet"),
+            metadata=dpb.DocumentMetadata(title=title, number=f"{next(NUMBERS)}-NQ/TU", category="hoc-tap-nghi-quyet"),
             unit_id=unit_id or self.identity.root_id,
             publish=publish,
             filename="du-thao.txt",

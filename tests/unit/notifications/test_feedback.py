@@ -7,6 +7,7 @@ import time
 
 import grpc
 import pytest
+import sqlalchemy as sa
 
 from services.notifications import feedback
 from sotay.identity.v1 import identity_pb2 as ipb
@@ -141,3 +142,63 @@ def test_cell_deputy_is_a_handler_but_a_committee_member_is_not(world: World) ->
     expect_error(grpc.StatusCode.PERMISSION_DENIED, "not_allowed", w.stub.GetFeedback,
                  pb.GetFeedbackRequest(id=up.id), metadata=w.token(SECRETARY_A1))
     w.stub.GetFeedback(pb.GetFeedbackRequest(id=up.id), metadata=w.token(ADMIN_A))
+
+
+def test_committee_assigns_escalates_and_sees_the_median(world: World) -> None:
+    w = world
+    w.add_member("0911000012", "cell_a2", "Ủy viên Ban Thường vụ xã A")
+    w.grant("0911000012", ipb.ROLE_EDITOR, "commune_a")  # holds a role on the commune: may be assigned
+    staff = w.members["0911000012"].account_id
+    item = submit(w, MEMBER_A1, "commune_a", "Cấp giấy chứng nhận chậm")
+    # Before being assigned, the committee member cannot read it; an account without a role on
+    # the unit is refused as an assignee; only handlers assign.
+    expect_error(grpc.StatusCode.PERMISSION_DENIED, "not_allowed", w.stub.GetFeedback,
+                 pb.GetFeedbackRequest(id=item.id), metadata=w.token("0911000012"))
+    expect_error(grpc.StatusCode.FAILED_PRECONDITION, "assignee_without_role", w.stub.AssignFeedback,
+                 pb.AssignFeedbackRequest(id=item.id, account_id=w.members[MEMBER_A2].account_id),
+                 metadata=w.token(ADMIN_A))
+    expect_error(grpc.StatusCode.PERMISSION_DENIED, "not_allowed", w.stub.AssignFeedback,
+                 pb.AssignFeedbackRequest(id=item.id, account_id=staff), metadata=w.token(MEMBER_A2))
+    expect_error(grpc.StatusCode.NOT_FOUND, "account_not_found", w.stub.AssignFeedback,
+                 pb.AssignFeedbackRequest(id=item.id, account_id="garbage"), metadata=w.token(ADMIN_A))
+    assigned = w.stub.AssignFeedback(pb.AssignFeedbackRequest(id=item.id, account_id=staff, note="Đồng chí xử lý"),
+                                     metadata=w.token(ADMIN_A)).feedback
+    assert assigned.assignee_account_id == staff and assigned.assigned_at.seconds > 0
+    # The assignee now reads and answers it.
+    seen = w.stub.GetFeedback(pb.GetFeedbackRequest(id=item.id), metadata=w.token("0911000012"))
+    assert seen.history[-1].action == "assigned" and seen.history[-1].note == f"{staff}: Đồng chí xử lý"
+    w.stub.AnswerFeedback(pb.AnswerFeedbackRequest(id=item.id, answer="Đã đôn đốc bộ phận một cửa."),
+                          metadata=w.token("0911000012"))
+    # Answered items are not assigned or escalated any more.
+    expect_error(grpc.StatusCode.FAILED_PRECONDITION, "feedback_not_open", w.stub.EscalateFeedback,
+                 pb.EscalateFeedbackRequest(id=item.id), metadata=w.token(ADMIN_A))
+    # A cell's item escalated by its secretary now: at the commune, assignment cleared, member told.
+    other = submit(w, MEMBER_A1, "cell_a1", "Vượt thẩm quyền chi bộ")
+    expect_error(grpc.StatusCode.PERMISSION_DENIED, "not_handler", w.stub.EscalateFeedback,
+                 pb.EscalateFeedbackRequest(id=other.id), metadata=w.token(MEMBER_A1))
+    up = w.stub.EscalateFeedback(pb.EscalateFeedbackRequest(id=other.id, note="Thuộc thẩm quyền xã"),
+                                 metadata=w.token(SECRETARY_A1)).feedback
+    assert (up.unit_id, up.escalations, up.status) == (w.units["commune_a"], 1, pb.FEEDBACK_STATUS_RECEIVED)
+    history = w.stub.GetFeedback(pb.GetFeedbackRequest(id=other.id), metadata=w.token(ADMIN_A)).history
+    assert (history[-1].action, history[-1].note, history[-1].unit_id) == (
+        "escalated", "Thuộc thẩm quyền xã", w.units["commune_a"])
+    kinds = [n.notification_kind for n in w.stub.ListInbox(
+        pb.ListInboxRequest(filter=pb.INBOX_FILTER_PERSONAL), metadata=w.token(MEMBER_A1)).items]
+    assert pb.NOTIFICATION_KIND_FEEDBACK_ESCALATED in kinds
+    top = submit(w, MEMBER_A1, "province", "Gửi Tỉnh ủy")
+    expect_error(grpc.StatusCode.FAILED_PRECONDITION, "no_unit_above", w.stub.EscalateFeedback,
+                 pb.EscalateFeedbackRequest(id=top.id), metadata=w.admin)
+    # Median and mean time to answer, over answered items: 100 s, 300 s and 2,000 s.
+    made = [(s, submit(w, MEMBER_A2, "commune_a", subject).id) for s, subject in ((100, "một"), (300, "hai"),
+                                                                                 (2000, "ba"))]
+    with w.db.write() as conn:
+        for seconds, made_id in made:
+            conn.execute(sa.text("UPDATE feedback SET status = 'answered', answered_at = created_at + :s, "
+                                 "answer = 'x' WHERE id = :id"), {"s": seconds, "id": made_id})
+        conn.execute(sa.text("UPDATE feedback SET answered_at = created_at + 200 WHERE id = :id"), {"id": item.id})
+    stats = w.stub.GetFeedbackStats(pb.GetFeedbackStatsRequest(unit_id=w.units["commune_a"]),
+                                    metadata=w.token(ADMIN_A))
+    assert stats.total.with_answer == 4
+    assert stats.total.median_answer_seconds == pytest.approx(250)
+    assert stats.total.mean_answer_seconds == pytest.approx(650)
+    assert (stats.total.received, stats.total.answered) == (1, 4)

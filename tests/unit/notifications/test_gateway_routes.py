@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from flask.testing import FlaskClient
 
-from tests.unit.notifications.conftest import EDITOR, MEMBER_B1, World, bearer
+from tests.unit.notifications.conftest import (
+    ADMIN_A,
+    EDITOR,
+    MEMBER_A1,
+    MEMBER_B1,
+    SECRETARY_A1,
+    World,
+    bearer,
+)
 
 
 def test_rest_bulletin_inbox_live_and_feedback(rest: tuple[World, FlaskClient]) -> None:
@@ -73,3 +81,24 @@ def test_inbox_item_json_is_the_generic_conversion() -> None:
     for item in items:
         assert inbox_item_json(item) == to_json(item)
         assert list(inbox_item_json(item)) == list(to_json(item))  # same fields, same order
+
+
+def test_rest_feedback_assign_escalate_and_median(rest: tuple[World, FlaskClient]) -> None:
+    w, client = rest
+    sent = client.post("/api/v1/feedback", headers=bearer(w, MEMBER_A1), json={
+        "unit_id": w.units["cell_a1"], "subject": "Đèn đường hỏng", "body": "Đề nghị sửa đèn đường thôn."}).get_json()
+    admin_a = w.members[ADMIN_A].account_id
+    # The commune admin holds no role on the cell itself: it cannot be assigned the cell's item.
+    refused = client.post(f"/api/v1/feedback/{sent['id']}/assign", headers=bearer(w, ADMIN_A),
+                          json={"account_id": admin_a})
+    assert refused.status_code == 400 and refused.get_json()["error"]["reason"] == "assignee_without_role"
+    bad = client.post(f"/api/v1/feedback/{sent['id']}/escalate", headers=bearer(w, ADMIN_A), json={"note": 5})
+    assert bad.status_code == 400
+    up = client.post(f"/api/v1/feedback/{sent['id']}/escalate", headers=bearer(w, SECRETARY_A1),
+                     json={"note": "Thuộc thẩm quyền xã"})
+    assert up.status_code == 200 and up.get_json()["unit_id"] == w.units["commune_a"]
+    assigned = client.post(f"/api/v1/feedback/{sent['id']}/assign", headers=bearer(w, ADMIN_A),
+                           json={"account_id": admin_a, "note": "Đồng chí xử lý"})
+    assert assigned.status_code == 200 and assigned.get_json()["assignee_account_id"] == admin_a
+    stats = client.get(f"/api/v1/units/{w.units['commune_a']}/feedback-stats", headers=bearer(w, ADMIN_A))
+    assert stats.status_code == 200 and stats.get_json()["total"]["received"] == 1

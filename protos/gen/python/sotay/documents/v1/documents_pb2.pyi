@@ -30,6 +30,8 @@ class _DocumentStatusEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Docume
     DOCUMENT_STATUS_DRAFT: _DocumentStatus.ValueType  # 1
     DOCUMENT_STATUS_PUBLISHED: _DocumentStatus.ValueType  # 2
     DOCUMENT_STATUS_WITHDRAWN: _DocumentStatus.ValueType  # 3
+    DOCUMENT_STATUS_REVIEW: _DocumentStatus.ValueType  # 4
+    """Submitted for review: not visible to members, not editable; published or returned to draft."""
 
 class DocumentStatus(_DocumentStatus, metaclass=_DocumentStatusEnumTypeWrapper): ...
 
@@ -37,6 +39,8 @@ DOCUMENT_STATUS_UNSPECIFIED: DocumentStatus.ValueType  # 0
 DOCUMENT_STATUS_DRAFT: DocumentStatus.ValueType  # 1
 DOCUMENT_STATUS_PUBLISHED: DocumentStatus.ValueType  # 2
 DOCUMENT_STATUS_WITHDRAWN: DocumentStatus.ValueType  # 3
+DOCUMENT_STATUS_REVIEW: DocumentStatus.ValueType  # 4
+"""Submitted for review: not visible to members, not editable; published or returned to draft."""
 Global___DocumentStatus: _TypeAlias = DocumentStatus  # noqa: Y015
 
 class _ExtractionState:
@@ -179,6 +183,7 @@ class Document(_message.Message):
     CREATED_BY_FIELD_NUMBER: _builtins.int
     STUDIED_FIELD_NUMBER: _builtins.int
     PENDING_VERSION_FIELD_NUMBER: _builtins.int
+    REVIEW_NOTE_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     number_seq: _builtins.int
     """Parsed number and symbol."""
@@ -194,6 +199,8 @@ class Document(_message.Message):
     """A newer version of a published document whose scan waits for its text check (OCR): members
     keep getting `current_version` until it is found clean; 0 when there is none.
     """
+    review_note: _builtins.str
+    """The reviewer's note when a document in review was returned to draft."""
     @_builtins.property
     def metadata(self) -> Global___DocumentMetadata: ...
     @_builtins.property
@@ -225,10 +232,11 @@ class Document(_message.Message):
         created_by: _builtins.str = ...,
         studied: _builtins.bool = ...,
         pending_version: _builtins.int = ...,
+        review_note: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "metadata", b"metadata", "published_at", b"published_at", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience_unit_ids", b"audience_unit_ids", "created_at", b"created_at", "created_by", b"created_by", "current_version", b"current_version", "doc_type_name", b"doc_type_name", "id", b"id", "issuer_code", b"issuer_code", "metadata", b"metadata", "number_seq", b"number_seq", "pending_version", b"pending_version", "published_at", b"published_at", "status", b"status", "studied", b"studied", "unit_id", b"unit_id", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["audience_unit_ids", b"audience_unit_ids", "created_at", b"created_at", "created_by", b"created_by", "current_version", b"current_version", "doc_type_name", b"doc_type_name", "id", b"id", "issuer_code", b"issuer_code", "metadata", b"metadata", "number_seq", b"number_seq", "pending_version", b"pending_version", "published_at", b"published_at", "review_note", b"review_note", "status", b"status", "studied", b"studied", "unit_id", b"unit_id", "updated_at", b"updated_at", "version", b"version"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -736,6 +744,87 @@ class PublishDocumentResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PublishDocumentResponse: _TypeAlias = PublishDocumentResponse  # noqa: Y015
+
+@_typing.final
+class SubmitDocumentForReviewRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubmitDocumentForReviewRequest: _TypeAlias = SubmitDocumentForReviewRequest  # noqa: Y015
+
+@_typing.final
+class SubmitDocumentForReviewResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOCUMENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def document(self) -> Global___Document: ...
+    def __init__(
+        self,
+        *,
+        document: Global___Document | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["document", b"document"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document", b"document"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SubmitDocumentForReviewResponse: _TypeAlias = SubmitDocumentForReviewResponse  # noqa: Y015
+
+@_typing.final
+class ReturnDocumentToDraftRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    note: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "note", b"note"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReturnDocumentToDraftRequest: _TypeAlias = ReturnDocumentToDraftRequest  # noqa: Y015
+
+@_typing.final
+class ReturnDocumentToDraftResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DOCUMENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def document(self) -> Global___Document: ...
+    def __init__(
+        self,
+        *,
+        document: Global___Document | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["document", b"document"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["document", b"document"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReturnDocumentToDraftResponse: _TypeAlias = ReturnDocumentToDraftResponse  # noqa: Y015
 
 @_typing.final
 class WithdrawDocumentRequest(_message.Message):
@@ -1289,3 +1378,71 @@ class ListStudyStatusResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListStudyStatusResponse: _TypeAlias = ListStudyStatusResponse  # noqa: Y015
+
+@_typing.final
+class CheckDocumentNumberRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UNIT_ID_FIELD_NUMBER: _builtins.int
+    NUMBER_FIELD_NUMBER: _builtins.int
+    DOC_TYPE_FIELD_NUMBER: _builtins.int
+    ISSUER_CODE_FIELD_NUMBER: _builtins.int
+    unit_id: _builtins.str
+    """The issuing (publishing) unit whose register is read."""
+    number: _builtins.str
+    """A number to check, e.g. "28-QC/TU"; may be empty to ask only for the next one."""
+    doc_type: _builtins.str
+    """Type symbol for the next number when `number` is empty."""
+    issuer_code: _builtins.str
+    """Issuer code for the next number when `number` is empty; default: the unit's last one used."""
+    def __init__(
+        self,
+        *,
+        unit_id: _builtins.str = ...,
+        number: _builtins.str = ...,
+        doc_type: _builtins.str = ...,
+        issuer_code: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["doc_type", b"doc_type", "issuer_code", b"issuer_code", "number", b"number", "unit_id", b"unit_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckDocumentNumberRequest: _TypeAlias = CheckDocumentNumberRequest  # noqa: Y015
+
+@_typing.final
+class CheckDocumentNumberResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    AVAILABLE_FIELD_NUMBER: _builtins.int
+    TAKEN_BY_DOCUMENT_ID_FIELD_NUMBER: _builtins.int
+    NEXT_NUMBER_FIELD_NUMBER: _builtins.int
+    NUMBER_FIELD_NUMBER: _builtins.int
+    LAST_SEQ_FIELD_NUMBER: _builtins.int
+    available: _builtins.bool
+    """`number` is well formed and free in the register (false when empty)."""
+    taken_by_document_id: _builtins.str
+    """The document holding `number` when it is taken."""
+    next_number: _builtins.str
+    """The next free number of the same type and issuer ("" when neither is known)."""
+    number: _builtins.str
+    """The canonical form of `number` ("" when empty)."""
+    last_seq: _builtins.int
+    """Highest number registered for that type and issuer (0: none)."""
+    def __init__(
+        self,
+        *,
+        available: _builtins.bool = ...,
+        taken_by_document_id: _builtins.str = ...,
+        next_number: _builtins.str = ...,
+        number: _builtins.str = ...,
+        last_seq: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["available", b"available", "last_seq", b"last_seq", "next_number", b"next_number", "number", b"number", "taken_by_document_id", b"taken_by_document_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CheckDocumentNumberResponse: _TypeAlias = CheckDocumentNumberResponse  # noqa: Y015

@@ -68,6 +68,16 @@ class DocumentsServiceStub:
                 request_serializer=sotay_dot_documents_dot_v1_dot_documents__pb2.UpdateDocumentRequest.SerializeToString,
                 response_deserializer=sotay_dot_documents_dot_v1_dot_documents__pb2.UpdateDocumentResponse.FromString,
                 _registered_method=True)
+        self.SubmitDocumentForReview = channel.unary_unary(
+                '/sotay.documents.v1.DocumentsService/SubmitDocumentForReview',
+                request_serializer=sotay_dot_documents_dot_v1_dot_documents__pb2.SubmitDocumentForReviewRequest.SerializeToString,
+                response_deserializer=sotay_dot_documents_dot_v1_dot_documents__pb2.SubmitDocumentForReviewResponse.FromString,
+                _registered_method=True)
+        self.ReturnDocumentToDraft = channel.unary_unary(
+                '/sotay.documents.v1.DocumentsService/ReturnDocumentToDraft',
+                request_serializer=sotay_dot_documents_dot_v1_dot_documents__pb2.ReturnDocumentToDraftRequest.SerializeToString,
+                response_deserializer=sotay_dot_documents_dot_v1_dot_documents__pb2.ReturnDocumentToDraftResponse.FromString,
+                _registered_method=True)
         self.PublishDocument = channel.unary_unary(
                 '/sotay.documents.v1.DocumentsService/PublishDocument',
                 request_serializer=sotay_dot_documents_dot_v1_dot_documents__pb2.PublishDocumentRequest.SerializeToString,
@@ -107,6 +117,11 @@ class DocumentsServiceStub:
                 '/sotay.documents.v1.DocumentsService/ListStudyStatus',
                 request_serializer=sotay_dot_documents_dot_v1_dot_documents__pb2.ListStudyStatusRequest.SerializeToString,
                 response_deserializer=sotay_dot_documents_dot_v1_dot_documents__pb2.ListStudyStatusResponse.FromString,
+                _registered_method=True)
+        self.CheckDocumentNumber = channel.unary_unary(
+                '/sotay.documents.v1.DocumentsService/CheckDocumentNumber',
+                request_serializer=sotay_dot_documents_dot_v1_dot_documents__pb2.CheckDocumentNumberRequest.SerializeToString,
+                response_deserializer=sotay_dot_documents_dot_v1_dot_documents__pb2.CheckDocumentNumberResponse.FromString,
                 _registered_method=True)
 
 
@@ -159,8 +174,23 @@ class DocumentsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SubmitDocumentForReview(self, request, context):
+        """SubmitDocumentForReview: a draft goes to review (frozen: no edit, no new version).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReturnDocumentToDraft(self, request, context):
+        """ReturnDocumentToDraft: a document in review goes back to draft, with the reviewer's note.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def PublishDocument(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """PublishDocument publishes a draft or a document in review.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -214,6 +244,14 @@ class DocumentsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CheckDocumentNumber(self, request, context):
+        """CheckDocumentNumber: is a number free in the issuing unit's register, and the next free one
+        (editors and admins over the unit). A number stays taken by its document once published.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DocumentsServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -246,6 +284,16 @@ def add_DocumentsServiceServicer_to_server(servicer, server):
                     servicer.UpdateDocument,
                     request_deserializer=sotay_dot_documents_dot_v1_dot_documents__pb2.UpdateDocumentRequest.FromString,
                     response_serializer=sotay_dot_documents_dot_v1_dot_documents__pb2.UpdateDocumentResponse.SerializeToString,
+            ),
+            'SubmitDocumentForReview': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitDocumentForReview,
+                    request_deserializer=sotay_dot_documents_dot_v1_dot_documents__pb2.SubmitDocumentForReviewRequest.FromString,
+                    response_serializer=sotay_dot_documents_dot_v1_dot_documents__pb2.SubmitDocumentForReviewResponse.SerializeToString,
+            ),
+            'ReturnDocumentToDraft': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReturnDocumentToDraft,
+                    request_deserializer=sotay_dot_documents_dot_v1_dot_documents__pb2.ReturnDocumentToDraftRequest.FromString,
+                    response_serializer=sotay_dot_documents_dot_v1_dot_documents__pb2.ReturnDocumentToDraftResponse.SerializeToString,
             ),
             'PublishDocument': grpc.unary_unary_rpc_method_handler(
                     servicer.PublishDocument,
@@ -286,6 +334,11 @@ def add_DocumentsServiceServicer_to_server(servicer, server):
                     servicer.ListStudyStatus,
                     request_deserializer=sotay_dot_documents_dot_v1_dot_documents__pb2.ListStudyStatusRequest.FromString,
                     response_serializer=sotay_dot_documents_dot_v1_dot_documents__pb2.ListStudyStatusResponse.SerializeToString,
+            ),
+            'CheckDocumentNumber': grpc.unary_unary_rpc_method_handler(
+                    servicer.CheckDocumentNumber,
+                    request_deserializer=sotay_dot_documents_dot_v1_dot_documents__pb2.CheckDocumentNumberRequest.FromString,
+                    response_serializer=sotay_dot_documents_dot_v1_dot_documents__pb2.CheckDocumentNumberResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -454,6 +507,60 @@ class DocumentsService:
             '/sotay.documents.v1.DocumentsService/UpdateDocument',
             sotay_dot_documents_dot_v1_dot_documents__pb2.UpdateDocumentRequest.SerializeToString,
             sotay_dot_documents_dot_v1_dot_documents__pb2.UpdateDocumentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitDocumentForReview(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotay.documents.v1.DocumentsService/SubmitDocumentForReview',
+            sotay_dot_documents_dot_v1_dot_documents__pb2.SubmitDocumentForReviewRequest.SerializeToString,
+            sotay_dot_documents_dot_v1_dot_documents__pb2.SubmitDocumentForReviewResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReturnDocumentToDraft(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotay.documents.v1.DocumentsService/ReturnDocumentToDraft',
+            sotay_dot_documents_dot_v1_dot_documents__pb2.ReturnDocumentToDraftRequest.SerializeToString,
+            sotay_dot_documents_dot_v1_dot_documents__pb2.ReturnDocumentToDraftResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -670,6 +777,33 @@ class DocumentsService:
             '/sotay.documents.v1.DocumentsService/ListStudyStatus',
             sotay_dot_documents_dot_v1_dot_documents__pb2.ListStudyStatusRequest.SerializeToString,
             sotay_dot_documents_dot_v1_dot_documents__pb2.ListStudyStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CheckDocumentNumber(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotay.documents.v1.DocumentsService/CheckDocumentNumber',
+            sotay_dot_documents_dot_v1_dot_documents__pb2.CheckDocumentNumberRequest.SerializeToString,
+            sotay_dot_documents_dot_v1_dot_documents__pb2.CheckDocumentNumberResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -50,7 +50,12 @@ class DocumentsServiceStub:
     ListDocumentVersions: _grpc.UnaryUnaryMultiCallable[_documents_pb2.ListDocumentVersionsRequest, _documents_pb2.ListDocumentVersionsResponse]
     UpdateDocument: _grpc.UnaryUnaryMultiCallable[_documents_pb2.UpdateDocumentRequest, _documents_pb2.UpdateDocumentResponse]
     """UpdateDocument edits a draft's metadata."""
+    SubmitDocumentForReview: _grpc.UnaryUnaryMultiCallable[_documents_pb2.SubmitDocumentForReviewRequest, _documents_pb2.SubmitDocumentForReviewResponse]
+    """SubmitDocumentForReview: a draft goes to review (frozen: no edit, no new version)."""
+    ReturnDocumentToDraft: _grpc.UnaryUnaryMultiCallable[_documents_pb2.ReturnDocumentToDraftRequest, _documents_pb2.ReturnDocumentToDraftResponse]
+    """ReturnDocumentToDraft: a document in review goes back to draft, with the reviewer's note."""
     PublishDocument: _grpc.UnaryUnaryMultiCallable[_documents_pb2.PublishDocumentRequest, _documents_pb2.PublishDocumentResponse]
+    """PublishDocument publishes a draft or a document in review."""
     WithdrawDocument: _grpc.UnaryUnaryMultiCallable[_documents_pb2.WithdrawDocumentRequest, _documents_pb2.WithdrawDocumentResponse]
     SearchDocuments: _grpc.UnaryUnaryMultiCallable[_documents_pb2.SearchDocumentsRequest, _documents_pb2.SearchDocumentsResponse]
     """SearchDocuments: full text (diacritics-insensitive) and document numbers, filtered to
@@ -66,6 +71,10 @@ class DocumentsServiceStub:
     """MarkStudied records that the caller has studied a document (học tập Nghị quyết)."""
     ListStudyStatus: _grpc.UnaryUnaryMultiCallable[_documents_pb2.ListStudyStatusRequest, _documents_pb2.ListStudyStatusResponse]
     """ListStudyStatus: who in a unit's subtree has and has not studied a document."""
+    CheckDocumentNumber: _grpc.UnaryUnaryMultiCallable[_documents_pb2.CheckDocumentNumberRequest, _documents_pb2.CheckDocumentNumberResponse]
+    """CheckDocumentNumber: is a number free in the issuing unit's register, and the next free one
+    (editors and admins over the unit). A number stays taken by its document once published.
+    """
 
 @_typing.type_check_only
 class DocumentsServiceAsyncStub(DocumentsServiceStub):
@@ -89,7 +98,12 @@ class DocumentsServiceAsyncStub(DocumentsServiceStub):
     ListDocumentVersions: _aio.UnaryUnaryMultiCallable[_documents_pb2.ListDocumentVersionsRequest, _documents_pb2.ListDocumentVersionsResponse]  # type: ignore[assignment]
     UpdateDocument: _aio.UnaryUnaryMultiCallable[_documents_pb2.UpdateDocumentRequest, _documents_pb2.UpdateDocumentResponse]  # type: ignore[assignment]
     """UpdateDocument edits a draft's metadata."""
+    SubmitDocumentForReview: _aio.UnaryUnaryMultiCallable[_documents_pb2.SubmitDocumentForReviewRequest, _documents_pb2.SubmitDocumentForReviewResponse]  # type: ignore[assignment]
+    """SubmitDocumentForReview: a draft goes to review (frozen: no edit, no new version)."""
+    ReturnDocumentToDraft: _aio.UnaryUnaryMultiCallable[_documents_pb2.ReturnDocumentToDraftRequest, _documents_pb2.ReturnDocumentToDraftResponse]  # type: ignore[assignment]
+    """ReturnDocumentToDraft: a document in review goes back to draft, with the reviewer's note."""
     PublishDocument: _aio.UnaryUnaryMultiCallable[_documents_pb2.PublishDocumentRequest, _documents_pb2.PublishDocumentResponse]  # type: ignore[assignment]
+    """PublishDocument publishes a draft or a document in review."""
     WithdrawDocument: _aio.UnaryUnaryMultiCallable[_documents_pb2.WithdrawDocumentRequest, _documents_pb2.WithdrawDocumentResponse]  # type: ignore[assignment]
     SearchDocuments: _aio.UnaryUnaryMultiCallable[_documents_pb2.SearchDocumentsRequest, _documents_pb2.SearchDocumentsResponse]  # type: ignore[assignment]
     """SearchDocuments: full text (diacritics-insensitive) and document numbers, filtered to
@@ -105,6 +119,10 @@ class DocumentsServiceAsyncStub(DocumentsServiceStub):
     """MarkStudied records that the caller has studied a document (học tập Nghị quyết)."""
     ListStudyStatus: _aio.UnaryUnaryMultiCallable[_documents_pb2.ListStudyStatusRequest, _documents_pb2.ListStudyStatusResponse]  # type: ignore[assignment]
     """ListStudyStatus: who in a unit's subtree has and has not studied a document."""
+    CheckDocumentNumber: _aio.UnaryUnaryMultiCallable[_documents_pb2.CheckDocumentNumberRequest, _documents_pb2.CheckDocumentNumberResponse]  # type: ignore[assignment]
+    """CheckDocumentNumber: is a number free in the issuing unit's register, and the next free one
+    (editors and admins over the unit). A number stays taken by its document once published.
+    """
 
 class DocumentsServiceServicer(metaclass=_abc_1.ABCMeta):
     """DocumentsService owns Party documents: metadata, files (S3 or a local folder), extracted
@@ -163,11 +181,28 @@ class DocumentsServiceServicer(metaclass=_abc_1.ABCMeta):
         """UpdateDocument edits a draft's metadata."""
 
     @_abc_1.abstractmethod
+    def SubmitDocumentForReview(
+        self,
+        request: _documents_pb2.SubmitDocumentForReviewRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_documents_pb2.SubmitDocumentForReviewResponse, _abc.Awaitable[_documents_pb2.SubmitDocumentForReviewResponse]]:
+        """SubmitDocumentForReview: a draft goes to review (frozen: no edit, no new version)."""
+
+    @_abc_1.abstractmethod
+    def ReturnDocumentToDraft(
+        self,
+        request: _documents_pb2.ReturnDocumentToDraftRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_documents_pb2.ReturnDocumentToDraftResponse, _abc.Awaitable[_documents_pb2.ReturnDocumentToDraftResponse]]:
+        """ReturnDocumentToDraft: a document in review goes back to draft, with the reviewer's note."""
+
+    @_abc_1.abstractmethod
     def PublishDocument(
         self,
         request: _documents_pb2.PublishDocumentRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_documents_pb2.PublishDocumentResponse, _abc.Awaitable[_documents_pb2.PublishDocumentResponse]]: ...
+    ) -> _typing.Union[_documents_pb2.PublishDocumentResponse, _abc.Awaitable[_documents_pb2.PublishDocumentResponse]]:
+        """PublishDocument publishes a draft or a document in review."""
 
     @_abc_1.abstractmethod
     def WithdrawDocument(
@@ -225,5 +260,15 @@ class DocumentsServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_documents_pb2.ListStudyStatusResponse, _abc.Awaitable[_documents_pb2.ListStudyStatusResponse]]:
         """ListStudyStatus: who in a unit's subtree has and has not studied a document."""
+
+    @_abc_1.abstractmethod
+    def CheckDocumentNumber(
+        self,
+        request: _documents_pb2.CheckDocumentNumberRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_documents_pb2.CheckDocumentNumberResponse, _abc.Awaitable[_documents_pb2.CheckDocumentNumberResponse]]:
+        """CheckDocumentNumber: is a number free in the issuing unit's register, and the next free one
+        (editors and admins over the unit). A number stays taken by its document once published.
+        """
 
 def add_DocumentsServiceServicer_to_server(servicer: DocumentsServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

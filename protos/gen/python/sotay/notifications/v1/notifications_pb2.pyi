@@ -1280,6 +1280,8 @@ class Feedback(_message.Message):
     DUE_AT_FIELD_NUMBER: _builtins.int
     CREATED_AT_FIELD_NUMBER: _builtins.int
     UPDATED_AT_FIELD_NUMBER: _builtins.int
+    ASSIGNEE_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    ASSIGNED_AT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     submitter_member_id: _builtins.str
     target_unit_id: _builtins.str
@@ -1292,6 +1294,8 @@ class Feedback(_message.Message):
     answer: _builtins.str
     answered_by_account_id: _builtins.str
     escalations: _builtins.int
+    assignee_account_id: _builtins.str
+    """The account it is assigned to ("" when none), and when."""
     @_builtins.property
     def attachment_document_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -1304,6 +1308,8 @@ class Feedback(_message.Message):
     def created_at(self) -> _timestamp_pb2.Timestamp: ...
     @_builtins.property
     def updated_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def assigned_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -1322,10 +1328,12 @@ class Feedback(_message.Message):
         due_at: _timestamp_pb2.Timestamp | None = ...,
         created_at: _timestamp_pb2.Timestamp | None = ...,
         updated_at: _timestamp_pb2.Timestamp | None = ...,
+        assignee_account_id: _builtins.str = ...,
+        assigned_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["answered_at", b"answered_at", "created_at", b"created_at", "due_at", b"due_at", "updated_at", b"updated_at"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["answered_at", b"answered_at", "assigned_at", b"assigned_at", "created_at", b"created_at", "due_at", b"due_at", "updated_at", b"updated_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["answer", b"answer", "answered_at", b"answered_at", "answered_by_account_id", b"answered_by_account_id", "attachment_document_ids", b"attachment_document_ids", "body", b"body", "created_at", b"created_at", "due_at", b"due_at", "escalations", b"escalations", "id", b"id", "status", b"status", "subject", b"subject", "submitter_member_id", b"submitter_member_id", "target_unit_id", b"target_unit_id", "unit_id", b"unit_id", "updated_at", b"updated_at"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["answer", b"answer", "answered_at", b"answered_at", "answered_by_account_id", b"answered_by_account_id", "assigned_at", b"assigned_at", "assignee_account_id", b"assignee_account_id", "attachment_document_ids", b"attachment_document_ids", "body", b"body", "created_at", b"created_at", "due_at", b"due_at", "escalations", b"escalations", "id", b"id", "status", b"status", "subject", b"subject", "submitter_member_id", b"submitter_member_id", "target_unit_id", b"target_unit_id", "unit_id", b"unit_id", "updated_at", b"updated_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1341,7 +1349,7 @@ class FeedbackEvent(_message.Message):
     UNIT_ID_FIELD_NUMBER: _builtins.int
     NOTE_FIELD_NUMBER: _builtins.int
     action: _builtins.str
-    """"received", "in_progress", "answered", "closed", "escalated"."""
+    """"received", "in_progress", "answered", "closed", "escalated", "assigned"."""
     actor_account_id: _builtins.str
     unit_id: _builtins.str
     note: _builtins.str
@@ -1658,6 +1666,93 @@ class AnswerFeedbackResponse(_message.Message):
 Global___AnswerFeedbackResponse: _TypeAlias = AnswerFeedbackResponse  # noqa: Y015
 
 @_typing.final
+class AssignFeedbackRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    account_id: _builtins.str
+    note: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        account_id: _builtins.str = ...,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "id", b"id", "note", b"note"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AssignFeedbackRequest: _TypeAlias = AssignFeedbackRequest  # noqa: Y015
+
+@_typing.final
+class AssignFeedbackResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FEEDBACK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def feedback(self) -> Global___Feedback: ...
+    def __init__(
+        self,
+        *,
+        feedback: Global___Feedback | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["feedback", b"feedback"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["feedback", b"feedback"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AssignFeedbackResponse: _TypeAlias = AssignFeedbackResponse  # noqa: Y015
+
+@_typing.final
+class EscalateFeedbackRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    NOTE_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    note: _builtins.str
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        note: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["id", b"id", "note", b"note"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EscalateFeedbackRequest: _TypeAlias = EscalateFeedbackRequest  # noqa: Y015
+
+@_typing.final
+class EscalateFeedbackResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FEEDBACK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def feedback(self) -> Global___Feedback: ...
+    def __init__(
+        self,
+        *,
+        feedback: Global___Feedback | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["feedback", b"feedback"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["feedback", b"feedback"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EscalateFeedbackResponse: _TypeAlias = EscalateFeedbackResponse  # noqa: Y015
+
+@_typing.final
 class FeedbackCounts(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -1669,6 +1764,8 @@ class FeedbackCounts(_message.Message):
     OVERDUE_FIELD_NUMBER: _builtins.int
     ESCALATED_FIELD_NUMBER: _builtins.int
     MEAN_ANSWER_SECONDS_FIELD_NUMBER: _builtins.int
+    MEDIAN_ANSWER_SECONDS_FIELD_NUMBER: _builtins.int
+    WITH_ANSWER_FIELD_NUMBER: _builtins.int
     unit_id: _builtins.str
     received: _builtins.int
     in_progress: _builtins.int
@@ -1679,6 +1776,10 @@ class FeedbackCounts(_message.Message):
     escalated: _builtins.int
     mean_answer_seconds: _builtins.float
     """Mean seconds from submission to answer, over answered and closed items."""
+    median_answer_seconds: _builtins.float
+    """Median seconds from submission to answer, over answered and closed items (0: none answered)."""
+    with_answer: _builtins.int
+    """Items answered (the count the mean and median are over)."""
     def __init__(
         self,
         *,
@@ -1690,10 +1791,12 @@ class FeedbackCounts(_message.Message):
         overdue: _builtins.int = ...,
         escalated: _builtins.int = ...,
         mean_answer_seconds: _builtins.float = ...,
+        median_answer_seconds: _builtins.float = ...,
+        with_answer: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["answered", b"answered", "closed", b"closed", "escalated", b"escalated", "in_progress", b"in_progress", "mean_answer_seconds", b"mean_answer_seconds", "overdue", b"overdue", "received", b"received", "unit_id", b"unit_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["answered", b"answered", "closed", b"closed", "escalated", b"escalated", "in_progress", b"in_progress", "mean_answer_seconds", b"mean_answer_seconds", "median_answer_seconds", b"median_answer_seconds", "overdue", b"overdue", "received", b"received", "unit_id", b"unit_id", "with_answer", b"with_answer"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

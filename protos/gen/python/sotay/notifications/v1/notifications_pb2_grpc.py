@@ -154,6 +154,16 @@ class NotificationsServiceStub:
                 request_serializer=sotay_dot_notifications_dot_v1_dot_notifications__pb2.AnswerFeedbackRequest.SerializeToString,
                 response_deserializer=sotay_dot_notifications_dot_v1_dot_notifications__pb2.AnswerFeedbackResponse.FromString,
                 _registered_method=True)
+        self.AssignFeedback = channel.unary_unary(
+                '/sotay.notifications.v1.NotificationsService/AssignFeedback',
+                request_serializer=sotay_dot_notifications_dot_v1_dot_notifications__pb2.AssignFeedbackRequest.SerializeToString,
+                response_deserializer=sotay_dot_notifications_dot_v1_dot_notifications__pb2.AssignFeedbackResponse.FromString,
+                _registered_method=True)
+        self.EscalateFeedback = channel.unary_unary(
+                '/sotay.notifications.v1.NotificationsService/EscalateFeedback',
+                request_serializer=sotay_dot_notifications_dot_v1_dot_notifications__pb2.EscalateFeedbackRequest.SerializeToString,
+                response_deserializer=sotay_dot_notifications_dot_v1_dot_notifications__pb2.EscalateFeedbackResponse.FromString,
+                _registered_method=True)
         self.GetFeedbackStats = channel.unary_unary(
                 '/sotay.notifications.v1.NotificationsService/GetFeedbackStats',
                 request_serializer=sotay_dot_notifications_dot_v1_dot_notifications__pb2.GetFeedbackStatsRequest.SerializeToString,
@@ -327,6 +337,21 @@ class NotificationsServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AssignFeedback(self, request, context):
+        """AssignFeedback: a handler gives an open item to an account holding a role on the item's unit
+        (who may then read, take up, answer and escalate it); an empty account_id clears it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EscalateFeedback(self, request, context):
+        """EscalateFeedback: a handler moves an open item to the unit above now, with a note.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def GetFeedbackStats(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -450,6 +475,16 @@ def add_NotificationsServiceServicer_to_server(servicer, server):
                     servicer.AnswerFeedback,
                     request_deserializer=sotay_dot_notifications_dot_v1_dot_notifications__pb2.AnswerFeedbackRequest.FromString,
                     response_serializer=sotay_dot_notifications_dot_v1_dot_notifications__pb2.AnswerFeedbackResponse.SerializeToString,
+            ),
+            'AssignFeedback': grpc.unary_unary_rpc_method_handler(
+                    servicer.AssignFeedback,
+                    request_deserializer=sotay_dot_notifications_dot_v1_dot_notifications__pb2.AssignFeedbackRequest.FromString,
+                    response_serializer=sotay_dot_notifications_dot_v1_dot_notifications__pb2.AssignFeedbackResponse.SerializeToString,
+            ),
+            'EscalateFeedback': grpc.unary_unary_rpc_method_handler(
+                    servicer.EscalateFeedback,
+                    request_deserializer=sotay_dot_notifications_dot_v1_dot_notifications__pb2.EscalateFeedbackRequest.FromString,
+                    response_serializer=sotay_dot_notifications_dot_v1_dot_notifications__pb2.EscalateFeedbackResponse.SerializeToString,
             ),
             'GetFeedbackStats': grpc.unary_unary_rpc_method_handler(
                     servicer.GetFeedbackStats,
@@ -1083,6 +1118,60 @@ class NotificationsService:
             '/sotay.notifications.v1.NotificationsService/AnswerFeedback',
             sotay_dot_notifications_dot_v1_dot_notifications__pb2.AnswerFeedbackRequest.SerializeToString,
             sotay_dot_notifications_dot_v1_dot_notifications__pb2.AnswerFeedbackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AssignFeedback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotay.notifications.v1.NotificationsService/AssignFeedback',
+            sotay_dot_notifications_dot_v1_dot_notifications__pb2.AssignFeedbackRequest.SerializeToString,
+            sotay_dot_notifications_dot_v1_dot_notifications__pb2.AssignFeedbackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EscalateFeedback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotay.notifications.v1.NotificationsService/EscalateFeedback',
+            sotay_dot_notifications_dot_v1_dot_notifications__pb2.EscalateFeedbackRequest.SerializeToString,
+            sotay_dot_notifications_dot_v1_dot_notifications__pb2.EscalateFeedbackResponse.FromString,
             options,
             channel_credentials,
             insecure,

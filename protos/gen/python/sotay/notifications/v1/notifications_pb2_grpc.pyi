@@ -86,6 +86,12 @@ class NotificationsServiceStub:
     """ListFeedback: the items a handler deals with (at a unit, or in an admin's subtree)."""
     UpdateFeedbackStatus: _grpc.UnaryUnaryMultiCallable[_notifications_pb2.UpdateFeedbackStatusRequest, _notifications_pb2.UpdateFeedbackStatusResponse]
     AnswerFeedback: _grpc.UnaryUnaryMultiCallable[_notifications_pb2.AnswerFeedbackRequest, _notifications_pb2.AnswerFeedbackResponse]
+    AssignFeedback: _grpc.UnaryUnaryMultiCallable[_notifications_pb2.AssignFeedbackRequest, _notifications_pb2.AssignFeedbackResponse]
+    """AssignFeedback: a handler gives an open item to an account holding a role on the item's unit
+    (who may then read, take up, answer and escalate it); an empty account_id clears it.
+    """
+    EscalateFeedback: _grpc.UnaryUnaryMultiCallable[_notifications_pb2.EscalateFeedbackRequest, _notifications_pb2.EscalateFeedbackResponse]
+    """EscalateFeedback: a handler moves an open item to the unit above now, with a note."""
     GetFeedbackStats: _grpc.UnaryUnaryMultiCallable[_notifications_pb2.GetFeedbackStatsRequest, _notifications_pb2.GetFeedbackStatsResponse]
 
 @_typing.type_check_only
@@ -146,6 +152,12 @@ class NotificationsServiceAsyncStub(NotificationsServiceStub):
     """ListFeedback: the items a handler deals with (at a unit, or in an admin's subtree)."""
     UpdateFeedbackStatus: _aio.UnaryUnaryMultiCallable[_notifications_pb2.UpdateFeedbackStatusRequest, _notifications_pb2.UpdateFeedbackStatusResponse]  # type: ignore[assignment]
     AnswerFeedback: _aio.UnaryUnaryMultiCallable[_notifications_pb2.AnswerFeedbackRequest, _notifications_pb2.AnswerFeedbackResponse]  # type: ignore[assignment]
+    AssignFeedback: _aio.UnaryUnaryMultiCallable[_notifications_pb2.AssignFeedbackRequest, _notifications_pb2.AssignFeedbackResponse]  # type: ignore[assignment]
+    """AssignFeedback: a handler gives an open item to an account holding a role on the item's unit
+    (who may then read, take up, answer and escalate it); an empty account_id clears it.
+    """
+    EscalateFeedback: _aio.UnaryUnaryMultiCallable[_notifications_pb2.EscalateFeedbackRequest, _notifications_pb2.EscalateFeedbackResponse]  # type: ignore[assignment]
+    """EscalateFeedback: a handler moves an open item to the unit above now, with a note."""
     GetFeedbackStats: _aio.UnaryUnaryMultiCallable[_notifications_pb2.GetFeedbackStatsRequest, _notifications_pb2.GetFeedbackStatsResponse]  # type: ignore[assignment]
 
 class NotificationsServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -341,6 +353,24 @@ class NotificationsServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _notifications_pb2.AnswerFeedbackRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_notifications_pb2.AnswerFeedbackResponse, _abc.Awaitable[_notifications_pb2.AnswerFeedbackResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def AssignFeedback(
+        self,
+        request: _notifications_pb2.AssignFeedbackRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notifications_pb2.AssignFeedbackResponse, _abc.Awaitable[_notifications_pb2.AssignFeedbackResponse]]:
+        """AssignFeedback: a handler gives an open item to an account holding a role on the item's unit
+        (who may then read, take up, answer and escalate it); an empty account_id clears it.
+        """
+
+    @_abc_1.abstractmethod
+    def EscalateFeedback(
+        self,
+        request: _notifications_pb2.EscalateFeedbackRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_notifications_pb2.EscalateFeedbackResponse, _abc.Awaitable[_notifications_pb2.EscalateFeedbackResponse]]:
+        """EscalateFeedback: a handler moves an open item to the unit above now, with a note."""
 
     @_abc_1.abstractmethod
     def GetFeedbackStats(
