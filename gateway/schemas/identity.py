@@ -98,6 +98,9 @@ class MemberTransfer(Reply):
     to_unit_id: str
     reason: str
     at: dt.datetime | None
+    member_name: str = ""
+    from_unit_name: str = ""
+    to_unit_name: str = ""
 
 
 class MemberTransferPage(Page[MemberTransfer]):
@@ -126,6 +129,8 @@ class RoleGrant(Reply):
     role: RoleName | None
     unit_id: str = Field(description="the role applies to this unit's whole subtree")
     granted_at: dt.datetime | None
+    holder_name: str = Field("", description="in lists: the holder's member name, else login name")
+    unit_name: str = Field("", description="in lists: the unit's name")
 
 
 class RoleGrantPage(Page[RoleGrant]):
@@ -151,8 +156,8 @@ class AuditEvent(Reply):
     unit_id: str
     request_id: str
     details: dict[str, Any]
-    actor_name: str = Field(description="the actor's member name, else login name")
-    target_name: str = Field(description="the target member's (or account's) name")
+    actor_name: str = Field("", description="the actor's member name, else login name")
+    target_name: str = Field("", description="the target member's (or account's) name")
 
 
 class AuditEventPage(Page[AuditEvent]):

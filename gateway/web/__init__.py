@@ -11,6 +11,9 @@
     feedback.py   feedback and petitions: send, follow, read the answer
     pwa.py        manifest, service worker (offline reading of opened pages, Web Push), offline page
     settings_pages.py  notification settings and this device's Web Push subscription
+    grants.py     which staff pages the signed-in account's roles offer (navigation only)
+    roster.py     a cell's roster: members, transfers, import with its report, activation-code sheet
+    admin.py      administration: units tree (merge of communes), people and roles, audit log
 
 Every page is plain HTML forms and links (no script needed); the services do the work and
 enforce who may see what, over the same gRPC clients as the API routes.
@@ -20,9 +23,26 @@ from __future__ import annotations
 
 from flask import Flask
 
-from gateway.web import auth, base, bulletins, documents, feedback, home, i18n, meetings, pwa, settings_pages
+from gateway.web import (
+    admin,
+    auth,
+    base,
+    bulletins,
+    documents,
+    feedback,
+    grants,
+    home,
+    i18n,
+    meetings,
+    pwa,
+    roster,
+    settings_pages,
+)
 
-__all__ = ["auth", "bulletins", "documents", "feedback", "home", "install", "meetings", "pwa", "settings_pages"]
+__all__ = [
+    "admin", "auth", "bulletins", "documents", "feedback", "grants", "home", "install", "meetings", "pwa", "roster",
+    "settings_pages",
+]
 
 
 def install(app: Flask) -> None:

@@ -273,14 +273,19 @@ class IdentityServicer(ActivationRpcs, identity_pb2_grpc.IdentityServiceServicer
         me = current_principal()
         size, offset = page_size(request.page_size), decode_token(request.page_token)
         with self.db.read() as conn:
-            member = members.get(conn, request.member_id)
-            if member.id != me.member_id:
-                access.require_member_manager(conn, me, member.unit_id)
-            found = members.transfers(conn, member.id, offset, size)
+            if request.unit_id and not request.member_id:
+                unit = access.require_member_manager(conn, me, request.unit_id)
+                found = members.unit_transfers(conn, unit.id, offset, size)
+            else:
+                member = members.get(conn, request.member_id)
+                if member.id != me.member_id:
+                    access.require_member_manager(conn, me, member.unit_id)
+                found = members.transfers(conn, member.id, offset, size)
         return pb.ListMemberTransfersResponse(
             transfers=[
                 pb.MemberTransfer(member_id=t.member_id, from_unit_id=t.from_unit_id, to_unit_id=t.to_unit_id,
-                                  reason=t.reason or "", at=timestamp(t.at))
+                                  reason=t.reason or "", at=timestamp(t.at), member_name=t.member_name,
+                                  from_unit_name=t.from_unit_name or "", to_unit_name=t.to_unit_name or "")
                 for t in found
             ],
             next_page_token=next_token(offset, size, len(found), offset + len(found) + (len(found) == size)),
@@ -481,7 +486,9 @@ class IdentityServicer(ActivationRpcs, identity_pb2_grpc.IdentityServiceServicer
                     where += " AND g.account_id = :a"
                     params["a"] = request.account_id
             found = conn.execute(
-                sa.text(f"SELECT g.* FROM role_grants g JOIN units u ON u.id = g.unit_id WHERE {where} "
+                sa.text(f"SELECT g.*, COALESCE(m.full_name, a.username) AS holder_name, u.name AS unit_name "
+                        "FROM role_grants g JOIN units u ON u.id = g.unit_id JOIN accounts a ON a.id = g.account_id "
+                        f"LEFT JOIN members m ON m.id = a.member_id WHERE {where} "
                         "ORDER BY u.path, g.role, g.id LIMIT :lim OFFSET :off"),
                 params,
             ).all()

@@ -1022,10 +1022,16 @@ class MemberTransfer(_message.Message):
     TO_UNIT_ID_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     AT_FIELD_NUMBER: _builtins.int
+    MEMBER_NAME_FIELD_NUMBER: _builtins.int
+    FROM_UNIT_NAME_FIELD_NUMBER: _builtins.int
+    TO_UNIT_NAME_FIELD_NUMBER: _builtins.int
     member_id: _builtins.str
     from_unit_id: _builtins.str
     to_unit_id: _builtins.str
     reason: _builtins.str
+    member_name: _builtins.str
+    from_unit_name: _builtins.str
+    to_unit_name: _builtins.str
     @_builtins.property
     def at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -1036,10 +1042,13 @@ class MemberTransfer(_message.Message):
         to_unit_id: _builtins.str = ...,
         reason: _builtins.str = ...,
         at: _timestamp_pb2.Timestamp | None = ...,
+        member_name: _builtins.str = ...,
+        from_unit_name: _builtins.str = ...,
+        to_unit_name: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "from_unit_id", b"from_unit_id", "member_id", b"member_id", "reason", b"reason", "to_unit_id", b"to_unit_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "from_unit_id", b"from_unit_id", "from_unit_name", b"from_unit_name", "member_id", b"member_id", "member_name", b"member_name", "reason", b"reason", "to_unit_id", b"to_unit_id", "to_unit_name", b"to_unit_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1052,19 +1061,23 @@ class ListMemberTransfersRequest(_message.Message):
     MEMBER_ID_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    UNIT_ID_FIELD_NUMBER: _builtins.int
     member_id: _builtins.str
+    """One member's transfers, or (with unit_id instead) the transfers into and out of a unit."""
     page_size: _builtins.int
     page_token: _builtins.str
+    unit_id: _builtins.str
     def __init__(
         self,
         *,
         member_id: _builtins.str = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        unit_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["member_id", b"member_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["member_id", b"member_id", "page_size", b"page_size", "page_token", b"page_token", "unit_id", b"unit_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1616,11 +1629,16 @@ class RoleGrant(_message.Message):
     ROLE_FIELD_NUMBER: _builtins.int
     UNIT_ID_FIELD_NUMBER: _builtins.int
     GRANTED_AT_FIELD_NUMBER: _builtins.int
+    HOLDER_NAME_FIELD_NUMBER: _builtins.int
+    UNIT_NAME_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     account_id: _builtins.str
     role: Global___Role.ValueType
     unit_id: _builtins.str
     """The role applies to this unit's whole subtree."""
+    holder_name: _builtins.str
+    """In ListRoles: the holder's member name (else login name) and the unit's name."""
+    unit_name: _builtins.str
     @_builtins.property
     def granted_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -1631,10 +1649,12 @@ class RoleGrant(_message.Message):
         role: Global___Role.ValueType = ...,
         unit_id: _builtins.str = ...,
         granted_at: _timestamp_pb2.Timestamp | None = ...,
+        holder_name: _builtins.str = ...,
+        unit_name: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["granted_at", b"granted_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "granted_at", b"granted_at", "id", b"id", "role", b"role", "unit_id", b"unit_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "granted_at", b"granted_at", "holder_name", b"holder_name", "id", b"id", "role", b"role", "unit_id", b"unit_id", "unit_name", b"unit_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
