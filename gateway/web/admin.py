@@ -243,9 +243,12 @@ def people_page(unit_id: str, status: int = 200, error: str = "") -> Response:
     unit = stub.GetUnit(ipb.GetUnitRequest(id=unit_id), metadata=md).unit
     if not administers(unit):
         return error_page(403)
+    homes = {u: stub.GetUnit.future(ipb.GetUnitRequest(id=u), metadata=md)
+             for u in {m.unit_id for m in (found.members if found else [])}}
     grants = [g for g in roles.result().grants if g.role in (ipb.ROLE_ADMIN, ipb.ROLE_EDITOR)]
     return render("admin_people.html", status=status, unit=unit, query=query, found=found, grants=grants,
-                  role_names=ROLE_NAMES, error=error, notice=notice())
+                  role_names=ROLE_NAMES, error=error, notice=notice(),
+                  unit_names={u: f.result().unit.name for u, f in homes.items()})
 
 
 @bp.route("/admin/units/<unit_id>/people", methods=["GET"])

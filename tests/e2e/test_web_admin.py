@@ -41,15 +41,15 @@ def add_unit(page: Any, name: str, kind: str, code: str = "") -> None:
     assert "Đã tạo đơn vị." in page.locator("[role=status]").inner_text()
 
 
-def secretary_of_new_cell(web: WebSystem, code: str, phone: str) -> tuple[str, tuple[str, str]]:
+def secretary_of_new_cell(web: WebSystem, code: str, phone: str) -> tuple[str, tuple[str, str], str]:
     """A cell under the demo's second commune with its secretary (who signs in with a password)."""
     communes = web.api("GET", f"/units?parent_id={web.made['province']}&kind=commune", "admin")["items"]
     cell = web.api("POST", "/units", "admin", json={"name": f"Chi bộ Thử nhập {code}", "kind": "cell",
                                                    "parent_id": communes[1]["id"], "code": code})
-    web.api("POST", f"/units/{cell['id']}/members", "admin", json={
+    made = web.api("POST", f"/units/{cell['id']}/members", "admin", json={
         "full_name": "Hoàng Thị Bí Thư", "phone": phone, "party_card_number": f"T{phone}",
         "position": "secretary", "initial_password": "mat-khau-bi-thu"})
-    return cell["id"], (phone, "mat-khau-bi-thu")
+    return cell["id"], (phone, "mat-khau-bi-thu"), made["id"]
 
 
 def test_an_administrator_merges_two_communes(web: WebSystem, browser: Any) -> None:
@@ -97,7 +97,7 @@ def test_an_administrator_merges_two_communes(web: WebSystem, browser: Any) -> N
 
 
 def test_a_secretary_imports_the_roster_and_prints_activation_codes(web: WebSystem, browser: Any) -> None:
-    _, secretary = secretary_of_new_cell(web, "TCB-NHAP", "0977000100")
+    _, secretary, _ = secretary_of_new_cell(web, "TCB-NHAP", "0977000100")
     context, page, tag = new_page(browser, "phone", False)
     page.goto(web.url("/login"))
     sign_in_as(page, *secretary)
@@ -153,7 +153,7 @@ def test_a_secretary_imports_the_roster_and_prints_activation_codes(web: WebSyst
 @every_case
 def test_staff_pages_fit_and_work_at_each_size(web: WebSystem, browser: Any, size: str, js: bool) -> None:
     n = next(SEQ)
-    cell, secretary = secretary_of_new_cell(web, f"TCB-XEM{n}", f"097700020{n}")
+    cell, secretary, secretary_id = secretary_of_new_cell(web, f"TCB-XEM{n}", f"097700020{n}")
     context, page, tag = new_page(browser, size, js)
     page.goto(web.url("/login"))
     sign_in_as(page, *secretary)
@@ -185,8 +185,14 @@ def test_staff_pages_fit_and_work_at_each_size(web: WebSystem, browser: Any, siz
     assert "Hoàng Thị Bí Thư" in page.locator("main").inner_text()
     fits_width(page)
     screenshot(page, f"admin-people-{tag}")
+    web.api("GET", f"/members/{secretary_id}?purpose=kiem-tra", "admin")  # an audited read of a profile
     page.get_by_role("link", name="Nhật ký truy cập").click()
     page.wait_for_load_state()
+    assert "member.profile.read" in page.locator("table").inner_text()
+    page.get_by_role("link", name="Hoàng Thị Bí Thư").first.click()  # only the reads of this profile
+    page.wait_for_load_state()
+    assert "Về Hoàng Thị Bí Thư" in page.locator(".notice").inner_text()
+    assert page.locator("tbody tr").count() == 1
     fits_width(page)
     screenshot(page, f"admin-audit-{case_tag(size, js)}")
     context.close()
