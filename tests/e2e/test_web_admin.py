@@ -91,7 +91,7 @@ def test_an_administrator_merges_two_communes(web: WebSystem, browser: Any) -> N
     page.get_by_role("link", name="Nhật ký truy cập").click()
     page.get_by_label("Nội dung").select_option("unit.")
     page.get_by_role("button", name="Hiển thị").click()
-    assert "unit.merged" in page.locator("table").inner_text()
+    assert "unit.merged" in page.locator(".events").inner_text()
     screenshot(page, f"admin-audit-{tag}")
     context.close()
 
@@ -188,11 +188,11 @@ def test_staff_pages_fit_and_work_at_each_size(web: WebSystem, browser: Any, siz
     web.api("GET", f"/members/{secretary_id}?purpose=kiem-tra", "admin")  # an audited read of a profile
     page.get_by_role("link", name="Nhật ký truy cập").click()
     page.wait_for_load_state()
-    assert "member.profile.read" in page.locator("table").inner_text()
+    assert "member.profile.read" in page.locator(".events").inner_text()
     page.get_by_role("link", name="Hoàng Thị Bí Thư").first.click()  # only the reads of this profile
     page.wait_for_load_state()
     assert "Về Hoàng Thị Bí Thư" in page.locator(".notice").inner_text()
-    assert page.locator("tbody tr").count() == 1
+    assert page.locator(".events li").count() == 1
     fits_width(page)
     screenshot(page, f"admin-audit-{case_tag(size, js)}")
     context.close()
