@@ -248,7 +248,7 @@ def people_page(unit_id: str, status: int = 200, error: str = "") -> Response:
     grants = [g for g in roles.result().grants if g.role in (ipb.ROLE_ADMIN, ipb.ROLE_EDITOR)]
     return render("admin_people.html", status=status, unit=unit, query=query, found=found, grants=grants,
                   role_names=ROLE_NAMES, error=error, notice=notice(),
-                  unit_names={u: f.result().unit.name for u, f in homes.items()})
+                  unit_names={u: f.result().unit.name for u, f in homes.items()}, ipb=ipb)
 
 
 @bp.route("/admin/units/<unit_id>/people", methods=["GET"])
@@ -330,4 +330,4 @@ def admin_audit(unit_id: str) -> Response:
     names = {e.actor_account_id: e.actor_name for e in reply.events} | {e.target_id: e.target_name
                                                                        for e in reply.events}
     return render("admin_audit.html", unit=unit, children=children.result().units, reply=reply, action=action,
-                  actions=ACTIONS, filters=filters, names=names)
+                  actions=ACTIONS, filters=filters, names=names, ipb=ipb)

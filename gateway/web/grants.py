@@ -39,5 +39,5 @@ def units_with(*roles: str) -> list[str]:
 
 @bp.app_template_global()
 def staff_links() -> dict[str, bool]:
-    """Which of the staff pages the menu offers."""
-    return {"roster": bool(units_with(ROLE_ADMIN, *OFFICER_ROLES)), "admin": bool(units_with(ROLE_ADMIN))}
+    """Which of the staff pages the menu offers (admins open a cell's roster from its unit page)."""
+    return {"roster": bool(units_with(*OFFICER_ROLES)), "admin": bool(units_with(ROLE_ADMIN))}

@@ -12,7 +12,6 @@ from flask import Response, redirect, request, url_for
 
 from gateway import clients
 from gateway.routes.identity import FILE_FORMATS, import_messages
-from gateway.web import session
 from gateway.web.auth import form_error
 from gateway.web.base import bp, error_page, login_required, metadata, render
 from gateway.web.grants import OFFICER_ROLES, units_with
@@ -59,14 +58,12 @@ CODES_NONE = N_("Every member selected already has a password, or none was selec
 
 
 def roster_unit() -> str:
-    """The cell asked for (?unit=), else the first unit the account is an officer of, else its own."""
+    """The cell asked for (?unit=), else the first unit the account is an officer of."""
     asked = request.values.get("unit", "")
     if asked and len(asked) <= 100:
         return asked
     officer = units_with(*OFFICER_ROLES)
-    if officer:
-        return officer[0]
-    return session.current().unit_id if units_with(ROLE_ADMIN) else ""
+    return officer[0] if officer else ""
 
 
 def roster_page(unit_id: str, status: int = 200, report: ipb.ImportMembersResponse | None = None,
@@ -89,9 +86,11 @@ def roster_page(unit_id: str, status: int = 200, report: ipb.ImportMembersRespon
 @login_required
 def roster() -> Response:
     unit_id = roster_unit()
-    if not unit_id:
-        return error_page(403)
-    return roster_page(unit_id)
+    if unit_id:
+        return roster_page(unit_id)
+    if units_with(ROLE_ADMIN):  # an admin chooses the cell in the units tree
+        return redirect(url_for("web.admin"), code=303)  # type: ignore[return-value]
+    return error_page(403)
 
 
 @bp.route("/roster/<unit_id>/import", methods=["POST"])

@@ -84,6 +84,12 @@ def test_an_administrator_merges_two_communes(web: WebSystem, browser: Any) -> N
     fits_width(page)
     screenshot(page, f"admin-merged-{tag}")
     assert not web.api("GET", f"/units/{source}", "admin")["active"]
+    # An admin reaches a cell's roster from the tree.
+    page.get_by_role("link", name="Chi bộ thôn Nà Pàn").click()
+    page.get_by_role("link", name="Danh sách chi bộ").last.click()
+    assert "Lăng Văn Biên" in page.locator(".ticks").inner_text()
+    page.go_back()
+    page.go_back()
 
     # The editor's role now names the new commune; the audit log shows the merge.
     page.get_by_role("link", name="Người dùng và vai trò").click()
