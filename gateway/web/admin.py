@@ -41,6 +41,7 @@ ROLE_NAMES = {
     ipb.ROLE_CELL_DEPUTY: N_("Deputy cell secretary"),
     ipb.ROLE_CELL_COMMITTEE: N_("Cell committee member"),
 }
+FOUND = 10  # members a name search shows, each with its forms
 GRANTABLE = {"admin": ipb.ROLE_ADMIN, "editor": ipb.ROLE_EDITOR}
 # The log's actions an admin filters by (prefixes of the action names).
 ACTIONS = {
@@ -238,7 +239,7 @@ def people_page(unit_id: str, status: int = 200, error: str = "") -> Response:
     roles = stub.ListRoles.future(ipb.ListRolesRequest(unit_id=unit_id, page_size=200), metadata=md)
     found = None
     if query:
-        found = stub.ListMembers(ipb.ListMembersRequest(unit_id=unit_id, subtree=True, query=query, page_size=30),
+        found = stub.ListMembers(ipb.ListMembersRequest(unit_id=unit_id, subtree=True, query=query, page_size=FOUND),
                                  metadata=md)
     unit = stub.GetUnit(ipb.GetUnitRequest(id=unit_id), metadata=md).unit
     if not administers(unit):

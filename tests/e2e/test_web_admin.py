@@ -10,7 +10,10 @@ import itertools
 import re
 from typing import Any
 
+from tests.support.audit import audit_context, axe_violations, blocking, need_axe, visit
 from tests.support.browser import (
+    PAGE_BUDGET,
+    SIZES,
     WebSystem,
     case_tag,
     every_case,
@@ -203,3 +206,30 @@ def test_staff_pages_fit_and_work_at_each_size(web: WebSystem, browser: Any, siz
     screenshot(page, f"admin-audit-{case_tag(size, js)}")
     context.close()
     assert login(web.system, *secretary)
+
+
+def test_staff_pages_weigh_little_and_pass_axe(web: WebSystem, browser: Any) -> None:
+    """The members' budgets hold for the staff pages: ≤ 150 KB on a cold visit at a phone's size, and
+    no serious or critical axe-core violation. Printed weights go into the report."""
+    need_axe()
+    cell, secretary, _ = secretary_of_new_cell(web, "TCB-AXE", "0977000400")
+    province = web.made["province"]
+    signed: dict[str, Any] = {}
+    for who, login_pair in (("secretary", secretary), ("admin", web.accounts["admin"])):
+        context, page, _ = new_page(browser, "phone", True)
+        page.goto(web.url("/login"))
+        sign_in_as(page, *login_pair)
+        signed[who] = context.cookies()
+        context.close()
+    pages = [("roster", "secretary", f"/roster?unit={cell}"), ("admin-unit", "admin", f"/admin/units/{province}"),
+             ("admin-people", "admin", f"/admin/units/{province}/people?q=Ho%C3%A0ng"),
+             ("admin-audit", "admin", f"/admin/units/{province}/audit")]
+    for name, who, path in pages:
+        context = audit_context(browser, SIZES["phone"], signed[who])
+        page, weight = visit(context, web.url(path))
+        assert page.url == web.url(path), f"{name}: ended at {page.url}"
+        print(f"{name}: {weight} bytes")
+        assert 1000 < weight <= PAGE_BUDGET, f"{name}: {weight} bytes (budget {PAGE_BUDGET})"
+        found = blocking(axe_violations(page))
+        assert found == [], f"{name}: {found}"
+        context.close()
