@@ -37,6 +37,8 @@ from gateway.schemas.identity import (
     MemberFieldsBody,
     MemberPage,
     MemberTransferPage,
+    MergeResult,
+    MergeUnitsBody,
     MoveResult,
     MoveUnitBody,
     PageQuery,
@@ -121,6 +123,17 @@ def deactivate_unit(unit_id: str) -> dict[str, Any]:
 def move_unit(unit_id: str, body: MoveUnitBody) -> dict[str, Any]:
     reply = clients.identity().MoveUnit(
         pb.MoveUnitRequest(id=unit_id, new_parent_id=body.new_parent_id), metadata=auth_metadata()
+    )
+    return to_json(reply)
+
+
+@routes.route(
+    "/units/<unit_id>/merge", "POST", body=MergeUnitsBody, response=MergeResult,
+    summary="Merge a commune into another: its units, members and roles move there, it is deactivated",
+)
+def merge_units(unit_id: str, body: MergeUnitsBody) -> dict[str, Any]:
+    reply = clients.identity().MergeUnits(
+        pb.MergeUnitsRequest(source_id=unit_id, target_id=body.target_id), metadata=auth_metadata()
     )
     return to_json(reply)
 

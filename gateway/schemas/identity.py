@@ -46,6 +46,13 @@ class MoveResult(Reply):
     moved_units: int = Field(description="the moved unit and its descendants")
 
 
+class MergeResult(Reply):
+    unit: Unit = Field(description="the target commune after the merge")
+    moved_units: int = Field(description="the source's child units and their descendants, now under the target")
+    moved_members: int = Field(description="the source's own members, now the target's")
+    moved_grants: int = Field(description="role grants on the source, now on the target")
+
+
 class Member(Reply):
     id: str
     unit_id: str
@@ -91,6 +98,9 @@ class MemberTransfer(Reply):
     to_unit_id: str
     reason: str
     at: dt.datetime | None
+    member_name: str = ""
+    from_unit_name: str = ""
+    to_unit_name: str = ""
 
 
 class MemberTransferPage(Page[MemberTransfer]):
@@ -119,6 +129,8 @@ class RoleGrant(Reply):
     role: RoleName | None
     unit_id: str = Field(description="the role applies to this unit's whole subtree")
     granted_at: dt.datetime | None
+    holder_name: str = Field("", description="in lists: the holder's member name, else login name")
+    unit_name: str = Field("", description="in lists: the unit's name")
 
 
 class RoleGrantPage(Page[RoleGrant]):
@@ -144,6 +156,8 @@ class AuditEvent(Reply):
     unit_id: str
     request_id: str
     details: dict[str, Any]
+    actor_name: str = Field("", description="the actor's member name, else login name")
+    target_name: str = Field("", description="the target member's (or account's) name")
 
 
 class AuditEventPage(Page[AuditEvent]):
@@ -166,6 +180,10 @@ class RenameUnitBody(Body):
 
 class MoveUnitBody(Body):
     new_parent_id: Id
+
+
+class MergeUnitsBody(Body):
+    target_id: Id = Field(description="the commune that receives the source (the unit in the path)")
 
 
 class MemberFieldsBody(Body):
@@ -237,6 +255,9 @@ class AuditQuery(PageQuery):
     unit_id: Id = Field(description="events about this unit's subtree")
     action_prefix: str = Field("", max_length=200)
     target_id: str = Field("", max_length=100)
+    actor_account_id: str = Field("", max_length=100, description="only events by this account")
+    since: dt.datetime | None = Field(None, description="only events at or after this time")
+    until: dt.datetime | None = Field(None, description="only events before this time")
 
 
 class ExportQuery(Query):

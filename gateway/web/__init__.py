@@ -14,6 +14,9 @@
     publish.py    the committee publishes documents (number register, review) and bulletins
     pwa.py        manifest, service worker (offline reading of opened pages, Web Push), offline page
     settings_pages.py  notification settings and this device's Web Push subscription
+    grants.py     which staff pages the signed-in account's roles offer (navigation only)
+    roster.py     a cell's roster: members, transfers, import with its report, activation-code sheet
+    admin.py      administration: units tree (merge of communes), people and roles, audit log
 
 Every page is plain HTML forms and links (no script needed); the services do the work and
 enforce who may see what, over the same gRPC clients as the API routes.
@@ -24,24 +27,27 @@ from __future__ import annotations
 from flask import Flask
 
 from gateway.web import (
+    admin,
     auth,
     base,
     bulletins,
     committee,
     documents,
     feedback,
+    grants,
     home,
     i18n,
     manage_meetings,
     meetings,
     publish,
     pwa,
+    roster,
     settings_pages,
 )
 
 __all__ = [
-    "auth", "bulletins", "committee", "documents", "feedback", "home", "install", "manage_meetings", "meetings",
-    "publish", "pwa", "settings_pages",
+    "admin", "auth", "bulletins", "committee", "documents", "feedback", "grants", "home", "install", "manage_meetings",
+    "meetings", "publish", "pwa", "roster", "settings_pages",
 ]
 
 

@@ -18,7 +18,8 @@ committee_member (roles cell_secretary, cell_deputy, cell_committee) and the rol
 admin. Only an admin over the unit gives them (CreateMember/UpdateMember position, GrantRole)
 or sets another member's password. A cell officer may create plain members (position member,
 no password: they get one from an admin, or from the import) and edit the profile of members
-whose accounts hold no grant at all, their own profile included, except its position.
+whose accounts hold no grant at all, their own profile included, except its position; and import
+a roster file into their cell under the same rules (importer.py, `positions=False`).
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -52,22 +53,44 @@ def account_path(conn: Connection, account_id: str) -> str:
     return str(path[0]) if path else ""
 
 
-def list_events(
-    conn: Connection, unit_path: str, action_prefix: str, target_id: str, offset: int, limit: int
-) -> list[Any]:
-    where = ["unit_path >= :lo AND unit_path < :hi"]
+@dataclass
+class Filters:
+    action_prefix: str = ""
+    target_id: str = ""
+    actor_account_id: str = ""
+    since: float | None = None
+    until: float | None = None
+
+
+def list_events(conn: Connection, unit_path: str, filters: Filters, offset: int, limit: int) -> list[Any]:
+    """Events filed under the unit's subtree, newest first, with the names of who acted and
+    whom it was about (a member's name, else an account's login name)."""
+    where = ["l.unit_path >= :lo AND l.unit_path < :hi"]
     params: dict[str, Any] = {"lo": unit_path, "hi": unit_path[:-1] + "0", "off": offset, "lim": limit}
-    if action_prefix:
-        where.append("action LIKE :ap")
-        params["ap"] = action_prefix.replace("%", "") + "%"
-    if target_id:
-        where.append("target_id = :tid")
-        params["tid"] = target_id
+    if filters.action_prefix:
+        where.append("l.action LIKE :ap")
+        params["ap"] = filters.action_prefix.replace("%", "") + "%"
+    for column, value in (("target_id", filters.target_id), ("actor_account_id", filters.actor_account_id)):
+        if value:
+            where.append(f"l.{column} = :{column}")
+            params[column] = value
+    if filters.since is not None:
+        where.append("l.at >= :since")
+        params["since"] = filters.since
+    if filters.until is not None:
+        where.append("l.at < :until")
+        params["until"] = filters.until
     return list(
         conn.execute(
             sa.text(
-                "SELECT id, at, actor_account_id, action, target_type, target_id, unit_path, request_id, details "
-                f"FROM audit_log WHERE {' AND '.join(where)} ORDER BY at DESC, id LIMIT :lim OFFSET :off"
+                "SELECT l.id, l.at, l.actor_account_id, l.action, l.target_type, l.target_id, l.unit_path, "
+                "l.request_id, l.details, COALESCE(am.full_name, aa.username) AS actor_name, "
+                "COALESCE(tm.full_name, tam.full_name, ta.username) AS target_name FROM audit_log l "
+                "LEFT JOIN accounts aa ON aa.id = l.actor_account_id LEFT JOIN members am ON am.id = aa.member_id "
+                "LEFT JOIN members tm ON l.target_type = 'member' AND tm.id = l.target_id "
+                "LEFT JOIN accounts ta ON l.target_type = 'account' AND ta.id = l.target_id "
+                "LEFT JOIN members tam ON tam.id = ta.member_id "
+                f"WHERE {' AND '.join(where)} ORDER BY l.at DESC, l.id LIMIT :lim OFFSET :off"
             ),
             params,
         ).all()

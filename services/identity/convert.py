@@ -101,4 +101,6 @@ def grant_msg(row: Any) -> pb.RoleGrant:
         role=str_enum(pb.Role, row.role, "ROLE_"),
         unit_id=row.unit_id,
         granted_at=timestamp(row.granted_at),
+        holder_name=getattr(row, "holder_name", None) or "",
+        unit_name=getattr(row, "unit_name", None) or "",
     )

@@ -149,6 +149,9 @@ EXPORT_SQL = (
 )
 
 
+POSITION_NEEDS_ADMIN = ("position_needs_admin", "only an admin over the unit gives or changes a cell position")
+
+
 @dataclass
 class RowError:
     row: int  # 1-based, the header is row 1
@@ -177,16 +180,18 @@ def import_members(
     dry_run: bool = False,
     actor: str = "",
     caller_account: str = "",
+    positions: bool = True,
     progress: Callable[[int], None] | None = None,
     batch_size: int = 2000,
 ) -> ImportReport:
     """Import members into the subtree of `root_unit_id`; `progress` gets the rows processed so far.
     With `caller_account` (an RPC's caller), members whose accounts hold a role on a unit that
-    account does not administer are not changed (access.require_over); the command line has none."""
+    account does not administer are not changed (access.require_over); the command line has none.
+    Without `positions` (a cell officer importing, access.py) a row may not give or change a position."""
     if fmt not in FORMATS:
         raise InvalidArgument("invalid_file", f"the format must be {' or '.join(FORMATS)}", field="format")
     size = max(batch_size, 1)
-    job = _Import(db, root_unit_id, actor, dry_run, caller_account)
+    job = _Import(db, root_unit_id, actor, dry_run, caller_account, positions)
     report = job.report
     batch: list[_Candidate] = []
     reported = 0
@@ -261,8 +266,11 @@ class _Plan:
 
 
 class _Import:
-    def __init__(self, db: Database, root_unit_id: str, actor: str, dry_run: bool, caller_account: str) -> None:
+    def __init__(
+        self, db: Database, root_unit_id: str, actor: str, dry_run: bool, caller_account: str, positions: bool
+    ) -> None:
         self.db = db
+        self.positions = positions
         self.caller_account = caller_account
         self.actor = actor
         self.dry_run = dry_run
@@ -400,6 +408,9 @@ class _Import:
                 continue
             if current is None:
                 values = _settle({n: getattr(c.profile, n) for n in PROFILE_FIELDS}, None)
+                if values["position"] != "member" and not self.positions:
+                    plan.rejected.append(RowError(c.row, "chuc_vu", *POSITION_NEEDS_ADMIN))
+                    continue
                 member_id = new_id()
                 plan.creates.append((member_id, c.unit_id, members.Profile(**values)))
                 if values["position"] in members.POSITION_ROLES:
@@ -421,6 +432,9 @@ class _Import:
                     c.row, CARD, "target_outranks_caller",
                     "this member holds a role on a unit you do not administer; ask an admin of that unit",
                 ))
+                continue
+            if new["position"] != base["position"] and not self.positions:
+                plan.rejected.append(RowError(c.row, "chuc_vu", *POSITION_NEEDS_ADMIN))
                 continue
             if moved:
                 plan.transfers.append((current.id, current.unit_id, c.unit_id))

@@ -391,14 +391,29 @@ def list_members(
     return found, int(fetch(conn, f"SELECT COUNT(*) FROM members m WHERE {clause}", params)[0][0])
 
 
+TRANSFER_SELECT = (
+    "SELECT t.member_id, t.from_unit_id, t.to_unit_id, t.reason, t.at, m.full_name AS member_name, "
+    "fu.name AS from_unit_name, tu.name AS to_unit_name FROM member_transfers t JOIN members m ON m.id = t.member_id "
+    "LEFT JOIN units fu ON fu.id = t.from_unit_id LEFT JOIN units tu ON tu.id = t.to_unit_id"
+)
+
+
 def transfers(conn: Connection, member_id: str, offset: int, limit: int) -> list[Row[Any]]:
     get(conn, member_id)
     return list(
         conn.execute(
-            sa.text(
-                "SELECT member_id, from_unit_id, to_unit_id, reason, at FROM member_transfers "
-                "WHERE member_id = :m ORDER BY at DESC LIMIT :lim OFFSET :off"
-            ),
+            sa.text(f"{TRANSFER_SELECT} WHERE t.member_id = :m ORDER BY t.at DESC LIMIT :lim OFFSET :off"),
             {"m": member_id, "lim": limit, "off": offset},
+        ).all()
+    )
+
+
+def unit_transfers(conn: Connection, unit_id: str, offset: int, limit: int) -> list[Row[Any]]:
+    """Transfers into and out of the unit, newest first."""
+    return list(
+        conn.execute(
+            sa.text(f"{TRANSFER_SELECT} WHERE t.from_unit_id = :u OR t.to_unit_id = :u "
+                    "ORDER BY t.at DESC, t.id LIMIT :lim OFFSET :off"),
+            {"u": unit_id, "lim": limit, "off": offset},
         ).all()
     )

@@ -144,4 +144,12 @@ MIGRATIONS = [
             "ALTER TABLE accounts ADD COLUMN last_active_on TEXT",
         ),
     ),
+    Migration(
+        8,
+        "a unit's transfers in and out (the cell's roster page)",
+        (
+            "CREATE INDEX member_transfers_from ON member_transfers (from_unit_id, at)",
+            "CREATE INDEX member_transfers_to ON member_transfers (to_unit_id, at)",
+        ),
+    ),
 ]

@@ -19,7 +19,7 @@ from services.core.ids import new_id, require_id
 from services.core.interceptors import current_principal
 from services.core.outbox import timestamp
 from services.core.paging import decode_token, next_token, page_size
-from services.identity import access, accounts, audit, members, revocation, units
+from services.identity import access, accounts, audit, members, merge, revocation, units
 from services.identity.accounts import Accounts
 from services.identity.activation import Activation, ActivationRpcs
 from services.identity.convert import add_roster_entries, grant_msg, member_msg, profile, unit_msg
@@ -103,6 +103,18 @@ class IdentityServicer(ActivationRpcs, identity_pb2_grpc.IdentityServiceServicer
             unit, moved = units.move(conn, request.id, request.new_parent_id, me.account_id)
             audit.record(conn, "unit.moved", me.account_id, "unit", unit.id, unit.path, to=request.new_parent_id)
         return pb.MoveUnitResponse(unit=unit_msg(unit), moved_units=moved)
+
+    def MergeUnits(self, request: pb.MergeUnitsRequest, context: Ctx) -> pb.MergeUnitsResponse:
+        me = current_principal()
+        with self.db.write() as conn:
+            access.require_admin(conn, me, request.source_id)
+            access.require_admin(conn, me, request.target_id)
+            done = merge.merge(conn, request.source_id, request.target_id, me.account_id)
+            audit.record(conn, "unit.merged", me.account_id, "unit", done.unit.id, done.unit.path,
+                         source=request.source_id, units=done.moved_units, members=done.moved_members,
+                         grants=done.moved_grants)
+        return pb.MergeUnitsResponse(unit=unit_msg(done.unit), moved_units=done.moved_units,
+                                     moved_members=done.moved_members, moved_grants=done.moved_grants)
 
     def ListUnits(self, request: pb.ListUnitsRequest, context: Ctx) -> pb.ListUnitsResponse:
         current_principal()
@@ -261,14 +273,19 @@ class IdentityServicer(ActivationRpcs, identity_pb2_grpc.IdentityServiceServicer
         me = current_principal()
         size, offset = page_size(request.page_size), decode_token(request.page_token)
         with self.db.read() as conn:
-            member = members.get(conn, request.member_id)
-            if member.id != me.member_id:
-                access.require_member_manager(conn, me, member.unit_id)
-            found = members.transfers(conn, member.id, offset, size)
+            if request.unit_id and not request.member_id:
+                unit = access.require_member_manager(conn, me, request.unit_id)
+                found = members.unit_transfers(conn, unit.id, offset, size)
+            else:
+                member = members.get(conn, request.member_id)
+                if member.id != me.member_id:
+                    access.require_member_manager(conn, me, member.unit_id)
+                found = members.transfers(conn, member.id, offset, size)
         return pb.ListMemberTransfersResponse(
             transfers=[
                 pb.MemberTransfer(member_id=t.member_id, from_unit_id=t.from_unit_id, to_unit_id=t.to_unit_id,
-                                  reason=t.reason or "", at=timestamp(t.at))
+                                  reason=t.reason or "", at=timestamp(t.at), member_name=t.member_name,
+                                  from_unit_name=t.from_unit_name or "", to_unit_name=t.to_unit_name or "")
                 for t in found
             ],
             next_page_token=next_token(offset, size, len(found), offset + len(found) + (len(found) == size)),
@@ -298,14 +315,15 @@ class IdentityServicer(ActivationRpcs, identity_pb2_grpc.IdentityServiceServicer
             fmt = enum_str(pb.FileFormat, first.format, "FILE_FORMAT_", "format")
             if not fmt:
                 raise InvalidArgument("format_required", "format is required (csv or xlsx)", field="format")
-            with self.db.read() as conn:
-                access.require_admin(conn, me, first.unit_id)
+            with self.db.read() as conn:  # admins of the subtree; a cell's officers without positions
+                access.require_member_manager(conn, me, first.unit_id)
+                admin = access.is_admin(conn, me, first.unit_id)
             spool.seek(0)
             from services.identity import importer  # openpyxl loads only when importing
 
             report = importer.import_members(
                 self.db, first.unit_id, spool, fmt, dry_run=first.dry_run, actor=me.account_id,  # type: ignore[arg-type]
-                caller_account=me.account_id,
+                caller_account=me.account_id, positions=admin,
             )
         with self.db.write() as conn:
             unit = units.get(conn, first.unit_id)
@@ -468,7 +486,9 @@ class IdentityServicer(ActivationRpcs, identity_pb2_grpc.IdentityServiceServicer
                     where += " AND g.account_id = :a"
                     params["a"] = request.account_id
             found = conn.execute(
-                sa.text(f"SELECT g.* FROM role_grants g JOIN units u ON u.id = g.unit_id WHERE {where} "
+                sa.text(f"SELECT g.*, COALESCE(m.full_name, a.username) AS holder_name, u.name AS unit_name "
+                        "FROM role_grants g JOIN units u ON u.id = g.unit_id JOIN accounts a ON a.id = g.account_id "
+                        f"LEFT JOIN members m ON m.id = a.member_id WHERE {where} "
                         "ORDER BY u.path, g.role, g.id LIMIT :lim OFFSET :off"),
                 params,
             ).all()
@@ -486,7 +506,12 @@ class IdentityServicer(ActivationRpcs, identity_pb2_grpc.IdentityServiceServicer
         with self.db.read() as conn:
             unit = units.get(conn, request.unit_id)
             access.require_admin(conn, me, unit.id)
-            found = audit.list_events(conn, unit.path, request.action_prefix, request.target_id, offset, size)
+            found = audit.list_events(conn, unit.path, audit.Filters(
+                action_prefix=request.action_prefix, target_id=request.target_id,
+                actor_account_id=request.actor_account_id,
+                since=request.since.ToMicroseconds() / 1e6 if request.HasField("since") else None,
+                until=request.until.ToMicroseconds() / 1e6 if request.HasField("until") else None,
+            ), offset, size)
         more = len(found) == size
         return pb.ListAuditEventsResponse(
             events=[
@@ -494,7 +519,8 @@ class IdentityServicer(ActivationRpcs, identity_pb2_grpc.IdentityServiceServicer
                     id=e.id, at=timestamp(e.at), actor_account_id=e.actor_account_id or "", action=e.action,
                     target_type=e.target_type or "", target_id=e.target_id or "",
                     unit_id=(units.path_ids(e.unit_path or "") or [""])[-1], request_id=e.request_id or "",
-                    details_json=e.details or json.dumps({}),
+                    details_json=e.details or json.dumps({}), actor_name=e.actor_name or "",
+                    target_name=e.target_name or "",
                 )
                 for e in found
             ],

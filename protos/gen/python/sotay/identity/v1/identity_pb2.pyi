@@ -427,6 +427,64 @@ class MoveUnitResponse(_message.Message):
 Global___MoveUnitResponse: _TypeAlias = MoveUnitResponse  # noqa: Y015
 
 @_typing.final
+class MergeUnitsRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SOURCE_ID_FIELD_NUMBER: _builtins.int
+    TARGET_ID_FIELD_NUMBER: _builtins.int
+    source_id: _builtins.str
+    """The commune that ends."""
+    target_id: _builtins.str
+    """The commune that receives it."""
+    def __init__(
+        self,
+        *,
+        source_id: _builtins.str = ...,
+        target_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["source_id", b"source_id", "target_id", b"target_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MergeUnitsRequest: _TypeAlias = MergeUnitsRequest  # noqa: Y015
+
+@_typing.final
+class MergeUnitsResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    UNIT_FIELD_NUMBER: _builtins.int
+    MOVED_UNITS_FIELD_NUMBER: _builtins.int
+    MOVED_MEMBERS_FIELD_NUMBER: _builtins.int
+    MOVED_GRANTS_FIELD_NUMBER: _builtins.int
+    moved_units: _builtins.int
+    """Units whose place changed (the source's children and their descendants)."""
+    moved_members: _builtins.int
+    """The source's own members, now the target's."""
+    moved_grants: _builtins.int
+    """Role grants on the source, now on the target."""
+    @_builtins.property
+    def unit(self) -> Global___Unit:
+        """The target, after the merge."""
+
+    def __init__(
+        self,
+        *,
+        unit: Global___Unit | None = ...,
+        moved_units: _builtins.int = ...,
+        moved_members: _builtins.int = ...,
+        moved_grants: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["unit", b"unit"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["moved_grants", b"moved_grants", "moved_members", b"moved_members", "moved_units", b"moved_units", "unit", b"unit"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MergeUnitsResponse: _TypeAlias = MergeUnitsResponse  # noqa: Y015
+
+@_typing.final
 class ListUnitsRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -964,10 +1022,16 @@ class MemberTransfer(_message.Message):
     TO_UNIT_ID_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     AT_FIELD_NUMBER: _builtins.int
+    MEMBER_NAME_FIELD_NUMBER: _builtins.int
+    FROM_UNIT_NAME_FIELD_NUMBER: _builtins.int
+    TO_UNIT_NAME_FIELD_NUMBER: _builtins.int
     member_id: _builtins.str
     from_unit_id: _builtins.str
     to_unit_id: _builtins.str
     reason: _builtins.str
+    member_name: _builtins.str
+    from_unit_name: _builtins.str
+    to_unit_name: _builtins.str
     @_builtins.property
     def at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -978,10 +1042,13 @@ class MemberTransfer(_message.Message):
         to_unit_id: _builtins.str = ...,
         reason: _builtins.str = ...,
         at: _timestamp_pb2.Timestamp | None = ...,
+        member_name: _builtins.str = ...,
+        from_unit_name: _builtins.str = ...,
+        to_unit_name: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "from_unit_id", b"from_unit_id", "member_id", b"member_id", "reason", b"reason", "to_unit_id", b"to_unit_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["at", b"at", "from_unit_id", b"from_unit_id", "from_unit_name", b"from_unit_name", "member_id", b"member_id", "member_name", b"member_name", "reason", b"reason", "to_unit_id", b"to_unit_id", "to_unit_name", b"to_unit_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -994,19 +1061,23 @@ class ListMemberTransfersRequest(_message.Message):
     MEMBER_ID_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    UNIT_ID_FIELD_NUMBER: _builtins.int
     member_id: _builtins.str
+    """One member's transfers, or (with unit_id instead) the transfers into and out of a unit."""
     page_size: _builtins.int
     page_token: _builtins.str
+    unit_id: _builtins.str
     def __init__(
         self,
         *,
         member_id: _builtins.str = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        unit_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["member_id", b"member_id", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["member_id", b"member_id", "page_size", b"page_size", "page_token", b"page_token", "unit_id", b"unit_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1558,11 +1629,16 @@ class RoleGrant(_message.Message):
     ROLE_FIELD_NUMBER: _builtins.int
     UNIT_ID_FIELD_NUMBER: _builtins.int
     GRANTED_AT_FIELD_NUMBER: _builtins.int
+    HOLDER_NAME_FIELD_NUMBER: _builtins.int
+    UNIT_NAME_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     account_id: _builtins.str
     role: Global___Role.ValueType
     unit_id: _builtins.str
     """The role applies to this unit's whole subtree."""
+    holder_name: _builtins.str
+    """In ListRoles: the holder's member name (else login name) and the unit's name."""
+    unit_name: _builtins.str
     @_builtins.property
     def granted_at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -1573,10 +1649,12 @@ class RoleGrant(_message.Message):
         role: Global___Role.ValueType = ...,
         unit_id: _builtins.str = ...,
         granted_at: _timestamp_pb2.Timestamp | None = ...,
+        holder_name: _builtins.str = ...,
+        unit_name: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["granted_at", b"granted_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "granted_at", b"granted_at", "id", b"id", "role", b"role", "unit_id", b"unit_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["account_id", b"account_id", "granted_at", b"granted_at", "holder_name", b"holder_name", "id", b"id", "role", b"role", "unit_id", b"unit_id", "unit_name", b"unit_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1922,6 +2000,8 @@ class AuditEvent(_message.Message):
     UNIT_ID_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     DETAILS_JSON_FIELD_NUMBER: _builtins.int
+    ACTOR_NAME_FIELD_NUMBER: _builtins.int
+    TARGET_NAME_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     actor_account_id: _builtins.str
     action: _builtins.str
@@ -1931,6 +2011,9 @@ class AuditEvent(_message.Message):
     unit_id: _builtins.str
     request_id: _builtins.str
     details_json: _builtins.str
+    actor_name: _builtins.str
+    """Who acted and whom it was about, as people read them (the member's name, else the login name)."""
+    target_name: _builtins.str
     @_builtins.property
     def at(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
@@ -1945,10 +2028,12 @@ class AuditEvent(_message.Message):
         unit_id: _builtins.str = ...,
         request_id: _builtins.str = ...,
         details_json: _builtins.str = ...,
+        actor_name: _builtins.str = ...,
+        target_name: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["at", b"at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor_account_id", b"actor_account_id", "at", b"at", "details_json", b"details_json", "id", b"id", "request_id", b"request_id", "target_id", b"target_id", "target_type", b"target_type", "unit_id", b"unit_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor_account_id", b"actor_account_id", "actor_name", b"actor_name", "at", b"at", "details_json", b"details_json", "id", b"id", "request_id", b"request_id", "target_id", b"target_id", "target_name", b"target_name", "target_type", b"target_type", "unit_id", b"unit_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1963,12 +2048,23 @@ class ListAuditEventsRequest(_message.Message):
     TARGET_ID_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    ACTOR_ACCOUNT_ID_FIELD_NUMBER: _builtins.int
+    SINCE_FIELD_NUMBER: _builtins.int
+    UNTIL_FIELD_NUMBER: _builtins.int
     unit_id: _builtins.str
     """Events about this unit's subtree."""
     action_prefix: _builtins.str
     target_id: _builtins.str
     page_size: _builtins.int
     page_token: _builtins.str
+    actor_account_id: _builtins.str
+    """Only events by this account."""
+    @_builtins.property
+    def since(self) -> _timestamp_pb2.Timestamp:
+        """Only events at or after `since` and before `until` (each optional)."""
+
+    @_builtins.property
+    def until(self) -> _timestamp_pb2.Timestamp: ...
     def __init__(
         self,
         *,
@@ -1977,10 +2073,13 @@ class ListAuditEventsRequest(_message.Message):
         target_id: _builtins.str = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        actor_account_id: _builtins.str = ...,
+        since: _timestamp_pb2.Timestamp | None = ...,
+        until: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["since", b"since", "until", b"until"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_prefix", b"action_prefix", "page_size", b"page_size", "page_token", b"page_token", "target_id", b"target_id", "unit_id", b"unit_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action_prefix", b"action_prefix", "actor_account_id", b"actor_account_id", "page_size", b"page_size", "page_token", b"page_token", "since", b"since", "target_id", b"target_id", "unit_id", b"unit_id", "until", b"until"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

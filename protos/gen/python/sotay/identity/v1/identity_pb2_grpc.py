@@ -63,6 +63,11 @@ class IdentityServiceStub:
                 request_serializer=sotay_dot_identity_dot_v1_dot_identity__pb2.MoveUnitRequest.SerializeToString,
                 response_deserializer=sotay_dot_identity_dot_v1_dot_identity__pb2.MoveUnitResponse.FromString,
                 _registered_method=True)
+        self.MergeUnits = channel.unary_unary(
+                '/sotay.identity.v1.IdentityService/MergeUnits',
+                request_serializer=sotay_dot_identity_dot_v1_dot_identity__pb2.MergeUnitsRequest.SerializeToString,
+                response_deserializer=sotay_dot_identity_dot_v1_dot_identity__pb2.MergeUnitsResponse.FromString,
+                _registered_method=True)
         self.ListUnits = channel.unary_unary(
                 '/sotay.identity.v1.IdentityService/ListUnits',
                 request_serializer=sotay_dot_identity_dot_v1_dot_identity__pb2.ListUnitsRequest.SerializeToString,
@@ -234,6 +239,15 @@ class IdentityServiceServicer:
 
     def MoveUnit(self, request, context):
         """MoveUnit re-parents a whole subtree; members, roles and history follow it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def MergeUnits(self, request, context):
+        """MergeUnits joins one commune into another in one transaction: the source's child units,
+        members and role grants move to the target, its audit history is filed under the target,
+        and it is deactivated (event identity.unit.merged). Needs admin over both.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -451,6 +465,11 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.MoveUnit,
                     request_deserializer=sotay_dot_identity_dot_v1_dot_identity__pb2.MoveUnitRequest.FromString,
                     response_serializer=sotay_dot_identity_dot_v1_dot_identity__pb2.MoveUnitResponse.SerializeToString,
+            ),
+            'MergeUnits': grpc.unary_unary_rpc_method_handler(
+                    servicer.MergeUnits,
+                    request_deserializer=sotay_dot_identity_dot_v1_dot_identity__pb2.MergeUnitsRequest.FromString,
+                    response_serializer=sotay_dot_identity_dot_v1_dot_identity__pb2.MergeUnitsResponse.SerializeToString,
             ),
             'ListUnits': grpc.unary_unary_rpc_method_handler(
                     servicer.ListUnits,
@@ -727,6 +746,33 @@ class IdentityService:
             '/sotay.identity.v1.IdentityService/MoveUnit',
             sotay_dot_identity_dot_v1_dot_identity__pb2.MoveUnitRequest.SerializeToString,
             sotay_dot_identity_dot_v1_dot_identity__pb2.MoveUnitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MergeUnits(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotay.identity.v1.IdentityService/MergeUnits',
+            sotay_dot_identity_dot_v1_dot_identity__pb2.MergeUnitsRequest.SerializeToString,
+            sotay_dot_identity_dot_v1_dot_identity__pb2.MergeUnitsResponse.FromString,
             options,
             channel_credentials,
             insecure,

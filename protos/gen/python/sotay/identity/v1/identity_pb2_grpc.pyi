@@ -44,6 +44,11 @@ class IdentityServiceStub:
     DeactivateUnit: _grpc.UnaryUnaryMultiCallable[_identity_pb2.DeactivateUnitRequest, _identity_pb2.DeactivateUnitResponse]
     MoveUnit: _grpc.UnaryUnaryMultiCallable[_identity_pb2.MoveUnitRequest, _identity_pb2.MoveUnitResponse]
     """MoveUnit re-parents a whole subtree; members, roles and history follow it."""
+    MergeUnits: _grpc.UnaryUnaryMultiCallable[_identity_pb2.MergeUnitsRequest, _identity_pb2.MergeUnitsResponse]
+    """MergeUnits joins one commune into another in one transaction: the source's child units,
+    members and role grants move to the target, its audit history is filed under the target,
+    and it is deactivated (event identity.unit.merged). Needs admin over both.
+    """
     ListUnits: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ListUnitsRequest, _identity_pb2.ListUnitsResponse]
     """ListUnits lists the children of a unit, or its whole subtree."""
     ListAncestors: _grpc.UnaryUnaryMultiCallable[_identity_pb2.ListAncestorsRequest, _identity_pb2.ListAncestorsResponse]
@@ -116,6 +121,11 @@ class IdentityServiceAsyncStub(IdentityServiceStub):
     DeactivateUnit: _aio.UnaryUnaryMultiCallable[_identity_pb2.DeactivateUnitRequest, _identity_pb2.DeactivateUnitResponse]  # type: ignore[assignment]
     MoveUnit: _aio.UnaryUnaryMultiCallable[_identity_pb2.MoveUnitRequest, _identity_pb2.MoveUnitResponse]  # type: ignore[assignment]
     """MoveUnit re-parents a whole subtree; members, roles and history follow it."""
+    MergeUnits: _aio.UnaryUnaryMultiCallable[_identity_pb2.MergeUnitsRequest, _identity_pb2.MergeUnitsResponse]  # type: ignore[assignment]
+    """MergeUnits joins one commune into another in one transaction: the source's child units,
+    members and role grants move to the target, its audit history is filed under the target,
+    and it is deactivated (event identity.unit.merged). Needs admin over both.
+    """
     ListUnits: _aio.UnaryUnaryMultiCallable[_identity_pb2.ListUnitsRequest, _identity_pb2.ListUnitsResponse]  # type: ignore[assignment]
     """ListUnits lists the children of a unit, or its whole subtree."""
     ListAncestors: _aio.UnaryUnaryMultiCallable[_identity_pb2.ListAncestorsRequest, _identity_pb2.ListAncestorsResponse]  # type: ignore[assignment]
@@ -215,6 +225,17 @@ class IdentityServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_identity_pb2.MoveUnitResponse, _abc.Awaitable[_identity_pb2.MoveUnitResponse]]:
         """MoveUnit re-parents a whole subtree; members, roles and history follow it."""
+
+    @_abc_1.abstractmethod
+    def MergeUnits(
+        self,
+        request: _identity_pb2.MergeUnitsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_identity_pb2.MergeUnitsResponse, _abc.Awaitable[_identity_pb2.MergeUnitsResponse]]:
+        """MergeUnits joins one commune into another in one transaction: the source's child units,
+        members and role grants move to the target, its audit history is filed under the target,
+        and it is deactivated (event identity.unit.merged). Needs admin over both.
+        """
 
     @_abc_1.abstractmethod
     def ListUnits(

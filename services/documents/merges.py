@@ -1,0 +1,82 @@
+"""Communes merged in identity (`identity.unit.merged`): their documents follow (worker `units`).
+
+The documents the source commune issued are the target's from now on (issuing unit and publisher
+chain), documents addressed to the source are addressed to the target, and study marks filed
+under the source count for the target, in one transaction with the event's mark; each changed
+document is re-indexed. The source's child units arrive as ordinary moves (hierarchy.py), which
+this worker applies in the same order identity emitted them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+from services.core.db import Database, execute, fetch
+from services.core.outbox import Event, dispatch, service_consumer
+from services.documents import hierarchy
+from services.documents.events import emit_refresh
+
+TOPIC_MERGED = "identity.unit.merged"
+
+
+def _id(payload: dict[str, Any], key: str) -> str:
+    value = payload[key]
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{key} must be a unit id")
+    return value
+
+
+def unit_merged(conn: Connection, payload: dict[str, Any]) -> int:
+    """Re-point what named the source to the target; how many documents changed."""
+    source, target = _id(payload, "source_unit_id"), _id(payload, "target_unit_id")
+    chain = [*hierarchy._ids(payload, "target_ancestor_ids"), target]
+    docs = sorted({
+        r.id for r in fetch(
+            conn,
+            "SELECT id FROM documents WHERE unit_id = :s UNION "
+            "SELECT document_id AS id FROM document_units WHERE unit_id = :s AND rel = 'a'",
+            {"s": source},
+        )
+    })
+    issued = {r.id for r in fetch(conn, "SELECT id FROM documents WHERE unit_id = :s", {"s": source})}
+    for doc_id in issued:  # the publisher chain becomes the target's
+        execute(conn, "DELETE FROM document_units WHERE document_id = :d AND rel = 'p'", {"d": doc_id})
+        for unit_id in chain:
+            execute(conn, "INSERT INTO document_units (document_id, unit_id, rel) VALUES (:d, :u, 'p')",
+                    {"d": doc_id, "u": unit_id})
+    execute(conn, "UPDATE documents SET unit_id = :t WHERE unit_id = :s", {"t": target, "s": source})
+    # Audiences: the target replaces the source (once, when a document already reaches both).
+    execute(conn, "DELETE FROM document_units WHERE rel = 'a' AND unit_id = :s AND document_id IN "
+                  "(SELECT document_id FROM document_units WHERE rel = 'a' AND unit_id = :t)",
+            {"s": source, "t": target})
+    execute(conn, "UPDATE document_units SET unit_id = :t WHERE rel = 'a' AND unit_id = :s",
+            {"s": source, "t": target})
+    execute(conn, "UPDATE study_marks SET unit_id = :t WHERE unit_id = :s", {"s": source, "t": target})
+    now = time.time()
+    for doc_id in docs:
+        execute(conn, "UPDATE documents SET change_seq = change_seq + 1, updated_at = :now WHERE id = :d",
+                {"now": now, "d": doc_id})
+        emit_refresh(conn, doc_id)
+    return len(docs)
+
+
+def _merged(conn: Connection, event: Event) -> None:
+    unit_merged(conn, event.payload)
+
+
+_merges = dispatch({TOPIC_MERGED: _merged})
+
+
+def handle(conn: Connection, event: Event) -> None:
+    """Moves as hierarchy.py applies them, merges as above: one consumer of identity's log keeps
+    its one cursor and the order of the two."""
+    (_merges if event.topic == TOPIC_MERGED else hierarchy.handle)(conn, event)
+
+
+def run(db: Database, stop: threading.Event) -> None:
+    """Worker `units`: applies identity's unit moves and merges, each once."""
+    service_consumer(db, "identity", [hierarchy.TOPIC_MOVED, TOPIC_MERGED], handle).run(stop)
