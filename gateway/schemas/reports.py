@@ -20,6 +20,12 @@ class ReportQuery(Query):
     to_date: str = Field("", max_length=10, description="YYYY-MM-DD, inclusive")
 
 
+class ReviewQuery(ReportQuery):
+    committee: str = Field("", max_length=200, description="the issuing committee (default: the unit's name)")
+    number: str = Field("", max_length=200, description="the report's number, e.g. 45-BC/ĐU")
+    place: str = Field("", max_length=200, description="the place in the date line")
+
+
 class ExemptionBody(Body):
     exempt: bool
     reason: str = Field("", max_length=500, description="required when exempt")

@@ -11,12 +11,19 @@ Definitions (docs/reports.md has them for readers):
 - documents posted: by units of the subtree in the period, per unit and category; study: marks
   made in the period by members now in the subtree (any document), members who studied, rate over
   members;
-- feedback: received by units of the subtree, answered by them, escalated from them, in the period.
+- feedback: received by units of the subtree, answered by them, escalated from them, in the period;
+- bulletins (kinds other than "document", whose reading is the study figure) published in the
+  period: expected reads = for each member now in the subtree, the bulletins addressed to their
+  unit or an ancestor; reads = those of them the member has read (at any time); rate = reads /
+  expected;
+- tasks of the subtree's cells due in the period (cancelled ones left out): done on time (on or
+  before the due day), done late, overdue (not done, due before today), not yet due.
 Each figure is one grouped query over the subtree (a path range), added up per cell in Python.
 """
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +31,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from services.core.days import day_of
 from services.core.errors import NotFound
 from services.reports.consumers import subtree_range
 from services.reports.periods import Period
@@ -98,6 +106,30 @@ class FeedbackCounts(Sums):
 
 
 @dataclass
+class BulletinCounts(Sums):
+    bulletins: int = 0
+    expected: int = 0  # (member, bulletin addressed to the member's unit or an ancestor) pairs
+    read: int = 0
+
+    @property
+    def read_percent(self) -> float:
+        return percent(self.read, self.expected)
+
+
+@dataclass
+class TaskCounts(Sums):
+    due: int = 0
+    on_time: int = 0
+    late: int = 0
+    overdue: int = 0
+    pending: int = 0  # not done, not yet due
+
+    @property
+    def on_time_percent(self) -> float:
+        return percent(self.on_time, self.due)
+
+
+@dataclass
 class CellRow:
     unit_id: str
     name: str
@@ -108,6 +140,8 @@ class CellRow:
     meetings: MeetingCounts = field(default_factory=MeetingCounts)
     studied_members: int = 0
     feedback: FeedbackCounts = field(default_factory=FeedbackCounts)
+    bulletins: BulletinCounts = field(default_factory=BulletinCounts)
+    tasks: TaskCounts = field(default_factory=TaskCounts)
 
     @property
     def rollout_exempt(self) -> bool:
@@ -156,6 +190,9 @@ class Report:
     categories: list[CategoryRow]
     studied_members: int
     feedback: FeedbackCounts
+    bulletins: BulletinCounts = field(default_factory=BulletinCounts)
+    bulletin_kinds: list[tuple[str, BulletinCounts]] = field(default_factory=list)
+    tasks: TaskCounts = field(default_factory=TaskCounts)
 
     @property
     def documents_posted(self) -> int:
@@ -240,7 +277,68 @@ def _active_condition(period: Period) -> tuple[str, dict[str, Any]]:
     return sql, params
 
 
-def build(conn: Connection, root: Unit, period: Period) -> Report:
+def _bulletins(
+    conn: Connection, tree: _Subtree, members: dict[str, int], days: dict[str, str]
+) -> tuple[dict[str, dict[str, BulletinCounts]], dict[str, int]]:
+    """Per unit with members, per kind: bulletins reaching it, expected reads and reads; and how
+    many bulletins of each kind reach the subtree."""
+    reaching: dict[str, dict[str, str]] = {}  # audience unit -> {bulletin: kind}
+    for r in conn.execute(
+        sa.text("SELECT a.unit_id, b.id, b.kind FROM bulletins b JOIN bulletin_audience a ON a.bulletin_id = b.id "
+                "WHERE b.day >= :first AND b.day <= :last AND NOT b.withdrawn AND b.kind <> 'document'"),
+        days,
+    ):
+        reaching.setdefault(r.unit_id, {})[r.id] = r.kind
+    out: dict[str, dict[str, BulletinCounts]] = {}
+    seen: dict[str, str] = {}
+    if not reaching:
+        return out, {}
+    for unit_id, n in members.items():
+        u = tree.units.get(unit_id)
+        if u is None or not n:
+            continue
+        found: dict[str, str] = {}
+        for ancestor in chain(u):
+            found.update(reaching.get(ancestor, {}))
+        seen.update(found)
+        kinds: dict[str, BulletinCounts] = {}
+        for kind in found.values():
+            counts = kinds.setdefault(kind, BulletinCounts())
+            counts.bulletins += 1
+            counts.expected += n
+        out[unit_id] = kinds
+    for r in tree.grouped(
+        conn,
+        "SELECT m.unit_id, b.kind, COUNT(*) AS n FROM bulletin_reads r JOIN bulletins b ON b.id = r.bulletin_id "
+        "JOIN members m ON m.id = r.member_id JOIN units u ON u.id = m.unit_id "
+        "WHERE m.active AND {subtree} AND b.day >= :first AND b.day <= :last AND NOT b.withdrawn "
+        "AND b.kind <> 'document' GROUP BY m.unit_id, b.kind",
+        days,
+    ):
+        found_kind = out.get(r.unit_id, {}).get(r.kind)
+        if found_kind is not None:  # reads of bulletins that no longer reach the member's unit do not count
+            found_kind.read += min(int(r.n), found_kind.expected)
+    return out, dict(Counter(seen.values()))
+
+
+def _tasks(conn: Connection, tree: _Subtree, days: dict[str, str], today: str) -> dict[str, TaskCounts]:
+    out: dict[str, TaskCounts] = {}
+    for r in tree.grouped(
+        conn,
+        "SELECT t.cell_unit_id, COUNT(*) AS due, "
+        "SUM(CASE WHEN t.status = 'done' AND t.done_on <= t.due_on THEN 1 ELSE 0 END) AS on_time, "
+        "SUM(CASE WHEN t.status = 'done' AND t.done_on > t.due_on THEN 1 ELSE 0 END) AS late, "
+        "SUM(CASE WHEN t.status <> 'done' AND t.due_on < :today THEN 1 ELSE 0 END) AS overdue "
+        "FROM tasks t JOIN units u ON u.id = t.cell_unit_id WHERE {subtree} AND t.status <> 'cancelled' "
+        "AND t.due_on >= :first AND t.due_on <= :last GROUP BY t.cell_unit_id",
+        {**days, "today": today},
+    ):
+        due, on_time, late, overdue = int(r.due), int(r.on_time or 0), int(r.late or 0), int(r.overdue or 0)
+        out[r.cell_unit_id] = TaskCounts(due, on_time, late, overdue, due - on_time - late - overdue)
+    return out
+
+
+def build(conn: Connection, root: Unit, period: Period, today: str | None = None) -> Report:
     tree = _Subtree(conn, root)
     cells = {
         u.id: CellRow(u.id, u.name, tree.names.get(u.parent_id or "", "")) for u in tree.cells()
@@ -397,6 +495,30 @@ def build(conn: Connection, root: Unit, period: Period) -> Report:
             if (c := cell(r.unit_id)) is not None:
                 setattr(c.feedback, column, getattr(c.feedback, column) + int(r.n))
 
+    bulletins = BulletinCounts()
+    kinds: dict[str, BulletinCounts] = {}
+    per_unit_bulletins, reaching_kinds = _bulletins(
+        conn, tree, {u: a.members for u, a in per_unit.items()}, days
+    )
+    for unit_id, by_kind in per_unit_bulletins.items():
+        for kind, reach in by_kind.items():
+            reads = BulletinCounts(0, reach.expected, reach.read)
+            bulletins.add(reads)
+            kinds.setdefault(kind, BulletinCounts()).add(reads)
+            if (c := cell(unit_id)) is not None:
+                c.bulletins.add(reads)
+                if c.unit_id == unit_id:
+                    c.bulletins.bulletins += reach.bulletins
+    for kind, n in reaching_kinds.items():
+        kinds.setdefault(kind, BulletinCounts()).bulletins = n
+        bulletins.bulletins += n
+
+    tasks = TaskCounts()
+    for unit_id, due in _tasks(conn, tree, days, today or day_of(time.time())).items():
+        tasks.add(due)
+        if (c := cell(unit_id)) is not None:
+            c.tasks.add(due)
+
     summary = MeetingsSummary(cells=len(cells))
     for c in cells.values():
         if c.rollout_exempt:
@@ -421,4 +543,7 @@ def build(conn: Connection, root: Unit, period: Period) -> Report:
         categories=categories,
         studied_members=studied_total,
         feedback=feedback,
+        bulletins=bulletins,
+        bulletin_kinds=sorted(kinds.items()),
+        tasks=tasks,
     )

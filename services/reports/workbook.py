@@ -65,6 +65,15 @@ def summary_rows(r: Report) -> list[tuple[str, Cell]]:
         ("Phản ánh, kiến nghị nhận", r.feedback.received),
         ("Phản ánh, kiến nghị đã trả lời", r.feedback.answered),
         ("Phản ánh, kiến nghị chuyển lên cấp trên", r.feedback.escalated),
+        ("Thông báo nội bộ", r.bulletins.bulletins),
+        ("Lượt đọc thông báo", r.bulletins.read),
+        ("Lượt đọc cần có", r.bulletins.expected),
+        ("Tỷ lệ đọc thông báo (%)", r.bulletins.read_percent),
+        ("Nhiệm vụ đến hạn", r.tasks.due),
+        ("Nhiệm vụ hoàn thành đúng hạn", r.tasks.on_time),
+        ("Nhiệm vụ hoàn thành trễ hạn", r.tasks.late),
+        ("Nhiệm vụ quá hạn chưa xong", r.tasks.overdue),
+        ("Tỷ lệ đúng hạn (%)", r.tasks.on_time_percent),
     ]
 
 
@@ -79,6 +88,7 @@ def render(r: Report) -> bytes:
             "Chi bộ", "Trực thuộc", "Không triển khai (lý do)", "Đảng viên", "Chính thức", "Dự bị", "Miễn sinh hoạt",
             "Nam", "Nữ", "Đã kích hoạt", "Đăng nhập trong kỳ", "Tỷ lệ kích hoạt (%)", *MEETING_HEADERS,
             "Đủ 3 phần", "Đảng viên học tập", "Phản ánh nhận", "Đã trả lời", "Chuyển lên",
+            "Tỷ lệ đọc thông báo (%)", "Nhiệm vụ đến hạn", "Đúng hạn", "Tỷ lệ đúng hạn (%)",
         ],
         [
             [
@@ -86,7 +96,8 @@ def render(r: Report) -> bytes:
                 c.membership.probationary, c.membership.exempt, c.membership.male, c.membership.female,
                 c.adoption.activated, c.adoption.active, c.adoption.activated_percent, *_meetings(c.meetings),
                 "Có" if c.did("all_three") else "Không", c.studied_members, c.feedback.received,
-                c.feedback.answered, c.feedback.escalated,
+                c.feedback.answered, c.feedback.escalated, c.bulletins.read_percent, c.tasks.due, c.tasks.on_time,
+                c.tasks.on_time_percent,
             ]
             for c in r.cells
         ],
@@ -104,6 +115,12 @@ def render(r: Report) -> bytes:
         "Học tập",
         ["Loại", "Văn bản đăng tải", "Lượt học tập", "Đảng viên học tập", "Tỷ lệ (%)"],
         [[c.category, c.documents_posted, c.study_marks, c.studied_members, c.study_percent] for c in r.categories],
+    )
+    _sheet(
+        wb.create_sheet(),
+        "Thông báo",
+        ["Loại", "Thông báo", "Lượt đọc cần có", "Lượt đọc", "Tỷ lệ đọc (%)"],
+        [[k, b.bulletins, b.expected, b.read, b.read_percent] for k, b in r.bulletin_kinds],
     )
     out = io.BytesIO()
     wb.save(out)

@@ -190,6 +190,34 @@ def feed_activity_of_other_services(p: Province, root_id: str) -> None:
            {"feedback_id": "f1", "unit_id": p.cells[1], "at": ts("2024-01-20")})
     p.feed("notifications", "notifications.feedback.escalated", "f2",
            {"feedback_id": "f2", "from_unit_id": p.cells[1], "to_unit_id": p.commune, "at": ts("2024-03-01")})
+    # Bulletins: b1 to the commune (321 members), b2 to cell 0 (25) in Q1; b3 withdrawn, b4 a
+    # document's bulletin, b5 of December: not counted. 200 members read b1, 10 read b2.
+    for bid, kind, unit, day in (("b1", "bulletin", p.commune, "2024-01-15"),
+                                 ("b2", "announcement", p.cells[0], "2024-02-01"),
+                                 ("b3", "bulletin", p.commune, "2024-02-01"),
+                                 ("b4", "document", p.commune, "2024-02-01"),
+                                 ("b5", "bulletin", root_id, "2023-12-01")):
+        p.feed("notifications", "notifications.bulletin.created", bid, {
+            "bulletin_id": bid, "publisher_unit_id": unit, "audience_unit_ids": [unit], "kind": kind,
+            "publish_at": ts(day)})
+    p.feed("notifications", "notifications.bulletin.withdrawn", "b3", {"bulletin_id": "b3"})
+    for i in range(200):
+        read = ["b1", *(["b2"] if i < 10 else []), *(["b3", "b4", "b5"] if i == 0 else [])]
+        p.feed("notifications", "notifications.bulletin.read", p.members[i],
+               {"member_id": p.members[i], "bulletin_ids": read, "at": ts("2024-03-01")})
+    p.feed("notifications", "notifications.bulletin.read", p.members[0],
+           {"member_id": p.members[0], "bulletin_ids": ["b1"], "at": ts("2024-03-02")})  # again: once
+    # Tasks of cell 0: t1 done on time, t2 late, t3 overdue, t4 cancelled, t5 due after Q1.
+    for tid, due, status, done, at in (("t1", "2024-01-31", "open", None, 1.0),
+                                       ("t1", "2024-01-31", "done", "2024-01-30", 2.0),
+                                       ("t2", "2024-02-28", "done", "2024-03-02", 2.0),
+                                       ("t2", "2024-02-28", "open", None, 1.0),  # stale: ignored
+                                       ("t3", "2024-03-31", "in_progress", None, 1.0),
+                                       ("t4", "2024-03-15", "cancelled", None, 1.0),
+                                       ("t5", "2024-04-10", "done", "2024-03-20", 1.0)):
+        p.feed("meetings", "meetings.task.state", tid, {
+            "task_id": tid, "meeting_id": "m-0-2024-01", "cell_unit_id": p.cells[0], "due_on": due, "status": status,
+            "done_on": done, "at": at})
 
 
 @pytest.fixture
@@ -284,6 +312,66 @@ def test_documents_study_and_feedback(province: Province) -> None:
     whole = province.report(province.identity.root_id, "2024-Q1")
     assert whole.documents_posted == 8 and whole.feedback.received == 4
     assert whole.membership.members == 321  # the other commune's only member moved here
+
+
+def test_bulletin_read_rates_and_tasks_on_time(province: Province) -> None:
+    r = province.report(province.commune, "2024-Q1")
+    b = r.bulletins
+    assert (b.bulletins, b.expected, b.read) == (2, 346, 210) and b.read_percent == round(100 * 210 / 346, 1)
+    kinds = {k.kind: k.counts for k in r.bulletin_kinds}
+    assert set(kinds) == {"bulletin", "announcement"}
+    assert (kinds["bulletin"].bulletins, kinds["bulletin"].expected, kinds["bulletin"].read) == (1, 321, 200)
+    assert (kinds["announcement"].expected, kinds["announcement"].read) == (25, 10)
+    cells = {c.unit_id: c for c in r.cells}
+    first = cells[province.cells[0]].bulletins
+    assert (first.bulletins, first.expected, first.read) == (2, 50, 35)
+    assert cells[province.cells[12]].bulletins.read == 0 and cells[province.cells[12]].bulletins.expected == 24
+    t = r.tasks
+    assert (t.due, t.on_time, t.late, t.overdue, t.pending) == (3, 1, 1, 1, 0)
+    assert t.on_time_percent == 33.3 and cells[province.cells[0]].tasks.due == 3
+    assert province.report(province.commune, "2024-04").tasks.on_time == 1  # t5, done before it was due
+    december = province.report(province.identity.root_id, "2023-12").bulletins
+    assert (december.bulletins, december.expected, december.read) == (1, 321, 1)
+
+
+def test_review_docx(province: Province) -> None:
+    """The DOCX review in the usual layout, read back: heading block, the figures in the text,
+    the per-cell table, three charts, the committee's paragraphs left to edit."""
+    import io
+
+    import docx
+
+    reply = province.stub.ExportReview(
+        pb.ExportReviewRequest(report=pb.GetReportRequest(unit_id=province.commune, period="2024-Q1"),
+                               committee="Đảng ủy thị trấn Đồng Đăng", number="45-BC/ĐU", place="Đồng Đăng"),
+        metadata=province.identity.admin(), timeout=30,
+    )
+    assert reply.filename == "so-ket-2024-01-01-2024-03-31.docx" and reply.content_type.endswith("document")
+    doc = docx.Document(io.BytesIO(reply.content))
+    heading = doc.tables[0].rows[0].cells
+    assert "ĐẢNG ỦY THỊ TRẤN ĐỒNG ĐĂNG" in heading[0].text and "Số 45-BC/ĐU" in heading[0].text
+    assert "ĐẢNG CỘNG SẢN VIỆT NAM" in heading[1].text and "Đồng Đăng, ngày" in heading[1].text
+    text = "\n".join(p.text for p in doc.paragraphs)
+    assert "BÁO CÁO" in text and "quý 1/2024" in text
+    assert "13 chi bộ với 321 đảng viên" in text and "chính thức 311" in text and "nữ 165" in text
+    assert "305/321 đảng viên đã cài đặt" in text and "đạt 95%" in text
+    assert "11/12" not in text and "12/12" in text and "3/12 chi bộ thực hiện đủ 3 phần" in text
+    assert "Chi bộ Công an không triển khai: Đặc thù ngành" in text
+    assert "tỷ lệ đọc 60.7%" in text and "hoàn thành đúng hạn 1 (33.3%)" in text
+    assert text.count("[Nội dung do cấp ủy bổ sung.]") == 5  # the committee's own text, to edit
+    cells = {row.cells[0].text: [c.text for c in row.cells] for row in doc.tables[1].rows[1:]}
+    assert len(cells) == 13 and cells["Chi bộ Mầm non"][1:5] == ["25", "25", "3", "Có"]
+    assert cells["Chi bộ Công an"][6] == "Không triển khai: Đặc thù ngành"
+    study = {row.cells[0].text: [c.text for c in row.cells] for row in doc.tables[2].rows[1:]}
+    assert study["nghi_quyet"][1:4] == ["3", "70", "50"]
+    assert len(doc.inline_shapes) == 3
+    with pytest.raises(grpc.RpcError) as long:
+        province.stub.ExportReview(
+            pb.ExportReviewRequest(report=pb.GetReportRequest(unit_id=province.commune, period="2024"),
+                                   place="x" * 300),
+            metadata=province.identity.admin(), timeout=30,
+        )
+    assert long.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
 def test_access_and_bad_input(province: Province) -> None:
@@ -396,6 +484,11 @@ def rest_checks(province: Province, client: Any) -> None:
     assert xlsx.status_code == 200 and xlsx.mimetype.endswith("spreadsheetml.sheet")
     assert 'filename="bao-cao-2024-01-01-2024-03-31.xlsx"' in xlsx.headers["Content-Disposition"]
     read_back(province, xlsx.get_data())
+    review = client.get(f"/api/v1/reports/units/{province.commune}/docx?period=2024-Q1&number=45-BC/%C4%90U",
+                        headers=admin)
+    assert review.status_code == 200 and review.mimetype.endswith("wordprocessingml.document")
+    assert "/api/v1/reports/units/{unit_id}/docx" in paths
+    assert 'filename="so-ket-2024-01-01-2024-03-31.docx"' in review.headers["Content-Disposition"]
     refused = client.get(f"/api/v1/reports/units/{province.commune}/xlsx?period=2024-Q9", headers=admin)
     assert refused.status_code == 400
 
@@ -407,7 +500,7 @@ def read_back(province: Province, data: bytes) -> None:
     import openpyxl
 
     wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True)
-    assert wb.sheetnames == ["Tổng hợp", "Chi bộ", "Sinh hoạt theo tháng", "Văn bản", "Học tập"]
+    assert wb.sheetnames == ["Tổng hợp", "Chi bộ", "Sinh hoạt theo tháng", "Văn bản", "Học tập", "Thông báo"]
     summary = {row[0]: row[1] for row in wb["Tổng hợp"].iter_rows(min_row=2, values_only=True)}
     assert summary["Đảng viên"] == 321 and summary["Đảng viên nữ"] == 165
     assert summary["Đã kích hoạt (cài đặt, sử dụng)"] == 305 and summary["Tỷ lệ kích hoạt (%)"] == 95.0
@@ -424,5 +517,9 @@ def read_back(province: Province, data: bytes) -> None:
     assert len(months) == 33  # rollout cells only: 11 cells x 3 months
     study = {r[0]: r for r in wb["Học tập"].iter_rows(min_row=2, values_only=True)}
     assert study["nghi_quyet"][1:4] == (3, 70, 50)
+    bulletins = {r[0]: r[1:] for r in wb["Thông báo"].iter_rows(min_row=2, values_only=True)}
+    assert bulletins == {"announcement": (1, 25, 10, 40.0), "bulletin": (1, 321, 200, 62.3)}
+    assert summary["Tỷ lệ đọc thông báo (%)"] == 60.7 and summary["Nhiệm vụ hoàn thành đúng hạn"] == 1
+    assert cells["Chi bộ Mầm non"]["Nhiệm vụ đến hạn"] == 3 and cells["Chi bộ Mầm non"]["Tỷ lệ đúng hạn (%)"] == 33.3
     documents = {r[0]: r[1] for r in wb["Văn bản"].iter_rows(min_row=2, values_only=True)}
     assert documents == {"Đảng bộ thị trấn Đồng Đăng": 5, "Chi bộ Mầm non": 1}
