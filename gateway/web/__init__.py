@@ -9,6 +9,7 @@
     documents.py  the library: categories, units, search, reader, download, study mark
     meetings.py   the cell's meetings: documents, check-in, opinions, votes, result, minutes, tasks
     feedback.py   feedback and petitions: send, follow, read the answer
+    reports.py    the committee's review: figures, SVG charts, XLSX/DOCX, rollout exemptions
     pwa.py        manifest, service worker (offline reading of opened pages, Web Push), offline page
     settings_pages.py  notification settings and this device's Web Push subscription
 
@@ -20,9 +21,10 @@ from __future__ import annotations
 
 from flask import Flask
 
-from gateway.web import auth, base, bulletins, documents, feedback, home, i18n, meetings, pwa, settings_pages
+from gateway.web import auth, base, bulletins, documents, feedback, home, i18n, meetings, pwa, reports, settings_pages
 
-__all__ = ["auth", "bulletins", "documents", "feedback", "home", "install", "meetings", "pwa", "settings_pages"]
+__all__ = ["auth", "bulletins", "documents", "feedback", "home", "install", "meetings", "pwa", "reports",
+           "settings_pages"]
 
 
 def install(app: Flask) -> None:

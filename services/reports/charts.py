@@ -44,39 +44,59 @@ class Chart:
         return f"{value:g}{self.unit}" if self.unit else f"{value:g}"
 
 
+@dataclass(frozen=True)
+class Figures:
+    """What the charts show, from a figures.Report (the DOCX) or a GetReportResponse (the web)."""
+
+    unit_name: str
+    period_label: str
+    rates: tuple[float, float, float, float, float, float]  # activated, active, attendance, study, read, on time
+    rollout_cells: int
+    rollout_exempt_cells: int
+    cells: tuple[int, int, int, int, int]  # using, part 1, part 2, part 3, all three
+    months: dict[str, tuple[int, int]]  # 'YYYY-MM' -> (held, all three), every month of the period
+
+
 def of_report(r: Report) -> list[Chart]:
-    s, a = r.meetings, r.adoption
+    s = r.meetings
+    held: dict[str, tuple[int, int]] = {m: (0, 0) for m in r.period.months}
+    for _, month, counts in r.cell_months:
+        if month in held:
+            held[month] = (held[month][0] + counts.held, held[month][1] + counts.all_three)
+    return of_figures(Figures(
+        r.unit_name, r.period.label,
+        (r.adoption.activated_percent, r.adoption.active_percent, s.meetings.attendance_percent, r.study_percent,
+         r.bulletins.read_percent, r.tasks.on_time_percent),
+        s.rollout_cells, s.rollout_exempt_cells,
+        (s.cells_using, s.cells_part1, s.cells_part2, s.cells_part3, s.cells_all_three), held,
+    ))
+
+
+def of_figures(f: Figures) -> list[Chart]:
     rates = Chart(
         "rates",
         "Tỷ lệ chính",
-        f"Các tỷ lệ của {r.unit_name}, {r.period.label}",
+        f"Các tỷ lệ của {f.unit_name}, {f.period_label}",
         ("Đã kích hoạt", "Đăng nhập trong kỳ", "Dự sinh hoạt", "Học tập văn bản", "Đọc thông báo",
          "Nhiệm vụ đúng hạn"),
-        (Series("Tỷ lệ", (a.activated_percent, a.active_percent, s.meetings.attendance_percent, r.study_percent,
-                          r.bulletins.read_percent, r.tasks.on_time_percent)),),
+        (Series("Tỷ lệ", f.rates),),
         "%",
     )
     parts = Chart(
         "parts",
         "Chi bộ thực hiện 3 phần",
-        f"Trong {s.rollout_cells} chi bộ triển khai (không kể {s.rollout_exempt_cells} chi bộ miễn)",
+        f"Trong {f.rollout_cells} chi bộ triển khai (không kể {f.rollout_exempt_cells} chi bộ miễn)",
         ("Sinh hoạt trên nền tảng", "Phần 1", "Phần 2", "Phần 3", "Đủ 3 phần"),
-        (Series("Tỷ lệ chi bộ", tuple(percent(n, s.rollout_cells) for n in (
-            s.cells_using, s.cells_part1, s.cells_part2, s.cells_part3, s.cells_all_three))),),
+        (Series("Tỷ lệ chi bộ", tuple(percent(n, f.rollout_cells) for n in f.cells)),),
         "%",
     )
-    held: dict[str, list[int]] = {m: [0, 0] for m in r.period.months}
-    for _, month, counts in r.cell_months:
-        if month in held:
-            held[month][0] += counts.held
-            held[month][1] += counts.all_three
     months = Chart(
         "months",
         "Cuộc họp theo tháng",
         "Cuộc họp trên nền tảng và cuộc họp đủ 3 phần, theo tháng",
-        tuple(f"{m[5:]}/{m[2:4]}" for m in held),
-        (Series("Cuộc họp", tuple(v[0] for v in held.values())),
-         Series("Đủ 3 phần", tuple(v[1] for v in held.values()))),
+        tuple(f"{m[5:]}/{m[2:4]}" for m in f.months),
+        (Series("Cuộc họp", tuple(v[0] for v in f.months.values())),
+         Series("Đủ 3 phần", tuple(v[1] for v in f.months.values()))),
         "",
         columns=True,
     )
