@@ -11,7 +11,7 @@ from services.core.db import Database
 from services.core.entry import Worker, identity_keys
 from services.core.outbox import add_event_log
 from services.core.server import Register
-from services.meetings import rubric
+from services.meetings import report_facts, rubric
 from services.meetings.ballots import BallotBox, load_key, load_previous_keys
 from services.meetings.directory import Directory
 from services.meetings.library import Library
@@ -37,4 +37,4 @@ def build(db: Database) -> tuple[Register, KeySource, set[str]]:
 
 
 # Long-running background processes (`python -m services.meetings <name>`).
-WORKERS: dict[str, Worker] = {"reminders": run_reminders}
+WORKERS: dict[str, Worker] = {"reminders": run_reminders, "report-facts": report_facts.run}

@@ -12,7 +12,7 @@ from services.core.db import Database
 from services.core.entry import Worker, identity_keys
 from services.core.outbox import add_event_log
 from services.core.server import Register
-from services.notifications import events, feedback
+from services.notifications import events, feedback, report_facts
 from services.notifications.delivery import worker as delivery
 from services.notifications.migrations import MIGRATIONS
 from services.notifications.servicer import PUBLIC_METHODS, NotificationsServicer
@@ -37,4 +37,6 @@ def _escalate(db: Database, stop: threading.Event) -> None:
     feedback.run_escalation(db, stop)
 
 
-WORKERS: dict[str, Worker] = {"consume": events.run, "delivery": delivery.run, "escalate": _escalate}
+WORKERS: dict[str, Worker] = {
+    "consume": events.run, "delivery": delivery.run, "escalate": _escalate, "report-facts": report_facts.run,
+}

@@ -25,7 +25,7 @@ from services.core.db import Database
 from services.core.outbox import Event, grpc_fetch, relay_once
 from services.identity import activity, members, units
 from services.identity.accounts import hash_password
-from services.reports import consumers
+from services.reports import consumers, figures, periods
 from services.reports.app import MIGRATIONS, build
 from sotay.reports.v1 import reports_pb2 as pb
 from sotay.reports.v1 import reports_pb2_grpc
@@ -523,3 +523,120 @@ def read_back(province: Province, data: bytes) -> None:
     assert cells["Chi bộ Mầm non"]["Nhiệm vụ đến hạn"] == 3 and cells["Chi bộ Mầm non"]["Tỷ lệ đúng hạn (%)"] == 33.3
     documents = {r[0]: r[1] for r in wb["Văn bản"].iter_rows(min_row=2, values_only=True)}
     assert documents == {"Đảng bộ thị trấn Đồng Đăng": 5, "Chi bộ Mầm non": 1}
+
+
+def facts_of(db: Database, service: str, run: Callable[[Database, Any], None]) -> consumers.Fetch:
+    """Run the producer's `report-facts` on its database; a fetch of its `<service>.facts.` events
+    only (as if every older event carried nothing the reports read)."""
+    import threading
+
+    from services.core.outbox import read_events
+
+    run(db, threading.Event())
+    while relay_once(db, service):
+        pass
+
+    def fetch(after: int) -> tuple[list[Event], int]:
+        with db.read() as conn:
+            return read_events(conn, after, 500, [f"{service}.facts."])
+
+    return fetch
+
+
+def test_backfill_from_the_producers_facts(province: Province, make_database: Callable[[], Database]) -> None:
+    """An installation upgraded from before the reports: a new reports database, fed only the
+    snapshots the producers' `report-facts` commands write to their own outboxes."""
+    import json
+
+    from services.documents import report_facts as documents_facts
+    from services.documents.migrations import MIGRATIONS as DOCUMENTS
+    from services.identity import report_facts as identity_facts
+    from services.meetings import report_facts as meetings_facts
+    from services.meetings.migrations import MIGRATIONS as MEETINGS
+    from services.notifications import report_facts as notifications_facts
+    from services.notifications.migrations import MIGRATIONS as NOTIFICATIONS
+
+    rdb, mdb, ddb, ndb = make_database(), make_database(), make_database(), make_database()
+    rdb.migrate("reports", MIGRATIONS)
+    mdb.migrate("meetings", MEETINGS)
+    ddb.migrate("documents", DOCUMENTS)
+    ndb.migrate("notifications", NOTIFICATIONS)
+    cell0, cell1, commune = province.cells[0], province.cells[1], province.commune
+    m0, m1 = province.members[0], province.members[1]
+    with mdb.write() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO meetings (id, cell_unit_id, cell_name, kind, title, state, starts_at, month, place, mode, "
+            "session_id, session_order, conclusion, created_by, created_at, updated_at, live_version) VALUES "
+            "(:id, :c, 'c', 'regular', 't', :state, :at, '2024-02', '', 'in_person', :id, 0, '', 'x', :at, :at, 0)"),
+            [{"id": "5f0c7a52-0000-4000-8000-00000000000" + str(i), "c": cell0, "state": state,
+              "at": ts("2024-02-10", 19)} for i, state in enumerate(("closed", "resolution_published", "announced"))])
+        conn.execute(sa.text(
+            "INSERT INTO tasks (id, meeting_id, cell_unit_id, title, description, due_on, status, progress, "
+            "created_at, updated_at) VALUES (:id, '5f0c7a52-0000-4000-8000-000000000000', :c, 't', '', :due, "
+            ":s, 0, 0, :at)"),
+            [{"id": f"task-{i}", "c": cell0, "due": "2024-02-20", "s": s, "at": ts(day)}
+             for i, (s, day) in enumerate((("done", "2024-02-19"), ("done", "2024-02-25"), ("open", "2024-02-01")))])
+    with ddb.write() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO documents (id, title, number, number_key, number_seq, doc_type, issuer_code, category, "
+            "issuing_body, signer, summary, status, unit_id, current_version, change_seq, created_by, created_at, "
+            "updated_at, published_at) VALUES (:id, 't', '', '', 0, 'nghi_quyet', '', 'nghi_quyet', '', '', '', "
+            ":st, :u, 1, 0, 'x', 0, 0, :p)"),
+            [{"id": "doc-1", "st": "published", "u": commune, "p": ts("2024-01-08")},
+             {"id": "doc-2", "st": "draft", "u": commune, "p": None}])
+        conn.execute(sa.text(
+            "INSERT INTO study_marks (document_id, member_id, account_id, unit_id, studied_at) "
+            "VALUES ('doc-1', :m, 'a', :u, :at)"),
+            [{"m": province.members[i], "u": province.cells[province.cell_of[i]], "at": ts("2024-02-01")}
+             for i in range(30)])
+    with ndb.write() as conn:
+        common = {"att": "[]", "now": ts("2024-01-15")}
+        conn.execute(sa.text(
+            "INSERT INTO feedback (id, member_id, account_id, target_unit_id, target_path, unit_id, unit_path, "
+            "subject, body, attachments, status, answered_at, escalations, due_at, created_at, updated_at) VALUES "
+            "(:id, :m, 'a', :t, '/', :u, '/', 's', 'b', :att, 'received', :ans, 0, 0, :now, :now)"),
+            [{"id": "fb-1", "m": m0, "t": cell1, "u": cell1, "ans": ts("2024-01-20"), **common},
+             {"id": "fb-2", "m": m1, "t": cell1, "u": commune, "ans": None, **common}])
+        conn.execute(sa.text(
+            "INSERT INTO feedback_events (id, feedback_id, at, action, unit_id, note) "
+            "VALUES ('e1', 'fb-2', :at, 'escalated', :u, '')"), {"at": ts("2024-02-01"), "u": commune})
+        for bid, withdrawn in (("bul-1", None), ("bul-2", ts("2024-01-03"))):
+            conn.execute(sa.text(
+                "INSERT INTO bulletins (id, publisher_unit_id, kind, title, body_html, body_text, attachments, "
+                "publish_at, pinned, withdrawn_at, created_at, updated_at) VALUES "
+                "(:id, :u, 'bulletin', 't', '', '', '[]', :at, FALSE, :w, :at, :at)"),
+                {"id": bid, "u": commune, "at": ts("2024-01-02"), "w": withdrawn})
+            conn.execute(sa.text("INSERT INTO bulletin_audience (unit_id, publish_at, bulletin_id) "
+                                 "VALUES (:u, 0, :b)"), {"u": commune, "b": bid})
+        conn.execute(sa.text("INSERT INTO bulletin_reads (bulletin_id, member_id, unit_path, read_at) "
+                             "VALUES ('bul-1', :m, '/', 0)"), [{"m": m} for m in province.members[:40]])
+
+    fetches = {
+        "identity": facts_of(province.identity.db, "identity", identity_facts.run),
+        "meetings": facts_of(mdb, "meetings", meetings_facts.run),
+        "documents": facts_of(ddb, "documents", documents_facts.run),
+        "notifications": facts_of(ndb, "notifications", notifications_facts.run),
+    }
+    for source, fetch in fetches.items():
+        consumer = consumers.consumer(rdb, source, fetch)
+        while True:  # to the end of the log (a page of other topics applies nothing)
+            at = consumer.cursor()
+            consumer.poll_once()
+            if consumer.cursor() == at:
+                break
+    before = province.report(commune, "2024-Q1")
+    with rdb.read() as conn:
+        r = figures.build(conn, figures.unit(conn, commune), periods.parse("2024-Q1"))
+    # Identity's facts give the same membership and adoption (the activity dates suffice here).
+    assert (r.membership.members, r.membership.female, r.membership.exempt) == (321, 165, 4)
+    assert (r.adoption.activated, r.adoption.active) == (before.adoption.activated, before.adoption.active)
+    assert [c.name for c in r.cells] == [c.name for c in before.cells]
+    assert (r.meetings.meetings.held, r.meetings.cells_using) == (2, 1)  # the announced one is not held
+    assert (r.tasks.due, r.tasks.on_time, r.tasks.late, r.tasks.overdue) == (3, 1, 1, 1)
+    assert r.documents_posted == 1 and r.studied_members == 30
+    assert (r.feedback.received, r.feedback.answered, r.feedback.escalated) == (2, 1, 1)
+    assert (r.bulletins.bulletins, r.bulletins.expected, r.bulletins.read) == (1, 321, 40)
+    with ndb.read() as conn:
+        assert json.loads(conn.execute(sa.text(
+            "SELECT payload FROM outbox WHERE topic = 'notifications.facts.feedback'")).scalar_one())["feedback"][1][
+            "escalations"] == [{"from_unit_id": cell1, "at": ts("2024-02-01")}]
