@@ -51,7 +51,8 @@ class Sums:
         for name in self.__dataclass_fields__:  # type: ignore[attr-defined]
             mine = getattr(self, name)
             if isinstance(mine, Counter):
-                mine.update(getattr(other, name))
+                if other_counts := getattr(other, name):
+                    mine.update(other_counts)
             else:
                 setattr(self, name, mine + getattr(other, name))
 
@@ -270,10 +271,9 @@ def _active_condition(period: Period) -> tuple[str, dict[str, Any]]:
         "maskn": period.day_mask(last),
         "full": FULL_MONTH,
     }
-    sql = (
-        "a.month >= :m0 AND a.month <= :mn AND (a.days & (CASE a.month WHEN :m0 THEN :mask0 "
-        "WHEN :mn THEN :maskn ELSE :full END)) <> 0"
-    )
+    sql = "a.month >= :m0 AND a.month <= :mn"
+    if params["mask0"] != FULL_MONTH or params["maskn"] != FULL_MONTH:  # a row has at least one day's bit
+        sql += " AND (a.days & (CASE a.month WHEN :m0 THEN :mask0 WHEN :mn THEN :maskn ELSE :full END)) <> 0"
     return sql, params
 
 
@@ -386,9 +386,9 @@ def build(conn: Connection, root: Unit, period: Period, today: str | None = None
         per_unit[r.unit_id] = Adoption(int(r.n), int(r.activated or 0), 0)
     for r in tree.grouped(
         conn,
-        "SELECT m.unit_id, COUNT(DISTINCT m.id) AS n FROM members m JOIN units u ON u.id = m.unit_id "
-        f"JOIN member_activity a ON a.member_id = m.id WHERE m.active AND {{subtree}} AND {active_sql} "
-        "GROUP BY m.unit_id",
+        "SELECT m.unit_id, COUNT(*) AS n FROM members m JOIN units u ON u.id = m.unit_id "
+        f"WHERE m.active AND {{subtree}} AND EXISTS (SELECT 1 FROM member_activity a WHERE a.member_id = m.id "
+        f"AND {active_sql}) GROUP BY m.unit_id",
         active_params,
     ):
         per_unit.setdefault(r.unit_id, Adoption()).active = int(r.n)
@@ -446,36 +446,39 @@ def build(conn: Connection, root: Unit, period: Period, today: str | None = None
             days,
         )
     }
-    study_sql = (
+    # Per unit and category: marks and members who studied (a member is in one unit, so the
+    # category's members add up over units); per unit: members who studied anything.
+    studied: dict[str, list[int]] = {}
+    for r in tree.grouped(
+        conn,
+        "SELECT d.category, COUNT(*) AS marks, COUNT(DISTINCT s.member_id) AS members "
         "FROM study_marks s JOIN members m ON m.id = s.member_id JOIN units u ON u.id = m.unit_id "
-        "JOIN documents d ON d.id = s.document_id "
-        "WHERE m.active AND {subtree} AND s.day >= :first AND s.day <= :last"
-    )
-    studied = {
-        r.category: (int(r.marks), int(r.members))
-        for r in tree.grouped(
-            conn,
-            f"SELECT d.category, COUNT(*) AS marks, COUNT(DISTINCT s.member_id) AS members {study_sql} "
-            "GROUP BY d.category",
-            days,
-        )
-    }
+        "JOIN documents d ON d.id = s.document_id WHERE m.active AND {subtree} AND s.day >= :first "
+        "AND s.day <= :last GROUP BY m.unit_id, d.category",
+        days,
+    ):
+        found = studied.setdefault(r.category, [0, 0])
+        found[0] += int(r.marks)
+        found[1] += int(r.members)
     categories = [
         CategoryRow(
             category,
             posted.get(category, 0),
-            studied.get(category, (0, 0))[0],
-            studied.get(category, (0, 0))[1],
-            percent(studied.get(category, (0, 0))[1], membership.members),
+            studied.get(category, [0, 0])[0],
+            studied.get(category, [0, 0])[1],
+            percent(studied.get(category, [0, 0])[1], membership.members),
         )
         for category in sorted(set(posted) | set(studied))
     ]
-    studied_total = int(
-        tree.grouped(conn, f"SELECT COUNT(DISTINCT s.member_id) AS n {study_sql}", days)[0].n or 0
-    )
+    studied_total = 0
     for r in tree.grouped(
-        conn, f"SELECT m.unit_id, COUNT(DISTINCT s.member_id) AS n {study_sql} GROUP BY m.unit_id", days
+        conn,
+        "SELECT m.unit_id, COUNT(*) AS n FROM members m JOIN units u ON u.id = m.unit_id WHERE m.active AND "
+        "{subtree} AND EXISTS (SELECT 1 FROM study_marks s JOIN documents d ON d.id = s.document_id "
+        "WHERE s.member_id = m.id AND s.day >= :first AND s.day <= :last) GROUP BY m.unit_id",
+        days,
     ):
+        studied_total += int(r.n)
         if (c := cell(r.unit_id)) is not None:
             c.studied_members += int(r.n)
 
