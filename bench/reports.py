@@ -9,7 +9,10 @@ GetReport and ExportReport compute (figures.build, the message, the XLSX, the DO
 province and for a commune, and as the baseline measured in the same run, one plain
 `COUNT(*)` pass over the same tables (reading each row once, no grouping).
 
-Usage: python -m bench.reports [--runs 3]
+GetReport is timed twice: the full reply (every cell, every cell-month: what the API and the
+XLSX use) and the web page's (omit_cell_months, 300 cells).
+
+Usage: python -m bench.reports [--runs 3] [--reuse]  (--reuse: the database of an earlier run)
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import time
 import uuid
 from collections.abc import Iterator
 
-from bench.common import fresh_postgres_database, write_result
+from bench.common import fresh_postgres_database, postgres_base_url, write_result
 from services.core.db import Database
 from services.reports import figures, periods, review, workbook
 from services.reports.migrations import MIGRATIONS
@@ -187,6 +190,19 @@ def build(url: str) -> dict[str, object]:
     return {"root": root, "commune": communes[0], "counts": counts, "build_seconds": time.perf_counter() - started}
 
 
+def existing(url: str) -> dict[str, object]:
+    import sqlalchemy as sa
+
+    db = Database(url)
+    with db.read() as conn:
+        root = conn.execute(sa.text("SELECT id FROM units WHERE parent_id IS NULL")).scalar_one()
+        commune = conn.execute(sa.text("SELECT id FROM units WHERE name = 'Đảng bộ xã 0'")).scalar_one()
+        counts = {t: int(conn.execute(sa.text(f"SELECT COUNT(*) FROM {t}")).scalar_one()) for t in TABLES}
+        counts["cells"] = int(conn.execute(sa.text("SELECT COUNT(*) FROM units WHERE kind = 'cell'")).scalar_one())
+    db.dispose()
+    return {"root": root, "commune": commune, "counts": counts, "build_seconds": 0.0}
+
+
 def timed(fn: object, runs: int) -> tuple[float, object]:
     samples, out = [], None
     for _ in range(runs):
@@ -199,9 +215,14 @@ def timed(fn: object, runs: int) -> tuple[float, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--reuse", action="store_true", help="time the database an earlier run built")
     args = parser.parse_args()
-    url = fresh_postgres_database("bench_reports")
-    made = build(url)
+    if args.reuse:
+        url = postgres_base_url().rstrip("/").replace("postgresql://", "postgresql+psycopg://", 1) + "/bench_reports"
+        made = existing(url)
+    else:
+        url = fresh_postgres_database("bench_reports")
+        made = build(url)
     db = Database(url)
     period = periods.parse(str(YEAR))
 
@@ -209,8 +230,9 @@ def main() -> None:
         with db.read() as conn:
             return figures.build(conn, figures.unit(conn, unit_id), period)
 
-    def get_report(unit_id: str) -> object:
-        return report_msg(report(unit_id)).SerializeToString()
+    def get_report(unit_id: str, page: bool = False) -> bytes:
+        return bytes(report_msg(report(unit_id), omit_cell_months=page, max_cells=300 if page else 0)
+                     .SerializeToString())
 
     def baseline() -> None:
         with db.read() as conn:
@@ -220,6 +242,7 @@ def main() -> None:
     baseline_s, _ = timed(baseline, args.runs)
     province_s, province_bytes = timed(lambda: get_report(str(made["root"])), args.runs)
     commune_s, _ = timed(lambda: get_report(str(made["commune"])), args.runs)
+    page_s, page_bytes = timed(lambda: get_report(str(made["root"]), page=True), args.runs)
     province_report = report(str(made["root"]))
     xlsx_s, xlsx = timed(lambda: workbook.render(province_report), 1)
     docx_s, docx = timed(lambda: review.render(province_report, review.Heading("Tỉnh ủy", "1-BC/TU", "Hà Nội")), 1)
@@ -233,6 +256,8 @@ def main() -> None:
         "runs": args.runs,
         "get_report_province_seconds": round(province_s, 3),
         "get_report_commune_seconds": round(commune_s, 3),
+        "get_report_province_page_seconds": round(page_s, 3),
+        "reply_bytes_province_page": len(page_bytes),  # type: ignore[arg-type]
         "export_xlsx_province_seconds": round(xlsx_s, 3),
         "export_docx_province_seconds": round(docx_s, 3),
         "export_docx_commune_seconds": round(commune_docx_s, 3),

@@ -18,6 +18,8 @@ class ReportQuery(Query):
     period: str = Field("", max_length=10, description="YYYY-MM, YYYY-Qn or YYYY; empty: give from_date and to_date")
     from_date: str = Field("", max_length=10, description="YYYY-MM-DD, inclusive")
     to_date: str = Field("", max_length=10, description="YYYY-MM-DD, inclusive")
+    omit_cell_months: bool = Field(False, description="leave cell_months out (months has the totals)")
+    max_cells: int = Field(0, ge=0, le=1_000_000, description="list at most this many cells (0: all)")
 
 
 class ReviewQuery(ReportQuery):

@@ -17,7 +17,6 @@ from gateway.web import session
 from gateway.web.base import TIMEZONE, bp, error_page, login_required, metadata, render
 from gateway.web.i18n import _
 from services.reports import charts
-from services.reports.periods import Period
 from sotay.reports.v1 import reports_pb2 as pb
 
 PERIOD_RE = re.compile(r"\d{4}(-(0[1-9]|1[0-2]|Q[1-4]))?")
@@ -49,13 +48,14 @@ def report_query() -> dict[str, str]:
     return {"period": period, "from_date": "", "to_date": ""}
 
 
+def report_request(unit_id: str, query: dict[str, str] | None = None) -> pb.GetReportRequest:
+    q = query or report_query()
+    return pb.GetReportRequest(unit_id=unit_id, period=q["period"], from_date=q["from_date"], to_date=q["to_date"])
+
+
 def chart_views(r: pb.GetReportResponse) -> list[tuple[charts.Chart, Markup]]:
     s = r.meetings
-    months = Period("", dt.date.fromisoformat(r.period.from_date), dt.date.fromisoformat(r.period.to_date)).months
-    held = {m: (0, 0) for m in months}
-    for cm in r.cell_months:
-        if cm.month in held:
-            held[cm.month] = (held[cm.month][0] + cm.meetings.held, held[cm.month][1] + cm.meetings.all_three)
+    held = {m.month: (m.meetings.held, m.meetings.all_three) for m in r.months}
     found = charts.of_figures(charts.Figures(
         r.unit_name, r.period.label,
         (r.adoption.activated_percent, r.adoption.active_percent, s.meetings.attendance_percent, r.study_percent,
@@ -79,26 +79,28 @@ def reports_home() -> Response:
 @login_required
 def report(unit_id: str) -> Response:
     query = report_query()
-    r = svc().GetReport(pb.GetReportRequest(unit_id=unit_id, **query), metadata=metadata())
+    req = report_request(unit_id, query)
+    req.omit_cell_months, req.max_cells = True, MAX_CELL_ROWS
+    r = svc().GetReport(req, metadata=metadata())
     exempt = svc().ListCellExemptions(pb.ListCellExemptionsRequest(unit_id=unit_id, page_size=100),
                                       metadata=metadata())
     today = dt.datetime.now(TIMEZONE).date()
     return render("report.html", r=r, query=query, options=period_options(today), charts=chart_views(r),
-                  cells=r.cells[:MAX_CELL_ROWS], more_cells=max(0, len(r.cells) - MAX_CELL_ROWS),
+                  cells=r.cells, more_cells=max(0, r.meetings.cells - len(r.cells)),
                   exemptions=exempt.exemptions, done=request.args.get("done", ""))
 
 
 @bp.route("/reports/units/<unit_id>/report.xlsx")
 @login_required
 def report_xlsx(unit_id: str) -> Response:
-    req = pb.GetReportRequest(unit_id=unit_id, **report_query())
+    req = report_request(unit_id)
     return download(svc(long=True).ExportReport(pb.ExportReportRequest(report=req), metadata=metadata()))
 
 
 @bp.route("/reports/units/<unit_id>/report.docx")
 @login_required
 def report_docx(unit_id: str) -> Response:
-    req = pb.GetReportRequest(unit_id=unit_id, **report_query())
+    req = report_request(unit_id)
     heading = {k: request.args.get(k, "").strip()[:200] for k in ("committee", "number", "place")}
     return download(svc(long=True).ExportReview(pb.ExportReviewRequest(report=req, **heading), metadata=metadata()))
 

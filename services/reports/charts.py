@@ -59,10 +59,7 @@ class Figures:
 
 def of_report(r: Report) -> list[Chart]:
     s = r.meetings
-    held: dict[str, tuple[int, int]] = {m: (0, 0) for m in r.period.months}
-    for _, month, counts in r.cell_months:
-        if month in held:
-            held[month] = (held[month][0] + counts.held, held[month][1] + counts.all_three)
+    held = {month: (counts.held, counts.all_three) for month, counts in r.months}
     return of_figures(Figures(
         r.unit_name, r.period.label,
         (r.adoption.activated_percent, r.adoption.active_percent, s.meetings.attendance_percent, r.study_percent,

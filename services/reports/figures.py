@@ -196,6 +196,15 @@ class Report:
     tasks: TaskCounts = field(default_factory=TaskCounts)
 
     @property
+    def months(self) -> list[tuple[str, MeetingCounts]]:
+        """Every month of the period, with the meetings of the cells in the rollout."""
+        found = {m: MeetingCounts() for m in self.period.months}
+        for _, month, counts in self.cell_months:
+            if month in found:
+                found[month].add(counts)
+        return list(found.items())
+
+    @property
     def documents_posted(self) -> int:
         return sum(n for _, _, n in self.documents_by_unit)
 

@@ -63,7 +63,7 @@ def tasks_msg(t: figures.TaskCounts) -> pb.TaskCounts:
                          on_time_percent=t.on_time_percent)
 
 
-def report_msg(r: figures.Report) -> pb.GetReportResponse:
+def report_msg(r: figures.Report, omit_cell_months: bool = False, max_cells: int = 0) -> pb.GetReportResponse:
     s = r.meetings
     return pb.GetReportResponse(
         period=pb.Period(label=r.period.label, from_date=r.period.first.isoformat(), to_date=r.period.last.isoformat()),
@@ -95,9 +95,12 @@ def report_msg(r: figures.Report) -> pb.GetReportResponse:
                 did_all_three=c.did("all_three"), studied_members=c.studied_members,
                 feedback=feedback_msg(c.feedback), bulletins=bulletins_msg(c.bulletins), tasks=tasks_msg(c.tasks),
             )
-            for c in r.cells
+            for c in (r.cells[:max_cells] if max_cells > 0 else r.cells)
         ],
-        cell_months=[pb.CellMonth(unit_id=u, month=m, meetings=meetings_msg(c)) for u, m, c in r.cell_months],
+        cell_months=[] if omit_cell_months else [
+            pb.CellMonth(unit_id=u, month=m, meetings=meetings_msg(c)) for u, m, c in r.cell_months
+        ],
+        months=[pb.MonthCounts(month=m, meetings=meetings_msg(c)) for m, c in r.months],
         computed_at=timestamp(time.time()),
         bulletins=bulletins_msg(r.bulletins),
         bulletin_kinds=[pb.BulletinKind(kind=k, counts=bulletins_msg(b)) for k, b in r.bulletin_kinds],
@@ -123,7 +126,7 @@ class ReportsServicer(reports_pb2_grpc.ReportsServiceServicer):
             return figures.build(conn, root, period)
 
     def GetReport(self, request: pb.GetReportRequest, context: Ctx) -> pb.GetReportResponse:
-        return report_msg(self._report(request))
+        return report_msg(self._report(request), request.omit_cell_months, request.max_cells)
 
     def ExportReport(self, request: pb.ExportReportRequest, context: Ctx) -> pb.ExportReportResponse:
         report = self._report(request.report)

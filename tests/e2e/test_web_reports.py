@@ -35,7 +35,7 @@ def test_report_page(web: WebSystem, browser: Any, size: str, js: bool) -> None:
     assert page.locator("h1").inner_text().startswith("Báo cáo sơ kết")
     charts = page.locator("svg[role=img]")
     assert charts.count() == 3
-    assert charts.first.locator("title").inner_text() == "Tỷ lệ chính"
+    assert charts.first.locator("title").text_content() == "Tỷ lệ chính"
     assert "Đã kích hoạt" in charts.first.inner_html()
     page.locator("details summary").first.click()
     assert "Đăng nhập trong kỳ" in page.locator("details table").first.inner_text()

@@ -27,6 +27,8 @@ class GetReportRequest(_message.Message):
     PERIOD_FIELD_NUMBER: _builtins.int
     FROM_DATE_FIELD_NUMBER: _builtins.int
     TO_DATE_FIELD_NUMBER: _builtins.int
+    OMIT_CELL_MONTHS_FIELD_NUMBER: _builtins.int
+    MAX_CELLS_FIELD_NUMBER: _builtins.int
     unit_id: _builtins.str
     period: _builtins.str
     """"2024-03" (month), "2024-Q1" (quarter), "2024" (year); or leave empty and give from_date
@@ -34,6 +36,11 @@ class GetReportRequest(_message.Message):
     """
     from_date: _builtins.str
     to_date: _builtins.str
+    omit_cell_months: _builtins.bool
+    """Leave cell_months out of the reply (months has the totals), and list at most max_cells cells
+    (0: all): a province's page needs neither 115,000 cell-months nor 9,600 rows.
+    """
+    max_cells: _builtins.int
     def __init__(
         self,
         *,
@@ -41,10 +48,12 @@ class GetReportRequest(_message.Message):
         period: _builtins.str = ...,
         from_date: _builtins.str = ...,
         to_date: _builtins.str = ...,
+        omit_cell_months: _builtins.bool = ...,
+        max_cells: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_date", b"from_date", "period", b"period", "to_date", b"to_date", "unit_id", b"unit_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_date", b"from_date", "max_cells", b"max_cells", "omit_cell_months", b"omit_cell_months", "period", b"period", "to_date", b"to_date", "unit_id", b"unit_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -579,6 +588,7 @@ class GetReportResponse(_message.Message):
     BULLETINS_FIELD_NUMBER: _builtins.int
     BULLETIN_KINDS_FIELD_NUMBER: _builtins.int
     TASKS_FIELD_NUMBER: _builtins.int
+    MONTHS_FIELD_NUMBER: _builtins.int
     unit_id: _builtins.str
     unit_name: _builtins.str
     documents_posted: _builtins.int
@@ -601,7 +611,7 @@ class GetReportResponse(_message.Message):
     def feedback(self) -> Global___FeedbackCounts: ...
     @_builtins.property
     def cells(self) -> _containers.RepeatedCompositeFieldContainer[Global___CellRow]:
-        """every cell of the subtree, rollout-exempt ones included"""
+        """every cell of the subtree (up to max_cells), rollout-exempt ones included"""
 
     @_builtins.property
     def cell_months(self) -> _containers.RepeatedCompositeFieldContainer[Global___CellMonth]:
@@ -615,6 +625,10 @@ class GetReportResponse(_message.Message):
     def bulletin_kinds(self) -> _containers.RepeatedCompositeFieldContainer[Global___BulletinKind]: ...
     @_builtins.property
     def tasks(self) -> Global___TaskCounts: ...
+    @_builtins.property
+    def months(self) -> _containers.RepeatedCompositeFieldContainer[Global___MonthCounts]:
+        """every month of the period: meetings of cells in the rollout"""
+
     def __init__(
         self,
         *,
@@ -636,14 +650,39 @@ class GetReportResponse(_message.Message):
         bulletins: Global___BulletinCounts | None = ...,
         bulletin_kinds: _abc.Iterable[Global___BulletinKind] | None = ...,
         tasks: Global___TaskCounts | None = ...,
+        months: _abc.Iterable[Global___MonthCounts] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["adoption", b"adoption", "bulletins", b"bulletins", "computed_at", b"computed_at", "feedback", b"feedback", "meetings", b"meetings", "membership", b"membership", "period", b"period", "tasks", b"tasks"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["adoption", b"adoption", "bulletin_kinds", b"bulletin_kinds", "bulletins", b"bulletins", "cell_months", b"cell_months", "cells", b"cells", "computed_at", b"computed_at", "documents_by_unit", b"documents_by_unit", "documents_posted", b"documents_posted", "feedback", b"feedback", "meetings", b"meetings", "membership", b"membership", "period", b"period", "studied_members", b"studied_members", "study", b"study", "study_percent", b"study_percent", "tasks", b"tasks", "unit_id", b"unit_id", "unit_name", b"unit_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["adoption", b"adoption", "bulletin_kinds", b"bulletin_kinds", "bulletins", b"bulletins", "cell_months", b"cell_months", "cells", b"cells", "computed_at", b"computed_at", "documents_by_unit", b"documents_by_unit", "documents_posted", b"documents_posted", "feedback", b"feedback", "meetings", b"meetings", "membership", b"membership", "months", b"months", "period", b"period", "studied_members", b"studied_members", "study", b"study", "study_percent", b"study_percent", "tasks", b"tasks", "unit_id", b"unit_id", "unit_name", b"unit_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetReportResponse: _TypeAlias = GetReportResponse  # noqa: Y015
+
+@_typing.final
+class MonthCounts(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MONTH_FIELD_NUMBER: _builtins.int
+    MEETINGS_FIELD_NUMBER: _builtins.int
+    month: _builtins.str
+    """YYYY-MM"""
+    @_builtins.property
+    def meetings(self) -> Global___MeetingCounts: ...
+    def __init__(
+        self,
+        *,
+        month: _builtins.str = ...,
+        meetings: Global___MeetingCounts | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["meetings", b"meetings"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["meetings", b"meetings", "month", b"month"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MonthCounts: _TypeAlias = MonthCounts  # noqa: Y015
 
 @_typing.final
 class CellExemption(_message.Message):
