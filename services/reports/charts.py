@@ -105,7 +105,7 @@ def of_figures(f: Figures) -> list[Chart]:
 
 def _svg_open(chart: Chart, width: float, height: float) -> str:
     k = chart.key
-    return (f'<svg viewBox="0 0 {width} {height}" role="img" aria-labelledby="{k}-t {k}-d" class="chart" '
+    return (f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" aria-labelledby="{k}-t {k}-d" class="chart" '
             f'xmlns="http://www.w3.org/2000/svg"><title id="{k}-t">{escape(chart.title)}</title>'
             f'<desc id="{k}-d">{escape(chart.desc)}</desc>')
 
@@ -136,7 +136,7 @@ def _svg_columns(chart: Chart) -> str:
     n = max(1, len(chart.labels))
     col, gap, base, plot = 14, 8, 170, 140
     group = col * len(chart.series) + gap
-    width = 30 + n * group
+    width = max(30 + n * group, 260)
     out = [_svg_open(chart, width, base + 40),
            f'<line x1="20" y1="{base}" x2="{width}" y2="{base}" stroke="#555"/>']
     for i, label in enumerate(chart.labels):
@@ -176,7 +176,7 @@ def png(chart: Chart, scale: int = 2) -> bytes:
     if chart.columns:
         n = max(1, len(chart.labels))
         group = (22 * len(chart.series) + 12) * s
-        width, height, base, plot = 40 * s + n * group, 260 * s, 200 * s, 170 * s
+        width, height, base, plot = max(40 * s + n * group, 300 * s), 260 * s, 200 * s, 170 * s
         image = Image.new("RGB", (width, height), "white")
         draw = ImageDraw.Draw(image)
         draw.line((30 * s, base, width, base), fill="#555555", width=s)

@@ -39,13 +39,15 @@ def test_report_page(web: WebSystem, browser: Any, size: str, js: bool) -> None:
     assert "Đã kích hoạt" in charts.first.inner_html()
     page.locator("details summary").first.click()
     assert "Đăng nhập trong kỳ" in page.locator("details table").first.inner_text()
+    fits_width(page)
+    screenshot(page, f"report-{tag}")  # this year, with the demo province's figures
     last_year = dt.date.today().year - 1
     page.get_by_label("Kỳ báo cáo").select_option(label=f"Quý 4/{last_year}")
-    page.get_by_role("button", name="Xem", exact=True).click()
+    page.get_by_role("button", name="Hiển thị", exact=True).click()
     assert f"quý 4/{last_year}" in page.locator("main .meta").first.inner_text()
     assert f"period={last_year}-Q4" in page.url
     fits_width(page)
-    screenshot(page, f"report-{tag}")
+    screenshot(page, f"report-q4-{tag}")
     context.close()
 
 
@@ -65,7 +67,7 @@ def test_exemption_and_downloads(web: WebSystem, browser: Any) -> None:
     summary = {row[0]: row[1] for row in wb["Tổng hợp"].iter_rows(min_row=2, values_only=True)}
     assert summary["Đảng viên"] > 0 and summary["Chi bộ không triển khai (miễn)"] == 1
 
-    page.get_by_label("Số", exact=True).fill("12-BC/TU")
+    page.get_by_label("Số hiệu", exact=True).fill("12-BC/TU")
     page.get_by_label("Địa danh").fill("Lạng Sơn")
     with page.expect_download() as docx_download:
         page.get_by_role("button", name="Tải báo cáo sơ kết (DOCX)").click()
