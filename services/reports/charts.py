@@ -105,7 +105,8 @@ def of_figures(f: Figures) -> list[Chart]:
 
 def _svg_open(chart: Chart, width: float, height: float) -> str:
     k = chart.key
-    return (f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" aria-labelledby="{k}-t {k}-d" class="chart" '
+    return (f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
+            f'aria-labelledby="{k}-t {k}-d" class="chart" '
             f'xmlns="http://www.w3.org/2000/svg"><title id="{k}-t">{escape(chart.title)}</title>'
             f'<desc id="{k}-d">{escape(chart.desc)}</desc>')
 
