@@ -22,7 +22,7 @@ from sotay.meetings.v1 import meetings_pb2, meetings_pb2_grpc
 
 SERVICE_NAME = meetings_pb2.DESCRIPTOR.services_by_name["MeetingsService"].full_name
 
-__all__ = ["MIGRATIONS", "WORKERS", "build"]
+__all__ = ["COMMANDS", "MIGRATIONS", "WORKERS", "build"]
 
 
 def build(db: Database) -> tuple[Register, KeySource, set[str]]:
@@ -37,4 +37,5 @@ def build(db: Database) -> tuple[Register, KeySource, set[str]]:
 
 
 # Long-running background processes (`python -m services.meetings <name>`).
-WORKERS: dict[str, Worker] = {"reminders": run_reminders, "report-facts": report_facts.run}
+WORKERS: dict[str, Worker] = {"reminders": run_reminders}
+COMMANDS: dict[str, Worker] = {"report-facts": report_facts.run}  # one-shot

@@ -20,7 +20,7 @@ from sotay.notifications.v1 import notifications_pb2, notifications_pb2_grpc
 
 SERVICE_NAME = notifications_pb2.DESCRIPTOR.services_by_name["NotificationsService"].full_name
 
-__all__ = ["MIGRATIONS", "WORKERS", "build"]
+__all__ = ["COMMANDS", "MIGRATIONS", "WORKERS", "build"]
 
 
 def build(db: Database) -> tuple[Register, KeySource, set[str]]:
@@ -37,6 +37,5 @@ def _escalate(db: Database, stop: threading.Event) -> None:
     feedback.run_escalation(db, stop)
 
 
-WORKERS: dict[str, Worker] = {
-    "consume": events.run, "delivery": delivery.run, "escalate": _escalate, "report-facts": report_facts.run,
-}
+WORKERS: dict[str, Worker] = {"consume": events.run, "delivery": delivery.run, "escalate": _escalate}
+COMMANDS: dict[str, Worker] = {"report-facts": report_facts.run}  # one-shot
