@@ -90,8 +90,9 @@ def of_figures(f: Figures) -> list[Chart]:
     months = Chart(
         "months",
         "Cuộc họp theo tháng",
-        "Cuộc họp trên nền tảng và cuộc họp đủ 3 phần, theo tháng",
-        tuple(f"{m[5:]}/{m[2:4]}" for m in f.months),
+        "Cuộc họp trên nền tảng và cuộc họp đủ 3 phần, theo tháng"
+        + (f" năm {next(iter(f.months))[:4]}" if len({m[:4] for m in f.months}) == 1 else ""),
+        tuple(m[5:] if len({m[:4] for m in f.months}) == 1 else f"{m[5:]}/{m[2:4]}" for m in f.months),
         (Series("Cuộc họp", tuple(v[0] for v in f.months.values())),
          Series("Đủ 3 phần", tuple(v[1] for v in f.months.values()))),
         "",
@@ -116,10 +117,10 @@ def svg(chart: Chart) -> str:
     rows = len(chart.labels)
     if chart.columns:
         return _svg_columns(chart)
-    bar, gap, left, width = 16, 10, 150, 300
+    bar, gap, left, width = 16, 10, 136, 170
     group = bar * len(chart.series) + gap
     height = rows * group + 30
-    out = [_svg_open(chart, left + width + 70, height)]
+    out = [_svg_open(chart, left + width + 50, height)]
     for i, label in enumerate(chart.labels):
         y = 10 + i * group
         out.append(f'<text x="{left - 6}" y="{y + bar - 3}" text-anchor="end">{escape(label)}</text>')
@@ -135,7 +136,8 @@ def svg(chart: Chart) -> str:
 
 def _svg_columns(chart: Chart) -> str:
     n = max(1, len(chart.labels))
-    col, gap, base, plot = 14, 8, 170, 140
+    few = n <= 6  # values are written on the columns only when they fit (the table has them all)
+    col, gap, base, plot = (14, 8, 170, 140) if few else (9, 5, 170, 140)
     group = col * len(chart.series) + gap
     width = max(30 + n * group, 260)
     out = [_svg_open(chart, width, base + 40),
@@ -147,10 +149,11 @@ def _svg_columns(chart: Chart) -> str:
             h = round(plot * value / chart.top, 1)
             xx = x + k * col
             out.append(f'<rect x="{xx}" y="{base - h}" width="{col - 2}" height="{h}" fill="{COLOURS[k % 4]}"/>')
-            out.append(f'<text x="{xx + col / 2 - 1}" y="{base - h - 3}" text-anchor="middle" '
-                       f'font-size="9">{escape(chart.value_text(value))}</text>')
+            if few:
+                out.append(f'<text x="{xx + col / 2 - 1}" y="{base - h - 3}" text-anchor="middle" '
+                           f'font-size="9">{escape(chart.value_text(value))}</text>')
         out.append(f'<text x="{x + group / 2 - gap / 2}" y="{base + 14}" text-anchor="middle" '
-                   f'font-size="10">{escape(label)}</text>')
+                   f'font-size="{10 if few else 8}">{escape(label)}</text>')
     for k, series in enumerate(chart.series):
         out.append(f'<rect x="{24 + k * 90}" y="{base + 24}" width="10" height="10" fill="{COLOURS[k % 4]}"/>'
                    f'<text x="{38 + k * 90}" y="{base + 33}" font-size="10">{escape(series.label)}</text>')
