@@ -98,6 +98,18 @@ class MeetingCounts(Sums):
     def attendance_percent(self) -> float:
         return percent(self.attended, self.expected)
 
+    def add(self, other: Sums) -> None:  # the generic one, spelled out: called per cell and month
+        assert isinstance(other, MeetingCounts)
+        self.held += other.held
+        self.part1 += other.part1
+        self.part2 += other.part2
+        self.part3 += other.part3
+        self.all_three += other.all_three
+        self.attended += other.attended
+        self.expected += other.expected
+        if other.ratings:
+            self.ratings.update(other.ratings)
+
 
 @dataclass
 class FeedbackCounts(Sums):
@@ -194,15 +206,7 @@ class Report:
     bulletins: BulletinCounts = field(default_factory=BulletinCounts)
     bulletin_kinds: list[tuple[str, BulletinCounts]] = field(default_factory=list)
     tasks: TaskCounts = field(default_factory=TaskCounts)
-
-    @property
-    def months(self) -> list[tuple[str, MeetingCounts]]:
-        """Every month of the period, with the meetings of the cells in the rollout."""
-        found = {m: MeetingCounts() for m in self.period.months}
-        for _, month, counts in self.cell_months:
-            if month in found:
-                found[month].add(counts)
-        return list(found.items())
+    months: list[tuple[str, MeetingCounts]] = field(default_factory=list)  # every month: rollout cells
 
     @property
     def documents_posted(self) -> int:
@@ -347,7 +351,22 @@ def _tasks(conn: Connection, tree: _Subtree, days: dict[str, str], today: str) -
     return out
 
 
-def build(conn: Connection, root: Unit, period: Period, today: str | None = None) -> Report:
+MEETING_COUNTS = (
+    "SELECT {key}, COUNT(*) AS held, "
+    "SUM(CASE WHEN g.part1 THEN 1 ELSE 0 END) AS p1, SUM(CASE WHEN g.part2 THEN 1 ELSE 0 END) AS p2, "
+    "SUM(CASE WHEN g.part3 THEN 1 ELSE 0 END) AS p3, "
+    "SUM(CASE WHEN g.part1 AND g.part2 AND g.part3 THEN 1 ELSE 0 END) AS p123, "
+    "SUM(g.attended) AS attended, SUM(g.expected) AS expected "
+    "FROM meetings g JOIN units u ON u.id = g.cell_unit_id "
+    "WHERE {{subtree}} AND g.day >= :first AND g.day <= :last GROUP BY {group}"
+)
+
+
+def build(
+    conn: Connection, root: Unit, period: Period, today: str | None = None, with_cell_months: bool = True
+) -> Report:
+    """The report; without `with_cell_months` the per-cell-month detail is left empty (a
+    province's page needs the cells' and the months' totals only: 9,600 + 12 rows, not 115,000)."""
     tree = _Subtree(conn, root)
     cells = {
         u.id: CellRow(u.id, u.name, tree.names.get(u.parent_id or "", "")) for u in tree.cells()
@@ -370,18 +389,17 @@ def build(conn: Connection, root: Unit, period: Period, today: str | None = None
         {},
     ):
         n = int(r.n)
-        one = Membership(
-            members=n,
-            official=n if r.status == "official" else 0,
-            probationary=n if r.status == "probationary" else 0,
-            exempt=n if r.exempt else 0,
-            male=n if r.gender == "male" else 0,
-            female=n if r.gender == "female" else 0,
-            other_gender=n if r.gender not in ("male", "female") else 0,
-        )
-        membership.add(one)
-        if (c := cell(r.unit_id)) is not None:
-            c.membership.add(one)
+        status = "official" if r.status == "official" else "probationary" if r.status == "probationary" else ""
+        gender = "male" if r.gender == "male" else "female" if r.gender == "female" else "other_gender"
+        for target in (membership, c.membership if (c := cell(r.unit_id)) is not None else None):
+            if target is None:
+                continue
+            target.members += n
+            if status:
+                setattr(target, status, getattr(target, status) + n)
+            if r.exempt:
+                target.exempt += n
+            setattr(target, gender, getattr(target, gender) + n)
 
     adoption = Adoption()
     active_sql, active_params = _active_condition(period)
@@ -406,35 +424,45 @@ def build(conn: Connection, root: Unit, period: Period, today: str | None = None
         if (c := cell(unit_id)) is not None:
             c.adoption.add(counts)
 
-    months: dict[tuple[str, str], MeetingCounts] = {}
-    for r in tree.grouped(
-        conn,
-        "SELECT g.cell_unit_id, g.month, COUNT(*) AS held, "
-        "SUM(CASE WHEN g.part1 THEN 1 ELSE 0 END) AS p1, SUM(CASE WHEN g.part2 THEN 1 ELSE 0 END) AS p2, "
-        "SUM(CASE WHEN g.part3 THEN 1 ELSE 0 END) AS p3, "
-        "SUM(CASE WHEN g.part1 AND g.part2 AND g.part3 THEN 1 ELSE 0 END) AS p123, "
-        "SUM(g.attended) AS attended, SUM(g.expected) AS expected "
-        "FROM meetings g JOIN units u ON u.id = g.cell_unit_id "
-        "WHERE {subtree} AND g.day >= :first AND g.day <= :last GROUP BY g.cell_unit_id, g.month",
-        days,
-    ):
-        months[(r.cell_unit_id, r.month)] = MeetingCounts(
+    cell_months: list[tuple[str, str, MeetingCounts]] = []
+    month_totals = {m: MeetingCounts() for m in period.months}
+    # Per cell and month (the full reply's cell-months), or per cell plus per month (a page's).
+    group = "g.cell_unit_id, g.month" if with_cell_months else "g.cell_unit_id"
+    counted: dict[tuple[str, str], MeetingCounts] = {}
+    for r in tree.grouped(conn, MEETING_COUNTS.format(key=group, group=group), days):
+        counted[(r.cell_unit_id, r.month if with_cell_months else "")] = MeetingCounts(
             int(r.held), int(r.p1), int(r.p2), int(r.p3), int(r.p123), int(r.attended), int(r.expected)
         )
     for r in tree.grouped(
         conn,
-        "SELECT g.cell_unit_id, g.month, g.rating, COUNT(*) AS n FROM meetings g "
-        "JOIN units u ON u.id = g.cell_unit_id WHERE {subtree} AND g.day >= :first AND g.day <= :last "
-        "AND g.rating <> '' GROUP BY g.cell_unit_id, g.month, g.rating",
+        f"SELECT {group}, g.rating, COUNT(*) AS n FROM meetings g JOIN units u ON u.id = g.cell_unit_id "
+        f"WHERE {{subtree}} AND g.day >= :first AND g.day <= :last AND g.rating <> '' GROUP BY {group}, g.rating",
         days,
     ):
-        months[(r.cell_unit_id, r.month)].ratings[r.rating] += int(r.n)
-    cell_months = []
-    for (unit_id, month), held in sorted(months.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        counted[(r.cell_unit_id, r.month if with_cell_months else "")].ratings[r.rating] += int(r.n)
+    for (unit_id, month), held in sorted(counted.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         if (c := cell(unit_id)) is not None:
             c.meetings.add(held)
-            if not c.rollout_exempt:
+            if with_cell_months and not c.rollout_exempt:
                 cell_months.append((c.unit_id, month, held))
+                if month in month_totals:
+                    month_totals[month].add(held)
+    if not with_cell_months:
+        rollout = "WHERE {subtree} AND g.cell_unit_id NOT IN (SELECT unit_id FROM rollout_exemptions)"
+        for r in tree.grouped(conn, MEETING_COUNTS.format(key="g.month", group="g.month").replace(
+                "WHERE {subtree}", rollout), days):
+            if r.month in month_totals:
+                month_totals[r.month] = MeetingCounts(
+                    int(r.held), int(r.p1), int(r.p2), int(r.p3), int(r.p123), int(r.attended), int(r.expected)
+                )
+        for r in tree.grouped(
+            conn,
+            f"SELECT g.month, g.rating, COUNT(*) AS n FROM meetings g JOIN units u ON u.id = g.cell_unit_id {rollout} "
+            "AND g.day >= :first AND g.day <= :last AND g.rating <> '' GROUP BY g.month, g.rating",
+            days,
+        ):
+            if r.month in month_totals:
+                month_totals[r.month].ratings[r.rating] += int(r.n)
 
     documents_by_unit = [
         (r.publisher_unit_id, tree.names.get(r.publisher_unit_id, ""), int(r.n))
@@ -551,6 +579,7 @@ def build(conn: Connection, root: Unit, period: Period, today: str | None = None
         meetings=summary,
         cells=list(cells.values()),
         cell_months=cell_months,
+        months=list(month_totals.items()),
         documents_by_unit=documents_by_unit,
         categories=categories,
         studied_members=studied_total,

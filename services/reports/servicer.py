@@ -119,14 +119,15 @@ class ReportsServicer(reports_pb2_grpc.ReportsServiceServicer):
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def _report(self, request: pb.GetReportRequest) -> figures.Report:
+    def _report(self, request: pb.GetReportRequest, with_cell_months: bool = True) -> figures.Report:
         period = periods.parse(request.period, request.from_date, request.to_date)
         with self.db.read() as conn:
             root = _unit_for(conn, request.unit_id, READERS)
-            return figures.build(conn, root, period)
+            return figures.build(conn, root, period, with_cell_months=with_cell_months)
 
     def GetReport(self, request: pb.GetReportRequest, context: Ctx) -> pb.GetReportResponse:
-        return report_msg(self._report(request), request.omit_cell_months, request.max_cells)
+        report = self._report(request, with_cell_months=not request.omit_cell_months)
+        return report_msg(report, request.omit_cell_months, request.max_cells)
 
     def ExportReport(self, request: pb.ExportReportRequest, context: Ctx) -> pb.ExportReportResponse:
         report = self._report(request.report)
@@ -140,7 +141,7 @@ class ReportsServicer(reports_pb2_grpc.ReportsServiceServicer):
     def ExportReview(self, request: pb.ExportReviewRequest, context: Ctx) -> pb.ExportReportResponse:
         heading = review.Heading(request.committee, request.number, request.place)
         heading.check()
-        report = self._report(request.report)
+        report = self._report(request.report, with_cell_months=False)
         p = report.period
         return pb.ExportReportResponse(
             filename=f"so-ket-{p.first.isoformat()}-{p.last.isoformat()}.docx",

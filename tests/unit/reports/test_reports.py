@@ -292,6 +292,13 @@ def test_meetings_three_parts_and_attendance(province: Province) -> None:
     assert len(r.cell_months) == 36 and {m.month for m in r.cell_months} == {"2024-01", "2024-02", "2024-03"}
     january = province.report(province.commune, "2024-01").meetings
     assert (january.cells_using, january.cells_all_three, january.meetings.held) == (12, 10, 12)
+    assert [(m.month, m.meetings.held, m.meetings.all_three) for m in r.months] == [
+        ("2024-01", 12, 10), ("2024-02", 12, 10), ("2024-03", 12, 3)]
+    short = province.stub.GetReport(  # a page's reply: the same figures without the cell-months, 5 cells
+        pb.GetReportRequest(unit_id=province.commune, period="2024-Q1", omit_cell_months=True, max_cells=5),
+        metadata=province.identity.admin(), timeout=30)
+    assert not short.cell_months and len(short.cells) == 5 and short.meetings == r.meetings
+    assert short.months == r.months and [c.meetings for c in short.cells] == [c.meetings for c in r.cells[:5]]
 
 
 def test_documents_study_and_feedback(province: Province) -> None:
