@@ -12,7 +12,7 @@ from gateway.api import Routes
 from gateway.clients import Backend
 from gateway.convert import from_json, to_json
 from gateway.schemas.common import PageQuery
-from gateway.schemas.reports import ExemptionBody, Message, ReportQuery
+from gateway.schemas.reports import ExemptionBody, Message, ReportQuery, ReviewQuery
 from gateway.security import auth_metadata
 from sotay.reports.v1 import reports_pb2 as pb
 from sotay.reports.v1 import reports_pb2_grpc
@@ -38,7 +38,23 @@ def get_report(unit_id: str, query: ReportQuery) -> dict[str, Any]:
               summary="The same figures as an XLSX workbook, one sheet per table")
 def export_report(unit_id: str, query: ReportQuery) -> Response:
     req = from_json(pb.GetReportRequest, {"unit_id": unit_id, **query.model_dump()})
-    reply = svc(long=True).ExportReport(pb.ExportReportRequest(report=req), metadata=auth_metadata())
+    return download(svc(long=True).ExportReport(pb.ExportReportRequest(report=req), metadata=auth_metadata()))
+
+
+@routes.route("/reports/units/<unit_id>/docx", "GET", query=ReviewQuery,
+              produces=("application/vnd.openxmlformats-officedocument.wordprocessingml.document",),
+              summary="The review report (sơ kết) as a DOCX document: heading block, sections, tables and charts")
+def export_review(unit_id: str, query: ReviewQuery) -> Response:
+    return download(svc(long=True).ExportReview(review_request(unit_id, query), metadata=auth_metadata()))
+
+
+def review_request(unit_id: str, query: ReviewQuery) -> pb.ExportReviewRequest:
+    fields = query.model_dump()
+    heading = {k: fields.pop(k) for k in ("committee", "number", "place")}
+    return pb.ExportReviewRequest(report=from_json(pb.GetReportRequest, {"unit_id": unit_id, **fields}), **heading)
+
+
+def download(reply: pb.ExportReportResponse) -> Response:
     response = Response(reply.content, content_type=reply.content_type)
     response.headers["Content-Disposition"] = f'attachment; filename="{reply.filename}"'
     return response

@@ -18,6 +18,14 @@ class ReportQuery(Query):
     period: str = Field("", max_length=10, description="YYYY-MM, YYYY-Qn or YYYY; empty: give from_date and to_date")
     from_date: str = Field("", max_length=10, description="YYYY-MM-DD, inclusive")
     to_date: str = Field("", max_length=10, description="YYYY-MM-DD, inclusive")
+    omit_cell_months: bool = Field(False, description="leave cell_months out (months has the totals)")
+    max_cells: int = Field(0, ge=0, le=1_000_000, description="list at most this many cells (0: all)")
+
+
+class ReviewQuery(ReportQuery):
+    committee: str = Field("", max_length=200, description="the issuing committee (default: the unit's name)")
+    number: str = Field("", max_length=200, description="the report's number, e.g. 45-BC/ĐU")
+    place: str = Field("", max_length=200, description="the place in the date line")
 
 
 class ExemptionBody(Body):

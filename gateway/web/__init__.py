@@ -12,6 +12,7 @@
     feedback.py   feedback and petitions: send, follow, read the answer
     committee.py  the committee's pages: its units, the feedback queue and statistics, compliance
     publish.py    the committee publishes documents (number register, review) and bulletins
+    reports.py    the committee's review: figures, SVG charts, XLSX/DOCX, rollout exemptions
     pwa.py        manifest, service worker (offline reading of opened pages, Web Push), offline page
     settings_pages.py  notification settings and this device's Web Push subscription
     grants.py     which staff pages the signed-in account's roles offer (navigation only)
@@ -41,13 +42,14 @@ from gateway.web import (
     meetings,
     publish,
     pwa,
+    reports,
     roster,
     settings_pages,
 )
 
 __all__ = [
     "admin", "auth", "bulletins", "committee", "documents", "feedback", "grants", "home", "install", "manage_meetings",
-    "meetings", "publish", "pwa", "roster", "settings_pages",
+    "meetings", "publish", "pwa", "reports", "roster", "settings_pages",
 ]
 
 

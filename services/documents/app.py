@@ -13,7 +13,7 @@ from services.core.db import Database
 from services.core.entry import Worker, identity_keys
 from services.core.outbox import add_event_log
 from services.core.server import Register
-from services.documents import merges
+from services.documents import merges, report_facts
 from services.documents.indexer import Indexer, reindex_all
 from services.documents.migrations import MIGRATIONS, tune_postgres
 from services.documents.ocr import run_ocr
@@ -68,4 +68,4 @@ def run_reindex(db: Database, stop: threading.Event) -> None:
 
 # Long-running background processes, and one-shot commands (`python -m services.documents <name>`).
 WORKERS: dict[str, Worker] = {"indexer": run_indexer, "ocr": run_ocr_worker, "units": merges.run}
-COMMANDS: dict[str, Worker] = {"reindex": run_reindex}
+COMMANDS: dict[str, Worker] = {"reindex": run_reindex, "report-facts": report_facts.run}

@@ -1,5 +1,5 @@
 from services.core.entry import service_main
-from services.identity.app import MIGRATIONS, build
+from services.identity.app import COMMANDS, MIGRATIONS, build
 from services.identity.revocation import StoredRevocations
 
-service_main("identity", MIGRATIONS, build, revocations=StoredRevocations)
+service_main("identity", MIGRATIONS, build, revocations=StoredRevocations, workers=COMMANDS)

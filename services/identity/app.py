@@ -8,8 +8,10 @@ import grpc
 
 from services.core.auth import KeySource
 from services.core.db import Database
+from services.core.entry import Worker
 from services.core.outbox import add_event_log
 from services.core.server import Register
+from services.identity import report_facts
 from services.identity.accounts import Accounts, Policy
 from services.identity.keys import KeyStore
 from services.identity.migrations import MIGRATIONS
@@ -18,7 +20,7 @@ from sotay.identity.v1 import identity_pb2, identity_pb2_grpc
 
 SERVICE_NAME = identity_pb2.DESCRIPTOR.services_by_name["IdentityService"].full_name
 
-__all__ = ["MIGRATIONS", "build"]
+__all__ = ["COMMANDS", "MIGRATIONS", "build"]
 
 
 def build(db: Database) -> tuple[Register, KeySource, set[str]]:
@@ -31,3 +33,6 @@ def build(db: Database) -> tuple[Register, KeySource, set[str]]:
         return [SERVICE_NAME, add_event_log(server, db)]
 
     return register, keys.public_keys, PUBLIC_METHODS
+
+
+COMMANDS: dict[str, Worker] = {"report-facts": report_facts.run}  # one-shot

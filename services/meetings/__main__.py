@@ -1,4 +1,4 @@
 from services.core.entry import service_main
-from services.meetings.app import MIGRATIONS, WORKERS, build
+from services.meetings.app import COMMANDS, MIGRATIONS, WORKERS, build
 
-service_main("meetings", MIGRATIONS, build, workers=WORKERS)
+service_main("meetings", MIGRATIONS, build, workers={**WORKERS, **COMMANDS})

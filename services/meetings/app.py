@@ -11,7 +11,7 @@ from services.core.db import Database
 from services.core.entry import Worker, identity_keys
 from services.core.outbox import add_event_log
 from services.core.server import Register
-from services.meetings import rubric
+from services.meetings import report_facts, rubric
 from services.meetings.ballots import BallotBox, load_key, load_previous_keys
 from services.meetings.directory import Directory
 from services.meetings.library import Library
@@ -22,7 +22,7 @@ from sotay.meetings.v1 import meetings_pb2, meetings_pb2_grpc
 
 SERVICE_NAME = meetings_pb2.DESCRIPTOR.services_by_name["MeetingsService"].full_name
 
-__all__ = ["MIGRATIONS", "WORKERS", "build"]
+__all__ = ["COMMANDS", "MIGRATIONS", "WORKERS", "build"]
 
 
 def build(db: Database) -> tuple[Register, KeySource, set[str]]:
@@ -38,3 +38,4 @@ def build(db: Database) -> tuple[Register, KeySource, set[str]]:
 
 # Long-running background processes (`python -m services.meetings <name>`).
 WORKERS: dict[str, Worker] = {"reminders": run_reminders}
+COMMANDS: dict[str, Worker] = {"report-facts": report_facts.run}  # one-shot

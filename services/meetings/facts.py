@@ -22,6 +22,13 @@ HELD = (states.CLOSED, states.RESOLUTION_PUBLISHED)
 
 def emit_held(conn: Connection, meeting_id: str) -> None:
     """Emit the snapshot if the meeting has been held; nothing for one not yet held."""
+    payload = held(conn, meeting_id)
+    if payload is not None:
+        emit(conn, TOPIC, meeting_id, payload)
+
+
+def held(conn: Connection, meeting_id: str) -> dict[str, object] | None:
+    """The snapshot of a held meeting (None for one not held)."""
     from services.meetings import roster  # roster imports meetings, which imports this module
 
     m = conn.execute(
@@ -31,35 +38,30 @@ def emit_held(conn: Connection, meeting_id: str) -> None:
         {"id": meeting_id},
     ).first()
     if m is None or m.state not in HELD:
-        return
+        return None
     done = compliance.of_meeting(conn, meeting_id)
     summary = charter.attendance(roster.participants(conn, meeting_id))
     official = conn.execute(
         sa.text("SELECT rating_code FROM evaluations WHERE meeting_id = :m AND kind = 'official'"), {"m": meeting_id}
     ).scalar()
-    emit(
-        conn,
-        TOPIC,
-        m.id,
-        {
-            "meeting_id": m.id,
-            "cell_unit_id": m.cell_unit_id,
-            "kind": m.kind,
-            "state": m.state,
-            "month": m.month,
-            "starts_at": m.starts_at,
-            "closed_at": m.closed_at,
-            "part1": done.part1,
-            "part2": done.part2,
-            "part3": done.part3,
-            "documents_opened_by": done.opened_by,
-            "roster": summary.roster,
-            "present": summary.present,
-            "expected": summary.expected,
-            "attended": summary.attended,
-            "absent_excused": summary.absent_excused,
-            "absent_unexcused": summary.absent_unexcused,
-            "rating": official or "",
-            "at": time.time(),
-        },
-    )
+    return {
+        "meeting_id": m.id,
+        "cell_unit_id": m.cell_unit_id,
+        "kind": m.kind,
+        "state": m.state,
+        "month": m.month,
+        "starts_at": m.starts_at,
+        "closed_at": m.closed_at,
+        "part1": done.part1,
+        "part2": done.part2,
+        "part3": done.part3,
+        "documents_opened_by": done.opened_by,
+        "roster": summary.roster,
+        "present": summary.present,
+        "expected": summary.expected,
+        "attended": summary.attended,
+        "absent_excused": summary.absent_excused,
+        "absent_unexcused": summary.absent_unexcused,
+        "rating": official or "",
+        "at": time.time(),
+    }

@@ -110,8 +110,27 @@ def assign(
             "assignee_member_ids": people,
         },
     )
+    emit_state(conn, task_id)
     facts.emit_held(conn, meeting.id)
     return task_id
+
+
+STATE_TOPIC = "meetings.task.state"
+
+
+def emit_state(conn: Connection, task_id: str) -> None:
+    """For the reports' tasks done on time (issue 15): the task's cell, due date, status and the day
+    it was done (a full snapshot; the newest `at` wins)."""
+    emit(conn, STATE_TOPIC, task_id, state(conn.execute(
+        sa.text("SELECT id, meeting_id, cell_unit_id, due_on, status, updated_at FROM tasks WHERE id = :id"),
+        {"id": task_id},
+    ).one()))
+
+
+def state(t: Row[Any]) -> dict[str, Any]:
+    done_on = dt.datetime.fromtimestamp(t.updated_at, VN).date().isoformat() if t.status == "done" else None
+    return {"task_id": t.id, "meeting_id": t.meeting_id, "cell_unit_id": t.cell_unit_id, "due_on": t.due_on,
+            "status": t.status, "done_on": done_on, "at": t.updated_at}
 
 
 def report(conn: Connection, task: Row[Any], member_id: str, progress: int, note: str, status: str) -> None:
@@ -144,6 +163,8 @@ def report(conn: Connection, task: Row[Any], member_id: str, progress: int, note
         sa.text("UPDATE tasks SET progress = :p, status = :s, updated_at = :at WHERE id = :t"),
         {"p": progress, "s": new_status, "at": now, "t": task.id},
     )
+    if new_status != task.status:
+        emit_state(conn, task.id)
 
 
 def list_tasks(

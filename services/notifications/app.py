@@ -12,7 +12,7 @@ from services.core.db import Database
 from services.core.entry import Worker, identity_keys
 from services.core.outbox import add_event_log
 from services.core.server import Register
-from services.notifications import events, feedback
+from services.notifications import events, feedback, report_facts
 from services.notifications.delivery import worker as delivery
 from services.notifications.migrations import MIGRATIONS
 from services.notifications.servicer import PUBLIC_METHODS, NotificationsServicer
@@ -20,7 +20,7 @@ from sotay.notifications.v1 import notifications_pb2, notifications_pb2_grpc
 
 SERVICE_NAME = notifications_pb2.DESCRIPTOR.services_by_name["NotificationsService"].full_name
 
-__all__ = ["MIGRATIONS", "WORKERS", "build"]
+__all__ = ["COMMANDS", "MIGRATIONS", "WORKERS", "build"]
 
 
 def build(db: Database) -> tuple[Register, KeySource, set[str]]:
@@ -38,3 +38,4 @@ def _escalate(db: Database, stop: threading.Event) -> None:
 
 
 WORKERS: dict[str, Worker] = {"consume": events.run, "delivery": delivery.run, "escalate": _escalate}
+COMMANDS: dict[str, Worker] = {"report-facts": report_facts.run}  # one-shot

@@ -42,7 +42,7 @@ from services.core.auth import Principal
 from services.core.db import Database
 from services.core.errors import InvalidArgument, NotFound
 from services.core.ids import require_id
-from services.core.outbox import timestamp
+from services.core.outbox import emit, timestamp
 from services.notifications.convert import inbox_item
 from services.notifications.units import member_of, path_ids
 from services.notifications.visible import VERSION_SQL as _VERSION_SQL
@@ -239,23 +239,33 @@ def bump(conn: Connection, member_id: str) -> None:
 
 def mark_bulletins(conn: Connection, principal: Principal, ids: list[str], now: float) -> int:
     member_id, path = member_of(principal)
-    marked = 0
+    read: list[str] = []
     for raw in ids:
         bid = require_id(raw, "bulletin_ids", "bulletin")
         if read_at(conn, member_id, bid) is not None:
             continue
         if not visible(conn, principal, bid, now):
             raise NotFound("bulletin_not_found", f"bulletin {raw} is not in your inbox", bulletin_id=raw)
-        marked += conn.execute(
+        if conn.execute(
             sa.text(
                 "INSERT INTO bulletin_reads (bulletin_id, member_id, unit_path, read_at) "
                 "VALUES (:b, :m, :p, :now) ON CONFLICT DO NOTHING"
             ),
             {"b": bid, "m": member_id, "p": path, "now": now},
-        ).rowcount
-    if marked:
+        ).rowcount:
+            read.append(bid)
+    if read:
         bump(conn, member_id)
-    return marked
+        emit_read(conn, member_id, read, now)
+    return len(read)
+
+
+READ_TOPIC = "notifications.bulletin.read"
+
+
+def emit_read(conn: Connection, member_id: str, bulletin_ids: list[str], now: float) -> None:
+    """For the reports' read rates (issue 15): which bulletins a member read, once each."""
+    emit(conn, READ_TOPIC, member_id, {"member_id": member_id, "bulletin_ids": bulletin_ids, "at": now})
 
 
 def mark_notifications(conn: Connection, principal: Principal, ids: list[str], now: float) -> int:
@@ -283,15 +293,17 @@ def mark_notifications(conn: Connection, principal: Principal, ids: list[str], n
 def mark_all(conn: Connection, principal: Principal, now: float) -> int:
     params = _params(principal, now)
     _, path = member_of(principal)
-    marked = conn.execute(
+    read = list(conn.execute(
         _bind(
             "INSERT INTO bulletin_reads (bulletin_id, member_id, unit_path, read_at) "
             f"SELECT b.id, :m, :p, :now FROM bulletins b WHERE {VISIBLE} AND NOT EXISTS "
-            "(SELECT 1 FROM bulletin_reads r WHERE r.bulletin_id = b.id AND r.member_id = :m)"
+            "(SELECT 1 FROM bulletin_reads r WHERE r.bulletin_id = b.id AND r.member_id = :m) RETURNING bulletin_id"
         ),
         {**params, "p": path},
-    ).rowcount
-    marked += conn.execute(
+    ).scalars())
+    if read:
+        emit_read(conn, params["m"], read, now)
+    marked = len(read) + conn.execute(
         sa.text("UPDATE notifications SET read_at = :now WHERE member_id = :m AND read_at IS NULL"), params
     ).rowcount
     if marked:

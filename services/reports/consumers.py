@@ -3,9 +3,13 @@
   identity       units (created, renamed, moved, deactivated); members (created, updated,
                  transferred, deactivated, imported: unit, status, gender, exemption, active);
                  account activity (`identity.account.active`: one event per member and day)
-  meetings       `meetings.meeting.held`: the latest snapshot of each meeting held
+  meetings       `meetings.meeting.held`, `meetings.task.state`: the latest snapshot of each
   documents      documents published (publisher, category, day); study marks
-  notifications  feedback received, answered, escalated
+  notifications  feedback received, answered, escalated; bulletins (created, withdrawn) and reads
+
+`<source>.facts.*` events are the producers' snapshot of what they hold (`report-facts`, the
+backfill of an installation upgraded from before the reports: docs/reports.md); they go through
+the same upserts as the events they stand for.
 
 Each event is applied once (EventConsumer), and every handler is an upsert or a set-once, so a
 re-published fact changes nothing. Events of one source come in their log order (one consumer per
@@ -26,10 +30,11 @@ from services.core.db import Database
 from services.core.outbox import Event, EventConsumer, Fetch, dispatch, run_consumers
 
 TOPICS = {
-    "identity": ["identity.unit.", "identity.member.", "identity.members.imported", "identity.account.active"],
-    "meetings": ["meetings.meeting.held"],
-    "documents": ["documents.document.published", "documents.study.marked"],
-    "notifications": ["notifications.feedback."],
+    "identity": ["identity.unit.", "identity.member.", "identity.members.imported", "identity.account.active",
+                 "identity.facts."],
+    "meetings": ["meetings.meeting.held", "meetings.task.state", "meetings.facts."],
+    "documents": ["documents.document.published", "documents.study.marked", "documents.facts."],
+    "notifications": ["notifications.feedback.", "notifications.bulletin.", "notifications.facts."],
 }
 
 
@@ -149,8 +154,10 @@ def day_bit(day: str) -> tuple[str, int]:
 
 
 def _account_active(conn: Connection, event: Event) -> None:
-    p = event.payload
-    member_id, day = _required(p, "member_id"), _required(p, "day")
+    _active_on(conn, _required(event.payload, "member_id"), _required(event.payload, "day"))
+
+
+def _active_on(conn: Connection, member_id: str, day: str) -> None:
     month, bit = day_bit(day)
     _run(
         conn,
@@ -169,7 +176,10 @@ def _account_active(conn: Connection, event: Event) -> None:
 
 
 def _meeting_held(conn: Connection, event: Event) -> None:
-    p = event.payload
+    _held(conn, event.payload)
+
+
+def _held(conn: Connection, p: dict[str, Any]) -> None:
     _run(
         conn,
         "INSERT INTO meetings (id, cell_unit_id, kind, month, day, part1, part2, part3, attended, expected, "
@@ -199,13 +209,16 @@ def _meeting_held(conn: Connection, event: Event) -> None:
 
 
 def _document_published(conn: Connection, event: Event) -> None:
-    p = event.payload
+    _published(conn, {"document_id": event.key, **event.payload})
+
+
+def _published(conn: Connection, p: dict[str, Any]) -> None:
     _run(
         conn,
         "INSERT INTO documents (id, publisher_unit_id, category, doc_type, day) VALUES (:id, :u, :c, :t, :d) "
         "ON CONFLICT (id) DO NOTHING",
         {
-            "id": _s(p, "document_id") or event.key,
+            "id": _required(p, "document_id"),
             "u": _required(p, "publisher_unit_id"),
             "c": _s(p, "category"),
             "t": _s(p, "doc_type"),
@@ -215,7 +228,10 @@ def _document_published(conn: Connection, event: Event) -> None:
 
 
 def _studied(conn: Connection, event: Event) -> None:
-    p = event.payload
+    _study_mark(conn, event.payload)
+
+
+def _study_mark(conn: Connection, p: dict[str, Any]) -> None:
     _run(
         conn,
         "INSERT INTO study_marks (document_id, member_id, day) VALUES (:d, :m, :day) "
@@ -228,7 +244,10 @@ def _studied(conn: Connection, event: Event) -> None:
 
 
 def _feedback_received(conn: Connection, event: Event) -> None:
-    p = event.payload
+    _received(conn, event.payload)
+
+
+def _received(conn: Connection, p: dict[str, Any]) -> None:
     _run(
         conn,
         "INSERT INTO feedback (id, unit_id, received_on) VALUES (:id, :u, :d) ON CONFLICT (id) DO NOTHING",
@@ -237,7 +256,10 @@ def _feedback_received(conn: Connection, event: Event) -> None:
 
 
 def _feedback_answered(conn: Connection, event: Event) -> None:
-    p = event.payload
+    _answered(conn, event.payload)
+
+
+def _answered(conn: Connection, p: dict[str, Any]) -> None:
     _run(
         conn,
         "UPDATE feedback SET answered_on = :d, answered_by_unit_id = :u WHERE id = :id AND answered_on IS NULL",
@@ -246,13 +268,126 @@ def _feedback_answered(conn: Connection, event: Event) -> None:
 
 
 def _feedback_escalated(conn: Connection, event: Event) -> None:
-    p = event.payload
+    _escalated(conn, event.payload)
+
+
+def _escalated(conn: Connection, p: dict[str, Any]) -> None:
     _run(
         conn,
         "INSERT INTO feedback_escalations (feedback_id, from_unit_id, day) VALUES (:id, :u, :d) "
         "ON CONFLICT (feedback_id, from_unit_id) DO NOTHING",
         {"id": _required(p, "feedback_id"), "u": _required(p, "from_unit_id"), "d": day_of(float(p["at"]))},
     )
+
+
+# ---------- notifications: bulletins ----------
+
+
+def _bulletin(conn: Connection, p: dict[str, Any]) -> None:
+    bid = _required(p, "bulletin_id")
+    audience = p.get("audience_unit_ids") or []
+    if not isinstance(audience, list):
+        raise ValueError("audience_unit_ids is not a list")
+    _run(
+        conn,
+        "INSERT INTO bulletins (id, publisher_unit_id, kind, day, withdrawn) VALUES (:id, :u, :k, :d, :w) "
+        "ON CONFLICT (id) DO UPDATE SET withdrawn = excluded.withdrawn OR bulletins.withdrawn",
+        {"id": bid, "u": _required(p, "publisher_unit_id"), "k": _s(p, "kind"), "d": day_of(float(p["publish_at"])),
+         "w": bool(p.get("withdrawn"))},
+    )
+    rows = [{"b": bid, "u": str(u)} for u in audience]
+    if rows:
+        conn.execute(sa.text("INSERT INTO bulletin_audience (bulletin_id, unit_id) VALUES (:b, :u) "
+                             "ON CONFLICT (bulletin_id, unit_id) DO NOTHING"), rows)
+
+
+def _bulletin_created(conn: Connection, event: Event) -> None:
+    _bulletin(conn, event.payload)
+
+
+def _bulletin_withdrawn(conn: Connection, event: Event) -> None:
+    _run(conn, "UPDATE bulletins SET withdrawn = TRUE WHERE id = :id", {"id": _required(event.payload, "bulletin_id")})
+
+
+def _reads(conn: Connection, p: dict[str, Any]) -> None:
+    member_id, found = _required(p, "member_id"), p.get("bulletin_ids") or []
+    if not isinstance(found, list):
+        raise ValueError("bulletin_ids is not a list")
+    rows = [{"b": str(b), "m": member_id} for b in found]
+    if rows:
+        conn.execute(sa.text("INSERT INTO bulletin_reads (bulletin_id, member_id) VALUES (:b, :m) "
+                             "ON CONFLICT (bulletin_id, member_id) DO NOTHING"), rows)
+
+
+def _bulletin_read(conn: Connection, event: Event) -> None:
+    _reads(conn, event.payload)
+
+
+# ---------- meetings: tasks ----------
+
+
+def _task(conn: Connection, p: dict[str, Any]) -> None:
+    _run(
+        conn,
+        "INSERT INTO tasks (id, cell_unit_id, due_on, status, done_on, updated_at) "
+        "VALUES (:id, :c, :due, :s, :done, :at) ON CONFLICT (id) DO UPDATE SET cell_unit_id = excluded.cell_unit_id, "
+        "due_on = excluded.due_on, status = excluded.status, done_on = excluded.done_on, "
+        "updated_at = excluded.updated_at WHERE tasks.updated_at <= excluded.updated_at",
+        {"id": _required(p, "task_id"), "c": _required(p, "cell_unit_id"), "due": _required(p, "due_on"),
+         "s": _required(p, "status"), "done": _s(p, "done_on") or None, "at": float(p.get("at") or 0)},
+    )
+
+
+def _task_state(conn: Connection, event: Event) -> None:
+    _task(conn, event.payload)
+
+
+# ---------- the producers' snapshots (backfill) ----------
+
+
+def _unit_fact(conn: Connection, p: dict[str, Any]) -> None:
+    """A unit as it stands (parents come before their children in a snapshot)."""
+    uid, parent = _required(p, "unit_id"), _s(p, "parent_id")
+    parent_path = _path(conn, parent) if parent else "/"
+    _run(
+        conn,
+        "INSERT INTO units (id, parent_id, path, name, kind, active) VALUES (:id, :p, :path, :n, :k, :a) "
+        "ON CONFLICT (id) DO UPDATE SET parent_id = excluded.parent_id, path = excluded.path, "
+        "name = excluded.name, kind = excluded.kind, active = excluded.active",
+        {"id": uid, "p": parent or None, "path": f"{parent_path}{uid}/", "n": _s(p, "name"), "k": _s(p, "kind"),
+         "a": bool(p.get("active", True))},
+    )
+
+
+def _activity_fact(conn: Connection, p: dict[str, Any]) -> None:
+    """An account's two dates: the days identity still knows it was active on."""
+    member_id = _required(p, "member_id")
+    for key in ("activated_on", "last_active_on"):
+        if day := _s(p, key):
+            _active_on(conn, member_id, day)
+
+
+def _feedback_fact(conn: Connection, p: dict[str, Any]) -> None:
+    _received(conn, p)
+    if p.get("answered_at"):
+        _answered(conn, {"feedback_id": p["feedback_id"], "unit_id": p.get("answered_by_unit_id"),
+                         "at": p["answered_at"]})
+    for step in p.get("escalations") or []:
+        _escalated(conn, {"feedback_id": p["feedback_id"], **step})
+
+
+def _each(apply: Callable[[Connection, dict[str, Any]], None], key: str) -> Callable[[Connection, Event], None]:
+    """A handler of a snapshot event: `apply` to each item of the payload's list `key`."""
+
+    def handler(conn: Connection, event: Event) -> None:
+        found = event.payload.get(key)
+        if not isinstance(found, list):
+            raise ValueError(f"{key} is not a list")
+        for item in found:
+            if isinstance(item, dict):
+                apply(conn, item)
+
+    return handler
 
 
 HANDLERS: dict[str, Callable[[Connection, Event], None]] = {
@@ -267,11 +402,25 @@ HANDLERS: dict[str, Callable[[Connection, Event], None]] = {
     "identity.members.imported": _members_imported,
     "identity.account.active": _account_active,
     "meetings.meeting.held": _meeting_held,
+    "meetings.task.state": _task_state,
     "documents.document.published": _document_published,
     "documents.study.marked": _studied,
     "notifications.feedback.received": _feedback_received,
     "notifications.feedback.answered": _feedback_answered,
     "notifications.feedback.escalated": _feedback_escalated,
+    "notifications.bulletin.created": _bulletin_created,
+    "notifications.bulletin.withdrawn": _bulletin_withdrawn,
+    "notifications.bulletin.read": _bulletin_read,
+    "identity.facts.units": _each(_unit_fact, "units"),
+    "identity.facts.members": _members_imported,
+    "identity.facts.activity": _each(_activity_fact, "accounts"),
+    "meetings.facts.held": _each(_held, "meetings"),
+    "meetings.facts.tasks": _each(_task, "tasks"),
+    "documents.facts.documents": _each(_published, "documents"),
+    "documents.facts.study": _each(_study_mark, "marks"),
+    "notifications.facts.feedback": _each(_feedback_fact, "feedback"),
+    "notifications.facts.bulletins": _each(_bulletin, "bulletins"),
+    "notifications.facts.reads": _each(_reads, "reads"),
 }
 
 handle = dispatch(HANDLERS)

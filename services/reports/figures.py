@@ -11,12 +11,19 @@ Definitions (docs/reports.md has them for readers):
 - documents posted: by units of the subtree in the period, per unit and category; study: marks
   made in the period by members now in the subtree (any document), members who studied, rate over
   members;
-- feedback: received by units of the subtree, answered by them, escalated from them, in the period.
+- feedback: received by units of the subtree, answered by them, escalated from them, in the period;
+- bulletins (kinds other than "document", whose reading is the study figure) published in the
+  period: expected reads = for each member now in the subtree, the bulletins addressed to their
+  unit or an ancestor; reads = those of them the member has read (at any time); rate = reads /
+  expected;
+- tasks of the subtree's cells due in the period (cancelled ones left out): done on time (on or
+  before the due day), done late, overdue (not done, due before today), not yet due.
 Each figure is one grouped query over the subtree (a path range), added up per cell in Python.
 """
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +31,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from services.core.days import day_of
 from services.core.errors import NotFound
 from services.reports.consumers import subtree_range
 from services.reports.periods import Period
@@ -43,7 +51,8 @@ class Sums:
         for name in self.__dataclass_fields__:  # type: ignore[attr-defined]
             mine = getattr(self, name)
             if isinstance(mine, Counter):
-                mine.update(getattr(other, name))
+                if other_counts := getattr(other, name):
+                    mine.update(other_counts)
             else:
                 setattr(self, name, mine + getattr(other, name))
 
@@ -89,12 +98,48 @@ class MeetingCounts(Sums):
     def attendance_percent(self) -> float:
         return percent(self.attended, self.expected)
 
+    def add(self, other: Sums) -> None:  # the generic one, spelled out: called per cell and month
+        assert isinstance(other, MeetingCounts)
+        self.held += other.held
+        self.part1 += other.part1
+        self.part2 += other.part2
+        self.part3 += other.part3
+        self.all_three += other.all_three
+        self.attended += other.attended
+        self.expected += other.expected
+        if other.ratings:
+            self.ratings.update(other.ratings)
+
 
 @dataclass
 class FeedbackCounts(Sums):
     received: int = 0
     answered: int = 0
     escalated: int = 0
+
+
+@dataclass
+class BulletinCounts(Sums):
+    bulletins: int = 0
+    expected: int = 0  # (member, bulletin addressed to the member's unit or an ancestor) pairs
+    read: int = 0
+
+    @property
+    def read_percent(self) -> float:
+        return percent(self.read, self.expected)
+
+
+@dataclass
+class TaskCounts(Sums):
+    due: int = 0
+    on_time: int = 0
+    late: int = 0
+    overdue: int = 0
+    pending: int = 0  # not done, not yet due
+
+    @property
+    def on_time_percent(self) -> float:
+        return percent(self.on_time, self.due)
 
 
 @dataclass
@@ -108,6 +153,8 @@ class CellRow:
     meetings: MeetingCounts = field(default_factory=MeetingCounts)
     studied_members: int = 0
     feedback: FeedbackCounts = field(default_factory=FeedbackCounts)
+    bulletins: BulletinCounts = field(default_factory=BulletinCounts)
+    tasks: TaskCounts = field(default_factory=TaskCounts)
 
     @property
     def rollout_exempt(self) -> bool:
@@ -156,6 +203,10 @@ class Report:
     categories: list[CategoryRow]
     studied_members: int
     feedback: FeedbackCounts
+    bulletins: BulletinCounts = field(default_factory=BulletinCounts)
+    bulletin_kinds: list[tuple[str, BulletinCounts]] = field(default_factory=list)
+    tasks: TaskCounts = field(default_factory=TaskCounts)
+    months: list[tuple[str, MeetingCounts]] = field(default_factory=list)  # every month: rollout cells
 
     @property
     def documents_posted(self) -> int:
@@ -233,14 +284,89 @@ def _active_condition(period: Period) -> tuple[str, dict[str, Any]]:
         "maskn": period.day_mask(last),
         "full": FULL_MONTH,
     }
-    sql = (
-        "a.month >= :m0 AND a.month <= :mn AND (a.days & (CASE a.month WHEN :m0 THEN :mask0 "
-        "WHEN :mn THEN :maskn ELSE :full END)) <> 0"
-    )
+    sql = "a.month >= :m0 AND a.month <= :mn"
+    if params["mask0"] != FULL_MONTH or params["maskn"] != FULL_MONTH:  # a row has at least one day's bit
+        sql += " AND (a.days & (CASE a.month WHEN :m0 THEN :mask0 WHEN :mn THEN :maskn ELSE :full END)) <> 0"
     return sql, params
 
 
-def build(conn: Connection, root: Unit, period: Period) -> Report:
+def _bulletins(
+    conn: Connection, tree: _Subtree, members: dict[str, int], days: dict[str, str]
+) -> tuple[dict[str, dict[str, BulletinCounts]], dict[str, int]]:
+    """Per unit with members, per kind: bulletins reaching it, expected reads and reads; and how
+    many bulletins of each kind reach the subtree."""
+    reaching: dict[str, dict[str, str]] = {}  # audience unit -> {bulletin: kind}
+    for r in conn.execute(
+        sa.text("SELECT a.unit_id, b.id, b.kind FROM bulletins b JOIN bulletin_audience a ON a.bulletin_id = b.id "
+                "WHERE b.day >= :first AND b.day <= :last AND NOT b.withdrawn AND b.kind <> 'document'"),
+        days,
+    ):
+        reaching.setdefault(r.unit_id, {})[r.id] = r.kind
+    out: dict[str, dict[str, BulletinCounts]] = {}
+    seen: dict[str, str] = {}
+    if not reaching:
+        return out, {}
+    for unit_id, n in members.items():
+        u = tree.units.get(unit_id)
+        if u is None or not n:
+            continue
+        found: dict[str, str] = {}
+        for ancestor in chain(u):
+            found.update(reaching.get(ancestor, {}))
+        seen.update(found)
+        kinds: dict[str, BulletinCounts] = {}
+        for kind in found.values():
+            counts = kinds.setdefault(kind, BulletinCounts())
+            counts.bulletins += 1
+            counts.expected += n
+        out[unit_id] = kinds
+    for r in tree.grouped(
+        conn,
+        "SELECT m.unit_id, b.kind, COUNT(*) AS n FROM bulletin_reads r JOIN bulletins b ON b.id = r.bulletin_id "
+        "JOIN members m ON m.id = r.member_id JOIN units u ON u.id = m.unit_id "
+        "WHERE m.active AND {subtree} AND b.day >= :first AND b.day <= :last AND NOT b.withdrawn "
+        "AND b.kind <> 'document' GROUP BY m.unit_id, b.kind",
+        days,
+    ):
+        found_kind = out.get(r.unit_id, {}).get(r.kind)
+        if found_kind is not None:  # reads of bulletins that no longer reach the member's unit do not count
+            found_kind.read += min(int(r.n), found_kind.expected)
+    return out, dict(Counter(seen.values()))
+
+
+def _tasks(conn: Connection, tree: _Subtree, days: dict[str, str], today: str) -> dict[str, TaskCounts]:
+    out: dict[str, TaskCounts] = {}
+    for r in tree.grouped(
+        conn,
+        "SELECT t.cell_unit_id, COUNT(*) AS due, "
+        "SUM(CASE WHEN t.status = 'done' AND t.done_on <= t.due_on THEN 1 ELSE 0 END) AS on_time, "
+        "SUM(CASE WHEN t.status = 'done' AND t.done_on > t.due_on THEN 1 ELSE 0 END) AS late, "
+        "SUM(CASE WHEN t.status <> 'done' AND t.due_on < :today THEN 1 ELSE 0 END) AS overdue "
+        "FROM tasks t JOIN units u ON u.id = t.cell_unit_id WHERE {subtree} AND t.status <> 'cancelled' "
+        "AND t.due_on >= :first AND t.due_on <= :last GROUP BY t.cell_unit_id",
+        {**days, "today": today},
+    ):
+        due, on_time, late, overdue = int(r.due), int(r.on_time or 0), int(r.late or 0), int(r.overdue or 0)
+        out[r.cell_unit_id] = TaskCounts(due, on_time, late, overdue, due - on_time - late - overdue)
+    return out
+
+
+MEETING_COUNTS = (
+    "SELECT {key}, COUNT(*) AS held, "
+    "SUM(CASE WHEN g.part1 THEN 1 ELSE 0 END) AS p1, SUM(CASE WHEN g.part2 THEN 1 ELSE 0 END) AS p2, "
+    "SUM(CASE WHEN g.part3 THEN 1 ELSE 0 END) AS p3, "
+    "SUM(CASE WHEN g.part1 AND g.part2 AND g.part3 THEN 1 ELSE 0 END) AS p123, "
+    "SUM(g.attended) AS attended, SUM(g.expected) AS expected "
+    "FROM meetings g JOIN units u ON u.id = g.cell_unit_id "
+    "WHERE {{subtree}} AND g.day >= :first AND g.day <= :last GROUP BY {group}"
+)
+
+
+def build(
+    conn: Connection, root: Unit, period: Period, today: str | None = None, with_cell_months: bool = True
+) -> Report:
+    """The report; without `with_cell_months` the per-cell-month detail is left empty (a
+    province's page needs the cells' and the months' totals only: 9,600 + 12 rows, not 115,000)."""
     tree = _Subtree(conn, root)
     cells = {
         u.id: CellRow(u.id, u.name, tree.names.get(u.parent_id or "", "")) for u in tree.cells()
@@ -263,18 +389,17 @@ def build(conn: Connection, root: Unit, period: Period) -> Report:
         {},
     ):
         n = int(r.n)
-        one = Membership(
-            members=n,
-            official=n if r.status == "official" else 0,
-            probationary=n if r.status == "probationary" else 0,
-            exempt=n if r.exempt else 0,
-            male=n if r.gender == "male" else 0,
-            female=n if r.gender == "female" else 0,
-            other_gender=n if r.gender not in ("male", "female") else 0,
-        )
-        membership.add(one)
-        if (c := cell(r.unit_id)) is not None:
-            c.membership.add(one)
+        status = "official" if r.status == "official" else "probationary" if r.status == "probationary" else ""
+        gender = "male" if r.gender == "male" else "female" if r.gender == "female" else "other_gender"
+        for target in (membership, c.membership if (c := cell(r.unit_id)) is not None else None):
+            if target is None:
+                continue
+            target.members += n
+            if status:
+                setattr(target, status, getattr(target, status) + n)
+            if r.exempt:
+                target.exempt += n
+            setattr(target, gender, getattr(target, gender) + n)
 
     adoption = Adoption()
     active_sql, active_params = _active_condition(period)
@@ -288,9 +413,9 @@ def build(conn: Connection, root: Unit, period: Period) -> Report:
         per_unit[r.unit_id] = Adoption(int(r.n), int(r.activated or 0), 0)
     for r in tree.grouped(
         conn,
-        "SELECT m.unit_id, COUNT(DISTINCT m.id) AS n FROM members m JOIN units u ON u.id = m.unit_id "
-        f"JOIN member_activity a ON a.member_id = m.id WHERE m.active AND {{subtree}} AND {active_sql} "
-        "GROUP BY m.unit_id",
+        "SELECT m.unit_id, COUNT(*) AS n FROM members m JOIN units u ON u.id = m.unit_id "
+        f"WHERE m.active AND {{subtree}} AND EXISTS (SELECT 1 FROM member_activity a WHERE a.member_id = m.id "
+        f"AND {active_sql}) GROUP BY m.unit_id",
         active_params,
     ):
         per_unit.setdefault(r.unit_id, Adoption()).active = int(r.n)
@@ -299,35 +424,45 @@ def build(conn: Connection, root: Unit, period: Period) -> Report:
         if (c := cell(unit_id)) is not None:
             c.adoption.add(counts)
 
-    months: dict[tuple[str, str], MeetingCounts] = {}
-    for r in tree.grouped(
-        conn,
-        "SELECT g.cell_unit_id, g.month, COUNT(*) AS held, "
-        "SUM(CASE WHEN g.part1 THEN 1 ELSE 0 END) AS p1, SUM(CASE WHEN g.part2 THEN 1 ELSE 0 END) AS p2, "
-        "SUM(CASE WHEN g.part3 THEN 1 ELSE 0 END) AS p3, "
-        "SUM(CASE WHEN g.part1 AND g.part2 AND g.part3 THEN 1 ELSE 0 END) AS p123, "
-        "SUM(g.attended) AS attended, SUM(g.expected) AS expected "
-        "FROM meetings g JOIN units u ON u.id = g.cell_unit_id "
-        "WHERE {subtree} AND g.day >= :first AND g.day <= :last GROUP BY g.cell_unit_id, g.month",
-        days,
-    ):
-        months[(r.cell_unit_id, r.month)] = MeetingCounts(
+    cell_months: list[tuple[str, str, MeetingCounts]] = []
+    month_totals = {m: MeetingCounts() for m in period.months}
+    # Per cell and month (the full reply's cell-months), or per cell plus per month (a page's).
+    group = "g.cell_unit_id, g.month" if with_cell_months else "g.cell_unit_id"
+    counted: dict[tuple[str, str], MeetingCounts] = {}
+    for r in tree.grouped(conn, MEETING_COUNTS.format(key=group, group=group), days):
+        counted[(r.cell_unit_id, r.month if with_cell_months else "")] = MeetingCounts(
             int(r.held), int(r.p1), int(r.p2), int(r.p3), int(r.p123), int(r.attended), int(r.expected)
         )
     for r in tree.grouped(
         conn,
-        "SELECT g.cell_unit_id, g.month, g.rating, COUNT(*) AS n FROM meetings g "
-        "JOIN units u ON u.id = g.cell_unit_id WHERE {subtree} AND g.day >= :first AND g.day <= :last "
-        "AND g.rating <> '' GROUP BY g.cell_unit_id, g.month, g.rating",
+        f"SELECT {group}, g.rating, COUNT(*) AS n FROM meetings g JOIN units u ON u.id = g.cell_unit_id "
+        f"WHERE {{subtree}} AND g.day >= :first AND g.day <= :last AND g.rating <> '' GROUP BY {group}, g.rating",
         days,
     ):
-        months[(r.cell_unit_id, r.month)].ratings[r.rating] += int(r.n)
-    cell_months = []
-    for (unit_id, month), held in sorted(months.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        counted[(r.cell_unit_id, r.month if with_cell_months else "")].ratings[r.rating] += int(r.n)
+    for (unit_id, month), held in sorted(counted.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         if (c := cell(unit_id)) is not None:
             c.meetings.add(held)
-            if not c.rollout_exempt:
+            if with_cell_months and not c.rollout_exempt:
                 cell_months.append((c.unit_id, month, held))
+                if month in month_totals:
+                    month_totals[month].add(held)
+    if not with_cell_months:
+        rollout = "WHERE {subtree} AND g.cell_unit_id NOT IN (SELECT unit_id FROM rollout_exemptions)"
+        for r in tree.grouped(conn, MEETING_COUNTS.format(key="g.month", group="g.month").replace(
+                "WHERE {subtree}", rollout), days):
+            if r.month in month_totals:
+                month_totals[r.month] = MeetingCounts(
+                    int(r.held), int(r.p1), int(r.p2), int(r.p3), int(r.p123), int(r.attended), int(r.expected)
+                )
+        for r in tree.grouped(
+            conn,
+            f"SELECT g.month, g.rating, COUNT(*) AS n FROM meetings g JOIN units u ON u.id = g.cell_unit_id {rollout} "
+            "AND g.day >= :first AND g.day <= :last AND g.rating <> '' GROUP BY g.month, g.rating",
+            days,
+        ):
+            if r.month in month_totals:
+                month_totals[r.month].ratings[r.rating] += int(r.n)
 
     documents_by_unit = [
         (r.publisher_unit_id, tree.names.get(r.publisher_unit_id, ""), int(r.n))
@@ -348,36 +483,39 @@ def build(conn: Connection, root: Unit, period: Period) -> Report:
             days,
         )
     }
-    study_sql = (
+    # Per unit and category: marks and members who studied (a member is in one unit, so the
+    # category's members add up over units); per unit: members who studied anything.
+    studied: dict[str, list[int]] = {}
+    for r in tree.grouped(
+        conn,
+        "SELECT d.category, COUNT(*) AS marks, COUNT(DISTINCT s.member_id) AS members "
         "FROM study_marks s JOIN members m ON m.id = s.member_id JOIN units u ON u.id = m.unit_id "
-        "JOIN documents d ON d.id = s.document_id "
-        "WHERE m.active AND {subtree} AND s.day >= :first AND s.day <= :last"
-    )
-    studied = {
-        r.category: (int(r.marks), int(r.members))
-        for r in tree.grouped(
-            conn,
-            f"SELECT d.category, COUNT(*) AS marks, COUNT(DISTINCT s.member_id) AS members {study_sql} "
-            "GROUP BY d.category",
-            days,
-        )
-    }
+        "JOIN documents d ON d.id = s.document_id WHERE m.active AND {subtree} AND s.day >= :first "
+        "AND s.day <= :last GROUP BY m.unit_id, d.category",
+        days,
+    ):
+        found = studied.setdefault(r.category, [0, 0])
+        found[0] += int(r.marks)
+        found[1] += int(r.members)
     categories = [
         CategoryRow(
             category,
             posted.get(category, 0),
-            studied.get(category, (0, 0))[0],
-            studied.get(category, (0, 0))[1],
-            percent(studied.get(category, (0, 0))[1], membership.members),
+            studied.get(category, [0, 0])[0],
+            studied.get(category, [0, 0])[1],
+            percent(studied.get(category, [0, 0])[1], membership.members),
         )
         for category in sorted(set(posted) | set(studied))
     ]
-    studied_total = int(
-        tree.grouped(conn, f"SELECT COUNT(DISTINCT s.member_id) AS n {study_sql}", days)[0].n or 0
-    )
+    studied_total = 0
     for r in tree.grouped(
-        conn, f"SELECT m.unit_id, COUNT(DISTINCT s.member_id) AS n {study_sql} GROUP BY m.unit_id", days
+        conn,
+        "SELECT m.unit_id, COUNT(*) AS n FROM members m JOIN units u ON u.id = m.unit_id WHERE m.active AND "
+        "{subtree} AND EXISTS (SELECT 1 FROM study_marks s JOIN documents d ON d.id = s.document_id "
+        "WHERE s.member_id = m.id AND s.day >= :first AND s.day <= :last) GROUP BY m.unit_id",
+        days,
     ):
+        studied_total += int(r.n)
         if (c := cell(r.unit_id)) is not None:
             c.studied_members += int(r.n)
 
@@ -396,6 +534,30 @@ def build(conn: Connection, root: Unit, period: Period) -> Report:
             setattr(feedback, column, getattr(feedback, column) + int(r.n))
             if (c := cell(r.unit_id)) is not None:
                 setattr(c.feedback, column, getattr(c.feedback, column) + int(r.n))
+
+    bulletins = BulletinCounts()
+    kinds: dict[str, BulletinCounts] = {}
+    per_unit_bulletins, reaching_kinds = _bulletins(
+        conn, tree, {u: a.members for u, a in per_unit.items()}, days
+    )
+    for unit_id, by_kind in per_unit_bulletins.items():
+        for kind, reach in by_kind.items():
+            reads = BulletinCounts(0, reach.expected, reach.read)
+            bulletins.add(reads)
+            kinds.setdefault(kind, BulletinCounts()).add(reads)
+            if (c := cell(unit_id)) is not None:
+                c.bulletins.add(reads)
+                if c.unit_id == unit_id:
+                    c.bulletins.bulletins += reach.bulletins
+    for kind, n in reaching_kinds.items():
+        kinds.setdefault(kind, BulletinCounts()).bulletins = n
+        bulletins.bulletins += n
+
+    tasks = TaskCounts()
+    for unit_id, due in _tasks(conn, tree, days, today or day_of(time.time())).items():
+        tasks.add(due)
+        if (c := cell(unit_id)) is not None:
+            c.tasks.add(due)
 
     summary = MeetingsSummary(cells=len(cells))
     for c in cells.values():
@@ -417,8 +579,12 @@ def build(conn: Connection, root: Unit, period: Period) -> Report:
         meetings=summary,
         cells=list(cells.values()),
         cell_months=cell_months,
+        months=list(month_totals.items()),
         documents_by_unit=documents_by_unit,
         categories=categories,
         studied_members=studied_total,
         feedback=feedback,
+        bulletins=bulletins,
+        bulletin_kinds=sorted(kinds.items()),
+        tasks=tasks,
     )

@@ -44,4 +44,22 @@ MIGRATIONS = [
             "set_by_account_id TEXT NOT NULL, set_at DOUBLE PRECISION NOT NULL)",
         ),
     ),
+    Migration(
+        2,
+        "read models: bulletins, their audiences and reads; tasks",
+        (
+            "CREATE TABLE bulletins (id TEXT PRIMARY KEY, publisher_unit_id TEXT NOT NULL, kind TEXT NOT NULL, "
+            "day TEXT NOT NULL, withdrawn BOOLEAN NOT NULL)",
+            "CREATE INDEX bulletins_day ON bulletins (day)",
+            "CREATE TABLE bulletin_audience (bulletin_id TEXT NOT NULL, unit_id TEXT NOT NULL, "
+            "PRIMARY KEY (bulletin_id, unit_id))",
+            "CREATE TABLE bulletin_reads (bulletin_id TEXT NOT NULL, member_id TEXT NOT NULL, "
+            "PRIMARY KEY (bulletin_id, member_id))",
+            "CREATE INDEX bulletin_reads_member ON bulletin_reads (member_id, bulletin_id)",
+            # The latest meetings.task.state snapshot of each task.
+            "CREATE TABLE tasks (id TEXT PRIMARY KEY, cell_unit_id TEXT NOT NULL, due_on TEXT NOT NULL, "
+            "status TEXT NOT NULL, done_on TEXT, updated_at DOUBLE PRECISION NOT NULL)",
+            "CREATE INDEX tasks_cell_due ON tasks (cell_unit_id, due_on)",
+        ),
+    ),
 ]

@@ -34,6 +34,8 @@ class Period:
         y, m = int(month[:4]), int(month[5:7])
         start = self.first.day if (y, m) == (self.first.year, self.first.month) else 1
         end = self.last.day if (y, m) == (self.last.year, self.last.month) else 31
+        if end == _month_end(y, m).day:
+            end = 31  # the whole month: every bit a row of the month can have
         return ((1 << end) - 1) & ~((1 << (start - 1)) - 1)
 
 

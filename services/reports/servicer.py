@@ -15,7 +15,7 @@ from services.core.ids import require_id
 from services.core.interceptors import current_principal
 from services.core.outbox import timestamp
 from services.core.paging import decode_token, next_token, page_size
-from services.reports import consumers, exemptions, figures, periods, workbook
+from services.reports import consumers, exemptions, figures, periods, review, workbook
 from sotay.reports.v1 import reports_pb2 as pb
 from sotay.reports.v1 import reports_pb2_grpc
 
@@ -54,7 +54,16 @@ def feedback_msg(f: figures.FeedbackCounts) -> pb.FeedbackCounts:
     return pb.FeedbackCounts(received=f.received, answered=f.answered, escalated=f.escalated)
 
 
-def report_msg(r: figures.Report) -> pb.GetReportResponse:
+def bulletins_msg(b: figures.BulletinCounts) -> pb.BulletinCounts:
+    return pb.BulletinCounts(bulletins=b.bulletins, expected=b.expected, read=b.read, read_percent=b.read_percent)
+
+
+def tasks_msg(t: figures.TaskCounts) -> pb.TaskCounts:
+    return pb.TaskCounts(due=t.due, on_time=t.on_time, late=t.late, overdue=t.overdue, pending=t.pending,
+                         on_time_percent=t.on_time_percent)
+
+
+def report_msg(r: figures.Report, omit_cell_months: bool = False, max_cells: int = 0) -> pb.GetReportResponse:
     s = r.meetings
     return pb.GetReportResponse(
         period=pb.Period(label=r.period.label, from_date=r.period.first.isoformat(), to_date=r.period.last.isoformat()),
@@ -84,12 +93,18 @@ def report_msg(r: figures.Report) -> pb.GetReportResponse:
                 adoption=adoption_msg(c.adoption), meetings=meetings_msg(c.meetings),
                 did_part1=c.did("part1"), did_part2=c.did("part2"), did_part3=c.did("part3"),
                 did_all_three=c.did("all_three"), studied_members=c.studied_members,
-                feedback=feedback_msg(c.feedback),
+                feedback=feedback_msg(c.feedback), bulletins=bulletins_msg(c.bulletins), tasks=tasks_msg(c.tasks),
             )
-            for c in r.cells
+            for c in (r.cells[:max_cells] if max_cells > 0 else r.cells)
         ],
-        cell_months=[pb.CellMonth(unit_id=u, month=m, meetings=meetings_msg(c)) for u, m, c in r.cell_months],
+        cell_months=[] if omit_cell_months else [
+            pb.CellMonth(unit_id=u, month=m, meetings=meetings_msg(c)) for u, m, c in r.cell_months
+        ],
+        months=[pb.MonthCounts(month=m, meetings=meetings_msg(c)) for m, c in r.months],
         computed_at=timestamp(time.time()),
+        bulletins=bulletins_msg(r.bulletins),
+        bulletin_kinds=[pb.BulletinKind(kind=k, counts=bulletins_msg(b)) for k, b in r.bulletin_kinds],
+        tasks=tasks_msg(r.tasks),
     )
 
 
@@ -104,14 +119,15 @@ class ReportsServicer(reports_pb2_grpc.ReportsServiceServicer):
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    def _report(self, request: pb.GetReportRequest) -> figures.Report:
+    def _report(self, request: pb.GetReportRequest, with_cell_months: bool = True) -> figures.Report:
         period = periods.parse(request.period, request.from_date, request.to_date)
         with self.db.read() as conn:
             root = _unit_for(conn, request.unit_id, READERS)
-            return figures.build(conn, root, period)
+            return figures.build(conn, root, period, with_cell_months=with_cell_months)
 
     def GetReport(self, request: pb.GetReportRequest, context: Ctx) -> pb.GetReportResponse:
-        return report_msg(self._report(request))
+        report = self._report(request, with_cell_months=not request.omit_cell_months)
+        return report_msg(report, request.omit_cell_months, request.max_cells)
 
     def ExportReport(self, request: pb.ExportReportRequest, context: Ctx) -> pb.ExportReportResponse:
         report = self._report(request.report)
@@ -120,6 +136,17 @@ class ReportsServicer(reports_pb2_grpc.ReportsServiceServicer):
             filename=f"bao-cao-{p.first.isoformat()}-{p.last.isoformat()}.xlsx",
             content_type=workbook.MEDIA_TYPE,
             content=workbook.render(report),
+        )
+
+    def ExportReview(self, request: pb.ExportReviewRequest, context: Ctx) -> pb.ExportReportResponse:
+        heading = review.Heading(request.committee, request.number, request.place)
+        heading.check()
+        report = self._report(request.report, with_cell_months=False)
+        p = report.period
+        return pb.ExportReportResponse(
+            filename=f"so-ket-{p.first.isoformat()}-{p.last.isoformat()}.docx",
+            content_type=review.MEDIA_TYPE,
+            content=review.render(report, heading),
         )
 
     def SetCellExemption(self, request: pb.SetCellExemptionRequest, context: Ctx) -> pb.SetCellExemptionResponse:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import grpc
 import sqlalchemy as sa
 
-from services.meetings.tasks import remind_due
+from services.meetings.tasks import VN, remind_due
 from sotay.identity.v1 import identity_pb2 as ipb
 from sotay.meetings.v1 import meetings_pb2 as pb
 from tests.unit.meetings.conftest import Cell, World, expect_error, new_meeting, started, vote
@@ -132,3 +133,10 @@ def test_reminders_once_per_task_and_due_date(world: World) -> None:
         events = conn.execute(sa.text("SELECT key, payload FROM outbox WHERE topic = 'meetings.task.due_soon'")).all()
     assert len(events) == 2 and later.id in {e.key for e in events}
     assert cell.people[1].member_id in events[0].payload
+    with w.db.read() as conn:  # the reports' tasks done on time: a snapshot per assignment and status change
+        states = [json.loads(r.payload) for r in conn.execute(sa.text(
+            "SELECT payload FROM outbox WHERE topic = 'meetings.task.state' AND key = :k ORDER BY seq, created_at"),
+            {"k": done.id})]
+    assert [(s["status"], s["due_on"], s["cell_unit_id"]) for s in states] == [
+        ("open", "2026-04-04", cell.id), ("done", "2026-04-04", cell.id)]
+    assert states[0]["done_on"] is None and states[1]["done_on"] == dt.datetime.now(VN).date().isoformat()

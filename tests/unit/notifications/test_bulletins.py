@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import grpc
@@ -89,6 +90,13 @@ def test_province_bulletin_reaches_every_cell_with_unread_counts_and_read_stats(
     # Mark all read clears the rest.
     assert w.stub.MarkAllRead(pb.MarkAllReadRequest(), metadata=w.token(MEMBER_A2)).marked == 2
     assert unread(w, MEMBER_A2) == 0
+    with w.db.read() as conn:  # for the reports' read rates: each read once, as it happened
+        reads = [json.loads(r.payload) for r in conn.execute(
+            sa.text("SELECT payload FROM outbox WHERE topic = 'notifications.bulletin.read'"))]
+    by_member: dict[str, list[str]] = {}
+    for e in reads:
+        by_member.setdefault(e["member_id"], []).extend(e["bulletin_ids"])
+    assert sorted(len(ids) for ids in by_member.values()) == [1, 1, 2] and b.id in by_member[reads[-1]["member_id"]]
 
 
 def test_publishing_writes_nothing_per_member(world: World) -> None:

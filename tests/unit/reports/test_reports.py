@@ -25,7 +25,7 @@ from services.core.db import Database
 from services.core.outbox import Event, grpc_fetch, relay_once
 from services.identity import activity, members, units
 from services.identity.accounts import hash_password
-from services.reports import consumers
+from services.reports import consumers, figures, periods
 from services.reports.app import MIGRATIONS, build
 from sotay.reports.v1 import reports_pb2 as pb
 from sotay.reports.v1 import reports_pb2_grpc
@@ -190,6 +190,34 @@ def feed_activity_of_other_services(p: Province, root_id: str) -> None:
            {"feedback_id": "f1", "unit_id": p.cells[1], "at": ts("2024-01-20")})
     p.feed("notifications", "notifications.feedback.escalated", "f2",
            {"feedback_id": "f2", "from_unit_id": p.cells[1], "to_unit_id": p.commune, "at": ts("2024-03-01")})
+    # Bulletins: b1 to the commune (321 members), b2 to cell 0 (25) in Q1; b3 withdrawn, b4 a
+    # document's bulletin, b5 of December: not counted. 200 members read b1, 10 read b2.
+    for bid, kind, unit, day in (("b1", "bulletin", p.commune, "2024-01-15"),
+                                 ("b2", "announcement", p.cells[0], "2024-02-01"),
+                                 ("b3", "bulletin", p.commune, "2024-02-01"),
+                                 ("b4", "document", p.commune, "2024-02-01"),
+                                 ("b5", "bulletin", root_id, "2023-12-01")):
+        p.feed("notifications", "notifications.bulletin.created", bid, {
+            "bulletin_id": bid, "publisher_unit_id": unit, "audience_unit_ids": [unit], "kind": kind,
+            "publish_at": ts(day)})
+    p.feed("notifications", "notifications.bulletin.withdrawn", "b3", {"bulletin_id": "b3"})
+    for i in range(200):
+        read = ["b1", *(["b2"] if i < 10 else []), *(["b3", "b4", "b5"] if i == 0 else [])]
+        p.feed("notifications", "notifications.bulletin.read", p.members[i],
+               {"member_id": p.members[i], "bulletin_ids": read, "at": ts("2024-03-01")})
+    p.feed("notifications", "notifications.bulletin.read", p.members[0],
+           {"member_id": p.members[0], "bulletin_ids": ["b1"], "at": ts("2024-03-02")})  # again: once
+    # Tasks of cell 0: t1 done on time, t2 late, t3 overdue, t4 cancelled, t5 due after Q1.
+    for tid, due, status, done, at in (("t1", "2024-01-31", "open", None, 1.0),
+                                       ("t1", "2024-01-31", "done", "2024-01-30", 2.0),
+                                       ("t2", "2024-02-28", "done", "2024-03-02", 2.0),
+                                       ("t2", "2024-02-28", "open", None, 1.0),  # stale: ignored
+                                       ("t3", "2024-03-31", "in_progress", None, 1.0),
+                                       ("t4", "2024-03-15", "cancelled", None, 1.0),
+                                       ("t5", "2024-04-10", "done", "2024-03-20", 1.0)):
+        p.feed("meetings", "meetings.task.state", tid, {
+            "task_id": tid, "meeting_id": "m-0-2024-01", "cell_unit_id": p.cells[0], "due_on": due, "status": status,
+            "done_on": done, "at": at})
 
 
 @pytest.fixture
@@ -264,6 +292,13 @@ def test_meetings_three_parts_and_attendance(province: Province) -> None:
     assert len(r.cell_months) == 36 and {m.month for m in r.cell_months} == {"2024-01", "2024-02", "2024-03"}
     january = province.report(province.commune, "2024-01").meetings
     assert (january.cells_using, january.cells_all_three, january.meetings.held) == (12, 10, 12)
+    assert [(m.month, m.meetings.held, m.meetings.all_three) for m in r.months] == [
+        ("2024-01", 12, 10), ("2024-02", 12, 10), ("2024-03", 12, 3)]
+    short = province.stub.GetReport(  # a page's reply: the same figures without the cell-months, 5 cells
+        pb.GetReportRequest(unit_id=province.commune, period="2024-Q1", omit_cell_months=True, max_cells=5),
+        metadata=province.identity.admin(), timeout=30)
+    assert not short.cell_months and len(short.cells) == 5 and short.meetings == r.meetings
+    assert short.months == r.months and [c.meetings for c in short.cells] == [c.meetings for c in r.cells[:5]]
 
 
 def test_documents_study_and_feedback(province: Province) -> None:
@@ -284,6 +319,66 @@ def test_documents_study_and_feedback(province: Province) -> None:
     whole = province.report(province.identity.root_id, "2024-Q1")
     assert whole.documents_posted == 8 and whole.feedback.received == 4
     assert whole.membership.members == 321  # the other commune's only member moved here
+
+
+def test_bulletin_read_rates_and_tasks_on_time(province: Province) -> None:
+    r = province.report(province.commune, "2024-Q1")
+    b = r.bulletins
+    assert (b.bulletins, b.expected, b.read) == (2, 346, 210) and b.read_percent == round(100 * 210 / 346, 1)
+    kinds = {k.kind: k.counts for k in r.bulletin_kinds}
+    assert set(kinds) == {"bulletin", "announcement"}
+    assert (kinds["bulletin"].bulletins, kinds["bulletin"].expected, kinds["bulletin"].read) == (1, 321, 200)
+    assert (kinds["announcement"].expected, kinds["announcement"].read) == (25, 10)
+    cells = {c.unit_id: c for c in r.cells}
+    first = cells[province.cells[0]].bulletins
+    assert (first.bulletins, first.expected, first.read) == (2, 50, 35)
+    assert cells[province.cells[12]].bulletins.read == 0 and cells[province.cells[12]].bulletins.expected == 24
+    t = r.tasks
+    assert (t.due, t.on_time, t.late, t.overdue, t.pending) == (3, 1, 1, 1, 0)
+    assert t.on_time_percent == 33.3 and cells[province.cells[0]].tasks.due == 3
+    assert province.report(province.commune, "2024-04").tasks.on_time == 1  # t5, done before it was due
+    december = province.report(province.identity.root_id, "2023-12").bulletins
+    assert (december.bulletins, december.expected, december.read) == (1, 321, 1)
+
+
+def test_review_docx(province: Province) -> None:
+    """The DOCX review in the usual layout, read back: heading block, the figures in the text,
+    the per-cell table, three charts, the committee's paragraphs left to edit."""
+    import io
+
+    import docx
+
+    reply = province.stub.ExportReview(
+        pb.ExportReviewRequest(report=pb.GetReportRequest(unit_id=province.commune, period="2024-Q1"),
+                               committee="Đảng ủy thị trấn Đồng Đăng", number="45-BC/ĐU", place="Đồng Đăng"),
+        metadata=province.identity.admin(), timeout=30,
+    )
+    assert reply.filename == "so-ket-2024-01-01-2024-03-31.docx" and reply.content_type.endswith("document")
+    doc = docx.Document(io.BytesIO(reply.content))
+    heading = doc.tables[0].rows[0].cells
+    assert "ĐẢNG ỦY THỊ TRẤN ĐỒNG ĐĂNG" in heading[0].text and "Số 45-BC/ĐU" in heading[0].text
+    assert "ĐẢNG CỘNG SẢN VIỆT NAM" in heading[1].text and "Đồng Đăng, ngày" in heading[1].text
+    text = "\n".join(p.text for p in doc.paragraphs)
+    assert "BÁO CÁO" in text and "quý 1/2024" in text
+    assert "13 chi bộ với 321 đảng viên" in text and "chính thức 311" in text and "nữ 165" in text
+    assert "305/321 đảng viên đã cài đặt" in text and "đạt 95%" in text
+    assert "11/12" not in text and "12/12" in text and "3/12 chi bộ thực hiện đủ 3 phần" in text
+    assert "Chi bộ Công an không triển khai: Đặc thù ngành" in text
+    assert "tỷ lệ đọc 60.7%" in text and "hoàn thành đúng hạn 1 (33.3%)" in text
+    assert text.count("[Nội dung do cấp ủy bổ sung.]") == 5  # the committee's own text, to edit
+    cells = {row.cells[0].text: [c.text for c in row.cells] for row in doc.tables[1].rows[1:]}
+    assert len(cells) == 13 and cells["Chi bộ Mầm non"][1:5] == ["25", "25", "3", "Có"]
+    assert cells["Chi bộ Công an"][6] == "Không triển khai: Đặc thù ngành"
+    study = {row.cells[0].text: [c.text for c in row.cells] for row in doc.tables[2].rows[1:]}
+    assert study["nghi_quyet"][1:4] == ["3", "70", "50"]
+    assert len(doc.inline_shapes) == 3
+    with pytest.raises(grpc.RpcError) as long:
+        province.stub.ExportReview(
+            pb.ExportReviewRequest(report=pb.GetReportRequest(unit_id=province.commune, period="2024"),
+                                   place="x" * 300),
+            metadata=province.identity.admin(), timeout=30,
+        )
+    assert long.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
 def test_access_and_bad_input(province: Province) -> None:
@@ -396,6 +491,11 @@ def rest_checks(province: Province, client: Any) -> None:
     assert xlsx.status_code == 200 and xlsx.mimetype.endswith("spreadsheetml.sheet")
     assert 'filename="bao-cao-2024-01-01-2024-03-31.xlsx"' in xlsx.headers["Content-Disposition"]
     read_back(province, xlsx.get_data())
+    review = client.get(f"/api/v1/reports/units/{province.commune}/docx?period=2024-Q1&number=45-BC/%C4%90U",
+                        headers=admin)
+    assert review.status_code == 200 and review.mimetype.endswith("wordprocessingml.document")
+    assert "/api/v1/reports/units/{unit_id}/docx" in paths
+    assert 'filename="so-ket-2024-01-01-2024-03-31.docx"' in review.headers["Content-Disposition"]
     refused = client.get(f"/api/v1/reports/units/{province.commune}/xlsx?period=2024-Q9", headers=admin)
     assert refused.status_code == 400
 
@@ -407,7 +507,7 @@ def read_back(province: Province, data: bytes) -> None:
     import openpyxl
 
     wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True)
-    assert wb.sheetnames == ["Tổng hợp", "Chi bộ", "Sinh hoạt theo tháng", "Văn bản", "Học tập"]
+    assert wb.sheetnames == ["Tổng hợp", "Chi bộ", "Sinh hoạt theo tháng", "Văn bản", "Học tập", "Thông báo"]
     summary = {row[0]: row[1] for row in wb["Tổng hợp"].iter_rows(min_row=2, values_only=True)}
     assert summary["Đảng viên"] == 321 and summary["Đảng viên nữ"] == 165
     assert summary["Đã kích hoạt (cài đặt, sử dụng)"] == 305 and summary["Tỷ lệ kích hoạt (%)"] == 95.0
@@ -424,5 +524,126 @@ def read_back(province: Province, data: bytes) -> None:
     assert len(months) == 33  # rollout cells only: 11 cells x 3 months
     study = {r[0]: r for r in wb["Học tập"].iter_rows(min_row=2, values_only=True)}
     assert study["nghi_quyet"][1:4] == (3, 70, 50)
+    bulletins = {r[0]: r[1:] for r in wb["Thông báo"].iter_rows(min_row=2, values_only=True)}
+    assert bulletins == {"announcement": (1, 25, 10, 40.0), "bulletin": (1, 321, 200, 62.3)}
+    assert summary["Tỷ lệ đọc thông báo (%)"] == 60.7 and summary["Nhiệm vụ hoàn thành đúng hạn"] == 1
+    assert cells["Chi bộ Mầm non"]["Nhiệm vụ đến hạn"] == 3 and cells["Chi bộ Mầm non"]["Tỷ lệ đúng hạn (%)"] == 33.3
     documents = {r[0]: r[1] for r in wb["Văn bản"].iter_rows(min_row=2, values_only=True)}
     assert documents == {"Đảng bộ thị trấn Đồng Đăng": 5, "Chi bộ Mầm non": 1}
+
+
+def facts_of(db: Database, service: str, run: Callable[[Database, Any], None]) -> consumers.Fetch:
+    """Run the producer's `report-facts` on its database; a fetch of its `<service>.facts.` events
+    only (as if every older event carried nothing the reports read)."""
+    import threading
+
+    from services.core.outbox import read_events
+
+    run(db, threading.Event())
+    while relay_once(db, service):
+        pass
+
+    def fetch(after: int) -> tuple[list[Event], int]:
+        with db.read() as conn:
+            return read_events(conn, after, 500, [f"{service}.facts."])
+
+    return fetch
+
+
+def test_backfill_from_the_producers_facts(province: Province, make_database: Callable[[], Database]) -> None:
+    """An installation upgraded from before the reports: a new reports database, fed only the
+    snapshots the producers' `report-facts` commands write to their own outboxes."""
+    import json
+
+    from services.documents import report_facts as documents_facts
+    from services.documents.migrations import MIGRATIONS as DOCUMENTS
+    from services.identity import report_facts as identity_facts
+    from services.meetings import report_facts as meetings_facts
+    from services.meetings.migrations import MIGRATIONS as MEETINGS
+    from services.notifications import report_facts as notifications_facts
+    from services.notifications.migrations import MIGRATIONS as NOTIFICATIONS
+
+    rdb, mdb, ddb, ndb = make_database(), make_database(), make_database(), make_database()
+    rdb.migrate("reports", MIGRATIONS)
+    mdb.migrate("meetings", MEETINGS)
+    ddb.migrate("documents", DOCUMENTS)
+    ndb.migrate("notifications", NOTIFICATIONS)
+    cell0, cell1, commune = province.cells[0], province.cells[1], province.commune
+    m0, m1 = province.members[0], province.members[1]
+    with mdb.write() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO meetings (id, cell_unit_id, cell_name, kind, title, state, starts_at, month, place, mode, "
+            "session_id, session_order, conclusion, created_by, created_at, updated_at, live_version) VALUES "
+            "(:id, :c, 'c', 'regular', 't', :state, :at, '2024-02', '', 'in_person', :id, 0, '', 'x', :at, :at, 0)"),
+            [{"id": "5f0c7a52-0000-4000-8000-00000000000" + str(i), "c": cell0, "state": state,
+              "at": ts("2024-02-10", 19)} for i, state in enumerate(("closed", "resolution_published", "announced"))])
+        conn.execute(sa.text(
+            "INSERT INTO tasks (id, meeting_id, cell_unit_id, title, description, due_on, status, progress, "
+            "created_at, updated_at) VALUES (:id, '5f0c7a52-0000-4000-8000-000000000000', :c, 't', '', :due, "
+            ":s, 0, 0, :at)"),
+            [{"id": f"task-{i}", "c": cell0, "due": "2024-02-20", "s": s, "at": ts(day)}
+             for i, (s, day) in enumerate((("done", "2024-02-19"), ("done", "2024-02-25"), ("open", "2024-02-01")))])
+    with ddb.write() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO documents (id, title, number, number_key, number_seq, doc_type, issuer_code, category, "
+            "issuing_body, signer, summary, status, unit_id, current_version, change_seq, created_by, created_at, "
+            "updated_at, published_at) VALUES (:id, 't', '', '', 0, 'nghi_quyet', '', 'nghi_quyet', '', '', '', "
+            ":st, :u, 1, 0, 'x', 0, 0, :p)"),
+            [{"id": "doc-1", "st": "published", "u": commune, "p": ts("2024-01-08")},
+             {"id": "doc-2", "st": "draft", "u": commune, "p": None}])
+        conn.execute(sa.text(
+            "INSERT INTO study_marks (document_id, member_id, account_id, unit_id, studied_at) "
+            "VALUES ('doc-1', :m, 'a', :u, :at)"),
+            [{"m": province.members[i], "u": province.cells[province.cell_of[i]], "at": ts("2024-02-01")}
+             for i in range(30)])
+    with ndb.write() as conn:
+        common = {"att": "[]", "now": ts("2024-01-15")}
+        conn.execute(sa.text(
+            "INSERT INTO feedback (id, member_id, account_id, target_unit_id, target_path, unit_id, unit_path, "
+            "subject, body, attachments, status, answered_at, escalations, due_at, created_at, updated_at) VALUES "
+            "(:id, :m, 'a', :t, '/', :u, '/', 's', 'b', :att, 'received', :ans, 0, 0, :now, :now)"),
+            [{"id": "fb-1", "m": m0, "t": cell1, "u": cell1, "ans": ts("2024-01-20"), **common},
+             {"id": "fb-2", "m": m1, "t": cell1, "u": commune, "ans": None, **common}])
+        conn.execute(sa.text(
+            "INSERT INTO feedback_events (id, feedback_id, at, action, unit_id, note) "
+            "VALUES ('e1', 'fb-2', :at, 'escalated', :u, '')"), {"at": ts("2024-02-01"), "u": commune})
+        for bid, withdrawn in (("bul-1", None), ("bul-2", ts("2024-01-03"))):
+            conn.execute(sa.text(
+                "INSERT INTO bulletins (id, publisher_unit_id, kind, title, body_html, body_text, attachments, "
+                "publish_at, pinned, withdrawn_at, created_at, updated_at) VALUES "
+                "(:id, :u, 'bulletin', 't', '', '', '[]', :at, FALSE, :w, :at, :at)"),
+                {"id": bid, "u": commune, "at": ts("2024-01-02"), "w": withdrawn})
+            conn.execute(sa.text("INSERT INTO bulletin_audience (unit_id, publish_at, bulletin_id) "
+                                 "VALUES (:u, 0, :b)"), {"u": commune, "b": bid})
+        conn.execute(sa.text("INSERT INTO bulletin_reads (bulletin_id, member_id, unit_path, read_at) "
+                             "VALUES ('bul-1', :m, '/', 0)"), [{"m": m} for m in province.members[:40]])
+
+    fetches = {
+        "identity": facts_of(province.identity.db, "identity", identity_facts.run),
+        "meetings": facts_of(mdb, "meetings", meetings_facts.run),
+        "documents": facts_of(ddb, "documents", documents_facts.run),
+        "notifications": facts_of(ndb, "notifications", notifications_facts.run),
+    }
+    for source, fetch in fetches.items():
+        consumer = consumers.consumer(rdb, source, fetch)
+        while True:  # to the end of the log (a page of other topics applies nothing)
+            at = consumer.cursor()
+            consumer.poll_once()
+            if consumer.cursor() == at:
+                break
+    before = province.report(commune, "2024-Q1")
+    with rdb.read() as conn:
+        r = figures.build(conn, figures.unit(conn, commune), periods.parse("2024-Q1"))
+    # Identity's facts give the same membership and adoption (the activity dates suffice here).
+    assert (r.membership.members, r.membership.female, r.membership.exempt) == (321, 165, 4)
+    assert (r.adoption.activated, r.adoption.active) == (before.adoption.activated, before.adoption.active)
+    assert [c.name for c in r.cells] == [c.name for c in before.cells]
+    assert (r.meetings.meetings.held, r.meetings.cells_using) == (2, 1)  # the announced one is not held
+    assert (r.tasks.due, r.tasks.on_time, r.tasks.late, r.tasks.overdue) == (3, 1, 1, 1)
+    assert r.documents_posted == 1 and r.studied_members == 30
+    assert (r.feedback.received, r.feedback.answered, r.feedback.escalated) == (2, 1, 1)
+    assert (r.bulletins.bulletins, r.bulletins.expected, r.bulletins.read) == (1, 321, 40)
+    with ndb.read() as conn:
+        assert json.loads(conn.execute(sa.text(
+            "SELECT payload FROM outbox WHERE topic = 'notifications.facts.feedback'")).scalar_one())["feedback"][1][
+            "escalations"] == [{"from_unit_id": cell1, "at": ts("2024-02-01")}]

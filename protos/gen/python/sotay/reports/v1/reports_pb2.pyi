@@ -27,6 +27,8 @@ class GetReportRequest(_message.Message):
     PERIOD_FIELD_NUMBER: _builtins.int
     FROM_DATE_FIELD_NUMBER: _builtins.int
     TO_DATE_FIELD_NUMBER: _builtins.int
+    OMIT_CELL_MONTHS_FIELD_NUMBER: _builtins.int
+    MAX_CELLS_FIELD_NUMBER: _builtins.int
     unit_id: _builtins.str
     period: _builtins.str
     """"2024-03" (month), "2024-Q1" (quarter), "2024" (year); or leave empty and give from_date
@@ -34,6 +36,11 @@ class GetReportRequest(_message.Message):
     """
     from_date: _builtins.str
     to_date: _builtins.str
+    omit_cell_months: _builtins.bool
+    """Leave cell_months out of the reply (months has the totals), and list at most max_cells cells
+    (0: all): a province's page needs neither 115,000 cell-months nor 9,600 rows.
+    """
+    max_cells: _builtins.int
     def __init__(
         self,
         *,
@@ -41,10 +48,12 @@ class GetReportRequest(_message.Message):
         period: _builtins.str = ...,
         from_date: _builtins.str = ...,
         to_date: _builtins.str = ...,
+        omit_cell_months: _builtins.bool = ...,
+        max_cells: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_date", b"from_date", "period", b"period", "to_date", b"to_date", "unit_id", b"unit_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["from_date", b"from_date", "max_cells", b"max_cells", "omit_cell_months", b"omit_cell_months", "period", b"period", "to_date", b"to_date", "unit_id", b"unit_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -302,6 +311,106 @@ class MeetingsSummary(_message.Message):
 Global___MeetingsSummary: _TypeAlias = MeetingsSummary  # noqa: Y015
 
 @_typing.final
+class BulletinCounts(_message.Message):
+    """Bulletins (kinds other than "document") published in the period and addressed to the members'
+    units or their ancestors.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BULLETINS_FIELD_NUMBER: _builtins.int
+    EXPECTED_FIELD_NUMBER: _builtins.int
+    READ_FIELD_NUMBER: _builtins.int
+    READ_PERCENT_FIELD_NUMBER: _builtins.int
+    bulletins: _builtins.int
+    """bulletins reaching the unit(s)"""
+    expected: _builtins.int
+    """members x bulletins addressed to them"""
+    read: _builtins.int
+    """of those, read (at any time)"""
+    read_percent: _builtins.float
+    def __init__(
+        self,
+        *,
+        bulletins: _builtins.int = ...,
+        expected: _builtins.int = ...,
+        read: _builtins.int = ...,
+        read_percent: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bulletins", b"bulletins", "expected", b"expected", "read", b"read", "read_percent", b"read_percent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BulletinCounts: _TypeAlias = BulletinCounts  # noqa: Y015
+
+@_typing.final
+class BulletinKind(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KIND_FIELD_NUMBER: _builtins.int
+    COUNTS_FIELD_NUMBER: _builtins.int
+    kind: _builtins.str
+    """bulletin, announcement, directive"""
+    @_builtins.property
+    def counts(self) -> Global___BulletinCounts: ...
+    def __init__(
+        self,
+        *,
+        kind: _builtins.str = ...,
+        counts: Global___BulletinCounts | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["counts", b"counts"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["counts", b"counts", "kind", b"kind"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BulletinKind: _TypeAlias = BulletinKind  # noqa: Y015
+
+@_typing.final
+class TaskCounts(_message.Message):
+    """Tasks assigned at the cells' meetings, due in the period (cancelled ones left out)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DUE_FIELD_NUMBER: _builtins.int
+    ON_TIME_FIELD_NUMBER: _builtins.int
+    LATE_FIELD_NUMBER: _builtins.int
+    OVERDUE_FIELD_NUMBER: _builtins.int
+    PENDING_FIELD_NUMBER: _builtins.int
+    ON_TIME_PERCENT_FIELD_NUMBER: _builtins.int
+    due: _builtins.int
+    on_time: _builtins.int
+    """done on or before the due day"""
+    late: _builtins.int
+    """done after it"""
+    overdue: _builtins.int
+    """not done, due before today"""
+    pending: _builtins.int
+    """not done, not yet due"""
+    on_time_percent: _builtins.float
+    """on_time / due"""
+    def __init__(
+        self,
+        *,
+        due: _builtins.int = ...,
+        on_time: _builtins.int = ...,
+        late: _builtins.int = ...,
+        overdue: _builtins.int = ...,
+        pending: _builtins.int = ...,
+        on_time_percent: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["due", b"due", "late", b"late", "on_time", b"on_time", "on_time_percent", b"on_time_percent", "overdue", b"overdue", "pending", b"pending"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TaskCounts: _TypeAlias = TaskCounts  # noqa: Y015
+
+@_typing.final
 class CellRow(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -319,6 +428,8 @@ class CellRow(_message.Message):
     DID_ALL_THREE_FIELD_NUMBER: _builtins.int
     STUDIED_MEMBERS_FIELD_NUMBER: _builtins.int
     FEEDBACK_FIELD_NUMBER: _builtins.int
+    BULLETINS_FIELD_NUMBER: _builtins.int
+    TASKS_FIELD_NUMBER: _builtins.int
     unit_id: _builtins.str
     name: _builtins.str
     parent_name: _builtins.str
@@ -337,6 +448,10 @@ class CellRow(_message.Message):
     def meetings(self) -> Global___MeetingCounts: ...
     @_builtins.property
     def feedback(self) -> Global___FeedbackCounts: ...
+    @_builtins.property
+    def bulletins(self) -> Global___BulletinCounts: ...
+    @_builtins.property
+    def tasks(self) -> Global___TaskCounts: ...
     def __init__(
         self,
         *,
@@ -354,10 +469,12 @@ class CellRow(_message.Message):
         did_all_three: _builtins.bool = ...,
         studied_members: _builtins.int = ...,
         feedback: Global___FeedbackCounts | None = ...,
+        bulletins: Global___BulletinCounts | None = ...,
+        tasks: Global___TaskCounts | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["adoption", b"adoption", "feedback", b"feedback", "meetings", b"meetings", "membership", b"membership"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["adoption", b"adoption", "bulletins", b"bulletins", "feedback", b"feedback", "meetings", b"meetings", "membership", b"membership", "tasks", b"tasks"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["adoption", b"adoption", "did_all_three", b"did_all_three", "did_part1", b"did_part1", "did_part2", b"did_part2", "did_part3", b"did_part3", "feedback", b"feedback", "meetings", b"meetings", "membership", b"membership", "name", b"name", "parent_name", b"parent_name", "rollout_exempt", b"rollout_exempt", "rollout_exempt_reason", b"rollout_exempt_reason", "studied_members", b"studied_members", "unit_id", b"unit_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["adoption", b"adoption", "bulletins", b"bulletins", "did_all_three", b"did_all_three", "did_part1", b"did_part1", "did_part2", b"did_part2", "did_part3", b"did_part3", "feedback", b"feedback", "meetings", b"meetings", "membership", b"membership", "name", b"name", "parent_name", b"parent_name", "rollout_exempt", b"rollout_exempt", "rollout_exempt_reason", b"rollout_exempt_reason", "studied_members", b"studied_members", "tasks", b"tasks", "unit_id", b"unit_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -468,6 +585,10 @@ class GetReportResponse(_message.Message):
     CELLS_FIELD_NUMBER: _builtins.int
     CELL_MONTHS_FIELD_NUMBER: _builtins.int
     COMPUTED_AT_FIELD_NUMBER: _builtins.int
+    BULLETINS_FIELD_NUMBER: _builtins.int
+    BULLETIN_KINDS_FIELD_NUMBER: _builtins.int
+    TASKS_FIELD_NUMBER: _builtins.int
+    MONTHS_FIELD_NUMBER: _builtins.int
     unit_id: _builtins.str
     unit_name: _builtins.str
     documents_posted: _builtins.int
@@ -490,7 +611,7 @@ class GetReportResponse(_message.Message):
     def feedback(self) -> Global___FeedbackCounts: ...
     @_builtins.property
     def cells(self) -> _containers.RepeatedCompositeFieldContainer[Global___CellRow]:
-        """every cell of the subtree, rollout-exempt ones included"""
+        """every cell of the subtree (up to max_cells), rollout-exempt ones included"""
 
     @_builtins.property
     def cell_months(self) -> _containers.RepeatedCompositeFieldContainer[Global___CellMonth]:
@@ -498,6 +619,16 @@ class GetReportResponse(_message.Message):
 
     @_builtins.property
     def computed_at(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def bulletins(self) -> Global___BulletinCounts: ...
+    @_builtins.property
+    def bulletin_kinds(self) -> _containers.RepeatedCompositeFieldContainer[Global___BulletinKind]: ...
+    @_builtins.property
+    def tasks(self) -> Global___TaskCounts: ...
+    @_builtins.property
+    def months(self) -> _containers.RepeatedCompositeFieldContainer[Global___MonthCounts]:
+        """every month of the period: meetings of cells in the rollout"""
+
     def __init__(
         self,
         *,
@@ -516,14 +647,42 @@ class GetReportResponse(_message.Message):
         cells: _abc.Iterable[Global___CellRow] | None = ...,
         cell_months: _abc.Iterable[Global___CellMonth] | None = ...,
         computed_at: _timestamp_pb2.Timestamp | None = ...,
+        bulletins: Global___BulletinCounts | None = ...,
+        bulletin_kinds: _abc.Iterable[Global___BulletinKind] | None = ...,
+        tasks: Global___TaskCounts | None = ...,
+        months: _abc.Iterable[Global___MonthCounts] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["adoption", b"adoption", "computed_at", b"computed_at", "feedback", b"feedback", "meetings", b"meetings", "membership", b"membership", "period", b"period"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["adoption", b"adoption", "bulletins", b"bulletins", "computed_at", b"computed_at", "feedback", b"feedback", "meetings", b"meetings", "membership", b"membership", "period", b"period", "tasks", b"tasks"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["adoption", b"adoption", "cell_months", b"cell_months", "cells", b"cells", "computed_at", b"computed_at", "documents_by_unit", b"documents_by_unit", "documents_posted", b"documents_posted", "feedback", b"feedback", "meetings", b"meetings", "membership", b"membership", "period", b"period", "studied_members", b"studied_members", "study", b"study", "study_percent", b"study_percent", "unit_id", b"unit_id", "unit_name", b"unit_name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["adoption", b"adoption", "bulletin_kinds", b"bulletin_kinds", "bulletins", b"bulletins", "cell_months", b"cell_months", "cells", b"cells", "computed_at", b"computed_at", "documents_by_unit", b"documents_by_unit", "documents_posted", b"documents_posted", "feedback", b"feedback", "meetings", b"meetings", "membership", b"membership", "months", b"months", "period", b"period", "studied_members", b"studied_members", "study", b"study", "study_percent", b"study_percent", "tasks", b"tasks", "unit_id", b"unit_id", "unit_name", b"unit_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetReportResponse: _TypeAlias = GetReportResponse  # noqa: Y015
+
+@_typing.final
+class MonthCounts(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MONTH_FIELD_NUMBER: _builtins.int
+    MEETINGS_FIELD_NUMBER: _builtins.int
+    month: _builtins.str
+    """YYYY-MM"""
+    @_builtins.property
+    def meetings(self) -> Global___MeetingCounts: ...
+    def __init__(
+        self,
+        *,
+        month: _builtins.str = ...,
+        meetings: Global___MeetingCounts | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["meetings", b"meetings"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["meetings", b"meetings", "month", b"month"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MonthCounts: _TypeAlias = MonthCounts  # noqa: Y015
 
 @_typing.final
 class CellExemption(_message.Message):
@@ -731,6 +890,38 @@ class ExportReportRequest(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ExportReportRequest: _TypeAlias = ExportReportRequest  # noqa: Y015
+
+@_typing.final
+class ExportReviewRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_FIELD_NUMBER: _builtins.int
+    COMMITTEE_FIELD_NUMBER: _builtins.int
+    NUMBER_FIELD_NUMBER: _builtins.int
+    PLACE_FIELD_NUMBER: _builtins.int
+    committee: _builtins.str
+    """The heading block: the issuing committee's name (default: the unit's), the document number
+    (e.g. "45-BC/ĐU") and the place; the date is today's.
+    """
+    number: _builtins.str
+    place: _builtins.str
+    @_builtins.property
+    def report(self) -> Global___GetReportRequest: ...
+    def __init__(
+        self,
+        *,
+        report: Global___GetReportRequest | None = ...,
+        committee: _builtins.str = ...,
+        number: _builtins.str = ...,
+        place: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["report", b"report"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["committee", b"committee", "number", b"number", "place", b"place", "report", b"report"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ExportReviewRequest: _TypeAlias = ExportReviewRequest  # noqa: Y015
 
 @_typing.final
 class ExportReportResponse(_message.Message):

@@ -48,6 +48,11 @@ class ReportsServiceStub:
                 request_serializer=sotay_dot_reports_dot_v1_dot_reports__pb2.ExportReportRequest.SerializeToString,
                 response_deserializer=sotay_dot_reports_dot_v1_dot_reports__pb2.ExportReportResponse.FromString,
                 _registered_method=True)
+        self.ExportReview = channel.unary_unary(
+                '/sotay.reports.v1.ReportsService/ExportReview',
+                request_serializer=sotay_dot_reports_dot_v1_dot_reports__pb2.ExportReviewRequest.SerializeToString,
+                response_deserializer=sotay_dot_reports_dot_v1_dot_reports__pb2.ExportReportResponse.FromString,
+                _registered_method=True)
         self.SetCellExemption = channel.unary_unary(
                 '/sotay.reports.v1.ReportsService/SetCellExemption',
                 request_serializer=sotay_dot_reports_dot_v1_dot_reports__pb2.SetCellExemptionRequest.SerializeToString,
@@ -81,6 +86,15 @@ class ReportsServiceServicer:
 
     def ExportReport(self, request, context):
         """ExportReport: the same figures as an XLSX workbook, one sheet per table (same access).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportReview(self, request, context):
+        """ExportReview: the review report (sơ kết) as a DOCX document in the usual layout: heading
+        block, title, sections with the tables and charts filled in, the committee's assessment
+        left as editable paragraphs (same access).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -121,6 +135,11 @@ def add_ReportsServiceServicer_to_server(servicer, server):
             'ExportReport': grpc.unary_unary_rpc_method_handler(
                     servicer.ExportReport,
                     request_deserializer=sotay_dot_reports_dot_v1_dot_reports__pb2.ExportReportRequest.FromString,
+                    response_serializer=sotay_dot_reports_dot_v1_dot_reports__pb2.ExportReportResponse.SerializeToString,
+            ),
+            'ExportReview': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportReview,
+                    request_deserializer=sotay_dot_reports_dot_v1_dot_reports__pb2.ExportReviewRequest.FromString,
                     response_serializer=sotay_dot_reports_dot_v1_dot_reports__pb2.ExportReportResponse.SerializeToString,
             ),
             'SetCellExemption': grpc.unary_unary_rpc_method_handler(
@@ -196,6 +215,33 @@ class ReportsService:
             target,
             '/sotay.reports.v1.ReportsService/ExportReport',
             sotay_dot_reports_dot_v1_dot_reports__pb2.ExportReportRequest.SerializeToString,
+            sotay_dot_reports_dot_v1_dot_reports__pb2.ExportReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportReview(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sotay.reports.v1.ReportsService/ExportReview',
+            sotay_dot_reports_dot_v1_dot_reports__pb2.ExportReviewRequest.SerializeToString,
             sotay_dot_reports_dot_v1_dot_reports__pb2.ExportReportResponse.FromString,
             options,
             channel_credentials,

@@ -41,6 +41,11 @@ class ReportsServiceStub:
     """GetReport: admins and editors over the unit, and a cell's committee for their cell."""
     ExportReport: _grpc.UnaryUnaryMultiCallable[_reports_pb2.ExportReportRequest, _reports_pb2.ExportReportResponse]
     """ExportReport: the same figures as an XLSX workbook, one sheet per table (same access)."""
+    ExportReview: _grpc.UnaryUnaryMultiCallable[_reports_pb2.ExportReviewRequest, _reports_pb2.ExportReportResponse]
+    """ExportReview: the review report (sơ kết) as a DOCX document in the usual layout: heading
+    block, title, sections with the tables and charts filled in, the committee's assessment
+    left as editable paragraphs (same access).
+    """
     SetCellExemption: _grpc.UnaryUnaryMultiCallable[_reports_pb2.SetCellExemptionRequest, _reports_pb2.SetCellExemptionResponse]
     """SetCellExemption marks a cell as exempt from the rollout (e.g. a police or army cell), with
     a reason, or lifts the mark. Exempt cells are reported apart, not as failures. Admins over
@@ -66,6 +71,11 @@ class ReportsServiceAsyncStub(ReportsServiceStub):
     """GetReport: admins and editors over the unit, and a cell's committee for their cell."""
     ExportReport: _aio.UnaryUnaryMultiCallable[_reports_pb2.ExportReportRequest, _reports_pb2.ExportReportResponse]  # type: ignore[assignment]
     """ExportReport: the same figures as an XLSX workbook, one sheet per table (same access)."""
+    ExportReview: _aio.UnaryUnaryMultiCallable[_reports_pb2.ExportReviewRequest, _reports_pb2.ExportReportResponse]  # type: ignore[assignment]
+    """ExportReview: the review report (sơ kết) as a DOCX document in the usual layout: heading
+    block, title, sections with the tables and charts filled in, the committee's assessment
+    left as editable paragraphs (same access).
+    """
     SetCellExemption: _aio.UnaryUnaryMultiCallable[_reports_pb2.SetCellExemptionRequest, _reports_pb2.SetCellExemptionResponse]  # type: ignore[assignment]
     """SetCellExemption marks a cell as exempt from the rollout (e.g. a police or army cell), with
     a reason, or lifts the mark. Exempt cells are reported apart, not as failures. Admins over
@@ -100,6 +110,17 @@ class ReportsServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_reports_pb2.ExportReportResponse, _abc.Awaitable[_reports_pb2.ExportReportResponse]]:
         """ExportReport: the same figures as an XLSX workbook, one sheet per table (same access)."""
+
+    @_abc_1.abstractmethod
+    def ExportReview(
+        self,
+        request: _reports_pb2.ExportReviewRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_reports_pb2.ExportReportResponse, _abc.Awaitable[_reports_pb2.ExportReportResponse]]:
+        """ExportReview: the review report (sơ kết) as a DOCX document in the usual layout: heading
+        block, title, sections with the tables and charts filled in, the committee's assessment
+        left as editable paragraphs (same access).
+        """
 
     @_abc_1.abstractmethod
     def SetCellExemption(
