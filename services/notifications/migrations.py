@@ -96,4 +96,13 @@ MIGRATIONS = [
             "CREATE INDEX bulletin_reads_member_bulletin ON bulletin_reads (member_id, bulletin_id, read_at)",
         ),
     ),
+    Migration(
+        3,
+        "bulletin fan-out by pages: cursor per bulletin, audience members in id order",
+        (
+            # The last member id whose deliveries are queued (a crashed worker resumes after it).
+            "ALTER TABLE bulletins ADD COLUMN fanout_after TEXT",
+            "CREATE INDEX member_units_unit_member ON member_units (unit_id, member_id)",
+        ),
+    ),
 ]
