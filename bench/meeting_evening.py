@@ -258,10 +258,11 @@ def main() -> int:
                                connections=32, seconds=10)
             print(f"baseline GET /meetings/rubric: {baseline['requests_per_s']:.0f} req/s, "
                   f"p99 {baseline['p99_ms']} ms", flush=True)
-            ci0 = 0
+            ci0, seeded = 0, args.members
             for n in steps:
                 print(f"seeding {n} cells x {args.members} members ({args.backend})", flush=True)
-                cells, _ = seed_identity(identity_db, n, args.members, 0)
+                cells, _ = seed_identity(identity_db, n, args.members, 0, first_card=seeded)
+                seeded += n * args.members
                 prepare(client, cells)
 
                 def open_poll(cells: list[CellData] = cells) -> None:
