@@ -239,7 +239,7 @@ class ElasticIndex:
         self._searches = _SearchConnection(url, timeout)
         # Every request of the client goes through _perform, which adds compatibility headers for 8.x.
         self._perform_plain = self.client.transport.perform_request
-        self.client.transport.perform_request = self._perform  # type: ignore[method-assign]
+        self.client.transport.perform_request = self._perform  # type: ignore[method-assign,assignment]
         self.compatibility: bool | None = None  # unknown until the server has answered once
         self.shards = env_int("ES_SHARDS", 1)
         self.replicas = env_int("ES_REPLICAS", 0)
