@@ -3,7 +3,7 @@
 conditional GET every 2 s) while they check in and vote; the number of cells steps up until the
 SLO breaks, which is this machine's saturation point.
 
-    python -m bench.meeting_evening [--steps 15,30,60,90,120,180,240,400] [--members 25] [--step-seconds 40]
+    python -m bench.meeting_evening [--steps 5,10,20,40,80,160,400] [--members 25] [--step-seconds 40]
                                     [--backend postgres|sqlite] [--gateway-workers 2]
 
 Starts identity, meetings and the gateway (gunicorn) on 127.0.0.1 like bench.meeting_night (fresh
@@ -26,7 +26,10 @@ it ends the run; the last one that met it is the saturation point reported.
 
 Baseline, in the same run: `GET /api/v1/meetings/rubric` (authenticated, no database) with wrk at
 32 connections through the same gateway; the ratio is the saturation step's request rate over it.
-The load generator (one asyncio process) shares the machine's cores with the servers.
+The load generator (one asyncio process) shares the machine's cores with the servers. CPU time of
+each part (gateway and its workers, meetings, identity, the PostgreSQL backends of this run's
+databases, the load generator) is measured per step: CPU per request is what sizing is built on,
+since it does not depend on what else the machine was doing; the 1-minute load average is recorded.
 Writes bench/results/meeting_evening.json and prints it.
 """
 
@@ -48,6 +51,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -68,6 +72,7 @@ from bench.meeting_night import (
 )
 from services.core.db import Database
 
+COMPONENTS = ("gateway", "meetings", "identity", "postgres", "load_generator")
 POLL_EVERY = 2.0
 SLO_P99_MS = 1000.0
 SLO_ERROR_RATE = 0.001
@@ -212,7 +217,7 @@ async def run_step(base: str, cells: list[CellData], ci0: int, seconds: float, o
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", default="15,30,60,90,120,180,240,400", help="cells at each step, ascending")
+    parser.add_argument("--steps", default="5,10,20,40,80,160,400", help="cells at each step, ascending")
     parser.add_argument("--members", type=int, default=25)
     parser.add_argument("--step-seconds", type=float, default=40.0)
     parser.add_argument("--backend", choices=("postgres", "sqlite"), default="postgres")
@@ -232,6 +237,7 @@ def main() -> int:
     else:
         identity_db = Database(f"sqlite:///{tmp / 'identity.db'}")
     first, _ = seed_identity(identity_db, 1, args.members, 0)  # the baseline's member; each step seeds its own
+    databases = tuple(url.rsplit("/", 1)[1] for url in urls.values())
     ports = {"identity": free_port(), "meetings": free_port(), "gateway": free_port()}
     addr = {s: f"127.0.0.1:{p}" for s, p in ports.items()}
     env.update(IDENTITY_ADDR=addr["identity"], MEETINGS_ADDR=addr["meetings"])
@@ -270,14 +276,24 @@ def main() -> int:
                         list(pool.map(lambda c: setattr(c, "poll_id", client.open_poll(c.secretary.token,
                                                                                         c.meeting_id)), cells))
 
+                before = cpu_seconds(databases)
                 step = asyncio.run(run_step(base + "/api/v1/meetings", cells, ci0, args.step_seconds, open_poll))
+                after = cpu_seconds(databases)
                 summary = summary_with_tallies(client, cells, step)
+                used = {k: round(after[k] - before[k], 2) for k in COMPONENTS}
+                served = max(1, summary["requests"])
+                summary["cpu_seconds"] = used
+                summary["server_cpu_ms_per_request"] = {k: round(1000 * used[k] / served, 3) for k in COMPONENTS}
+                summary["server_cores_busy"] = round(sum(used[k] for k in COMPONENTS[:4]) / args.step_seconds, 2)
+                summary["machine_load_average_1m"] = round(os.getloadavg()[0], 1)
                 tallies_exact &= summary["tallies_exact"]
                 results.append(summary)
                 kinds = ", ".join(f"{k} p50 {summary['by_kind'][k]['p50_ms']:.0f} / p99 "
                                   f"{summary['by_kind'][k]['p99_ms']:.0f} ms" for k in KINDS)
                 print(f"{n} cells ({summary['members']} members): {summary['requests_per_s']} req/s, {kinds}, "
                       f"errors {summary['error_rate']:.3%}, polls sent {summary['live_polls_sent_fraction']:.1%}"
+                      f", server cores busy {summary['server_cores_busy']}"
+                      f" (load average {summary['machine_load_average_1m']})"
                       f" -> SLO {'met' if summary['slo_met'] else 'BROKEN'}", flush=True)
                 ci0 += n
                 if not summary["slo_met"]:
@@ -316,6 +332,41 @@ def main() -> int:
     }
     write_result(args.name, result)
     return 0 if tallies_exact else 1
+
+
+def component_of(proc: psutil.Process, databases: tuple[str, ...]) -> str | None:
+    try:
+        line = " ".join(proc.cmdline())
+    except psutil.Error:
+        return None
+    if "gunicorn" in line:
+        return "gateway"
+    for service in ("meetings", "identity"):
+        if f"services.{service}" in line:
+            return service
+    if line.startswith("postgres:") and any(db in line for db in databases):
+        return "postgres"
+    return None
+
+
+def cpu_seconds(databases: tuple[str, ...]) -> dict[str, float]:
+    """CPU time (user + system) used so far by each part: the servers this benchmark started (and
+    the gateway's workers), the PostgreSQL backends serving its databases, and itself."""
+    used = dict.fromkeys(COMPONENTS, 0.0)
+    me = psutil.Process()
+    candidates = me.children(recursive=True) + [p for p in psutil.process_iter() if p.name().startswith("postgres")]
+    for proc in candidates:
+        part = component_of(proc, databases)
+        if part is None:
+            continue
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:
+            continue
+        used[part] += times.user + times.system
+    mine = me.cpu_times()
+    used["load_generator"] = mine.user + mine.system
+    return used
 
 
 def prepare(client: HttpClient, cells: list[CellData]) -> None:
