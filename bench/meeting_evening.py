@@ -3,7 +3,7 @@
 conditional GET every 2 s) while they check in and vote; the number of cells steps up until the
 SLO breaks, which is this machine's saturation point.
 
-    python -m bench.meeting_evening [--steps 5,10,20,40,80,160,400] [--members 25] [--step-seconds 40]
+    python -m bench.meeting_evening [--steps 5,10,15,20,30,40,60,80,120,160,240,400] [--members 25] [--step-seconds 40]
                                     [--backend postgres|sqlite] [--gateway-workers 2]
 
 Starts identity, meetings and the gateway (gunicorn) on 127.0.0.1 like bench.meeting_night (fresh
@@ -217,7 +217,7 @@ async def run_step(base: str, cells: list[CellData], ci0: int, seconds: float, o
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", default="5,10,20,40,80,160,400", help="cells at each step, ascending")
+    parser.add_argument("--steps", default="5,10,15,20,30,40,60,80,120,160,240,400", help="cells at each step, ascending")
     parser.add_argument("--members", type=int, default=25)
     parser.add_argument("--step-seconds", type=float, default=40.0)
     parser.add_argument("--backend", choices=("postgres", "sqlite"), default="postgres")
@@ -280,7 +280,7 @@ def main() -> int:
                 step = asyncio.run(run_step(base + "/api/v1/meetings", cells, ci0, args.step_seconds, open_poll))
                 after = cpu_seconds(databases)
                 summary = summary_with_tallies(client, cells, step)
-                used = {k: round(after[k] - before[k], 2) for k in COMPONENTS}
+                used = cpu_used(before, after)
                 served = max(1, summary["requests"])
                 summary["cpu_seconds"] = used
                 summary["server_cpu_ms_per_request"] = {k: round(1000 * used[k] / served, 3) for k in COMPONENTS}
@@ -349,24 +349,33 @@ def component_of(proc: psutil.Process, databases: tuple[str, ...]) -> str | None
     return None
 
 
-def cpu_seconds(databases: tuple[str, ...]) -> dict[str, float]:
-    """CPU time (user + system) used so far by each part: the servers this benchmark started (and
-    the gateway's workers), the PostgreSQL backends serving its databases, and itself."""
-    used = dict.fromkeys(COMPONENTS, 0.0)
+def cpu_seconds(databases: tuple[str, ...]) -> dict[int, tuple[str, float]]:
+    """CPU time (user + system) used so far by each process of each part, by pid: the servers this
+    benchmark started (and the gateway's workers), the PostgreSQL backends serving its databases,
+    and itself."""
+    used: dict[int, tuple[str, float]] = {}
     me = psutil.Process()
     candidates = me.children(recursive=True) + [p for p in psutil.process_iter() if p.name().startswith("postgres")]
     for proc in candidates:
         part = component_of(proc, databases)
-        if part is None:
-            continue
         try:
-            times = proc.cpu_times()
+            times = proc.cpu_times() if part else None
         except psutil.Error:
             continue
-        used[part] += times.user + times.system
+        if part and times:
+            used[proc.pid] = (part, times.user + times.system)
     mine = me.cpu_times()
-    used["load_generator"] = mine.user + mine.system
+    used[me.pid] = ("load_generator", mine.user + mine.system)
     return used
+
+
+def cpu_used(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]]) -> dict[str, float]:
+    """CPU seconds of each part between two snapshots (a process that ended in between is not counted;
+    one that started is counted whole)."""
+    used = dict.fromkeys(COMPONENTS, 0.0)
+    for pid, (part, seconds) in after.items():
+        used[part] += seconds - (before[pid][1] if pid in before else 0.0)
+    return {k: round(v, 2) for k, v in used.items()}
 
 
 def prepare(client: HttpClient, cells: list[CellData]) -> None:
