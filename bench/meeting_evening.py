@@ -217,7 +217,7 @@ async def run_step(base: str, cells: list[CellData], ci0: int, seconds: float, o
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", default="5,10,15,20,30,40,60,80,120,160,240,400", help="cells at each step, ascending")
+    parser.add_argument("--steps", default="5,10,15,20,30,40,60,80,120,160,240,400", help="cells per step, ascending")
     parser.add_argument("--members", type=int, default=25)
     parser.add_argument("--step-seconds", type=float, default=40.0)
     parser.add_argument("--backend", choices=("postgres", "sqlite"), default="postgres")
