@@ -21,6 +21,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.core.clients import grpc_target
 from services.core.config import (
     METRICS_PORTS,
     data_dir,
@@ -141,7 +142,7 @@ def migrate_all() -> None:
 
 
 def grpc_healthy(target: str, timeout: float = 1.0) -> bool:
-    with grpc.insecure_channel(target) as channel:
+    with grpc.insecure_channel(grpc_target(target)) as channel:  # one address, or replicas: any of them
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout)
         except grpc.RpcError:
