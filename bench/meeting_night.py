@@ -101,8 +101,11 @@ def member_profile(i: int, n: int, card: int) -> Any:
     )
 
 
-def seed_identity(db: Database, cells: int, members: int, big: int) -> tuple[list[CellData], CellData]:
-    """Units and members straight into identity's database (its own modules), then tokens."""
+def seed_identity(
+    db: Database, cells: int, members: int, big: int, first_card: int = 0
+) -> tuple[list[CellData], CellData]:
+    """Units and members straight into identity's database (its own modules), then tokens; party
+    card numbers from `first_card` + 1 (another batch into the same database starts after the last)."""
     import sqlalchemy as sa
     from tqdm import tqdm
 
@@ -116,7 +119,7 @@ def seed_identity(db: Database, cells: int, members: int, big: int) -> tuple[lis
     _, root = create_admin(db, "bench-admin", "bench-admin-password")
     plan = [(f"Chi bộ {c + 1:04d}", members) for c in range(cells)] + [("Chi bộ lớn", big)]
     created: list[tuple[str, list[str]]] = []
-    card = 0
+    card = first_card
     with tqdm(total=sum(n for _, n in plan), desc="seed members", unit="m") as bar, db.write() as conn:
         commune = units.create(conn, "Đảng ủy xã (bench)", "commune", root)
         for name, n in plan:

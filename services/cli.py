@@ -21,7 +21,17 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.core.config import data_dir, env, env_float, secure_data_files, service_addr, write_private
+from services.core.clients import grpc_target
+from services.core.config import (
+    METRICS_PORTS,
+    data_dir,
+    env,
+    env_float,
+    env_int,
+    secure_data_files,
+    service_addr,
+    write_private,
+)
 from services.core.db import Database, Migration
 from services.core.logs import setup_logging
 from services.identity.migrations import MIGRATIONS as IDENTITY_MIGRATIONS
@@ -49,28 +59,78 @@ class Process:
     name: str
     argv: list[str]
     grpc_service: str = ""  # health-checked when set
+    replica: int = 0  # 0, 1, … : which copy (its ports are the replica's own)
+
+    @property
+    def is_gateway(self) -> bool:
+        return self.argv[0].endswith("gunicorn")
 
 
-def processes() -> list[Process]:
+def processes(replicas: int = 1) -> list[Process]:
     py = sys.executable
     procs = []
-    for service in SERVICES:
-        procs.append(Process(service, [py, "-m", f"services.{service}", "serve"], service))
-        for worker in workers_of(service):
-            procs.append(Process(f"{service}-{worker}", [py, "-m", f"services.{service}", worker]))
-    gunicorn = str(Path(py).with_name("gunicorn"))
-    procs.append(Process("gateway", [gunicorn, "-c", "python:gateway.gunicorn_conf", "gateway.app:create_app()"]))
+    for k in range(replicas):
+        for service in SERVICES:
+            procs.append(Process(replica_name(service, k), [py, "-m", f"services.{service}", "serve"], service, k))
+            for worker in workers_of(service):
+                procs.append(Process(replica_name(f"{service}-{worker}", k),
+                                     [py, "-m", f"services.{service}", worker], replica=k))
+        gunicorn = str(Path(py).with_name("gunicorn"))
+        procs.append(Process(replica_name("gateway", k),
+                             [gunicorn, "-c", "python:gateway.gunicorn_conf", "gateway.app:create_app()"], replica=k))
     return procs
 
 
-def process_env(proc: Process, data: Path) -> dict[str, str]:
+def replica_name(name: str, k: int) -> str:
+    return name if k == 0 else f"{name}.{k + 1}"
+
+
+PORT_STEP = 100  # replica k listens on the first replica's port + k × PORT_STEP (unless addresses are listed)
+
+
+def replica_addrs(service: str, replicas: int) -> list[str]:
+    """The addresses of a service's replicas: those listed in <SERVICE>_ADDR (comma-separated), the
+    missing ones on the first one's port + k × PORT_STEP."""
+    listed = [a.strip() for a in service_addr(service).split(",") if a.strip()]
+    host, port = listed[0].rsplit(":", 1)
+    return [listed[k] if k < len(listed) else f"{host}:{int(port) + k * PORT_STEP}" for k in range(replicas)]
+
+
+def gateway_binds(replicas: int) -> list[str]:
+    """GATEWAY_BIND of each gateway replica: the first's address(es), ports moved by k × PORT_STEP."""
+    first = [b.strip() for b in env("GATEWAY_BIND", "127.0.0.1:8080").split(",") if b.strip()]
+    return [",".join(f"{b.rsplit(':', 1)[0]}:{int(b.rsplit(':', 1)[1]) + k * PORT_STEP}" for b in first)
+            for k in range(replicas)]
+
+
+def process_env(proc: Process, data: Path, replicas: int = 1) -> dict[str, str]:
     env = dict(os.environ, SOTAY_DATA_DIR=str(data))
     if "LOG_FORMAT" not in os.environ and sys.stderr.isatty():
         env["LOG_FORMAT"] = "text"  # a person is reading: short lines rather than JSON
     env.setdefault("GATEWAY_BACKENDS", ",".join(SERVICES))
-    if not proc.grpc_service and proc.name != "gateway":
+    if not proc.grpc_service and not proc.is_gateway:
         env["METRICS_PORT"] = "0"  # workers share this host: only the servers expose metrics here
+    if replicas > 1:
+        for service in SERVICES:  # every client balances over every replica (round_robin)
+            env[f"{service.upper()}_ADDR"] = ",".join(replica_addrs(service, replicas))
+        if proc.grpc_service:
+            env["GRPC_PORT"] = replica_addrs(proc.grpc_service, replicas)[proc.replica].rsplit(":", 1)[1]
+            metrics = env_int("METRICS_PORT", METRICS_PORTS[proc.grpc_service])
+            env["METRICS_PORT"] = str(metrics + 10 * proc.replica if metrics else 0)
+        elif proc.is_gateway:
+            env["GATEWAY_BIND"] = gateway_binds(replicas)[proc.replica]
+            env["GATEWAY_CONTROL_SOCKET"] = ""  # one path cannot serve two masters
+        else:
+            env["METRICS_PORT"] = "0"
     return env
+
+
+def up_replicas(args: argparse.Namespace) -> int:
+    """`--replicas`, else SOTAY_REPLICAS, else 1."""
+    replicas = args.replicas if args.replicas is not None else env_int("SOTAY_REPLICAS", 1)
+    if replicas < 1:
+        raise SystemExit("--replicas must be 1 or more")
+    return int(replicas)
 
 
 def migrate_all() -> None:
@@ -82,7 +142,7 @@ def migrate_all() -> None:
 
 
 def grpc_healthy(target: str, timeout: float = 1.0) -> bool:
-    with grpc.insecure_channel(target) as channel:
+    with grpc.insecure_channel(grpc_target(target)) as channel:  # one address, or replicas: any of them
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout)
         except grpc.RpcError:
@@ -106,7 +166,8 @@ def supervisor_backoff() -> Backoff:
     )
 
 
-def cmd_up(_args: argparse.Namespace) -> int:
+def cmd_up(args: argparse.Namespace) -> int:
+    replicas = up_replicas(args)
     data = data_dir()
     print(f"data directory: {data}")
     os.umask(0o077)  # whatever the services write in the data directory is the owner's alone
@@ -125,11 +186,11 @@ def cmd_up(_args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     supervisor = Supervisor(supervisor_backoff())
-    for proc in processes():
-        supervisor.add(proc.name, proc.argv, process_env(proc, data))
-    gateway_url = "http://" + env("GATEWAY_BIND", "127.0.0.1:8080")
+    for proc in processes(replicas):
+        supervisor.add(proc.name, proc.argv, process_env(proc, data, replicas))
+    gateway_url = "http://" + env("GATEWAY_BIND", "127.0.0.1:8080").split(",")[0].strip()
     try:
-        if not _wait_ready(supervisor, gateway_url, stop):
+        if not _wait_ready(supervisor, replicas, stop):
             return 1
         accounts = data / "demo-accounts.txt"
         if demo:
@@ -158,15 +219,17 @@ def banner(gateway_url: str, data: Path, accounts: Path) -> str:
     return "\n".join(lines)
 
 
-def _wait_ready(supervisor: Supervisor, gateway_url: str, stop: dict[str, bool]) -> bool:
-    deadline = time.monotonic() + 60
-    pending = {p.name: p for p in processes() if p.grpc_service or p.name == "gateway"}
+def _wait_ready(supervisor: Supervisor, replicas: int, stop: dict[str, bool]) -> bool:
+    deadline = time.monotonic() + 60 * replicas
+    binds = gateway_binds(replicas)
+    pending = {p.name: p for p in processes(replicas) if p.grpc_service or p.is_gateway}
     while pending and time.monotonic() < deadline and not stop["now"]:
         supervisor.poll()
         for name, proc in list(pending.items()):
-            ok = grpc_healthy(service_addr(proc.grpc_service)) if proc.grpc_service else http_ok(
-                gateway_url + "/healthz"
-            )
+            if proc.grpc_service:
+                ok = grpc_healthy(replica_addrs(proc.grpc_service, replicas)[proc.replica])
+            else:
+                ok = http_ok(f"http://{binds[proc.replica].split(',')[0]}/healthz")
             if ok:
                 print(f"  {name}: ready")
                 del pending[name]
@@ -231,7 +294,11 @@ def cmd_migrate(_args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sotay", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("up", help="run every service and the gateway on the embedded defaults").set_defaults(fn=cmd_up)
+    up = sub.add_parser("up", help="run every service and the gateway on the embedded defaults")
+    up.add_argument("--replicas", type=int, default=None,
+                    help="copies of every server, worker and gateway (default SOTAY_REPLICAS or 1); "
+                         "PostgreSQL (DATABASE_URL with {service}) advised beyond 1")
+    up.set_defaults(fn=cmd_up)
     admin = sub.add_parser("create-admin", help="make an account administering the top unit")
     admin.add_argument("--username", required=True)
     admin.add_argument("--password", required=True)

@@ -136,11 +136,20 @@ def make_channel(
         # A restarted server is found again within about 2 s (gRPC's default waits up to 2 min).
         "grpc.max_reconnect_backoff_ms": 2000,
     }
-    channel = grpc.insecure_channel(
-        target if "://" in target or target.startswith("unix:") else f"dns:///{target}",
-        options=list({**defaults, **dict(options)}.items()),  # the caller's options win
-    )
-    return ContextChannel(channel, default_timeout)
+    channel = grpc.insecure_channel(grpc_target(target), options=list({**defaults, **dict(options)}.items()))
+    return ContextChannel(channel, default_timeout)  # the caller's options won over the defaults
+
+
+def grpc_target(target: str) -> str:
+    """A gRPC target for `host:port` (resolved by DNS: every address of a headless Service), or for
+    several `ip:port` separated by commas (the replicas `sotay up --replicas` runs on loopback),
+    which round_robin balances over; a target with a scheme is left as it is."""
+    if "://" in target or target.startswith(("unix:", "ipv4:", "ipv6:")):
+        return target
+    if "," in target:
+        addresses = [a.strip() for a in target.split(",") if a.strip()]
+        return ("ipv6:" if addresses[0].startswith("[") else "ipv4:") + ",".join(addresses)
+    return f"dns:///{target}"
 
 
 class LazyStub(Generic[T]):

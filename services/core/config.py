@@ -97,6 +97,7 @@ def data_dir() -> Path:
 
 
 def service_addr(service: str) -> str:
+    """Where `service` is: `host:port`, or several (`ip:port,ip:port`: replicas, balanced)."""
     return env(f"{service.upper()}_ADDR", f"127.0.0.1:{SERVICE_PORTS[service]}")
 
 
@@ -119,7 +120,7 @@ class ServerConfig:
             service=service,
             host=env("GRPC_HOST", "127.0.0.1"),
             # GRPC_PORT, else the port of <SERVICE>_ADDR, so one variable tells servers and clients.
-            port=env_int("GRPC_PORT", int(service_addr(service).rsplit(":", 1)[1])),
+            port=env_int("GRPC_PORT", int(service_addr(service).split(",")[0].rsplit(":", 1)[1])),
             metrics_port=env_int("METRICS_PORT", METRICS_PORTS[service]),
             workers=env_int("GRPC_WORKERS", GRPC_WORKERS_DEFAULT.get(service, 8)),
             grace_seconds=float(env("GRPC_GRACE_SECONDS", "10")),
@@ -150,8 +151,9 @@ def connection_age_grace() -> float:
 
 
 def database_url(service: str) -> str:
-    """DATABASE_URL (PostgreSQL in production), else a SQLite file in the data directory."""
-    url = env("DATABASE_URL")
+    """DATABASE_URL (PostgreSQL in production; `{service}` in it becomes the service's name, so one
+    value serves every process of `sotay up`), else a SQLite file in the data directory."""
+    url = env("DATABASE_URL").replace("{service}", service)
     if url:
         if url.startswith("postgresql://") or url.startswith("postgres://"):
             url = "postgresql+psycopg://" + url.split("://", 1)[1]

@@ -105,4 +105,13 @@ MIGRATIONS = [
             "CREATE INDEX feedback_assignee ON feedback (assignee_account_id)",
         ),
     ),
+    Migration(
+        4,
+        "bulletin fan-out by pages: cursor per bulletin, audience members in id order",
+        (
+            # The last member id whose deliveries are queued (a crashed worker resumes after it).
+            "ALTER TABLE bulletins ADD COLUMN fanout_after TEXT",
+            "CREATE INDEX member_units_unit_member ON member_units (unit_id, member_id)",
+        ),
+    ),
 ]

@@ -59,12 +59,14 @@ def system_env(data_dir: Path) -> dict[str, str]:
 
 
 @contextmanager
-def running_system(data_dir: Path, timeout: float = 90, extra_env: dict[str, str] | None = None) -> Iterator[System]:
-    """`sotay up` in the background until it answers /healthz; stopped with SIGTERM afterwards."""
+def running_system(
+    data_dir: Path, timeout: float = 90, extra_env: dict[str, str] | None = None, args: tuple[str, ...] = ()
+) -> Iterator[System]:
+    """`sotay up [args]` in the background until it answers /healthz; stopped with SIGTERM afterwards."""
     env = {**system_env(data_dir), **(extra_env or {})}
     log = data_dir / "sotay-up.log"
     out = log.open("w")
-    process = subprocess.Popen([SOTAY, "up"], env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen([SOTAY, "up", *args], env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
     system = System("http://" + env["GATEWAY_BIND"], env, process, log)
     try:
         deadline = time.monotonic() + timeout

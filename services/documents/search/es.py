@@ -1,4 +1,5 @@
-"""Elasticsearch search index (7.x server, client of the same major).
+"""Elasticsearch search index (7.x server, client of the same major; an 8.x server is spoken to
+in REST API compatibility mode, found out from the server's version at the first request).
 
 - Writes go to an alias (`ES_INDEX_ALIAS`, default `sotay-documents`) over a versioned index
   `<alias>-v<timestamp>`; `reindex` builds a new index and swaps the alias in one atomic
@@ -205,6 +206,30 @@ class _SearchConnection:
         self._drop()
 
 
+# REST API compatibility (8.x servers answer a 7.x client as 7.x would): these media types on both
+# Accept and Content-Type. A 7.x server refuses them (406), so they are sent to 8.x and later only.
+COMPATIBLE = {
+    "application/json": "application/vnd.elasticsearch+json;compatible-with=7",
+    "application/x-ndjson": "application/vnd.elasticsearch+x-ndjson;compatible-with=7",
+}
+
+
+def compatible_headers(headers: dict[str, str] | None) -> dict[str, str]:
+    """`headers` of a request in compatibility mode: JSON and NDJSON media types in their
+    compatible-with=7 form, JSON when the request named none."""
+    out = {k.lower(): v for k, v in (headers or {}).items()}
+    for name in ("accept", "content-type"):
+        media = out.get(name, "application/json")
+        out[name] = COMPATIBLE.get(media.split(";")[0].strip(), media)
+    return out
+
+
+def needs_compatibility(server_info: dict[str, Any]) -> bool:
+    """Whether a server (its `GET /` answer) needs compatibility mode: major version 8 or later."""
+    number = str(server_info.get("version", {}).get("number", "7"))
+    return int(number.split(".")[0]) >= 8
+
+
 class ElasticIndex:
     kind = "elasticsearch"
 
@@ -212,6 +237,10 @@ class ElasticIndex:
         self.alias = alias
         self.client = Elasticsearch(url, timeout=timeout, max_retries=1, retry_on_timeout=False)
         self._searches = _SearchConnection(url, timeout)
+        # Every request of the client goes through _perform, which adds compatibility headers for 8.x.
+        self._perform_plain = self.client.transport.perform_request
+        self.client.transport.perform_request = self._perform  # type: ignore[method-assign,assignment]
+        self.compatibility: bool | None = None  # unknown until the server has answered once
         self.shards = env_int("ES_SHARDS", 1)
         self.replicas = env_int("ES_REPLICAS", 0)
         self.refresh_on_write = env("ES_REFRESH_ON_WRITE", "false") == "true"
@@ -219,6 +248,24 @@ class ElasticIndex:
         # request of hundreds of MB, which a small heap refuses (429, circuit breaker) forever.
         self.bulk_bytes = env_int("ES_BULK_MAX_BYTES", 8 * 1024 * 1024)
         self._highlighter: str | None = None  # "fvh" when the index has body term vectors
+
+    def _perform(
+        self, method: str, url: str, headers: dict[str, str] | None = None, params: Any = None, body: Any = None
+    ) -> Any:
+        if self.compatibility is None:
+            self._detect()
+        if self.compatibility:
+            headers = compatible_headers(headers)
+        return self._perform_plain(method, url, headers=headers, params=params, body=body)
+
+    def _detect(self) -> None:
+        """Ask the server its version (any major answers `GET /` in plain JSON)."""
+        info: dict[str, Any] = self._perform_plain("GET", "/")  # type: ignore[assignment]
+        compatibility = needs_compatibility(info)
+        if compatibility:
+            self._searches.headers = compatible_headers(self._searches.headers)
+            log.info("Elasticsearch 8 or later: requests in 7.x REST API compatibility mode")
+        self.compatibility = compatibility
 
     def _call(self, what: str, fn: Callable[[], Any]) -> Any:
         try:
@@ -518,6 +565,8 @@ class ElasticIndex:
         return body
 
     def search(self, q: SearchQuery) -> SearchResult:
+        if self.compatibility is None:
+            self._call("version", self._detect)
         reply = self._searches.post(f"/{urllib.parse.quote(self.alias)}/_search", self.body(q), "search")
         hits = []
         for h in reply["hits"]["hits"]:

@@ -163,22 +163,50 @@ def enqueue_personal(conn: Connection, notification_id: str, member_id: str, now
     return add(conn, "notification", notification_id, member_id, get_prefs(conn, member_id), now)
 
 
-def fan_out_bulletin(
-    conn: Connection, bulletin_id: str, audience: list[str], now: float, batch: int = 1000
-) -> int:
-    """Queue channel deliveries of a bulletin for the members of its audience who want them.
-    Runs in the delivery worker once the bulletin is published — never at publish time."""
+def fan_out_page(
+    conn: Connection, bulletin_id: str, audience: list[str], after: str, now: float, limit: int
+) -> tuple[str, int, int]:
+    """Queue channel deliveries of a bulletin for the next `limit` members of its audience (by member
+    id, after `after`) who want them: (the last member id of the page, rows added, members read).
+    One page per transaction keeps memory and the transaction bounded whatever the audience; a
+    page read again after a crash adds nothing twice (UNIQUE (item_id, member_id, channel))."""
     if not audience:
-        return 0
-    rows = conn.execute(
+        return after, 0, 0
+    page = conn.execute(
         sa.text(
             "SELECT DISTINCT p.* FROM member_units mu JOIN preferences p ON p.member_id = mu.member_id "
-            "WHERE mu.unit_id IN :units AND p.bulletins_by_channel "
-            "AND (p.webpush_enabled OR p.email_enabled)"
+            "WHERE mu.unit_id IN :units AND mu.member_id > :after AND p.bulletins_by_channel "
+            "AND (p.webpush_enabled OR p.email_enabled) ORDER BY p.member_id LIMIT :n"
         ).bindparams(sa.bindparam("units", expanding=True)),
-        {"units": audience},
+        {"units": audience, "after": after, "n": limit},
     ).all()
+    if not page:
+        return after, 0, 0
+    pushing = set(
+        conn.execute(
+            sa.text("SELECT DISTINCT member_id FROM push_subscriptions WHERE member_id IN :ids").bindparams(
+                sa.bindparam("ids", expanding=True)
+            ),
+            {"ids": [r.member_id for r in page if r.webpush_enabled]},
+        ).scalars()
+    ) if any(r.webpush_enabled for r in page) else set()
+    rows = []
+    for row in page:
+        prefs = row_prefs(row)
+        due = quiet_until(prefs, now)
+        for channel in prefs.channels():
+            if channel == "webpush" and row.member_id not in pushing:
+                continue
+            rows.append({"id": new_id(), "type": "bulletin", "item": bulletin_id, "m": row.member_id,
+                         "ch": channel, "due": due, "now": now})
     added = 0
-    for row in rows:
-        added += add(conn, "bulletin", bulletin_id, row.member_id, row_prefs(row), now)
-    return added
+    if rows:
+        added = conn.execute(
+            sa.text(
+                "INSERT INTO deliveries (id, item_type, item_id, member_id, channel, status, attempts, "
+                "next_attempt_at, created_at) VALUES (:id, :type, :item, :m, :ch, 'pending', 0, :due, :now) "
+                "ON CONFLICT DO NOTHING"
+            ),
+            rows,
+        ).rowcount
+    return str(page[-1].member_id), max(added, 0), len(page)

@@ -2,7 +2,9 @@
 
 Each round:
 1. fans out bulletins whose publish time has come (once each) into delivery rows for the audience
-   members who asked for channels;
+   members who asked for channels, a page of DELIVERY_FANOUT_PAGE members per transaction with the
+   bulletin's cursor (`fanout_after`) moved in the same transaction: memory and transactions stay
+   bounded for a province-wide audience, and a crashed worker resumes after the last committed page;
 2. claims due rows (a lease: next_attempt_at moves forward, so a crashed worker's rows come back;
    on PostgreSQL `FOR UPDATE SKIP LOCKED` lets replicas share the queue), sends each on its channel,
    and records the outcome: sent; or retried after base * 2^attempts (capped, with jitter); or failed
@@ -37,6 +39,7 @@ class Settings:
     max_attempts: int
     base_backoff: float
     max_backoff: float
+    fanout_page: int = 1000
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -45,6 +48,7 @@ class Settings:
             max_attempts=env_int("DELIVERY_MAX_ATTEMPTS", 8),
             base_backoff=float(env("DELIVERY_BACKOFF_SECONDS", "30")),
             max_backoff=float(env("DELIVERY_MAX_BACKOFF_SECONDS", "21600")),
+            fanout_page=max(1, env_int("DELIVERY_FANOUT_PAGE", 1000)),
         )
 
 
@@ -83,30 +87,40 @@ class DeliveryWorker:
         at = now if now is not None else time.time()
         added = 0
         while True:
-            with self.db.write() as conn:
-                self.db.lock(conn, "bulletin-fanout")
-                due = conn.execute(
-                    sa.text(
-                        "SELECT id, expires_at, withdrawn_at FROM bulletins WHERE fanned_out_at IS NULL "
-                        "AND publish_at <= :now ORDER BY publish_at LIMIT 20"
-                    ),
-                    {"now": at},
-                ).all()
-                for b in due:
-                    if b.withdrawn_at is None and (b.expires_at is None or b.expires_at > at):
-                        audience = list(
-                            conn.execute(
-                                sa.text("SELECT unit_id FROM bulletin_audience WHERE bulletin_id = :b"),
-                                {"b": b.id},
-                            ).scalars()
-                        )
-                        added += queue.fan_out_bulletin(conn, b.id, audience, at)
-                    conn.execute(
-                        sa.text("UPDATE bulletins SET fanned_out_at = :now WHERE id = :id"),
-                        {"now": at, "id": b.id},
-                    )
-            if len(due) < 20:
+            page = self.fan_out_page(at)
+            if page is None:
                 return added
+            added += page
+
+    def fan_out_page(self, at: float) -> int | None:
+        """One page of the oldest bulletin due for fan-out, in one transaction: rows added, or None
+        when no bulletin is due. Replicas take turns under the lock, each from the saved cursor."""
+        with self.db.write() as conn:
+            self.db.lock(conn, "bulletin-fanout")
+            b = conn.execute(
+                sa.text(
+                    "SELECT id, expires_at, withdrawn_at, fanout_after FROM bulletins WHERE fanned_out_at IS NULL "
+                    "AND publish_at <= :now ORDER BY publish_at, id LIMIT 1"
+                ),
+                {"now": at},
+            ).first()
+            if b is None:
+                return None
+            added = members = 0
+            last = b.fanout_after or ""
+            if b.withdrawn_at is None and (b.expires_at is None or b.expires_at > at):
+                audience = list(
+                    conn.execute(
+                        sa.text("SELECT unit_id FROM bulletin_audience WHERE bulletin_id = :b"), {"b": b.id}
+                    ).scalars()
+                )
+                last, added, members = queue.fan_out_page(conn, b.id, audience, last, at, self.settings.fanout_page)
+            done = members < self.settings.fanout_page
+            conn.execute(
+                sa.text("UPDATE bulletins SET fanout_after = :after, fanned_out_at = :done WHERE id = :id"),
+                {"after": last or None, "done": at if done else None, "id": b.id},
+            )
+        return added
 
     # --- 2. due deliveries ---
 
