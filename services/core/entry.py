@@ -17,7 +17,7 @@ from services.core.db import Database, Migration
 from services.core.errors import Unavailable
 from services.core.logs import setup_logging
 from services.core.metrics import serve_metrics
-from services.core.outbox import run_relay
+from services.core.outbox import ensure_epoch, run_relay
 from services.core.revocation import identity_watcher
 from services.core.server import Register, serve_forever
 from sotay.identity.v1 import identity_pb2
@@ -69,9 +69,11 @@ def service_main(
     db = Database.for_service(service)
     if args.command == "migrate":
         applied = db.migrate(service, migrations)
+        ensure_epoch(db, service)
         log.info("migrated", extra={"fields": {"applied": applied}})
         return
     db.migrate(service, migrations)
+    ensure_epoch(db, service)  # a restored or recovered database starts its log's new epoch
     if args.command == "serve":
         register, keys, public = build(db)
         check = revocations(db) if revocations is not None else identity_watcher(service).start()
