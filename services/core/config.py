@@ -150,8 +150,9 @@ def connection_age_grace() -> float:
 
 
 def database_url(service: str) -> str:
-    """DATABASE_URL (PostgreSQL in production), else a SQLite file in the data directory."""
-    url = env("DATABASE_URL")
+    """DATABASE_URL (PostgreSQL in production; `{service}` in it becomes the service's name, so one
+    value serves every process of `sotay up`), else a SQLite file in the data directory."""
+    url = env("DATABASE_URL").replace("{service}", service)
     if url:
         if url.startswith("postgresql://") or url.startswith("postgres://"):
             url = "postgresql+psycopg://" + url.split("://", 1)[1]
