@@ -172,6 +172,30 @@ class Database:
                 applied.append(migration.version)
             return applied
 
+    def pending(self, migrations: Sequence[Migration]) -> list[int]:
+        """Versions of `migrations` not applied yet (all of them on an empty database)."""
+        with self.read() as conn:
+            try:
+                done = set(conn.execute(sa.text("SELECT version FROM schema_migrations")).scalars())
+            except sa.exc.ProgrammingError:  # PostgreSQL: no table yet
+                return sorted(m.version for m in migrations)
+            except sa.exc.OperationalError as exc:  # SQLite: no table yet
+                if "no such table" not in str(exc):
+                    raise
+                return sorted(m.version for m in migrations)
+        return sorted(m.version for m in migrations if m.version not in done)
+
+    def wait_for_schema(self, service: str, migrations: Sequence[Migration], timeout: float) -> None:
+        """Wait until another process (the release's migration Job) has applied every migration;
+        SystemExit after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while missing := self.pending(migrations):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{service}: migrations {missing} not applied after {timeout:.0f} s: "
+                                 f"run `python -m services.{service} migrate` (the migration Job)")
+            log.info("waiting for migrations %s of %s (the migration Job applies them)", missing, service)
+            time.sleep(2.0)
+
     def dispose(self) -> None:
         self.engine.dispose()
         if self.reader is not None:
