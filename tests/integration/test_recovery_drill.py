@@ -150,6 +150,7 @@ def sotay(system: System, *args: str) -> float:
     return round(time.monotonic() - began, 2)
 
 
+@pytest.mark.timeout(1500)
 def test_backup_restore_one_service_then_everything(tmp_path: Path, stores: dict[str, str]) -> None:
     data = tmp_path / "data"
     data.mkdir()
