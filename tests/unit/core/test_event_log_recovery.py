@@ -180,3 +180,32 @@ def test_processed_marks_are_pruned_by_age(source: Database) -> None:
     assert prune_processed(source, 50) == 2
     with source.read() as conn:
         assert list(conn.execute(sa.text("SELECT id FROM processed_events")).scalars()) == ["p0"]
+
+
+def test_revocation_watcher_takes_a_new_snapshot_when_identity_is_restored() -> None:
+    from services.core.outbox import Page
+    from services.core.revocation import RevocationWatcher
+
+    log: dict[str, object] = {"floors": {"a": 1}, "events": [], "epochs": (Epoch("e1", 0),)}
+    snapshots = []
+
+    def snapshot() -> tuple[dict[str, int], int]:
+        snapshots.append(1)
+        return dict(log["floors"]), len(log["events"])  # type: ignore[call-overload, arg-type]
+
+    def fetch(after: int) -> Page:
+        events = [e for e in log["events"] if e.seq > after]  # type: ignore[attr-defined]
+        return Page(events, events[-1].seq if events else after, log["epochs"])  # type: ignore[arg-type]
+
+    watcher = RevocationWatcher(snapshot, fetch)
+    watcher.sync_once()
+    log["events"] = [Event("x1", 1, "identity.token.revoked", "k", {"subject": "b", "min_version": 2}),
+                     Event("x2", 2, "identity.token.revoked", "k", {"subject": "c", "min_version": 3})]
+    watcher.sync_once()
+    assert len(snapshots) == 1 and watcher._floors == {"a": 1, "b": 2, "c": 3}
+    # identity restored from a backup taken after x1: its next event is numbered 2 again
+    log["events"] = [log["events"][0],  # type: ignore[index]
+                     Event("y2", 2, "identity.token.revoked", "k", {"subject": "d", "min_version": 4})]
+    log["floors"], log["epochs"] = {"a": 1, "b": 2, "d": 4}, (Epoch("e1", 0), Epoch("e2", 1))
+    watcher.sync_once()
+    assert len(snapshots) == 2 and watcher._floors["d"] == 4
