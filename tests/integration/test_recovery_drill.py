@@ -10,6 +10,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -62,6 +63,7 @@ def empty_bucket(s3: Minio, bucket: str) -> int:
 
 SEED = """
 import sys
+import threading
 from pathlib import Path
 from services.cli import migrate_all
 from services.core.config import write_private
@@ -222,3 +224,42 @@ def test_backup_restore_one_service_then_everything(tmp_path: Path, stores: dict
     times["backup_steps"] = {s: v["steps"] for s, v in json.loads(backed)["services"].items()}
     times["restore_all_steps"] = {s: v["steps"] for s, v in json.loads(restored)["services"].items()}
     record("drill", times)
+
+
+@pytest.mark.timeout(900)
+def test_the_services_ride_out_a_postgres_restart(tmp_path: Path) -> None:
+    """Members keep using the web API while PostgreSQL restarts: reads wait for the server or are
+    retried (UNAVAILABLE), so none of them fails."""
+    data = tmp_path / "data"
+    data.mkdir()
+    with own_postgres(tmp_path / "pg") as pg, running(data, {"DATABASE_URL": pg.template}) as system:
+        accounts = demo_accounts(data)
+        member = login(system, *accounts["member"])
+        statuses: list[int] = []
+        stop = threading.Event()
+
+        def client(n: int) -> None:
+            path = "/api/v1/me" if n % 2 else "/api/v1/inbox"
+            while not stop.is_set():
+                try:
+                    statuses.append(requests.get(system.url(path), headers=member, timeout=30).status_code)
+                except requests.RequestException:
+                    statuses.append(0)
+                time.sleep(0.1)
+
+        clients = [threading.Thread(target=client, args=(n,)) for n in range(4)]
+        for t in clients:
+            t.start()
+        time.sleep(3)
+        before = len(statuses)
+        down = pg.restart()
+        time.sleep(5)
+        stop.set()
+        for t in clients:
+            t.join(timeout=60)
+    failed = [s for s in statuses if s != 200]
+    record("services_postgres_restart", {"clients": 4, "seconds_down": round(down, 2), "requests": len(statuses),
+                                         "requests_after_restart_began": len(statuses) - before,
+                                         "failed": len(failed), "failed_statuses": sorted(set(failed))})
+    assert failed == []
+    assert len(statuses) - before > 20
