@@ -6,7 +6,7 @@
     deploy_checks.py structure OUT_DIR
         OUT_DIR holds the rendered overlays (*.yaml) and `docker-compose config` output
         (compose.json). Checks that every process the code has (services/*/app.py: WORKERS,
-        COMMANDS) is deployed the way DESIGN.md and k8s/README.md say, that the NetworkPolicies
+        COMMANDS) is deployed the way docs/design.md and k8s/README.md say, that the NetworkPolicies
         allow exactly the gRPC calls the code makes, that k8s/README.md documents exactly the
         Secrets referenced, and that the README's Configuration table lists every environment
         variable the code reads (and the deploy files set no other).

@@ -2,7 +2,7 @@
 
 No I/O here: the service feeds in the roster snapshot as it stands, and stores what comes out.
 
-Rules (Charter art. 9 cl. 5 and art. 3, and the guidance on applying it; DOMAIN.md):
+Rules (Charter art. 9 cl. 5 and art. 3, and the guidance on applying it; docs/domain.md):
 - Probationary members do not vote (they attend and speak). Exempt members may vote if present.
   A suspended, prosecuted or detained member does not vote.
 - A resolution passes with MORE THAN HALF of the official members. The denominator is every
