@@ -28,6 +28,7 @@ from services.core.backup import Part, backup_service, restore_service
 from services.core.config import data_dir, env, env_float, secure_data_files, service_addr, write_private
 from services.core.db import Database, Migration
 from services.core.logs import setup_logging
+from services.core.outbox import ensure_epoch
 from services.identity.migrations import MIGRATIONS as IDENTITY_MIGRATIONS
 from services.supervisor import Backoff, Supervisor
 
@@ -81,6 +82,7 @@ def migrate_all() -> None:
     for service in SERVICES:
         db = Database.for_service(service)
         applied = db.migrate(service, migrations_of(service))
+        ensure_epoch(db, service)
         print(f"{service}: migrations applied {applied or 'none (up to date)'}")
         db.dispose()
 
