@@ -19,9 +19,11 @@ FROM python:3.11-slim-bookworm
 LABEL org.opencontainers.image.title="sotay" \
       org.opencontainers.image.description="Sổ tay Đảng viên: gRPC services, workers and HTTP gateway"
 # tini: PID 1 that forwards signals and reaps children (the OCR worker runs tesseract, and
-# pdftoppm from poppler-utils to render the pages of scanned PDFs).
+# pdftoppm from poppler-utils to render the pages of scanned PDFs); postgresql-client: pg_dump and
+# pg_restore for `sotay backup` / `sotay restore` (docs/operations.md).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends tini tesseract-ocr tesseract-ocr-vie poppler-utils \
+       postgresql-client \
     && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 sotay \
     && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \

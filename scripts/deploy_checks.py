@@ -176,8 +176,8 @@ def documented_secrets() -> set[tuple[str, str]]:
 
 
 def pod_spec(obj: dict) -> dict | None:
-    """The pod template of a Deployment, or of the Job template of a CronJob."""
-    if obj["kind"] == "Deployment":
+    """The pod template of a Deployment or a Job, or of the Job template of a CronJob."""
+    if obj["kind"] in ("Deployment", "Job"):
         return obj["spec"]["template"]["spec"]
     if obj["kind"] == "CronJob":
         return obj["spec"]["jobTemplate"]["spec"]["template"]["spec"]
@@ -329,7 +329,7 @@ def check_overlay(path: Path, variables: set[str], problems: Problems) -> None:
 
     deployments = by_kind.get("Deployment", {})
     cronjobs = by_kind.get("CronJob", {})
-    workloads = {**deployments, **cronjobs}
+    workloads = {**deployments, **cronjobs, **by_kind.get("Job", {})}
     expected = {"gateway", *SERVERS} | {f"{s}-{w}" for s, ws in WORKERS.items() for w in ws}
     problems.check(
         set(deployments) == expected,
@@ -365,8 +365,15 @@ def check_overlay(path: Path, variables: set[str], problems: Problems) -> None:
             )
         migrate = [c["args"] for c in pod.get("initContainers", [])]
         problems.check(
-            migrate == [["python", "-m", f"services.{service}", "migrate"]],
-            f"{where} {service} should migrate in an init container",
+            migrate == [["python", "-m", f"services.{service}", "migrate", "--wait"]],
+            f"{where} {service} should wait for its schema in an init container",
+        )
+        job = by_kind.get("Job", {}).get(f"{service}-migrate")
+        job_args = [c["args"] for c in (job or {}).get("spec", {}).get("template", {}).get("spec", {}).get(
+            "containers", [])]
+        problems.check(
+            job_args == [["python", "-m", f"services.{service}", "migrate"]],
+            f"{where} {service} should migrate once per release in the Job {service}-migrate",
         )
         ports = by_kind.get("Service", {}).get(service, {}).get("spec", {}).get("ports", [])
         problems.check(any(p["port"] == port for p in ports), f"{where} Service {service} should expose {port}")

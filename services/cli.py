@@ -4,12 +4,15 @@
   sotay create-admin       make an account administering the top unit (province)
   sotay import-members F   import members from a CSV/XLSX file
   sotay migrate            bring every service's database schema up to date
+  sotay backup DIR         every service's database, the document files (docs/operations.md)
+  sotay restore DIR        put a backup back (services stopped), rebuild the search index
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import os
 import signal
 import sys
@@ -21,6 +24,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from services.core.backup import Part, backup_service, restore_service
 from services.core.clients import grpc_target
 from services.core.config import (
     METRICS_PORTS,
@@ -34,6 +38,7 @@ from services.core.config import (
 )
 from services.core.db import Database, Migration
 from services.core.logs import setup_logging
+from services.core.outbox import ensure_epoch
 from services.identity.migrations import MIGRATIONS as IDENTITY_MIGRATIONS
 from services.supervisor import Backoff, Supervisor
 
@@ -137,6 +142,7 @@ def migrate_all() -> None:
     for service in SERVICES:
         db = Database.for_service(service)
         applied = db.migrate(service, migrations_of(service))
+        ensure_epoch(db, service)
         print(f"{service}: migrations applied {applied or 'none (up to date)'}")
         db.dispose()
 
@@ -291,6 +297,54 @@ def cmd_migrate(_args: argparse.Namespace) -> int:
     return 0
 
 
+def backup_parts(service: str) -> tuple[Part, ...]:
+    """What a service backs up besides its database (services/<name>/backup.py PARTS)."""
+    try:
+        module = importlib.import_module(f"services.{service}.backup")
+    except ModuleNotFoundError:
+        return ()
+    return tuple(module.PARTS)
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    """`sotay backup DIR`: each service's database (and documents' files) into DIR/<service>."""
+    target = Path(args.dir)
+    target.mkdir(parents=True, exist_ok=True, mode=0o700)
+    started = time.monotonic()
+    report = {}
+    for service in args.service or SERVICES:
+        db = Database.for_service(service)
+        report[service] = backup_service(service, db, target / service, backup_parts(service))
+        db.dispose()
+        print(f"{service}: backed up in {report[service]['seconds']} s {report[service]['steps']}")
+    summary = {"seconds": round(time.monotonic() - started, 3), "services": report}
+    (target / "backup.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    print(f"backup in {target} ({summary['seconds']} s)")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """`sotay restore DIR`: put the backup back, service by service (each must be stopped)."""
+    source = Path(args.dir)
+    services = args.service or SERVICES
+    serving = [s for s in services if grpc_healthy(service_addr(s).split(",")[0], timeout=0.5)]
+    if serving and not args.force:
+        print(f"stop these services before restoring their databases: {', '.join(serving)} (or --force)")
+        return 1
+    started = time.monotonic()
+    report = {}
+    for service in services:
+        db = Database.for_service(service)
+        report[service] = restore_service(service, db, source / service, migrations_of(service),
+                                          backup_parts(service))
+        db.dispose()
+        print(f"{service}: restored in {report[service]['seconds']} s {report[service]['steps']}")
+    summary = {"seconds": round(time.monotonic() - started, 3), "services": report}
+    (source / "restore.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    print(f"restored from {source} ({summary['seconds']} s); start the services again")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sotay", description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -309,6 +363,15 @@ def main(argv: list[str] | None = None) -> int:
     imp.add_argument("--dry-run", action="store_true")
     imp.set_defaults(fn=cmd_import_members)
     sub.add_parser("migrate", help="apply database migrations").set_defaults(fn=cmd_migrate)
+    backup = sub.add_parser("backup", help="back up every service's database and the document files")
+    backup.add_argument("dir")
+    backup.add_argument("--service", action="append", choices=SERVICES, help="only this service (repeatable)")
+    backup.set_defaults(fn=cmd_backup)
+    restore = sub.add_parser("restore", help="restore a backup (the services stopped), rebuild search")
+    restore.add_argument("dir")
+    restore.add_argument("--service", action="append", choices=SERVICES, help="only this service (repeatable)")
+    restore.add_argument("--force", action="store_true", help="even when a service answers at its address")
+    restore.set_defaults(fn=cmd_restore)
     args = parser.parse_args(argv)
     setup_logging("sotay")
     try:

@@ -9,7 +9,9 @@ migration gives PostgreSQL its own statements.
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
+import select
 import time
 import zlib
 from collections import namedtuple
@@ -22,7 +24,50 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-from services.core.config import database_url
+from services.core.config import database_url, env, env_float, env_int
+
+log = logging.getLogger("sotay.db")
+
+
+@dataclass(frozen=True)
+class PoolSettings:
+    """PostgreSQL connections of one process (README, "Databases"; docs/operations.md)."""
+
+    pool_size: int = 10  # per engine: a process has two (writes, autocommit reads)
+    max_overflow: int = 10
+    pool_timeout: float = 30.0  # waiting for a free connection
+    recycle: float = 300.0
+    connect_timeout: float = 5.0
+    connect_retry: float = 10.0  # a new connection is retried this long while the server is down
+    statement_timeout: float = 600.0  # 0: none
+    lock_timeout: float = 30.0
+    idle_in_transaction_timeout: float = 300.0
+    pgbouncer: bool = False  # transaction pooling: no prepared statements, no startup options
+
+    @classmethod
+    def from_env(cls, pool_size: int | None = None) -> PoolSettings:
+        size = env_int("DB_POOL_SIZE", pool_size or 10)
+        return cls(
+            pool_size=size,
+            max_overflow=env_int("DB_MAX_OVERFLOW", size),
+            pool_timeout=env_float("DB_POOL_TIMEOUT", 30.0),
+            recycle=env_float("DB_POOL_RECYCLE", 300.0),
+            connect_timeout=env_float("DB_CONNECT_TIMEOUT", 5.0),
+            connect_retry=env_float("DB_CONNECT_RETRY_SECONDS", 10.0),
+            statement_timeout=env_float("DB_STATEMENT_TIMEOUT", 600.0),
+            lock_timeout=env_float("DB_LOCK_TIMEOUT", 30.0),
+            idle_in_transaction_timeout=env_float("DB_IDLE_IN_TRANSACTION_TIMEOUT", 300.0),
+            pgbouncer=env("DB_PGBOUNCER", "false").lower() in ("1", "true", "yes"),
+        )
+
+    def session_options(self) -> str:
+        """Session settings sent at connect (`options`); through PgBouncer set them on the role."""
+        settings = {
+            "statement_timeout": self.statement_timeout,
+            "lock_timeout": self.lock_timeout,
+            "idle_in_transaction_session_timeout": self.idle_in_transaction_timeout,
+        }
+        return " ".join(f"-c {name}={int(seconds * 1000)}" for name, seconds in settings.items())
 
 
 @dataclass(frozen=True)
@@ -37,9 +82,10 @@ class Migration:
 
 
 class Database:
-    def __init__(self, url: str, pool_size: int = 10) -> None:
+    def __init__(self, url: str, pool_size: int = 10, settings: PoolSettings | None = None) -> None:
         self.url = url
         self.reader: Engine | None = None  # PostgreSQL: connections that stay in autocommit
+        self.settings = settings or PoolSettings.from_env(pool_size)
         if url.startswith("sqlite"):
             # A connection per thread that may hold one, kept open (connecting runs the PRAGMAs).
             self.engine: Engine = sa.create_engine(
@@ -48,17 +94,30 @@ class Database:
             )
             _sqlite_setup(self.engine)
         else:
-            # No ping per checkout (a round trip per call); connections are recycled instead, and
-            # one found dead fails its call as UNAVAILABLE (see interceptors) and is discarded.
-            pool: dict[str, Any] = {"pool_size": pool_size, "max_overflow": pool_size, "pool_recycle": 300}
+            # No ping per checkout (a round trip per call): a checkout looks whether the server
+            # closed the connection (its socket readable, no round trip) and reconnects then, so a
+            # restarted server costs no errors once it is back; connections are recycled too.
+            conf = self.settings
+            pool: dict[str, Any] = {
+                "pool_size": conf.pool_size, "max_overflow": conf.max_overflow,
+                "pool_timeout": conf.pool_timeout, "pool_recycle": conf.recycle,
+            }
+            if conf.pgbouncer:  # server-side prepared statements do not survive transaction pooling
+                pool["connect_args"] = {"prepare_threshold": None}
             self.engine = sa.create_engine(url, **pool)
             # Reads get a pool of their own: switching a pooled connection to autocommit and back
             # cost a read about 30 µs of client CPU. Connections are opened as threads need them.
             self.reader = sa.create_engine(url, isolation_level="AUTOCOMMIT", **pool)
+            for engine in (self.engine, self.reader):
+                _postgres_setup(engine, conf)
+
+    service = ""  # whose database (for_service): names it as a reader of other services' logs
 
     @classmethod
     def for_service(cls, service: str) -> Database:
-        return cls(database_url(service))
+        db = cls(database_url(service))
+        db.service = service
+        return db
 
     @property
     def is_postgres(self) -> bool:
@@ -113,10 +172,72 @@ class Database:
                 applied.append(migration.version)
             return applied
 
+    def pending(self, migrations: Sequence[Migration]) -> list[int]:
+        """Versions of `migrations` not applied yet (all of them on an empty database)."""
+        with self.read() as conn:
+            try:
+                done = set(conn.execute(sa.text("SELECT version FROM schema_migrations")).scalars())
+            except sa.exc.ProgrammingError:  # PostgreSQL: no table yet
+                return sorted(m.version for m in migrations)
+            except sa.exc.OperationalError as exc:  # SQLite: no table yet
+                if "no such table" not in str(exc):
+                    raise
+                return sorted(m.version for m in migrations)
+        return sorted(m.version for m in migrations if m.version not in done)
+
+    def wait_for_schema(self, service: str, migrations: Sequence[Migration], timeout: float) -> None:
+        """Wait until another process (the release's migration Job) has applied every migration;
+        SystemExit after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while missing := self.pending(migrations):
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{service}: migrations {missing} not applied after {timeout:.0f} s: "
+                                 f"run `python -m services.{service} migrate` (the migration Job)")
+            log.info("waiting for migrations %s of %s (the migration Job applies them)", missing, service)
+            time.sleep(2.0)
+
     def dispose(self) -> None:
         self.engine.dispose()
         if self.reader is not None:
             self.reader.dispose()
+
+
+def _postgres_setup(engine: Engine, conf: PoolSettings) -> None:
+    @event.listens_for(engine, "do_connect")
+    def connect(dialect: Any, _record: Any, cargs: Any, cparams: dict[str, Any]) -> Any:
+        cparams.setdefault("connect_timeout", max(1, int(conf.connect_timeout)))
+        cparams.setdefault("keepalives_idle", 30)  # a peer gone without a FIN is noticed
+        if not conf.pgbouncer:
+            cparams["options"] = f"{cparams.get('options', '')} {conf.session_options()}".strip()
+        deadline = time.monotonic() + conf.connect_retry
+        delay = 0.1
+        while True:
+            try:
+                return dialect.connect(*cargs, **cparams)
+            except dialect.loaded_dbapi.OperationalError:
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.info("database not reachable, retrying in %.1f s", delay)
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+
+    @event.listens_for(engine, "checkout")
+    def checkout(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+        if closed_by_server(dbapi_conn):
+            raise sa.exc.DisconnectionError("the server closed this connection")  # the pool reconnects
+
+
+def closed_by_server(dbapi_conn: Any) -> bool:
+    """Whether an idle connection has something to read — the server's goodbye (a restart, an
+    idle timeout) or its end of file — or is broken: then it is no use. No round trip."""
+    if getattr(dbapi_conn, "broken", False) or getattr(dbapi_conn, "closed", False):
+        return True
+    try:
+        poller = select.poll()
+        poller.register(dbapi_conn.pgconn.socket, select.POLLIN)
+        return bool(poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return True
 
 
 def _sqlite_setup(engine: Engine) -> None:

@@ -12,12 +12,12 @@ import grpc
 
 from services.core.auth import KeySource, RevocationCheck, TokenVerifier
 from services.core.clients import identity_stub
-from services.core.config import ServerConfig
+from services.core.config import ServerConfig, env, env_float
 from services.core.db import Database, Migration
 from services.core.errors import Unavailable
 from services.core.logs import setup_logging
 from services.core.metrics import serve_metrics
-from services.core.outbox import run_relay
+from services.core.outbox import ensure_epoch, run_relay
 from services.core.revocation import identity_watcher
 from services.core.server import Register, serve_forever
 from sotay.identity.v1 import identity_pb2
@@ -64,14 +64,26 @@ def service_main(
     workers = {"relay": lambda db, stop: run_relay(db, service, stop), **(workers or {})}
     parser = argparse.ArgumentParser(prog=f"python -m services.{service}")
     parser.add_argument("command", nargs="?", default="serve", choices=["serve", "migrate", *workers])
+    parser.add_argument("--wait", action="store_true",
+                        help="migrate: only wait until the schema is current (applied by the migration Job)")
     args = parser.parse_args(argv)
     setup_logging(service)
     db = Database.for_service(service)
+    wait = env_float("MIGRATION_WAIT_SECONDS", 900.0)
     if args.command == "migrate":
+        if args.wait:
+            db.wait_for_schema(service, migrations, wait)
+            return
         applied = db.migrate(service, migrations)
+        ensure_epoch(db, service)
         log.info("migrated", extra={"fields": {"applied": applied}})
         return
-    db.migrate(service, migrations)
+    # Kubernetes migrates once per release (a Job): its processes only wait for the schema.
+    if env("MIGRATE_ON_START", "true").lower() in ("1", "true", "yes"):
+        db.migrate(service, migrations)
+    else:
+        db.wait_for_schema(service, migrations, wait)
+    ensure_epoch(db, service)  # a restored or recovered database starts its log's new epoch
     if args.command == "serve":
         register, keys, public = build(db)
         check = revocations(db) if revocations is not None else identity_watcher(service).start()

@@ -6,6 +6,16 @@
 - `EventLogServicer` serves numbered events over gRPC (sotay.events.v1).
 - `EventConsumer` pulls another service's log and applies each event once: the handler's
   writes, the processed-event mark and the cursor move commit in one transaction.
+
+Epochs: a log restored from a backup numbers new events from where the backup stopped, below
+cursors consumers may hold. Each log therefore has an epoch (a random id, a new one whenever the
+database is restored or found to be another incarnation, see `ensure_epoch`); a consumer keeps
+the epoch with its cursor and, on meeting a newer one, goes back to the restore point and reads
+on from there (what it had applied already is skipped by id).
+
+Pruning: numbered events older than OUTBOX_RETENTION_SECONDS that every known reader has read
+are deleted by the relay; processed-event marks older than PROCESSED_EVENTS_RETENTION_SECONDS by
+the consumers (docs/operations.md, "Event logs").
 """
 
 from __future__ import annotations
@@ -24,7 +34,8 @@ import sqlalchemy as sa
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.engine import Connection
 
-from services.core.db import Database, execute
+from services.core.config import SERVICE_PORTS, env_float
+from services.core.db import Database, Migration, execute
 from services.core.metrics import OUTBOX_RELAYED
 from sotay.events.v1 import events_pb2, events_pb2_grpc
 
@@ -38,6 +49,24 @@ OUTBOX_STATEMENTS = (
     "CREATE TABLE processed_events (id TEXT PRIMARY KEY, processed_at DOUBLE PRECISION NOT NULL)",
 )
 
+# Added to every service's MIGRATIONS after its own (versions 1001+ are the event log's).
+OUTBOX_MIGRATIONS = (
+    Migration(
+        1001,
+        "event log epochs, readers, pruning indexes",
+        (
+            "CREATE TABLE event_log_epochs (id TEXT PRIMARY KEY, base_seq BIGINT NOT NULL, "
+            "started_at DOUBLE PRECISION NOT NULL, fingerprint TEXT NOT NULL)",
+            "CREATE TABLE event_readers (reader TEXT PRIMARY KEY, epoch TEXT NOT NULL, seq BIGINT NOT NULL, "
+            "seen_at DOUBLE PRECISION NOT NULL)",
+            "ALTER TABLE event_cursors ADD COLUMN epoch TEXT",
+            "CREATE INDEX processed_events_at ON processed_events (processed_at)",
+            "CREATE INDEX outbox_created ON outbox (created_at) WHERE seq IS NOT NULL",
+        ),
+    ),
+)
+DAY = 86400.0
+
 
 @dataclass(frozen=True)
 class Event:
@@ -46,6 +75,76 @@ class Event:
     topic: str
     key: str
     payload: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Epoch:
+    id: str
+    base_seq: int
+
+
+class Page(tuple[list[Event], int, tuple[Epoch, ...]]):
+    """What a fetch returns: events, the last seq scanned, and the log's epochs (oldest first;
+    empty from a source that has none)."""
+
+    __slots__ = ()
+
+    def __new__(cls, events: list[Event], last: int, epochs: tuple[Epoch, ...] = ()) -> Page:
+        return super().__new__(cls, (events, last, epochs))
+
+
+def fingerprint(conn: Connection) -> str:
+    """What identifies this incarnation of the database: on PostgreSQL the cluster's system id,
+    its timeline (a point-in-time recovery or a promoted standby starts a new one) and the
+    database's oid (a database created anew for a restore has another). SQLite: none (a restore
+    through `sotay restore` starts the epoch itself)."""
+    if conn.dialect.name != "postgresql":
+        return "sqlite"
+    oid = conn.execute(sa.text("SELECT oid FROM pg_database WHERE datname = current_database()")).scalar_one()
+    try:
+        with conn.begin_nested():
+            system, timeline = conn.execute(
+                sa.text("SELECT (SELECT system_identifier FROM pg_control_system()), "
+                        "(SELECT timeline_id FROM pg_control_checkpoint())")
+            ).one()
+    except sa.exc.DBAPIError:  # pg_control_* need pg_monitor on some servers: the oid alone then
+        return f"db{oid}"
+    return f"{system}/{timeline}/db{oid}"
+
+
+def epochs(conn: Connection) -> tuple[Epoch, ...]:
+    found = conn.execute(sa.text("SELECT id, base_seq FROM event_log_epochs ORDER BY started_at, id")).all()
+    return tuple(Epoch(r.id, int(r.base_seq)) for r in found)
+
+
+def start_epoch(conn: Connection, mark: str) -> Epoch:
+    """A new epoch beginning at the log's highest seq (call under the relay lock)."""
+    top = int(conn.execute(sa.text("SELECT COALESCE(MAX(seq), 0) FROM outbox")).scalar_one())
+    new = Epoch(uuid.uuid4().hex, top)
+    conn.execute(
+        sa.text("INSERT INTO event_log_epochs (id, base_seq, started_at, fingerprint) VALUES (:i, :b, :t, :f)"),
+        {"i": new.id, "b": new.base_seq, "t": time.time(), "f": mark},
+    )
+    return new
+
+
+def ensure_epoch(db: Database, service: str, restored: bool = False) -> Epoch:
+    """The current epoch of the log, started anew when there is none, when the database is not
+    the incarnation the last epoch was started in (restored into a new database, recovered to a
+    point in time, a standby promoted), or when `restored` says so (`sotay restore`)."""
+    with db.write() as conn:
+        db.lock(conn, f"outbox-relay:{service}")
+        mark = fingerprint(conn)
+        last = conn.execute(
+            sa.text("SELECT id, base_seq, fingerprint FROM event_log_epochs ORDER BY started_at DESC, id DESC LIMIT 1")
+        ).first()
+        if last is not None and last.fingerprint == mark and not restored:
+            return Epoch(last.id, int(last.base_seq))
+        new = start_epoch(conn, mark)
+        if last is not None:
+            log.warning("event log: new epoch (database restored or another incarnation)",
+                        extra={"fields": {"service": service, "epoch": new.id, "base_seq": new.base_seq}})
+        return new
 
 
 def emit(conn: Connection, topic: str, key: str, payload: dict[str, Any]) -> str:
@@ -79,9 +178,33 @@ def relay_once(db: Database, service: str, batch: int = 1000) -> int:
     return len(ids)
 
 
+class Every:
+    """True once every `seconds` (the first call included)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._next = 0.0
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if now < self._next:
+            return False
+        self._next = now + self.seconds
+        return True
+
+
+def prune_interval() -> float:
+    return env_float("OUTBOX_PRUNE_INTERVAL", 3600.0)
+
+
 def run_relay(db: Database, service: str, stop: threading.Event, idle_sleep: float = 0.1) -> None:
+    """Number events until `stop`; prune the log every OUTBOX_PRUNE_INTERVAL seconds."""
+    ensure_epoch(db, service)
+    prune_due = Every(prune_interval())
     while not stop.is_set():
         try:
+            if prune_due():
+                prune_outbox(db, service, outbox_retention())
             if relay_once(db, service) == 0:
                 stop.wait(idle_sleep)
         except sa.exc.OperationalError:
@@ -109,15 +232,32 @@ def read_events(
 
 
 class EventLogServicer(events_pb2_grpc.EventLogServiceServicer):
+    EPOCHS_TTL = 5.0  # seconds a server serves the epochs it read (a restore restarts it anyway)
+    READER_RECORD_INTERVAL = 10.0  # seconds between records of one reader's position
+
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._epochs: tuple[Epoch, ...] = ()
+        self._epochs_at = -1e18
+        self._recorded: dict[str, float] = {}
+
+    def current_epochs(self) -> tuple[Epoch, ...]:
+        now = time.monotonic()
+        if now - self._epochs_at > self.EPOCHS_TTL:
+            with self.db.read() as conn:
+                self._epochs = epochs(conn)
+            self._epochs_at = now
+        return self._epochs
 
     def ListEvents(
         self, request: events_pb2.ListEventsRequest, context: grpc.ServicerContext
     ) -> events_pb2.ListEventsResponse:
         size = min(max(request.page_size or 100, 1), 1000)
+        chain = self.current_epochs()
         with self.db.read() as conn:
             events, last = read_events(conn, request.after_seq, size, list(request.topic_prefixes))
+        if request.reader and chain:
+            self._record_reader(request.reader[:100], chain[-1].id, request.after_seq)
         return events_pb2.ListEventsResponse(
             events=[
                 events_pb2.Event(
@@ -126,7 +266,21 @@ class EventLogServicer(events_pb2_grpc.EventLogServiceServicer):
                 for e in events
             ],
             last_seq=last,
+            epochs=[events_pb2.Epoch(id=e.id, base_seq=e.base_seq) for e in chain],
         )
+
+    def _record_reader(self, reader: str, epoch: str, seq: int) -> None:
+        """Where `reader` has read to (what it asks after), at most every few seconds."""
+        now = time.monotonic()
+        if now - self._recorded.get(reader, -1e18) < self.READER_RECORD_INTERVAL:
+            return
+        self._recorded[reader] = now
+        with self.db.write() as conn:
+            params = {"r": reader, "e": epoch, "q": seq, "t": time.time()}
+            if not execute(conn, "UPDATE event_readers SET epoch = :e, seq = :q, seen_at = :t WHERE reader = :r",
+                           params):
+                execute(conn, "INSERT INTO event_readers (reader, epoch, seq, seen_at) VALUES (:r, :e, :q, :t)",
+                        params)
 
 
 def add_event_log(server: grpc.Server, db: Database) -> str:
@@ -134,22 +288,37 @@ def add_event_log(server: grpc.Server, db: Database) -> str:
     return str(events_pb2.DESCRIPTOR.services_by_name["EventLogService"].full_name)
 
 
-Fetch = Callable[[int], tuple[list[Event], int]]
+Fetch = Callable[[int], tuple[list[Event], int] | Page]
 Handler = Callable[[Connection, Event], None]
 
 
-def grpc_fetch(channel: grpc.Channel, topic_prefixes: list[str], page_size: int = 500) -> Fetch:
+def grpc_fetch(channel: grpc.Channel, topic_prefixes: list[str], page_size: int = 500, reader: str = "") -> Fetch:
+    """Pages of a service's log over gRPC; `reader` names a consumer whose position the source
+    keeps (so pruning waits for it)."""
     stub = events_pb2_grpc.EventLogServiceStub(channel)
 
-    def fetch(after: int) -> tuple[list[Event], int]:
+    def fetch(after: int) -> Page:
         reply = stub.ListEvents(
-            events_pb2.ListEventsRequest(after_seq=after, page_size=page_size, topic_prefixes=topic_prefixes),
+            events_pb2.ListEventsRequest(
+                after_seq=after, page_size=page_size, topic_prefixes=topic_prefixes, reader=reader
+            ),
             timeout=10,
         )
         events = [Event(e.id, e.seq, e.topic, e.key, json.loads(e.payload_json)) for e in reply.events]
-        return events, reply.last_seq
+        return Page(events, reply.last_seq, tuple(Epoch(e.id, e.base_seq) for e in reply.epochs))
 
     return fetch
+
+
+def rewind_point(cursor: int, epoch: str | None, chain: tuple[Epoch, ...]) -> int | None:
+    """Where a consumer at `cursor` of `epoch` reads on from in a log with epochs `chain`: None
+    when nothing changed (or the consumer had no epoch yet); else the lowest restore point after
+    its epoch, or 0 when its epoch is not in the chain (a discarded incarnation: read it all)."""
+    if not chain or epoch is None or epoch == chain[-1].id:
+        return None
+    ids = [e.id for e in chain]
+    later = chain[ids.index(epoch) + 1:] if epoch in ids else ()
+    return min(cursor, *(e.base_seq for e in later)) if later else 0
 
 
 class EventConsumer:
@@ -161,15 +330,27 @@ class EventConsumer:
         self.fetch = fetch
         self.handle = handle
 
-    def cursor(self) -> int:
+    def position(self) -> tuple[int, str | None]:
+        """The cursor and the epoch of the source's log it counts in."""
         with self.db.read() as conn:
-            seq = conn.execute(
-                sa.text("SELECT seq FROM event_cursors WHERE source = :s"), {"s": self.source}
-            ).scalar()
-        return int(seq or 0)
+            found = conn.execute(
+                sa.text("SELECT seq, epoch FROM event_cursors WHERE source = :s"), {"s": self.source}
+            ).first()
+        return (int(found.seq), found.epoch) if found else (0, None)
+
+    def cursor(self) -> int:
+        return self.position()[0]
 
     def poll_once(self) -> int:
-        events, last = self.fetch(self.cursor())
+        cursor, epoch = self.position()
+        page = self.fetch(cursor)
+        events, last = page[0], page[1]
+        chain: tuple[Epoch, ...] = page[2] if isinstance(page, Page) else ()
+        current = chain[-1].id if chain else None
+        resume = rewind_point(cursor, epoch, chain)
+        if resume is not None and current is not None:
+            self._rewind(epoch, current, resume)
+            return 0
         applied = 0
         with self.db.write() as conn:
             for event in events:
@@ -184,14 +365,32 @@ class EventConsumer:
                     {"id": event.id, "t": time.time()},
                 )
                 applied += 1
-            self._save_cursor(conn, last)
+            self._save_cursor(conn, last, current)
         return applied
+
+    def _rewind(self, old: str | None, new: str, seq: int) -> None:
+        """Move the cursor to `seq` of epoch `new` (if no other replica did it first)."""
+        with self.db.write() as conn:
+            moved = execute(
+                conn, "UPDATE event_cursors SET seq = :q, epoch = :n WHERE source = :s AND epoch = :o",
+                {"q": seq, "n": new, "s": self.source, "o": old},
+            )
+        if moved:
+            log.warning("consumer %s: the source's log was restored (new epoch), reading again from %d",
+                        self.source, seq, extra={"fields": {"source": self.source, "epoch": new, "seq": seq}})
+
+    def prune_processed(self, retention: float) -> int:
+        """Forget processed-event marks older than `retention` seconds (0: keep all)."""
+        return prune_processed(self.db, retention)
 
     def run(self, stop: threading.Event, idle_sleep: float = 0.5) -> None:
         """Poll until `stop`; an unreachable source or database (or a race with another
         consumer, which the unique event id refuses) is retried."""
+        prune_due = Every(prune_interval())
         while not stop.is_set():
             try:
+                if prune_due():
+                    prune_processed(self.db, processed_retention())
                 if self.poll_once() == 0:
                     stop.wait(idle_sleep)
             except grpc.RpcError as exc:  # the source is down or starting: one line, no trace
@@ -202,10 +401,12 @@ class EventConsumer:
                 log.warning("consumer %s: database unavailable or event raced, retrying", self.source, exc_info=True)
                 stop.wait(2.0)
 
-    def _save_cursor(self, conn: Connection, seq: int) -> None:
+    def _save_cursor(self, conn: Connection, seq: int, epoch: str | None) -> None:
+        """Move forward within the page's epoch (a cursor of another epoch is left for `_rewind`)."""
+        same_epoch = "" if epoch is None else ", epoch = :e WHERE (epoch IS NULL OR epoch = :e) AND"
         updated = conn.execute(
-            sa.text("UPDATE event_cursors SET seq = :q WHERE source = :s AND seq < :q"),
-            {"s": self.source, "q": seq},
+            sa.text(f"UPDATE event_cursors SET seq = :q{same_epoch or ' WHERE'} source = :s AND seq < :q"),
+            {"s": self.source, "q": seq, "e": epoch},
         ).rowcount
         if not updated:
             exists = conn.execute(
@@ -213,9 +414,69 @@ class EventConsumer:
             ).first()
             if not exists:
                 conn.execute(
-                    sa.text("INSERT INTO event_cursors (source, seq) VALUES (:s, :q)"),
-                    {"s": self.source, "q": seq},
+                    sa.text("INSERT INTO event_cursors (source, seq, epoch) VALUES (:s, :q, :e)"),
+                    {"s": self.source, "q": seq, "e": epoch},
                 )
+
+
+def outbox_retention() -> float:
+    return env_float("OUTBOX_RETENTION_SECONDS", 7 * DAY)
+
+
+def processed_retention() -> float:
+    return env_float("PROCESSED_EVENTS_RETENTION_SECONDS", 35 * DAY)
+
+
+def prune_outbox(db: Database, service: str, retention: float, reader_expiry: float | None = None,
+                 batch: int = 5000) -> int:
+    """Delete numbered events older than `retention` seconds that every known reader has read;
+    returns how many. Known readers: the consumers that pulled this log (event_readers) in the
+    last `reader_expiry` seconds (OUTBOX_READER_EXPIRY_SECONDS) — one still on an older epoch holds
+    everything — and this service's own cursors on its log (event_cursors under a name that is
+    not a service, e.g. the search indexer). The newest event is always kept: the relay numbers
+    on from it. `retention` 0 keeps everything."""
+    if retention <= 0:
+        return 0
+    expiry = env_float("OUTBOX_READER_EXPIRY_SECONDS", 30 * DAY) if reader_expiry is None else reader_expiry
+    now = time.time()
+    with db.write() as conn:
+        db.lock(conn, f"outbox-relay:{service}")
+        chain = epochs(conn)
+        top = int(conn.execute(sa.text("SELECT COALESCE(MAX(seq), 0) FROM outbox")).scalar_one())
+        limit = top - 1
+        for r in conn.execute(
+            sa.text("SELECT epoch, seq FROM event_readers WHERE seen_at >= :t"), {"t": now - expiry}
+        ):
+            limit = min(limit, int(r.seq) if chain and r.epoch == chain[-1].id else 0)
+        for r in conn.execute(sa.text("SELECT source, seq FROM event_cursors")):
+            if r.source not in SERVICE_PORTS:
+                limit = min(limit, int(r.seq))
+        if limit <= 0:
+            return 0
+        ids = list(conn.execute(
+            sa.text("SELECT id FROM outbox WHERE seq IS NOT NULL AND seq <= :q AND created_at < :t LIMIT :n"),
+            {"q": limit, "t": now - retention, "n": batch},
+        ).scalars())
+        if ids:
+            conn.execute(sa.text("DELETE FROM outbox WHERE id = :id"), [{"id": i} for i in ids])
+    if ids:
+        log.info("outbox pruned", extra={"fields": {"service": service, "events": len(ids), "up_to_seq": limit}})
+    return len(ids)
+
+
+def prune_processed(db: Database, retention: float, batch: int = 5000) -> int:
+    """Delete processed-event marks older than `retention` seconds (0: keep all). A mark is needed
+    only while its event can be read again: after a source's restore, back to the restore point."""
+    if retention <= 0:
+        return 0
+    with db.write() as conn:
+        ids = list(conn.execute(
+            sa.text("SELECT id FROM processed_events WHERE processed_at < :t LIMIT :n"),
+            {"t": time.time() - retention, "n": batch},
+        ).scalars())
+        if ids:
+            conn.execute(sa.text("DELETE FROM processed_events WHERE id = :id"), [{"id": i} for i in ids])
+    return len(ids)
 
 
 def timestamp(seconds: float) -> Timestamp:
@@ -256,7 +517,7 @@ def service_consumer(db: Database, source: str, topic_prefixes: list[str], handl
     from services.core.config import service_addr
 
     channel = make_channel(service_addr(source), [events_pb2.DESCRIPTOR.services_by_name["EventLogService"]])
-    return EventConsumer(db, source, grpc_fetch(channel, topic_prefixes), handle)
+    return EventConsumer(db, source, grpc_fetch(channel, topic_prefixes, reader=db.service), handle)
 
 
 def run_consumers(db: Database, stop: threading.Event, topics: dict[str, list[str]], handle: Handler) -> None:

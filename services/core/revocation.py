@@ -44,7 +44,7 @@ import grpc
 from services.core.auth import Principal
 from services.core.errors import Unauthenticated, Unavailable
 from services.core.metrics import REVOCATION_SYNC_AGE
-from services.core.outbox import Event
+from services.core.outbox import Event, Fetch, Page
 
 log = logging.getLogger("sotay.revocation")
 
@@ -60,7 +60,6 @@ def refuse_if_revoked(principal: Principal, account_floor: int, session_floor: i
 
 # subject -> min version, and the event log position the snapshot is current to
 Snapshot = Callable[[], tuple[dict[str, int], int]]
-Fetch = Callable[[int], tuple[list[Event], int]]
 
 
 class RevocationWatcher:
@@ -80,6 +79,7 @@ class RevocationWatcher:
         self.max_staleness = max_staleness
         self._floors: dict[str, int] = {}
         self._cursor: int | None = None  # None: take a snapshot first
+        self._epoch: str | None = None  # of identity's event log, as last seen
         self._snapshot_at = -math.inf
         self._synced = -math.inf  # monotonic time of the last successful sync
         self._failing = False
@@ -112,7 +112,14 @@ class RevocationWatcher:
             self._cursor, self._snapshot_at = seq, taken
             applied = len(found)
         while True:
-            events, last = self._fetch(self._cursor)
+            page = self._fetch(self._cursor)
+            events, last = page[0], page[1]
+            if isinstance(page, Page) and page[2]:
+                if self._epoch not in (None, page[2][-1].id):  # identity's database was restored
+                    log.warning("identity's event log has a new epoch: taking the revocations again")
+                    self._cursor, self._epoch = None, None
+                    return applied + self.sync_once()
+                self._epoch = page[2][-1].id
             for event in events:
                 applied += self._apply(event)
             if last <= self._cursor:

@@ -6,7 +6,7 @@ import logging
 import sqlalchemy as sa
 
 from services.core.db import Database, Migration
-from services.core.outbox import OUTBOX_STATEMENTS
+from services.core.outbox import OUTBOX_MIGRATIONS, OUTBOX_STATEMENTS
 
 log = logging.getLogger("sotay.documents.migrations")
 
@@ -30,6 +30,7 @@ def _register(find: str) -> tuple[str, ...]:
 
 
 MIGRATIONS = [
+    *OUTBOX_MIGRATIONS,  # the event log's own (versions 1001+), applied after the first
     Migration(
         1,
         "documents, versions, audience, uploads, study marks",

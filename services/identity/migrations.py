@@ -1,7 +1,7 @@
 """Identity's schema. Timestamps are epoch seconds; dates are ISO strings; ids are UUIDs."""
 
 from services.core.db import Migration
-from services.core.outbox import OUTBOX_STATEMENTS
+from services.core.outbox import OUTBOX_MIGRATIONS, OUTBOX_STATEMENTS
 from services.identity.revocation import MIGRATION_STATEMENTS as REVOCATION_STATEMENTS
 
 # A roster (services.identity.members.ROSTER_COLUMNS) shows these columns of members, and the
@@ -32,6 +32,7 @@ def _when(condition: tuple[str, ...] | str, differ: str) -> str:
 
 
 MIGRATIONS = [
+    *OUTBOX_MIGRATIONS,  # the event log's own (versions 1001+), applied after the first
     Migration(
         1,
         "units, members, accounts, roles, tokens, audit",

@@ -7,9 +7,10 @@ no time, a random integer key, which is also SQLite's rowid, so storage order is
 """
 
 from services.core.db import Migration
-from services.core.outbox import OUTBOX_STATEMENTS
+from services.core.outbox import OUTBOX_MIGRATIONS, OUTBOX_STATEMENTS
 
 MIGRATIONS = [
+    *OUTBOX_MIGRATIONS,  # the event log's own (versions 1001+), applied after the first
     Migration(
         1,
         "meetings, roster, attendance, opinions, polls, ballots, evaluations, tasks",

@@ -2,9 +2,10 @@
 unit paths '/<root id>/.../<unit id>/' compared byte-wise (prefix range scans)."""
 
 from services.core.db import Migration
-from services.core.outbox import OUTBOX_STATEMENTS
+from services.core.outbox import OUTBOX_MIGRATIONS, OUTBOX_STATEMENTS
 
 MIGRATIONS = [
+    *OUTBOX_MIGRATIONS,  # the event log's own (versions 1001+), applied after the first
     Migration(
         1,
         "bulletins, reads, personal notifications, delivery, feedback",

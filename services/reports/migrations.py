@@ -3,9 +3,10 @@ rollout exemptions this service owns. Ids are the producing services' ids; days 
 `{path}` columns hold unit paths '/<root id>/.../<unit id>/' compared byte-wise."""
 
 from services.core.db import Migration
-from services.core.outbox import OUTBOX_STATEMENTS
+from services.core.outbox import OUTBOX_MIGRATIONS, OUTBOX_STATEMENTS
 
 MIGRATIONS = [
+    *OUTBOX_MIGRATIONS,  # the event log's own (versions 1001+), applied after the first
     Migration(
         1,
         "read models: units, members, activity, meetings, documents, study, feedback; rollout exemptions",

@@ -12,7 +12,15 @@ import sqlalchemy as sa
 
 from services.core.config import ServerConfig
 from services.core.db import Database, Migration
-from services.core.outbox import OUTBOX_STATEMENTS, Event, add_event_log, emit, grpc_fetch, relay_once
+from services.core.outbox import (
+    OUTBOX_MIGRATIONS,
+    OUTBOX_STATEMENTS,
+    Event,
+    add_event_log,
+    emit,
+    grpc_fetch,
+    relay_once,
+)
 from services.core.server import start_server
 from services.notifications import events
 from sotay.notifications.v1 import notifications_pb2 as pb
@@ -104,7 +112,7 @@ def test_document_published_is_an_inbox_item_of_its_audience(world: World) -> No
 def test_consumer_reads_a_real_event_log_over_grpc(world: World, make_database: Callable[[], Database]) -> None:
     w = world
     source = make_database()
-    source.migrate("meetings", [Migration(1, "outbox", OUTBOX_STATEMENTS)])
+    source.migrate("meetings", [Migration(1, "outbox", OUTBOX_STATEMENTS), *OUTBOX_MIGRATIONS])
     with source.write() as conn:
         for i in range(3):
             emit(conn, "meetings.resolution.published", f"m{i}", {

@@ -66,8 +66,13 @@ class ListEventsRequest(_message.Message):
     AFTER_SEQ_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     TOPIC_PREFIXES_FIELD_NUMBER: _builtins.int
+    READER_FIELD_NUMBER: _builtins.int
     after_seq: _builtins.int
     page_size: _builtins.int
+    reader: _builtins.str
+    """Who reads (a consumer's name, e.g. "notifications"): its after_seq is recorded as its
+    position, and events it has not read are kept when the log is pruned. Empty: not recorded.
+    """
     @_builtins.property
     def topic_prefixes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Only events whose topic starts with one of these prefixes (all when empty)."""
@@ -78,14 +83,44 @@ class ListEventsRequest(_message.Message):
         after_seq: _builtins.int = ...,
         page_size: _builtins.int = ...,
         topic_prefixes: _abc.Iterable[_builtins.str] | None = ...,
+        reader: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_seq", b"after_seq", "page_size", b"page_size", "topic_prefixes", b"topic_prefixes"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["after_seq", b"after_seq", "page_size", b"page_size", "reader", b"reader", "topic_prefixes", b"topic_prefixes"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListEventsRequest: _TypeAlias = ListEventsRequest  # noqa: Y015
+
+@_typing.final
+class Epoch(_message.Message):
+    """One incarnation of a service's event log. A database restored from a backup (or recovered to
+    a point in time, or failed over with lost commits) starts a new epoch: its numbers above
+    base_seq may differ from those consumers read before, so a consumer whose epoch is older
+    goes back to base_seq of the epochs after its own (events are deduplicated by id).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    BASE_SEQ_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    base_seq: _builtins.int
+    """The highest seq of the log when this epoch began."""
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        base_seq: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["base_seq", b"base_seq", "id", b"id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Epoch: _TypeAlias = Epoch  # noqa: Y015
 
 @_typing.final
 class ListEventsResponse(_message.Message):
@@ -93,19 +128,25 @@ class ListEventsResponse(_message.Message):
 
     EVENTS_FIELD_NUMBER: _builtins.int
     LAST_SEQ_FIELD_NUMBER: _builtins.int
+    EPOCHS_FIELD_NUMBER: _builtins.int
     last_seq: _builtins.int
     """The highest seq scanned; use it as the next after_seq even when events is empty."""
     @_builtins.property
     def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___Event]: ...
+    @_builtins.property
+    def epochs(self) -> _containers.RepeatedCompositeFieldContainer[Global___Epoch]:
+        """Every epoch of this log, oldest first; the last is current (and numbers these events)."""
+
     def __init__(
         self,
         *,
         events: _abc.Iterable[Global___Event] | None = ...,
         last_seq: _builtins.int = ...,
+        epochs: _abc.Iterable[Global___Epoch] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["events", b"events", "last_seq", b"last_seq"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["epochs", b"epochs", "events", b"events", "last_seq", b"last_seq"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
