@@ -54,7 +54,7 @@ def review_request(unit_id: str, query: ReviewQuery) -> pb.ExportReviewRequest:
     return pb.ExportReviewRequest(report=from_json(pb.GetReportRequest, {"unit_id": unit_id, **fields}), **heading)
 
 
-def download(reply: pb.ExportReportResponse) -> Response:
+def download(reply: pb.ExportReportResponse | pb.ExportReviewResponse) -> Response:
     response = Response(reply.content, content_type=reply.content_type)
     response.headers["Content-Disposition"] = f'attachment; filename="{reply.filename}"'
     return response

@@ -138,12 +138,12 @@ class ReportsServicer(reports_pb2_grpc.ReportsServiceServicer):
             content=workbook.render(report),
         )
 
-    def ExportReview(self, request: pb.ExportReviewRequest, context: Ctx) -> pb.ExportReportResponse:
+    def ExportReview(self, request: pb.ExportReviewRequest, context: Ctx) -> pb.ExportReviewResponse:
         heading = review.Heading(request.committee, request.number, request.place)
         heading.check()
         report = self._report(request.report, with_cell_months=False)
         p = report.period
-        return pb.ExportReportResponse(
+        return pb.ExportReviewResponse(
             filename=f"so-ket-{p.first.isoformat()}-{p.last.isoformat()}.docx",
             content_type=review.MEDIA_TYPE,
             content=review.render(report, heading),

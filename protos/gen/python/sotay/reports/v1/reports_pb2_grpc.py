@@ -51,7 +51,7 @@ class ReportsServiceStub:
         self.ExportReview = channel.unary_unary(
                 '/sotay.reports.v1.ReportsService/ExportReview',
                 request_serializer=sotay_dot_reports_dot_v1_dot_reports__pb2.ExportReviewRequest.SerializeToString,
-                response_deserializer=sotay_dot_reports_dot_v1_dot_reports__pb2.ExportReportResponse.FromString,
+                response_deserializer=sotay_dot_reports_dot_v1_dot_reports__pb2.ExportReviewResponse.FromString,
                 _registered_method=True)
         self.SetCellExemption = channel.unary_unary(
                 '/sotay.reports.v1.ReportsService/SetCellExemption',
@@ -140,7 +140,7 @@ def add_ReportsServiceServicer_to_server(servicer, server):
             'ExportReview': grpc.unary_unary_rpc_method_handler(
                     servicer.ExportReview,
                     request_deserializer=sotay_dot_reports_dot_v1_dot_reports__pb2.ExportReviewRequest.FromString,
-                    response_serializer=sotay_dot_reports_dot_v1_dot_reports__pb2.ExportReportResponse.SerializeToString,
+                    response_serializer=sotay_dot_reports_dot_v1_dot_reports__pb2.ExportReviewResponse.SerializeToString,
             ),
             'SetCellExemption': grpc.unary_unary_rpc_method_handler(
                     servicer.SetCellExemption,
@@ -242,7 +242,7 @@ class ReportsService:
             target,
             '/sotay.reports.v1.ReportsService/ExportReview',
             sotay_dot_reports_dot_v1_dot_reports__pb2.ExportReviewRequest.SerializeToString,
-            sotay_dot_reports_dot_v1_dot_reports__pb2.ExportReportResponse.FromString,
+            sotay_dot_reports_dot_v1_dot_reports__pb2.ExportReviewResponse.FromString,
             options,
             channel_credentials,
             insecure,

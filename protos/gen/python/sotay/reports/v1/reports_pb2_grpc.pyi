@@ -41,7 +41,7 @@ class ReportsServiceStub:
     """GetReport: admins and editors over the unit, and a cell's committee for their cell."""
     ExportReport: _grpc.UnaryUnaryMultiCallable[_reports_pb2.ExportReportRequest, _reports_pb2.ExportReportResponse]
     """ExportReport: the same figures as an XLSX workbook, one sheet per table (same access)."""
-    ExportReview: _grpc.UnaryUnaryMultiCallable[_reports_pb2.ExportReviewRequest, _reports_pb2.ExportReportResponse]
+    ExportReview: _grpc.UnaryUnaryMultiCallable[_reports_pb2.ExportReviewRequest, _reports_pb2.ExportReviewResponse]
     """ExportReview: the review report (sơ kết) as a DOCX document in the usual layout: heading
     block, title, sections with the tables and charts filled in, the committee's assessment
     left as editable paragraphs (same access).
@@ -71,7 +71,7 @@ class ReportsServiceAsyncStub(ReportsServiceStub):
     """GetReport: admins and editors over the unit, and a cell's committee for their cell."""
     ExportReport: _aio.UnaryUnaryMultiCallable[_reports_pb2.ExportReportRequest, _reports_pb2.ExportReportResponse]  # type: ignore[assignment]
     """ExportReport: the same figures as an XLSX workbook, one sheet per table (same access)."""
-    ExportReview: _aio.UnaryUnaryMultiCallable[_reports_pb2.ExportReviewRequest, _reports_pb2.ExportReportResponse]  # type: ignore[assignment]
+    ExportReview: _aio.UnaryUnaryMultiCallable[_reports_pb2.ExportReviewRequest, _reports_pb2.ExportReviewResponse]  # type: ignore[assignment]
     """ExportReview: the review report (sơ kết) as a DOCX document in the usual layout: heading
     block, title, sections with the tables and charts filled in, the committee's assessment
     left as editable paragraphs (same access).
@@ -116,7 +116,7 @@ class ReportsServiceServicer(metaclass=_abc_1.ABCMeta):
         self,
         request: _reports_pb2.ExportReviewRequest,
         context: _ServicerContext,
-    ) -> _typing.Union[_reports_pb2.ExportReportResponse, _abc.Awaitable[_reports_pb2.ExportReportResponse]]:
+    ) -> _typing.Union[_reports_pb2.ExportReviewResponse, _abc.Awaitable[_reports_pb2.ExportReviewResponse]]:
         """ExportReview: the review report (sơ kết) as a DOCX document in the usual layout: heading
         block, title, sections with the tables and charts filled in, the committee's assessment
         left as editable paragraphs (same access).
