@@ -24,7 +24,8 @@ def committee(web: WebSystem) -> dict[str, Any]:
         return web.made
     ancestors = web.api("GET", f"/units/{web.made['cell']}/ancestors", "admin")
     commune = ancestors["items"][-1]
-    made = web.api("POST", f"/units/{web.made['cell']}/members", "admin", json={
+    # A member of the commune itself: the demo cell's roster (25) is what the meeting tests count.
+    made = web.api("POST", f"/units/{commune['id']}/members", "admin", json={
         "full_name": "Hoàng Văn Uỷ", "phone": PHONE, "initial_password": PASSWORD, "status": "official"})
     for role in ("editor", "admin"):
         web.api("POST", "/roles", "admin", json={"account_id": made["account_id"], "role": role,
