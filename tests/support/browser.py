@@ -87,7 +87,7 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebSystem]:
     data = tmp_path_factory.mktemp("web")
     # Every journey signs in from 127.0.0.1: the per-address limit is for attackers, not this suite
     # (its own tests are in tests/unit/gateway/test_security.py).
-    with running_system(data, extra_env={"LOGIN_RATE_LIMIT": "1000"}) as system:
+    with running_system(data, timeout=180, extra_env={"LOGIN_RATE_LIMIT": "1000"}) as system:
         accounts = demo_accounts(data)
         ws = WebSystem(system, data, accounts, {k: login(system, *v) for k, v in accounts.items()})
         province = ws.api("GET", "/me", "admin")["unit_id"]
