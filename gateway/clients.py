@@ -7,7 +7,10 @@ starts with an empty registry (gunicorn_conf's post_fork also resets it, to be e
 
 Usage in a route module:
 
-    clients.identity().GetUnit(request, metadata=auth_metadata())
+    clients.identity().GetUnit(request)
+
+Every call carries the request id and, inside a request that has one, the caller's access token
+(`request_token`): route code passes no metadata.
 
 A new backend is one `Backend(...)` and one stub function at the end of this module.
 """
@@ -21,6 +24,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import grpc
+from flask import g, has_app_context
 from google.protobuf.descriptor import ServiceDescriptor
 
 from services.core.clients import make_channel
@@ -47,6 +51,12 @@ class Backend:
 _Key = tuple[str, tuple[str, ...], float]
 
 
+def request_token() -> str:
+    """The access token of the current request, once verified (gateway.security.authenticate) or
+    refreshed (gateway.web.base.login_required); "" outside a request (health checks, startup)."""
+    return g.get("access_token", "") if has_app_context() else ""
+
+
 class _Registry:
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -60,7 +70,7 @@ class _Registry:
             self.channels, self.stubs = {}, {}
         found = self.channels.get(key)
         if found is None:
-            found = make_channel(service_addr(backend.name), list(backend.services), key[2])
+            found = make_channel(service_addr(backend.name), list(backend.services), key[2], caller_token=request_token)
             self.channels[key] = found
         return found
 

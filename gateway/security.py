@@ -85,12 +85,6 @@ def authenticate() -> str:
     return token
 
 
-def auth_metadata() -> list[tuple[str, str]]:
-    """gRPC metadata carrying the caller's token to the services, which verify it."""
-    token = g.get("access_token") or authenticate()
-    return [("authorization", f"Bearer {token}")]
-
-
 def client_ip() -> str:
     """The client's address (X-Forwarded-For is honoured only through GATEWAY_TRUSTED_PROXIES)."""
     return request.remote_addr or ""

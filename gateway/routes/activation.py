@@ -12,7 +12,7 @@ from gateway.convert import to_json
 from gateway.routes.auth import limit_login_attempts
 from gateway.schemas.auth import Tokens
 from gateway.schemas.common import Body, Reply
-from gateway.security import auth_metadata, client_ip
+from gateway.security import client_ip
 from sotay.identity.v1 import identity_pb2 as pb
 
 routes = Routes("activation", "First sign-in of imported members with one-time activation codes")
@@ -51,7 +51,7 @@ class RedeemBody(Body):
 )
 def issue_codes(unit_id: str, body: IssueCodesBody) -> dict[str, Any]:
     reply = clients.identity().IssueActivationCodes(
-        pb.IssueActivationCodesRequest(unit_id=unit_id, member_ids=body.member_ids), metadata=auth_metadata()
+        pb.IssueActivationCodesRequest(unit_id=unit_id, member_ids=body.member_ids)
     )
     return to_json(reply)
 

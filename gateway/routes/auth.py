@@ -16,7 +16,7 @@ from gateway.errors import ApiError
 from gateway.ratelimit import SlidingWindowLimiter
 from gateway.schemas.auth import ChangePasswordBody, LoginBody, LogoutBody, RefreshBody, Tokens
 from gateway.schemas.identity import Me
-from gateway.security import auth_metadata, client_ip
+from gateway.security import client_ip
 from gateway.settings import Settings
 from sotay.identity.v1 import identity_pb2 as pb
 
@@ -83,7 +83,6 @@ def logout(body: LogoutBody) -> None:
 def change_password(body: ChangePasswordBody) -> None:
     clients.identity().ChangePassword(
         pb.ChangePasswordRequest(current_password=body.current_password, new_password=body.new_password),
-        metadata=auth_metadata(),
     )
 
 
@@ -93,4 +92,4 @@ def me_json(reply: pb.GetMeResponse) -> dict[str, Any]:
 
 @routes.route("/me", "GET", response=Me, summary="The signed-in account, its roles and member profile")
 def me() -> dict[str, Any]:
-    return me_json(clients.identity().GetMe(pb.GetMeRequest(), metadata=auth_metadata()))
+    return me_json(clients.identity().GetMe(pb.GetMeRequest()))

@@ -11,19 +11,35 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import grpc
 from flask import Response, request
-from pydantic import Field
 
 from gateway import clients
 from gateway.api import Routes, relay_chunks
 from gateway.convert import to_json
 from gateway.errors import invalid_field
 from gateway.multipart import READ_ERRORS, StreamedForm
-from gateway.schemas.common import Count, Form, PageToken, Query
-from gateway.security import auth_metadata
+from gateway.schemas.documents import (
+    Document,
+    DocumentList,
+    DocumentVersions,
+    ListQuery,
+    NumberCheck,
+    NumberQuery,
+    ReturnBody,
+    SearchQuery,
+    SearchResults,
+    Studied,
+    StudyQuery,
+    StudyStatus,
+    UploadedDocument,
+    UploadForm,
+    VersionForm,
+    VersionQuery,
+    WithdrawBody,
+)
 from gateway.settings import Settings
 from sotay.documents.v1 import documents_pb2 as pb
 from sotay.documents.v1 import documents_pb2_grpc
@@ -45,76 +61,6 @@ routes = Routes("documents", "Directives, resolutions, bulletins and materials: 
 
 def documents(*, long: bool = False) -> documents_pb2_grpc.DocumentsServiceStub:
     return clients.stub(DOCUMENTS, documents_pb2_grpc.DocumentsServiceStub, long=long)
-
-
-class UploadForm(Form):
-    title: str = Field(max_length=500)
-    number: str = Field(max_length=60, description="number and symbol, e.g. 28-QC/TU")
-    doc_type: str = Field("", max_length=10, description="type symbol (NQ, CT, QC, TB...); from the number if empty")
-    category: str = Field(description="van-kien-tu-lieu | hoc-tap-nghi-quyet | thong-bao-noi-bo | chuyen-de | tin-tuc")
-    issued_on: str = Field("", description="ISO date")
-    audience_unit_id: str = Field(description="the publishing unit (its subtree receives the document)")
-    audience_unit_ids: str = Field("", description="comma-separated chosen units inside that subtree")
-    issuing_body: str = Field("", max_length=200)
-    signer: str = Field("", max_length=120)
-    summary: str = Field("", max_length=4000)
-    classification: str = Field("", description="a security classification; anything but empty is refused")
-    status: Literal["draft", "published"] = "draft"
-    idempotency_key: str = Field("", max_length=200, description="repeat it on a retry (also Idempotency-Key header)")
-    sha256: str = Field("", max_length=64)
-
-
-class VersionForm(Form):
-    note: str = Field("", max_length=1000)
-    idempotency_key: str = Field("", max_length=200)
-    sha256: str = Field("", max_length=64)
-
-
-class SearchQuery(Query):
-    q: str = Field("", max_length=500)
-    doc_type: str = Field("", description="comma-separated type symbols")
-    category: str = Field("", description="comma-separated categories")
-    issuing_body: str = ""
-    issued_from: str = ""
-    issued_to: str = ""
-    unit_id: str = ""
-    sort: Literal["relevance", "newest", "oldest"] = "relevance"
-    page_size: int = Field(20, ge=0, le=100)
-    page_token: PageToken = ""
-
-
-class ListQuery(Query):
-    category: str = ""
-    doc_type: str = ""
-    unit_id: str = ""
-    status: Literal["", "draft", "review", "published", "withdrawn"] = ""
-    page_size: int = Field(50, ge=0, le=500)
-    page_token: PageToken = ""
-
-
-class VersionQuery(Query):
-    version: Count = 0
-
-
-class WithdrawBody(Form):
-    reason: str = Field("", max_length=500)
-
-
-class ReturnBody(Form):
-    note: str = Field(max_length=1000, description="what must change before it is published")
-
-
-class NumberQuery(Query):
-    number: str = Field("", max_length=60, description="a number to check, e.g. 28-QC/TU")
-    doc_type: str = Field("", max_length=10, description="type symbol for the next number when no number is given")
-    issuer_code: str = Field("", max_length=60, description="issuer for the next number; default: the unit's last")
-
-
-class StudyQuery(Query):
-    unit_id: str
-    filter: Literal["", "studied", "not_studied"] = ""
-    page_size: int = Field(100, ge=0, le=1000)
-    page_token: PageToken = ""
 
 
 def _upload_limit(settings: Settings) -> int:
@@ -159,10 +105,47 @@ def _key(form_key: str) -> str:
     return form_key or request.headers.get("Idempotency-Key", "") or uuid.uuid4().hex
 
 
-def _document(doc: pb.Document) -> dict[str, Any]:
+def document_json(doc: pb.Document) -> dict[str, Any]:
+    """A document with its title, number and type also at the top (for lists)."""
     out = to_json(doc)
     out.update(title=doc.metadata.title, number=doc.metadata.number, doc_type=doc.metadata.doc_type)
     return out
+
+
+def uploaded_json(reply: pb.UploadDocumentResponse | pb.AddDocumentVersionResponse) -> dict[str, Any]:
+    return {**document_json(reply.document), "replayed": reply.replayed}
+
+
+def document_list_json(reply: pb.ListDocumentsResponse) -> dict[str, Any]:
+    return {
+        "items": [document_json(d) for d in reply.documents],
+        "total": reply.total_size,
+        "next_page_token": reply.next_page_token,
+    }
+
+
+def search_json(reply: pb.SearchDocumentsResponse) -> dict[str, Any]:
+    """Search results with highlights and facets as objects keyed by field."""
+    return {
+        "total": reply.total_size,
+        "items": [
+            {
+                "id": h.id,
+                "title": h.title,
+                "number": h.number,
+                "doc_type": h.doc_type,
+                "category": h.category,
+                "issuing_body": h.issuing_body,
+                "issued_on": h.issued_on,
+                "unit_id": h.unit_id,
+                "score": h.score,
+                "highlights": {x.field: list(x.fragments) for x in h.highlights},
+            }
+            for h in reply.hits
+        ],
+        "facets": {f.field: {c.value: c.count for c in f.counts} for f in reply.facets},
+        "next_page_token": reply.next_page_token,
+    }
 
 
 @routes.route(
@@ -173,6 +156,7 @@ def _document(doc: pb.Document) -> dict[str, Any]:
     stream_file=True,
     status=201,
     max_body=_upload_limit,
+    response=UploadedDocument,
     summary="Upload a document (multipart: `file` and the metadata fields)",
 )
 def upload_document(form: UploadForm, upload: StreamedForm) -> dict[str, Any]:
@@ -199,8 +183,8 @@ def upload_document(form: UploadForm, upload: StreamedForm) -> dict[str, Any]:
     )
 
     messages = _file_messages(pb.UploadDocumentRequest, header, upload)
-    reply = _relay(upload, lambda: documents(long=True).UploadDocument(messages, metadata=auth_metadata()))
-    return {**_document(reply.document), "replayed": reply.replayed}
+    reply = _relay(upload, lambda: documents(long=True).UploadDocument(messages))
+    return uploaded_json(reply)
 
 
 @routes.route(
@@ -211,6 +195,7 @@ def upload_document(form: UploadForm, upload: StreamedForm) -> dict[str, Any]:
     stream_file=True,
     status=201,
     max_body=_upload_limit,
+    response=UploadedDocument,
     summary="Add a new file version (the history is kept)",
 )
 def add_version(document_id: str, form: VersionForm, upload: StreamedForm) -> dict[str, Any]:
@@ -225,14 +210,15 @@ def add_version(document_id: str, form: VersionForm, upload: StreamedForm) -> di
     )
 
     messages = _file_messages(pb.AddDocumentVersionRequest, header, upload)
-    reply = _relay(upload, lambda: documents(long=True).AddDocumentVersion(messages, metadata=auth_metadata()))
-    return {**_document(reply.document), "replayed": reply.replayed}
+    reply = _relay(upload, lambda: documents(long=True).AddDocumentVersion(messages))
+    return uploaded_json(reply)
 
 
 @routes.route(
     "/documents/search",
     "GET",
     query=SearchQuery,
+    response=SearchResults,
     summary="Search documents by words (diacritics optional) or number; only what you may see",
 )
 def search_documents(query: SearchQuery) -> dict[str, Any]:
@@ -249,31 +235,12 @@ def search_documents(query: SearchQuery) -> dict[str, Any]:
             page_size=query.page_size,
             page_token=query.page_token,
         ),
-        metadata=auth_metadata(),
     )
-    return {
-        "total": reply.total_size,
-        "items": [
-            {
-                "id": h.id,
-                "title": h.title,
-                "number": h.number,
-                "doc_type": h.doc_type,
-                "category": h.category,
-                "issuing_body": h.issuing_body,
-                "issued_on": h.issued_on,
-                "unit_id": h.unit_id,
-                "score": h.score,
-                "highlights": {x.field: list(x.fragments) for x in h.highlights},
-            }
-            for h in reply.hits
-        ],
-        "facets": {f.field: {c.value: c.count for c in f.counts} for f in reply.facets},
-        "next_page_token": reply.next_page_token,
-    }
+    return search_json(reply)
 
 
-@routes.route("/documents", "GET", query=ListQuery, summary="List the documents you may see, newest first")
+@routes.route("/documents", "GET", query=ListQuery, response=DocumentList,
+              summary="List the documents you may see, newest first")
 def list_documents(query: ListQuery) -> dict[str, Any]:
     reply = documents().ListDocuments(
         pb.ListDocumentsRequest(
@@ -284,25 +251,21 @@ def list_documents(query: ListQuery) -> dict[str, Any]:
             page_size=query.page_size,
             page_token=query.page_token,
         ),
-        metadata=auth_metadata(),
     )
-    return {
-        "items": [_document(d) for d in reply.documents],
-        "total": reply.total_size,
-        "next_page_token": reply.next_page_token,
-    }
+    return document_list_json(reply)
 
 
-@routes.route("/documents/<document_id>", "GET", summary="Read a document's metadata")
+@routes.route("/documents/<document_id>", "GET", response=Document, summary="Read a document's metadata")
 def get_document(document_id: str) -> dict[str, Any]:
-    return _document(documents().GetDocument(pb.GetDocumentRequest(id=document_id), metadata=auth_metadata()).document)
+    return document_json(documents().GetDocument(pb.GetDocumentRequest(id=document_id)).document)
 
 
-@routes.route("/documents/<document_id>/versions", "GET", summary="The document's file versions, newest first")
+@routes.route("/documents/<document_id>/versions", "GET", response=DocumentVersions,
+              summary="The document's file versions, newest first")
 def list_versions(document_id: str) -> dict[str, Any]:
     return to_json(
         documents().ListDocumentVersions(
-            pb.ListDocumentVersionsRequest(document_id=document_id), metadata=auth_metadata()
+            pb.ListDocumentVersionsRequest(document_id=document_id)
         )
     )
 
@@ -316,7 +279,7 @@ def list_versions(document_id: str) -> dict[str, Any]:
 )
 def view_document(document_id: str, query: VersionQuery) -> Response:
     reply = documents().GetDocumentView(
-        pb.GetDocumentViewRequest(id=document_id, version=query.version), metadata=auth_metadata()
+        pb.GetDocumentViewRequest(id=document_id, version=query.version)
     )
     response = Response(reply.html, mimetype="text/html")
     response.headers["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
@@ -333,7 +296,7 @@ def view_document(document_id: str, query: VersionQuery) -> Response:
 )
 def download_document(document_id: str, query: VersionQuery) -> Response:
     reply = documents().GetDownloadUrl(
-        pb.GetDownloadUrlRequest(id=document_id, version=query.version), metadata=auth_metadata()
+        pb.GetDownloadUrlRequest(id=document_id, version=query.version)
     )
     response = Response(status=302, headers={"Location": reply.url})
     response.headers["Cache-Control"] = "no-store"
@@ -359,41 +322,44 @@ def fetch_file(token: str) -> Response:
     return response
 
 
-@routes.route("/documents/<document_id>/publish", "POST", summary="Publish a draft to its audience")
+@routes.route("/documents/<document_id>/publish", "POST", response=Document, summary="Publish a draft to its audience")
 def publish_document(document_id: str) -> dict[str, Any]:
-    reply = documents().PublishDocument(pb.PublishDocumentRequest(id=document_id), metadata=auth_metadata())
-    return _document(reply.document)
+    reply = documents().PublishDocument(pb.PublishDocumentRequest(id=document_id))
+    return document_json(reply.document)
 
 
 @routes.route(
     "/documents/<document_id>/submit",
     "POST",
+    response=Document,
     summary="Send a draft for review (it is frozen until published or returned)",
 )
 def submit_document(document_id: str) -> dict[str, Any]:
     reply = documents().SubmitDocumentForReview(
-        pb.SubmitDocumentForReviewRequest(id=document_id), metadata=auth_metadata()
+        pb.SubmitDocumentForReviewRequest(id=document_id)
     )
-    return _document(reply.document)
+    return document_json(reply.document)
 
 
 @routes.route(
     "/documents/<document_id>/return",
     "POST",
     form=ReturnBody,
+    response=Document,
     summary="Return a document in review to draft, saying what must change",
 )
 def return_document(document_id: str, form: ReturnBody) -> dict[str, Any]:
     reply = documents().ReturnDocumentToDraft(
-        pb.ReturnDocumentToDraftRequest(id=document_id, note=form.note), metadata=auth_metadata()
+        pb.ReturnDocumentToDraftRequest(id=document_id, note=form.note)
     )
-    return _document(reply.document)
+    return document_json(reply.document)
 
 
 @routes.route(
     "/units/<unit_id>/document-numbers",
     "GET",
     query=NumberQuery,
+    response=NumberCheck,
     summary="Check a number against the issuing unit's register; the next free number",
 )
 def check_number(unit_id: str, query: NumberQuery) -> dict[str, Any]:
@@ -401,7 +367,6 @@ def check_number(unit_id: str, query: NumberQuery) -> dict[str, Any]:
         pb.CheckDocumentNumberRequest(
             unit_id=unit_id, number=query.number, doc_type=query.doc_type, issuer_code=query.issuer_code
         ),
-        metadata=auth_metadata(),
     )
     return to_json(reply)
 
@@ -410,24 +375,27 @@ def check_number(unit_id: str, query: NumberQuery) -> dict[str, Any]:
     "/documents/<document_id>/withdraw",
     "POST",
     form=WithdrawBody,
+    response=Document,
     summary="Withdraw a document (it leaves search; the history stays)",
 )
 def withdraw_document(document_id: str, form: WithdrawBody) -> dict[str, Any]:
     reply = documents().WithdrawDocument(
-        pb.WithdrawDocumentRequest(id=document_id, reason=form.reason), metadata=auth_metadata()
+        pb.WithdrawDocumentRequest(id=document_id, reason=form.reason)
     )
-    return _document(reply.document)
+    return document_json(reply.document)
 
 
-@routes.route("/documents/<document_id>/study", "POST", summary="Mark the document as studied (học tập)")
+@routes.route("/documents/<document_id>/study", "POST", response=Studied,
+              summary="Mark the document as studied (học tập)")
 def mark_studied(document_id: str) -> dict[str, Any]:
-    return to_json(documents().MarkStudied(pb.MarkStudiedRequest(document_id=document_id), metadata=auth_metadata()))
+    return to_json(documents().MarkStudied(pb.MarkStudiedRequest(document_id=document_id)))
 
 
 @routes.route(
     "/documents/<document_id>/study",
     "GET",
     query=StudyQuery,
+    response=StudyStatus,
     summary="Who in a unit's subtree has and has not studied the document",
 )
 def study_status(document_id: str, query: StudyQuery) -> dict[str, Any]:
@@ -440,6 +408,5 @@ def study_status(document_id: str, query: StudyQuery) -> dict[str, Any]:
             page_size=query.page_size,
             page_token=query.page_token,
         ),
-        metadata=auth_metadata(),
     )
     return to_json(reply)

@@ -50,7 +50,6 @@ from gateway.schemas.identity import (
     UnitList,
     UnitPage,
 )
-from gateway.security import auth_metadata
 from gateway.settings import Settings
 from sotay.identity.v1 import identity_pb2 as pb
 
@@ -96,23 +95,23 @@ def member_fields(body: MemberFieldsBody, exclude: set[str] | None = None) -> pb
 @routes.route("/units", "POST", body=CreateUnitBody, response=Unit, status=201, summary="Create a unit")
 def create_unit(body: CreateUnitBody) -> dict[str, Any]:
     req = from_json(pb.CreateUnitRequest, body.model_dump())
-    return to_json(clients.identity().CreateUnit(req, metadata=auth_metadata()).unit)
+    return to_json(clients.identity().CreateUnit(req).unit)
 
 
 @routes.route("/units/<unit_id>", "GET", response=Unit, summary="Read a unit")
 def get_unit(unit_id: str) -> dict[str, Any]:
-    return to_json(clients.identity().GetUnit(pb.GetUnitRequest(id=unit_id), metadata=auth_metadata()).unit)
+    return to_json(clients.identity().GetUnit(pb.GetUnitRequest(id=unit_id)).unit)
 
 
 @routes.route("/units/<unit_id>", "PATCH", body=RenameUnitBody, response=Unit, summary="Rename a unit")
 def rename_unit(unit_id: str, body: RenameUnitBody) -> dict[str, Any]:
     req = pb.RenameUnitRequest(id=unit_id, name=body.name)
-    return to_json(clients.identity().RenameUnit(req, metadata=auth_metadata()).unit)
+    return to_json(clients.identity().RenameUnit(req).unit)
 
 
 @routes.route("/units/<unit_id>/deactivate", "POST", response=Unit, summary="Deactivate a unit")
 def deactivate_unit(unit_id: str) -> dict[str, Any]:
-    reply = clients.identity().DeactivateUnit(pb.DeactivateUnitRequest(id=unit_id), metadata=auth_metadata())
+    reply = clients.identity().DeactivateUnit(pb.DeactivateUnitRequest(id=unit_id))
     return to_json(reply.unit)
 
 
@@ -122,7 +121,7 @@ def deactivate_unit(unit_id: str) -> dict[str, Any]:
 )
 def move_unit(unit_id: str, body: MoveUnitBody) -> dict[str, Any]:
     reply = clients.identity().MoveUnit(
-        pb.MoveUnitRequest(id=unit_id, new_parent_id=body.new_parent_id), metadata=auth_metadata()
+        pb.MoveUnitRequest(id=unit_id, new_parent_id=body.new_parent_id)
     )
     return to_json(reply)
 
@@ -133,7 +132,7 @@ def move_unit(unit_id: str, body: MoveUnitBody) -> dict[str, Any]:
 )
 def merge_units(unit_id: str, body: MergeUnitsBody) -> dict[str, Any]:
     reply = clients.identity().MergeUnits(
-        pb.MergeUnitsRequest(source_id=unit_id, target_id=body.target_id), metadata=auth_metadata()
+        pb.MergeUnitsRequest(source_id=unit_id, target_id=body.target_id)
     )
     return to_json(reply)
 
@@ -144,7 +143,7 @@ def merge_units(unit_id: str, body: MergeUnitsBody) -> dict[str, Any]:
 )
 def list_units(query: ListUnitsQuery) -> dict[str, Any]:
     req = from_json(pb.ListUnitsRequest, query.model_dump())
-    reply = clients.identity().ListUnits(req, metadata=auth_metadata())
+    reply = clients.identity().ListUnits(req)
     return page(to_json_all(reply.units), reply)
 
 
@@ -152,7 +151,7 @@ def list_units(query: ListUnitsQuery) -> dict[str, Any]:
     "/units/<unit_id>/ancestors", "GET", response=UnitList, summary="A unit's ancestors, root first"
 )
 def list_ancestors(unit_id: str) -> dict[str, Any]:
-    reply = clients.identity().ListAncestors(pb.ListAncestorsRequest(id=unit_id), metadata=auth_metadata())
+    reply = clients.identity().ListAncestors(pb.ListAncestorsRequest(id=unit_id))
     return {"items": to_json_all(reply.units)}
 
 
@@ -169,7 +168,7 @@ def create_member(unit_id: str, body: CreateMemberBody) -> dict[str, Any]:
         fields=member_fields(body, exclude={"initial_password"}),
         initial_password=body.initial_password or "",
     )
-    return to_json(clients.identity().CreateMember(req, metadata=auth_metadata()).member)
+    return to_json(clients.identity().CreateMember(req).member)
 
 
 @routes.route(
@@ -180,7 +179,7 @@ def list_members(unit_id: str, query: ListMembersQuery) -> dict[str, Any]:
     fields = query.model_dump()
     fields["query"] = fields.pop("q")
     req = from_json(pb.ListMembersRequest, {"unit_id": unit_id, **fields})
-    reply = clients.identity().ListMembers(req, metadata=auth_metadata())
+    reply = clients.identity().ListMembers(req)
     return page(to_json_all(reply.members), reply)
 
 
@@ -190,7 +189,7 @@ def list_members(unit_id: str, query: ListMembersQuery) -> dict[str, Any]:
 )
 def get_member(member_id: str, query: GetMemberQuery) -> dict[str, Any]:
     reply = clients.identity().GetMember(
-        pb.GetMemberRequest(id=member_id, purpose=query.purpose), metadata=auth_metadata()
+        pb.GetMemberRequest(id=member_id, purpose=query.purpose)
     )
     return to_json(reply.member)
 
@@ -201,7 +200,7 @@ def get_member(member_id: str, query: GetMemberQuery) -> dict[str, Any]:
 )
 def update_member(member_id: str, body: MemberFieldsBody) -> dict[str, Any]:
     req = pb.UpdateMemberRequest(id=member_id, fields=member_fields(body))
-    return to_json(clients.identity().UpdateMember(req, metadata=auth_metadata()).member)
+    return to_json(clients.identity().UpdateMember(req).member)
 
 
 @routes.route(
@@ -210,7 +209,7 @@ def update_member(member_id: str, body: MemberFieldsBody) -> dict[str, Any]:
 )
 def transfer_member(member_id: str, body: TransferMemberBody) -> dict[str, Any]:
     req = pb.TransferMemberRequest(id=member_id, to_unit_id=body.to_unit_id, reason=body.reason)
-    return to_json(clients.identity().TransferMember(req, metadata=auth_metadata()).member)
+    return to_json(clients.identity().TransferMember(req).member)
 
 
 @routes.route(
@@ -219,7 +218,7 @@ def transfer_member(member_id: str, body: TransferMemberBody) -> dict[str, Any]:
 )
 def deactivate_member(member_id: str, body: DeactivateMemberBody) -> dict[str, Any]:
     req = pb.DeactivateMemberRequest(id=member_id, reason=body.reason)
-    return to_json(clients.identity().DeactivateMember(req, metadata=auth_metadata()).member)
+    return to_json(clients.identity().DeactivateMember(req).member)
 
 
 @routes.route(
@@ -230,7 +229,7 @@ def list_member_transfers(member_id: str, query: PageQuery) -> dict[str, Any]:
     req = pb.ListMemberTransfersRequest(
         member_id=member_id, page_size=query.page_size, page_token=query.page_token
     )
-    reply = clients.identity().ListMemberTransfers(req, metadata=auth_metadata())
+    reply = clients.identity().ListMemberTransfers(req)
     return page(to_json_all(reply.transfers), reply, counted=False)
 
 
@@ -273,7 +272,7 @@ def import_members(unit_id: str, form: ImportForm) -> dict[str, Any]:
         raise invalid_field("file", "file: attach the CSV or XLSX file", "missing")
     fmt = file_format(upload.filename)
     messages = import_messages(unit_id, fmt, form.dry_run, upload.stream)
-    reply = clients.identity(long=True).ImportMembers(messages, metadata=auth_metadata())
+    reply = clients.identity(long=True).ImportMembers(messages)
     return to_json(reply)
 
 
@@ -288,7 +287,7 @@ def _download_name(unit_id: str, fmt: str) -> str:
 )
 def export_members(unit_id: str, query: ExportQuery) -> Response:
     call = clients.identity(long=True).ExportMembers(
-        pb.ExportMembersRequest(unit_id=unit_id, format=FILE_FORMATS[query.format]), metadata=auth_metadata()
+        pb.ExportMembersRequest(unit_id=unit_id, format=FILE_FORMATS[query.format])
     )
     _, body = relay_chunks(call, "member export")
     response = Response(body)
@@ -305,19 +304,19 @@ def export_members(unit_id: str, query: ExportQuery) -> Response:
               summary="Grant a role on a unit (it applies to the unit's whole subtree)")
 def grant_role(body: GrantRoleBody) -> dict[str, Any]:
     req = from_json(pb.GrantRoleRequest, body.model_dump())
-    return to_json(clients.identity().GrantRole(req, metadata=auth_metadata()).grant)
+    return to_json(clients.identity().GrantRole(req).grant)
 
 
 @routes.route("/roles/<grant_id>", "DELETE", status=204, tag="roles", summary="Revoke a role grant")
 def revoke_role(grant_id: str) -> None:
-    clients.identity().RevokeRole(pb.RevokeRoleRequest(grant_id=grant_id), metadata=auth_metadata())
+    clients.identity().RevokeRole(pb.RevokeRoleRequest(grant_id=grant_id))
 
 
 @routes.route("/roles", "GET", query=ListRolesQuery, response=RoleGrantPage, tag="roles",
               summary="List role grants on a unit's subtree, or your own")
 def list_roles(query: ListRolesQuery) -> dict[str, Any]:
     req = from_json(pb.ListRolesRequest, query.model_dump())
-    reply = clients.identity().ListRoles(req, metadata=auth_metadata())
+    reply = clients.identity().ListRoles(req)
     return page(to_json_all(reply.grants), reply, counted=False)
 
 
@@ -325,7 +324,7 @@ def list_roles(query: ListRolesQuery) -> dict[str, Any]:
               summary="Set a new password for another account you administer wholly (admin); your own: /auth/password")
 def reset_password(account_id: str, body: ResetPasswordBody) -> None:
     req = pb.ResetPasswordRequest(account_id=account_id, new_password=body.new_password)
-    clients.identity().ResetPassword(req, metadata=auth_metadata())
+    clients.identity().ResetPassword(req)
 
 
 # ---------- audit ----------
@@ -346,5 +345,5 @@ def audit_event_json(event: pb.AuditEvent) -> dict[str, Any]:
               summary="Security and change events about a unit's subtree (admin)")
 def list_audit_events(query: AuditQuery) -> dict[str, Any]:
     req = from_json(pb.ListAuditEventsRequest, query.model_dump())
-    reply = clients.identity().ListAuditEvents(req, metadata=auth_metadata())
+    reply = clients.identity().ListAuditEvents(req)
     return page([audit_event_json(e) for e in reply.events], reply, counted=False)

@@ -42,7 +42,7 @@ from gateway.schemas.notifications import (
     WatchQuery,
     WithdrawBody,
 )
-from gateway.security import auth_metadata, bearer_token
+from gateway.security import bearer_token
 from gateway.streams import token_subject
 from sotay.notifications.v1 import notifications_pb2 as pb
 from sotay.notifications.v1 import notifications_pb2_grpc
@@ -76,21 +76,20 @@ def page(items: list[dict[str, Any]], reply: Any) -> dict[str, Any]:
               summary="Publish a bulletin (now or scheduled) to units of the publisher's subtree")
 def create_bulletin(body: CreateBulletinBody) -> dict[str, Any]:
     req = from_json(pb.CreateBulletinRequest, body.model_dump(exclude_none=True))
-    return to_json(svc().CreateBulletin(req, metadata=auth_metadata()).bulletin)
+    return to_json(svc().CreateBulletin(req).bulletin)
 
 
 @routes.route("/bulletins", "GET", query=ListBulletinsQuery, response=Message,
               summary="Bulletins a unit has published")
 def list_bulletins(query: ListBulletinsQuery) -> dict[str, Any]:
-    reply = svc().ListBulletins(from_json(pb.ListBulletinsRequest, query.model_dump()), metadata=auth_metadata())
+    reply = svc().ListBulletins(from_json(pb.ListBulletinsRequest, query.model_dump()))
     return page(to_json_all(reply.bulletins), reply)
 
 
 @routes.route("/bulletins/<bulletin_id>", "GET", query=GetBulletinQuery, response=Message,
               summary="Read a bulletin (mark_read records a read receipt)")
 def get_bulletin(bulletin_id: str, query: GetBulletinQuery) -> dict[str, Any]:
-    reply = svc().GetBulletin(pb.GetBulletinRequest(id=bulletin_id, mark_read=query.mark_read),
-                              metadata=auth_metadata())
+    reply = svc().GetBulletin(pb.GetBulletinRequest(id=bulletin_id, mark_read=query.mark_read))
     return to_json(reply)
 
 
@@ -101,14 +100,13 @@ def update_bulletin(bulletin_id: str, body: UpdateBulletinBody) -> dict[str, Any
     if "pinned" in given:
         given["set_pinned"] = True
     req = from_json(pb.UpdateBulletinRequest, {"id": bulletin_id, **given})
-    return to_json(svc().UpdateBulletin(req, metadata=auth_metadata()).bulletin)
+    return to_json(svc().UpdateBulletin(req).bulletin)
 
 
 @routes.route("/bulletins/<bulletin_id>/withdraw", "POST", body=WithdrawBody, response=Message,
               summary="Withdraw a bulletin from every inbox")
 def withdraw_bulletin(bulletin_id: str, body: WithdrawBody) -> dict[str, Any]:
-    reply = svc().WithdrawBulletin(pb.WithdrawBulletinRequest(id=bulletin_id, reason=body.reason),
-                                   metadata=auth_metadata())
+    reply = svc().WithdrawBulletin(pb.WithdrawBulletinRequest(id=bulletin_id, reason=body.reason))
     return to_json(reply.bulletin)
 
 
@@ -116,7 +114,7 @@ def withdraw_bulletin(bulletin_id: str, body: WithdrawBody) -> dict[str, Any]:
               summary="Read receipts per unit: counts, and who has and has not read")
 def read_stats(bulletin_id: str, query: ReadStatsQuery) -> dict[str, Any]:
     req = from_json(pb.GetBulletinReadStatsRequest, {"bulletin_id": bulletin_id, **query.model_dump()})
-    return to_json(svc().GetBulletinReadStats(req, metadata=auth_metadata()))
+    return to_json(svc().GetBulletinReadStats(req))
 
 
 # ---------- inbox ----------
@@ -165,26 +163,25 @@ def inbox_item_json(item: pb.InboxItem) -> dict[str, Any]:
 
 @routes.route("/inbox", "GET", query=InboxQuery, response=Message, tag="inbox", summary="The caller's inbox")
 def list_inbox(query: InboxQuery) -> dict[str, Any]:
-    reply = svc().ListInbox(from_json(pb.ListInboxRequest, query.model_dump(exclude_none=True)),
-                            metadata=auth_metadata())
+    reply = svc().ListInbox(from_json(pb.ListInboxRequest, query.model_dump(exclude_none=True)))
     return page([inbox_item_json(i) for i in reply.items], reply)
 
 
 @routes.route("/inbox/read", "POST", body=MarkReadBody, response=Message, tag="inbox",
               summary="Mark bulletins and notifications read")
 def mark_read(body: MarkReadBody) -> dict[str, Any]:
-    return to_json(svc().MarkRead(from_json(pb.MarkReadRequest, body.model_dump()), metadata=auth_metadata()))
+    return to_json(svc().MarkRead(from_json(pb.MarkReadRequest, body.model_dump())))
 
 
 @routes.route("/inbox/read-all", "POST", response=Message, tag="inbox", summary="Mark everything read")
 def mark_all_read() -> dict[str, Any]:
-    return to_json(svc().MarkAllRead(pb.MarkAllReadRequest(), metadata=auth_metadata()))
+    return to_json(svc().MarkAllRead(pb.MarkAllReadRequest()))
 
 
 @routes.route("/inbox/version", "GET", response=Message, tag="inbox",
               summary="Inbox version and unread counts (ETag; 304 when If-None-Match matches)")
 def inbox_version() -> Response:
-    reply = svc().GetInboxVersion(pb.GetInboxVersionRequest(), metadata=auth_metadata())
+    reply = svc().GetInboxVersion(pb.GetInboxVersionRequest())
     etag = f'"{reply.version}"'
     if request.headers.get("If-None-Match") == etag:
         response = Response(status=304)
@@ -204,7 +201,7 @@ def inbox_events(query: WatchQuery) -> Response:
     slot = current_app.extensions["sotay.streams"].admit(token_subject(token))
     # Asked without known_version, the service answers at once, so its refusal (a bad token, its
     # own caps) becomes a JSON error here rather than an empty stream.
-    stream = svc(long=True).WatchInbox(pb.WatchInboxRequest(max_seconds=query.max_seconds), metadata=auth_metadata())
+    stream = svc(long=True).WatchInbox(pb.WatchInboxRequest(max_seconds=query.max_seconds))
     try:
         first = next(stream, None)
     except BaseException:
@@ -241,20 +238,20 @@ def event(change: pb.WatchInboxResponse) -> str:
 @routes.route("/preferences/notifications", "GET", response=Message, tag="delivery",
               summary="The caller's delivery preferences")
 def get_preferences() -> dict[str, Any]:
-    return to_json(svc().GetPreferences(pb.GetPreferencesRequest(), metadata=auth_metadata()).preferences)
+    return to_json(svc().GetPreferences(pb.GetPreferencesRequest()).preferences)
 
 
 @routes.route("/preferences/notifications", "PUT", body=PreferencesBody, response=Message, tag="delivery",
               summary="Set the caller's delivery preferences")
 def put_preferences(body: PreferencesBody) -> dict[str, Any]:
     req = pb.UpdatePreferencesRequest(preferences=from_json(pb.Preferences, body.model_dump()))
-    return to_json(svc().UpdatePreferences(req, metadata=auth_metadata()).preferences)
+    return to_json(svc().UpdatePreferences(req).preferences)
 
 
 @routes.route("/push-subscriptions/config", "GET", response=Message, tag="delivery",
               summary="The VAPID application server key for PushManager.subscribe()")
 def push_config() -> dict[str, Any]:
-    return to_json(svc().GetPushConfig(pb.GetPushConfigRequest(), metadata=auth_metadata()))
+    return to_json(svc().GetPushConfig(pb.GetPushConfigRequest()))
 
 
 @routes.route("/push-subscriptions", "POST", body=PushSubscriptionBody, response=Message, status=201,
@@ -262,21 +259,20 @@ def push_config() -> dict[str, Any]:
 def add_push_subscription(body: PushSubscriptionBody) -> dict[str, Any]:
     req = pb.AddPushSubscriptionRequest(endpoint=body.endpoint, p256dh=body.keys.p256dh, auth=body.keys.auth,
                                         user_agent=body.user_agent or request.headers.get("User-Agent", "")[:300])
-    return to_json(svc().AddPushSubscription(req, metadata=auth_metadata()).subscription)
+    return to_json(svc().AddPushSubscription(req).subscription)
 
 
 @routes.route("/push-subscriptions", "GET", query=PageQuery, response=Message, tag="delivery",
               summary="The caller's Web Push subscriptions")
 def list_push_subscriptions(query: PageQuery) -> dict[str, Any]:
-    reply = svc().ListPushSubscriptions(from_json(pb.ListPushSubscriptionsRequest, query.model_dump()),
-                                        metadata=auth_metadata())
+    reply = svc().ListPushSubscriptions(from_json(pb.ListPushSubscriptionsRequest, query.model_dump()))
     return page(to_json_all(reply.subscriptions), reply)
 
 
 @routes.route("/push-subscriptions/<subscription_id>", "DELETE", status=204, tag="delivery",
               summary="Remove a Web Push subscription")
 def remove_push_subscription(subscription_id: str) -> None:
-    svc().RemovePushSubscription(pb.RemovePushSubscriptionRequest(id=subscription_id), metadata=auth_metadata())
+    svc().RemovePushSubscription(pb.RemovePushSubscriptionRequest(id=subscription_id))
 
 
 # ---------- feedback ----------
@@ -286,59 +282,59 @@ def remove_push_subscription(subscription_id: str) -> None:
               summary="Send feedback or a petition to one's cell or a committee above it")
 def submit_feedback(body: SubmitFeedbackBody) -> dict[str, Any]:
     req = from_json(pb.SubmitFeedbackRequest, body.model_dump())
-    return to_json(svc().SubmitFeedback(req, metadata=auth_metadata()).feedback)
+    return to_json(svc().SubmitFeedback(req).feedback)
 
 
 @routes.route("/feedback", "GET", query=PageQuery, response=Message, tag="feedback",
               summary="The caller's own feedback")
 def list_my_feedback(query: PageQuery) -> dict[str, Any]:
-    reply = svc().ListMyFeedback(from_json(pb.ListMyFeedbackRequest, query.model_dump()), metadata=auth_metadata())
+    reply = svc().ListMyFeedback(from_json(pb.ListMyFeedbackRequest, query.model_dump()))
     return page(to_json_all(reply.items), reply)
 
 
 @routes.route("/feedback/<feedback_id>", "GET", response=Message, tag="feedback",
               summary="A feedback item and its history (submitter or handlers)")
 def get_feedback(feedback_id: str) -> dict[str, Any]:
-    return to_json(svc().GetFeedback(pb.GetFeedbackRequest(id=feedback_id), metadata=auth_metadata()))
+    return to_json(svc().GetFeedback(pb.GetFeedbackRequest(id=feedback_id)))
 
 
 @routes.route("/feedback/<feedback_id>/status", "POST", body=FeedbackStatusBody, response=Message,
               tag="feedback", summary="Take up (in_progress) or close a feedback item")
 def feedback_status(feedback_id: str, body: FeedbackStatusBody) -> dict[str, Any]:
     req = from_json(pb.UpdateFeedbackStatusRequest, {"id": feedback_id, **body.model_dump()})
-    return to_json(svc().UpdateFeedbackStatus(req, metadata=auth_metadata()).feedback)
+    return to_json(svc().UpdateFeedbackStatus(req).feedback)
 
 
 @routes.route("/feedback/<feedback_id>/answer", "POST", body=AnswerBody, response=Message, tag="feedback",
               summary="Answer a feedback item (the submitter is notified)")
 def answer_feedback(feedback_id: str, body: AnswerBody) -> dict[str, Any]:
     req = pb.AnswerFeedbackRequest(id=feedback_id, answer=body.answer, idempotency_key=body.idempotency_key)
-    return to_json(svc().AnswerFeedback(req, metadata=auth_metadata()).feedback)
+    return to_json(svc().AnswerFeedback(req).feedback)
 
 
 @routes.route("/feedback/<feedback_id>/assign", "POST", body=AssignBody, response=Message, tag="feedback",
               summary="Assign an open item to an account holding a role on its unit (handlers)")
 def assign_feedback(feedback_id: str, body: AssignBody) -> dict[str, Any]:
     req = pb.AssignFeedbackRequest(id=feedback_id, account_id=body.account_id, note=body.note)
-    return to_json(svc().AssignFeedback(req, metadata=auth_metadata()).feedback)
+    return to_json(svc().AssignFeedback(req).feedback)
 
 
 @routes.route("/feedback/<feedback_id>/escalate", "POST", body=EscalateBody, response=Message, tag="feedback",
               summary="Send an open item to the unit above now (handlers)")
 def escalate_feedback(feedback_id: str, body: EscalateBody) -> dict[str, Any]:
     req = pb.EscalateFeedbackRequest(id=feedback_id, note=body.note)
-    return to_json(svc().EscalateFeedback(req, metadata=auth_metadata()).feedback)
+    return to_json(svc().EscalateFeedback(req).feedback)
 
 
 @routes.route("/units/<unit_id>/feedback", "GET", query=ListFeedbackQuery, response=Message, tag="feedback",
               summary="Feedback a unit handles (its handlers; subtree for admins)")
 def list_unit_feedback(unit_id: str, query: ListFeedbackQuery) -> dict[str, Any]:
     req = from_json(pb.ListFeedbackRequest, {"unit_id": unit_id, **query.model_dump(exclude_none=True)})
-    reply = svc().ListFeedback(req, metadata=auth_metadata())
+    reply = svc().ListFeedback(req)
     return page(to_json_all(reply.items), reply)
 
 
 @routes.route("/units/<unit_id>/feedback-stats", "GET", response=Message, tag="feedback",
               summary="Feedback statistics per unit of a subtree")
 def feedback_stats(unit_id: str) -> dict[str, Any]:
-    return to_json(svc().GetFeedbackStats(pb.GetFeedbackStatsRequest(unit_id=unit_id), metadata=auth_metadata()))
+    return to_json(svc().GetFeedbackStats(pb.GetFeedbackStatsRequest(unit_id=unit_id)))

@@ -13,7 +13,6 @@ from gateway.clients import Backend
 from gateway.convert import from_json, to_json
 from gateway.schemas.common import PageQuery
 from gateway.schemas.reports import ExemptionBody, Message, ReportQuery, ReviewQuery
-from gateway.security import auth_metadata
 from sotay.reports.v1 import reports_pb2 as pb
 from sotay.reports.v1 import reports_pb2_grpc
 
@@ -30,7 +29,7 @@ def svc(*, long: bool = False) -> reports_pb2_grpc.ReportsServiceStub:
               summary="The review's figures for a unit's subtree and a period (month, quarter, year, dates)")
 def get_report(unit_id: str, query: ReportQuery) -> dict[str, Any]:
     req = from_json(pb.GetReportRequest, {"unit_id": unit_id, **query.model_dump()})
-    return to_json(svc().GetReport(req, metadata=auth_metadata()))
+    return to_json(svc().GetReport(req))
 
 
 @routes.route("/reports/units/<unit_id>/xlsx", "GET", query=ReportQuery,
@@ -38,14 +37,14 @@ def get_report(unit_id: str, query: ReportQuery) -> dict[str, Any]:
               summary="The same figures as an XLSX workbook, one sheet per table")
 def export_report(unit_id: str, query: ReportQuery) -> Response:
     req = from_json(pb.GetReportRequest, {"unit_id": unit_id, **query.model_dump()})
-    return download(svc(long=True).ExportReport(pb.ExportReportRequest(report=req), metadata=auth_metadata()))
+    return download(svc(long=True).ExportReport(pb.ExportReportRequest(report=req)))
 
 
 @routes.route("/reports/units/<unit_id>/docx", "GET", query=ReviewQuery,
               produces=("application/vnd.openxmlformats-officedocument.wordprocessingml.document",),
               summary="The review report (sơ kết) as a DOCX document: heading block, sections, tables and charts")
 def export_review(unit_id: str, query: ReviewQuery) -> Response:
-    return download(svc(long=True).ExportReview(review_request(unit_id, query), metadata=auth_metadata()))
+    return download(svc(long=True).ExportReview(review_request(unit_id, query)))
 
 
 def review_request(unit_id: str, query: ReviewQuery) -> pb.ExportReviewRequest:
@@ -64,17 +63,17 @@ def download(reply: pb.ExportReportResponse | pb.ExportReviewResponse) -> Respon
               summary="Cells of the subtree exempt from the rollout, with their reasons")
 def list_exemptions(unit_id: str, query: PageQuery) -> dict[str, Any]:
     req = from_json(pb.ListCellExemptionsRequest, {"unit_id": unit_id, **query.model_dump()})
-    return to_json(svc().ListCellExemptions(req, metadata=auth_metadata()))
+    return to_json(svc().ListCellExemptions(req))
 
 
 @routes.route("/reports/cells/<unit_id>/exemption", "PUT", body=ExemptionBody, response=Message,
               summary="Mark a cell exempt from the rollout (with a reason), or lift the mark")
 def set_exemption(unit_id: str, body: ExemptionBody) -> dict[str, Any]:
     req = pb.SetCellExemptionRequest(unit_id=unit_id, exempt=body.exempt, reason=body.reason)
-    return to_json(svc().SetCellExemption(req, metadata=auth_metadata()))
+    return to_json(svc().SetCellExemption(req))
 
 
 @routes.route("/reports/status", "GET", response=Message,
               summary="How far the reports have read each service's events")
 def status() -> dict[str, Any]:
-    return to_json(svc().GetStatus(pb.GetStatusRequest(), metadata=auth_metadata()))
+    return to_json(svc().GetStatus(pb.GetStatusRequest()))

@@ -15,7 +15,7 @@
     reports.py    the committee's review: figures, SVG charts, XLSX/DOCX, rollout exemptions
     pwa.py        manifest, service worker (offline reading of opened pages, Web Push), offline page
     settings_pages.py  notification settings and this device's Web Push subscription
-    grants.py     which staff pages the signed-in account's roles offer (navigation only)
+    staff.py      which staff pages the signed-in account's roles reach (the menu and the pages' guards)
     roster.py     a cell's roster: members, transfers, import with its report, activation-code sheet
     admin.py      administration: units tree (merge of communes), people and roles, audit log
 
@@ -35,7 +35,6 @@ from gateway.web import (
     committee,
     documents,
     feedback,
-    grants,
     home,
     i18n,
     manage_meetings,
@@ -45,11 +44,12 @@ from gateway.web import (
     reports,
     roster,
     settings_pages,
+    staff,
 )
 
 __all__ = [
-    "admin", "auth", "bulletins", "committee", "documents", "feedback", "grants", "home", "install", "manage_meetings",
-    "meetings", "publish", "pwa", "reports", "roster", "settings_pages",
+    "admin", "auth", "bulletins", "committee", "documents", "feedback", "home", "install", "manage_meetings",
+    "meetings", "publish", "pwa", "reports", "roster", "settings_pages", "staff",
 ]
 
 

@@ -16,12 +16,11 @@ from flask import Response, redirect, request, url_for
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from gateway import clients
+from gateway.web import staff
 from gateway.web.auth import form_error
-from gateway.web.base import TIMEZONE, bp, error_page, login_required, metadata, render
-from gateway.web.grants import units_with
+from gateway.web.base import TIMEZONE, bp, error_page, login_required, render
 from gateway.web.i18n import N_, _
 from gateway.web.messages import REASONS, reason_message
-from services.core.auth import ROLE_ADMIN
 from services.core.errors import error_info
 from sotay.identity.v1 import identity_pb2 as ipb
 
@@ -105,12 +104,6 @@ def attempt(call: Callable[[], Any], again: Callable[[int, str], Response]) -> A
         return again(*shown)
 
 
-def administers(unit: ipb.Unit) -> bool:
-    """Whether the account holds admin on the unit or above (which pages to serve; the service
-    checks every action again)."""
-    return bool(set(units_with(ROLE_ADMIN)) & {*unit.ancestor_ids, unit.id})
-
-
 def back(endpoint: str, done: str, **values: Any) -> Response:
     return redirect(url_for(endpoint, done=done, **values), code=303)  # type: ignore[return-value]
 
@@ -127,13 +120,13 @@ def notice() -> str:
 @bp.route("/admin")
 @login_required
 def admin() -> Response:
-    mine = units_with(ROLE_ADMIN)
+    mine = staff.admin_units()
     if not mine:
         return error_page(403)
     if len(mine) == 1:
         return redirect(url_for("web.admin_unit", unit_id=mine[0]), code=303)  # type: ignore[return-value]
-    stub, md = clients.identity(), metadata()
-    found = [stub.GetUnit.future(ipb.GetUnitRequest(id=u), metadata=md) for u in mine]
+    stub = clients.identity()
+    found = [stub.GetUnit.future(ipb.GetUnitRequest(id=u)) for u in mine]
     return render("admin_home.html", units=[f.result().unit for f in found], kinds=KINDS)
 
 
@@ -141,13 +134,13 @@ def admin() -> Response:
 
 
 def unit_page(unit_id: str, status: int = 200, error: str = "") -> Response:
-    stub, md = clients.identity(), metadata()
-    above = stub.ListAncestors.future(ipb.ListAncestorsRequest(id=unit_id), metadata=md)
+    stub = clients.identity()
+    above = stub.ListAncestors.future(ipb.ListAncestorsRequest(id=unit_id))
     children = stub.ListUnits.future(
-        ipb.ListUnitsRequest(parent_id=unit_id, include_inactive=True, page_size=500), metadata=md)
-    counts = stub.CountMembers.future(ipb.CountMembersRequest(unit_id=unit_id), metadata=md)
-    unit = stub.GetUnit(ipb.GetUnitRequest(id=unit_id), metadata=md).unit
-    if not administers(unit):
+        ipb.ListUnitsRequest(parent_id=unit_id, include_inactive=True, page_size=500))
+    counts = stub.CountMembers.future(ipb.CountMembersRequest(unit_id=unit_id))
+    unit = stub.GetUnit(ipb.GetUnitRequest(id=unit_id)).unit
+    if not staff.administers(unit.id, unit.ancestor_ids):
         return error_page(403)
     ancestors = list(above.result().units)
     # Where it may move: under its parent's siblings or its grandparent (a cell to another commune,
@@ -156,11 +149,11 @@ def unit_page(unit_id: str, status: int = 200, error: str = "") -> Response:
     partners: list[ipb.Unit] = []
     if unit.parent_id and len(ancestors) >= 2:
         grand = ancestors[-2]
-        siblings = stub.ListUnits(ipb.ListUnitsRequest(parent_id=grand.id, page_size=500), metadata=md).units
+        siblings = stub.ListUnits(ipb.ListUnitsRequest(parent_id=grand.id, page_size=500)).units
         destinations = [grand, *(u for u in siblings if u.id != unit.parent_id and u.kind != ipb.UNIT_KIND_CELL)]
     if unit.kind == ipb.UNIT_KIND_COMMUNE and unit.active and unit.parent_id:
         beside = stub.ListUnits(ipb.ListUnitsRequest(parent_id=unit.parent_id, kind=ipb.UNIT_KIND_COMMUNE,
-                                                     page_size=500), metadata=md).units
+                                                     page_size=500)).units
         partners = [u for u in beside if u.id != unit.id]
     per_child = {c.child_unit_id: c.members for c in counts.result().children}
     return render(
@@ -188,7 +181,7 @@ def unit_form(unit_id: str, call: Callable[[], Any], done: str) -> Response:
 def admin_rename(unit_id: str) -> Response:
     name = request.form.get("name", "")[:300]
     return unit_form(unit_id, lambda: clients.identity().RenameUnit(
-        ipb.RenameUnitRequest(id=unit_id, name=name), metadata=metadata()), "renamed")
+        ipb.RenameUnitRequest(id=unit_id, name=name)), "renamed")
 
 
 @bp.route("/admin/units/<unit_id>/children", methods=["POST"])
@@ -199,7 +192,7 @@ def admin_create(unit_id: str) -> Response:
         return unit_page(unit_id, 400, _("Please choose the kind of unit."))
     req = ipb.CreateUnitRequest(name=request.form.get("name", "")[:300], kind=kind, parent_id=unit_id,
                                 code=request.form.get("code", "").strip()[:50])
-    return unit_form(unit_id, lambda: clients.identity().CreateUnit(req, metadata=metadata()), "created")
+    return unit_form(unit_id, lambda: clients.identity().CreateUnit(req), "created")
 
 
 @bp.route("/admin/units/<unit_id>/move", methods=["POST"])
@@ -209,7 +202,7 @@ def admin_move(unit_id: str) -> Response:
     if not target:
         return unit_page(unit_id, 400, _("Please choose where to move the unit."))
     return unit_form(unit_id, lambda: clients.identity().MoveUnit(
-        ipb.MoveUnitRequest(id=unit_id, new_parent_id=target), metadata=metadata()), "moved")
+        ipb.MoveUnitRequest(id=unit_id, new_parent_id=target)), "moved")
 
 
 @bp.route("/admin/units/<unit_id>/merge", methods=["POST"])
@@ -222,7 +215,7 @@ def admin_merge(unit_id: str) -> Response:
     if request.form.get("confirm") != "1":
         return unit_page(unit_id, 400, _("Please tick the box to confirm the merge."))
     done = attempt(lambda: clients.identity(long=True).MergeUnits(
-        ipb.MergeUnitsRequest(source_id=unit_id, target_id=target), metadata=metadata()),
+        ipb.MergeUnitsRequest(source_id=unit_id, target_id=target)),
         lambda status, text: unit_page(unit_id, status, text))
     if isinstance(done, Response):
         return done
@@ -234,17 +227,16 @@ def admin_merge(unit_id: str) -> Response:
 
 
 def people_page(unit_id: str, status: int = 200, error: str = "") -> Response:
-    stub, md = clients.identity(), metadata()
+    stub = clients.identity()
     query = request.values.get("q", "").strip()[:100]
-    roles = stub.ListRoles.future(ipb.ListRolesRequest(unit_id=unit_id, page_size=200), metadata=md)
+    roles = stub.ListRoles.future(ipb.ListRolesRequest(unit_id=unit_id, page_size=200))
     found = None
     if query:
-        found = stub.ListMembers(ipb.ListMembersRequest(unit_id=unit_id, subtree=True, query=query, page_size=FOUND),
-                                 metadata=md)
-    unit = stub.GetUnit(ipb.GetUnitRequest(id=unit_id), metadata=md).unit
-    if not administers(unit):
+        found = stub.ListMembers(ipb.ListMembersRequest(unit_id=unit_id, subtree=True, query=query, page_size=FOUND))
+    unit = stub.GetUnit(ipb.GetUnitRequest(id=unit_id)).unit
+    if not staff.administers(unit.id, unit.ancestor_ids):
         return error_page(403)
-    homes = {u: stub.GetUnit.future(ipb.GetUnitRequest(id=u), metadata=md)
+    homes = {u: stub.GetUnit.future(ipb.GetUnitRequest(id=u))
              for u in {m.unit_id for m in (found.members if found else [])}}
     grants = [g for g in roles.result().grants if g.role in (ipb.ROLE_ADMIN, ipb.ROLE_EDITOR)]
     return render("admin_people.html", status=status, unit=unit, query=query, found=found, grants=grants,
@@ -273,7 +265,7 @@ def admin_reset(unit_id: str) -> Response:
         return people_page(unit_id, 400, _("The two new passwords are not the same."))
     account = request.form.get("account_id", "")[:100]
     return people_form(unit_id, lambda: clients.identity().ResetPassword(
-        ipb.ResetPasswordRequest(account_id=account, new_password=password[:1024]), metadata=metadata()), "reset")
+        ipb.ResetPasswordRequest(account_id=account, new_password=password[:1024])), "reset")
 
 
 @bp.route("/admin/units/<unit_id>/people/roles", methods=["POST"])
@@ -284,14 +276,14 @@ def admin_grant(unit_id: str) -> Response:
         return people_page(unit_id, 400, _("Please choose a role."))
     req = ipb.GrantRoleRequest(account_id=request.form.get("account_id", "")[:100], role=role,
                                unit_id=request.form.get("on_unit_id", "")[:100] or unit_id)
-    return people_form(unit_id, lambda: clients.identity().GrantRole(req, metadata=metadata()), "granted")
+    return people_form(unit_id, lambda: clients.identity().GrantRole(req), "granted")
 
 
 @bp.route("/admin/units/<unit_id>/people/roles/<grant_id>/revoke", methods=["POST"])
 @login_required
 def admin_revoke(unit_id: str, grant_id: str) -> Response:
     return people_form(unit_id, lambda: clients.identity().RevokeRole(
-        ipb.RevokeRoleRequest(grant_id=grant_id), metadata=metadata()), "revoked")
+        ipb.RevokeRoleRequest(grant_id=grant_id)), "revoked")
 
 
 # ---------- audit log ----------
@@ -324,10 +316,10 @@ def admin_audit(unit_id: str) -> Response:
         req.since.CopyFrom(since)
     if until is not None:
         req.until.CopyFrom(until)
-    stub, md = clients.identity(), metadata()
-    children = stub.ListUnits.future(ipb.ListUnitsRequest(parent_id=unit_id, page_size=500), metadata=md)
-    reply = stub.ListAuditEvents(req, metadata=md)
-    unit = stub.GetUnit(ipb.GetUnitRequest(id=unit_id), metadata=md).unit
+    stub = clients.identity()
+    children = stub.ListUnits.future(ipb.ListUnitsRequest(parent_id=unit_id, page_size=500))
+    reply = stub.ListAuditEvents(req)
+    unit = stub.GetUnit(ipb.GetUnitRequest(id=unit_id)).unit
     names = {e.actor_account_id: e.actor_name for e in reply.events} | {e.target_id: e.target_name
                                                                        for e in reply.events}
     return render("admin_audit.html", unit=unit, children=children.result().units, reply=reply, action=action,

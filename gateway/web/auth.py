@@ -9,7 +9,7 @@ from gateway import clients
 from gateway.routes.auth import login_limiter
 from gateway.security import client_ip
 from gateway.web import session
-from gateway.web.base import bp, login_required, metadata, render, safe_next
+from gateway.web.base import bp, login_required, render, safe_next
 from gateway.web.i18n import LOCALE_COOKIE, LOCALES, N_, _
 from gateway.web.messages import reason_message
 from services.core.errors import error_info
@@ -49,11 +49,11 @@ def start_session(tokens: ipb.LoginResponse | ipb.RedeemActivationCodeResponse) 
     me.set_tokens(tokens.access_token, tokens.refresh_token, tokens.expires_in)
     me.csrf = ""  # a new CSRF token for the signed-in session (csrf_token() makes it)
     g.access_token = tokens.access_token
-    profile = clients.identity().GetMe(ipb.GetMeRequest(), metadata=metadata())
+    profile = clients.identity().GetMe(ipb.GetMeRequest())
     me.name = profile.member.full_name or profile.username
     me.unit_name, me.unit_id, me.member_id = "", profile.unit_id, profile.member.id
     if profile.unit_id:
-        unit = clients.identity().GetUnit(ipb.GetUnitRequest(id=profile.unit_id), metadata=metadata())
+        unit = clients.identity().GetUnit(ipb.GetUnitRequest(id=profile.unit_id))
         me.unit_name = unit.unit.name
 
 
@@ -134,7 +134,6 @@ def password() -> Response:
     try:
         clients.identity().ChangePassword(
             ipb.ChangePasswordRequest(current_password=field("current_password"), new_password=new),
-            metadata=metadata(),
         )
     except grpc.RpcError as exc:
         shown = form_error(exc)

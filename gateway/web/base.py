@@ -20,7 +20,6 @@ from werkzeug.exceptions import HTTPException
 
 from gateway import clients
 from gateway import errors as api_errors
-from gateway.security import auth_metadata
 from gateway.web import i18n, session
 from gateway.web.i18n import N_, _
 from gateway.web.messages import reason_message
@@ -99,7 +98,7 @@ def to_login() -> Response:
 
 def login_required(view: F) -> F:
     """The page needs a signed-in member: a valid access token (refreshed if needed) is put where
-    gateway.security.auth_metadata finds it; otherwise the browser goes to the login page."""
+    the gRPC channels forward it (gateway.clients.request_token); otherwise the browser goes to the login page."""
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -112,10 +111,6 @@ def login_required(view: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def metadata() -> list[tuple[str, str]]:
-    return auth_metadata()
-
-
 def my_units() -> list[ipb.Unit]:
     """The member's own unit and every one above it (whose documents reach the member, and to
     which the member may write)."""
@@ -123,8 +118,8 @@ def my_units() -> list[ipb.Unit]:
     if not me.unit_id:
         return []
     stub = clients.identity()
-    above = stub.ListAncestors.future(ipb.ListAncestorsRequest(id=me.unit_id), metadata=metadata())
-    own = stub.GetUnit(ipb.GetUnitRequest(id=me.unit_id), metadata=metadata()).unit
+    above = stub.ListAncestors.future(ipb.ListAncestorsRequest(id=me.unit_id))
+    own = stub.GetUnit(ipb.GetUnitRequest(id=me.unit_id)).unit
     return [*above.result().units, own]
 
 

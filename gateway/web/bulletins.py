@@ -10,7 +10,7 @@ import re
 from flask import Response, redirect, request, url_for
 
 from gateway.routes.notifications import svc as notifications
-from gateway.web.base import bp, login_required, metadata, render
+from gateway.web.base import bp, login_required, render
 from gateway.web.i18n import N_
 from sotay.notifications.v1 import notifications_pb2 as npb
 
@@ -71,7 +71,7 @@ def inbox() -> Response:
     if not TOKEN_RE.fullmatch(token):
         token = ""
     reply = notifications().ListInbox(
-        npb.ListInboxRequest(filter=FILTERS[chosen][0], page_size=PAGE, page_token=token), metadata=metadata()
+        npb.ListInboxRequest(filter=FILTERS[chosen][0], page_size=PAGE, page_token=token)
     )
     return render("inbox.html", reply=reply, show=chosen, filters=FILTERS, kind_label=kind_label,
                   item_link=item_link, ITEM_TYPE_BULLETIN=npb.ITEM_TYPE_BULLETIN)
@@ -82,17 +82,17 @@ def inbox() -> Response:
 def inbox_read() -> Response:
     """Mark one notification read, or everything (`all`)."""
     if request.form.get("all"):
-        notifications().MarkAllRead(npb.MarkAllReadRequest(), metadata=metadata())
+        notifications().MarkAllRead(npb.MarkAllReadRequest())
     else:
         ids = [i for i in request.form.getlist("notification_id")[:PAGE] if i]
         if ids:
-            notifications().MarkRead(npb.MarkReadRequest(notification_ids=ids), metadata=metadata())
+            notifications().MarkRead(npb.MarkReadRequest(notification_ids=ids))
     return redirect(url_for("web.inbox", show=request.form.get("show", "unread")), code=303)  # type: ignore[return-value]
 
 
 @bp.route("/bulletins/<bulletin_id>")
 @login_required
 def bulletin(bulletin_id: str) -> Response:
-    reply = notifications().GetBulletin(npb.GetBulletinRequest(id=bulletin_id, mark_read=True), metadata=metadata())
+    reply = notifications().GetBulletin(npb.GetBulletinRequest(id=bulletin_id, mark_read=True))
     found = reply.bulletin
     return render("bulletin.html", bulletin=found, kind=KINDS.get(found.kind, KINDS[npb.BULLETIN_KIND_BULLETIN]))

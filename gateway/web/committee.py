@@ -2,28 +2,26 @@
 account is an editor or admin, the feedback queue with its statistics, and the monthly compliance
 dashboard with a drill-down to each cell. Publishing documents and bulletins is publish.py.
 
-Which units the menu offers comes from the roles in the session's access token (read, not
-verified: it only chooses links); every service checks the caller's roles itself.
+Which units the pages offer is gateway.web.staff's (the roles in the session's access token);
+every service checks the caller's roles itself.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import re
 from dataclasses import dataclass
 from typing import Any
 
 import grpc
-import orjson
 from flask import Response, abort, redirect, request, url_for
 
 from gateway import clients
 from gateway.routes.meetings import meetings
 from gateway.routes.notifications import svc as notifications
-from gateway.web import session
+from gateway.web import staff
 from gateway.web.auth import form_error
-from gateway.web.base import TIMEZONE, bp, login_required, metadata, render
+from gateway.web.base import TIMEZONE, bp, login_required, render
 from gateway.web.feedback import STATUSES
 from gateway.web.i18n import N_, _
 from gateway.web.meetings import form_key, given_key
@@ -32,7 +30,6 @@ from sotay.identity.v1 import identity_pb2 as ipb
 from sotay.meetings.v1 import meetings_pb2 as mpb
 from sotay.notifications.v1 import notifications_pb2 as npb
 
-COMMITTEE_ROLES = ("editor", "admin")
 TOKEN_RE = re.compile(r"[A-Za-z0-9_=-]{0,200}")
 ID_RE = re.compile(r"[A-Za-z0-9-]{1,64}")
 MONTH_RE = re.compile(r"20\d\d-(0[1-9]|1[0-2])")
@@ -75,28 +72,6 @@ REASONS.update({
 })
 
 
-def _claims(token: str) -> dict[str, Any]:
-    """The access token's payload, unverified (the services verify it on every call)."""
-    try:
-        part = token.split(".")[1]
-        data = orjson.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
-    except (IndexError, ValueError, orjson.JSONDecodeError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def granted_units() -> list[str]:
-    """Units where the signed-in account is an editor or admin, in the token's order."""
-    roles = _claims(session.current().access).get("roles", [])
-    found = [str(g.get("u", "")) for g in roles if isinstance(g, dict) and g.get("r") in COMMITTEE_ROLES]
-    return list(dict.fromkeys(u for u in found if u))
-
-
-@bp.app_template_global()
-def is_committee() -> bool:
-    return bool(granted_units())
-
-
 @dataclass(frozen=True)
 class Place:
     unit: ipb.Unit
@@ -109,11 +84,11 @@ class Place:
 
 def place() -> Place:
     """The committee unit the page is for (`unit` of the query or form; else the first granted)."""
-    granted = granted_units()
+    granted = staff.committee_units()
     if not granted:
         abort(403)
     stub = clients.identity()
-    calls = [stub.GetUnit.future(ipb.GetUnitRequest(id=u), metadata=metadata()) for u in granted[:20]]
+    calls = [stub.GetUnit.future(ipb.GetUnitRequest(id=u)) for u in granted[:20]]
     units = [c.result().unit for c in calls]
     wanted = request.values.get("unit", "")
     chosen = next((u for u in units if u.id == wanted), units[0])
@@ -121,7 +96,7 @@ def place() -> Place:
 
 
 def children(unit_id: str) -> list[ipb.Unit]:
-    reply = clients.identity().ListUnits(ipb.ListUnitsRequest(parent_id=unit_id, page_size=500), metadata=metadata())
+    reply = clients.identity().ListUnits(ipb.ListUnitsRequest(parent_id=unit_id, page_size=500))
     return list(reply.units)
 
 
@@ -184,18 +159,17 @@ def committee_feedback() -> Response:
     shown = request.args.get("show", "open")
     shown = shown if shown in FEEDBACK_FILTERS else "open"
     stub = notifications()
-    stats = stub.GetFeedbackStats.future(npb.GetFeedbackStatsRequest(unit_id=where.id), metadata=metadata())
+    stats = stub.GetFeedbackStats.future(npb.GetFeedbackStatsRequest(unit_id=where.id))
     if shown == "open":
         lists = [
-            stub.ListFeedback(npb.ListFeedbackRequest(unit_id=where.id, status=s, page_size=100), metadata=metadata())
+            stub.ListFeedback(npb.ListFeedbackRequest(unit_id=where.id, status=s, page_size=100))
             for s in (npb.FEEDBACK_STATUS_RECEIVED, npb.FEEDBACK_STATUS_IN_PROGRESS)
         ]
         items = sorted([i for r in lists for i in r.items], key=lambda f: f.due_at.seconds)
         next_page = ""
     else:
         reply = stub.ListFeedback(npb.ListFeedbackRequest(
-            unit_id=where.id, status=FILTER_STATUS[shown], page_size=PAGE, page_token=page_token()),
-            metadata=metadata())
+            unit_id=where.id, status=FILTER_STATUS[shown], page_size=PAGE, page_token=page_token()))
         items, next_page = list(reply.items), reply.next_page_token
     names = {u.id: u.name for u in where.units}
     return render("committee_feedback.html", place=where, items=items, stats=stats.result(), shown=shown,
@@ -206,12 +180,12 @@ def committee_feedback() -> Response:
 def role_holders(unit_id: str) -> list[tuple[str, str]]:
     """(account id, name) of those holding a role on the unit itself: who feedback may be assigned to."""
     stub = clients.identity()
-    grants = stub.ListRoles(ipb.ListRolesRequest(unit_id=unit_id, page_size=200), metadata=metadata()).grants
+    grants = stub.ListRoles(ipb.ListRolesRequest(unit_id=unit_id, page_size=200)).grants
     accounts = list(dict.fromkeys(g.account_id for g in grants if g.unit_id == unit_id))
     if not accounts:
         return []
     names: dict[str, str] = {}
-    roster = stub.ListRoster(ipb.ListRosterRequest(unit_id=unit_id, subtree=True, page_size=5000), metadata=metadata())
+    roster = stub.ListRoster(ipb.ListRosterRequest(unit_id=unit_id, subtree=True, page_size=5000))
     for entry in roster.entries:
         if entry.account_id in accounts:
             names[entry.account_id] = entry.full_name
@@ -219,7 +193,7 @@ def role_holders(unit_id: str) -> list[tuple[str, str]]:
 
 
 def _feedback_page(feedback_id: str, where: Place, status: int = 200, error: str = "", answer: str = "") -> Response:
-    reply = notifications().GetFeedback(npb.GetFeedbackRequest(id=feedback_id), metadata=metadata())
+    reply = notifications().GetFeedback(npb.GetFeedbackRequest(id=feedback_id))
     item = reply.feedback
     try:
         holders = role_holders(item.unit_id)
@@ -248,20 +222,20 @@ def committee_feedback_item(feedback_id: str) -> Response:
     try:
         if action == "take":
             stub.UpdateFeedbackStatus(npb.UpdateFeedbackStatusRequest(
-                id=feedback_id, status=npb.FEEDBACK_STATUS_IN_PROGRESS), metadata=metadata())
+                id=feedback_id, status=npb.FEEDBACK_STATUS_IN_PROGRESS))
         elif action == "assign":
             stub.AssignFeedback(npb.AssignFeedbackRequest(
-                id=feedback_id, account_id=request.form.get("account_id", "")[:64], note=note), metadata=metadata())
+                id=feedback_id, account_id=request.form.get("account_id", "")[:64], note=note))
         elif action == "escalate":
-            stub.EscalateFeedback(npb.EscalateFeedbackRequest(id=feedback_id, note=note), metadata=metadata())
+            stub.EscalateFeedback(npb.EscalateFeedbackRequest(id=feedback_id, note=note))
         elif action == "answer":
             if not answer:
                 return _feedback_page(feedback_id, where, 400, _("Please write the answer."))
             stub.AnswerFeedback(npb.AnswerFeedbackRequest(
-                id=feedback_id, answer=answer, idempotency_key=given_key()), metadata=metadata())
+                id=feedback_id, answer=answer, idempotency_key=given_key()))
         elif action == "close":
             stub.UpdateFeedbackStatus(npb.UpdateFeedbackStatusRequest(
-                id=feedback_id, status=npb.FEEDBACK_STATUS_CLOSED, note=note), metadata=metadata())
+                id=feedback_id, status=npb.FEEDBACK_STATUS_CLOSED, note=note))
         else:
             abort(400)
     except grpc.RpcError as exc:
@@ -297,7 +271,7 @@ def committee_compliance() -> Response:
     cell = request.args.get("cell", "")
     cell = cell if ID_RE.fullmatch(cell) else ""
     reply = meetings().GetComplianceReport(mpb.GetComplianceReportRequest(
-        unit_id=cell or where.id, month=month, page_size=200, page_token=page_token()), metadata=metadata())
+        unit_id=cell or where.id, month=month, page_size=200, page_token=page_token()))
     return render("committee_compliance.html", place=where, month=month, report=reply, cell=cell,
                   previous=shift_month(month, -1), following=shift_month(month, 1),
                   is_current=month >= this_month(), kinds={mpb.MEETING_KIND_REGULAR: N_("Regular"),

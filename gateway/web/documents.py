@@ -10,7 +10,7 @@ from typing import Any
 from flask import Response, redirect, request, url_for
 
 from gateway.routes.documents import documents
-from gateway.web.base import bp, login_required, metadata, my_units, render
+from gateway.web.base import bp, login_required, my_units, render
 from gateway.web.i18n import N_
 from sotay.documents.v1 import documents_pb2 as dpb
 
@@ -46,12 +46,12 @@ def library() -> Response:
     if query:
         reply = stub.SearchDocuments(dpb.SearchDocumentsRequest(
             query=query, categories=[category] if category else [], unit_id=unit_id,
-            page_size=PAGE, page_token=page_token()), metadata=metadata())
+            page_size=PAGE, page_token=page_token()))
         context.update(hits=reply.hits, total=reply.total_size, next_page=reply.next_page_token)
     else:
         listed = stub.ListDocuments(dpb.ListDocumentsRequest(
             category=category, unit_id=unit_id, status=dpb.DOCUMENT_STATUS_PUBLISHED,
-            page_size=PAGE, page_token=page_token()), metadata=metadata())
+            page_size=PAGE, page_token=page_token()))
         context.update(docs=listed.documents, total=listed.total_size, next_page=listed.next_page_token)
     return render("library.html", q=query, category=category, categories=CATEGORIES, units=units,
                   unit_id=unit_id, unit_names={u.id: u.name for u in units}, **context)
@@ -60,7 +60,7 @@ def library() -> Response:
 @bp.route("/documents/<document_id>")
 @login_required
 def document(document_id: str) -> Response:
-    found = documents().GetDocument(dpb.GetDocumentRequest(id=document_id), metadata=metadata()).document
+    found = documents().GetDocument(dpb.GetDocumentRequest(id=document_id)).document
     return render("document.html", doc=found, category=CATEGORIES.get(found.metadata.category, ""),
                   studied_now=request.args.get("done") == "studied")
 
@@ -69,7 +69,7 @@ def document(document_id: str) -> Response:
 @login_required
 def read(document_id: str) -> Response:
     """The document's text as the documents service renders it: a small page, no script."""
-    reply = documents().GetDocumentView(dpb.GetDocumentViewRequest(id=document_id), metadata=metadata())
+    reply = documents().GetDocumentView(dpb.GetDocumentViewRequest(id=document_id))
     response = Response(reply.html, mimetype="text/html")
     response.headers["Content-Security-Policy"] = VIEW_CSP
     return response
@@ -81,12 +81,12 @@ def download(document_id: str) -> Response:
     """To the original file's short-lived link (S3, or the gateway's signed /api/v1/files/...)."""
     raw = request.args.get("version", "")
     version = int(raw) if raw.isdigit() and len(raw) < 7 else 0  # 0: the current version
-    reply = documents().GetDownloadUrl(dpb.GetDownloadUrlRequest(id=document_id, version=version), metadata=metadata())
+    reply = documents().GetDownloadUrl(dpb.GetDownloadUrlRequest(id=document_id, version=version))
     return redirect(reply.url, code=303)  # type: ignore[return-value]
 
 
 @bp.route("/documents/<document_id>/study", methods=["POST"])
 @login_required
 def study(document_id: str) -> Response:
-    documents().MarkStudied(dpb.MarkStudiedRequest(document_id=document_id), metadata=metadata())
+    documents().MarkStudied(dpb.MarkStudiedRequest(document_id=document_id))
     return redirect(url_for("web.document", document_id=document_id, done="studied"), code=303)  # type: ignore[return-value]

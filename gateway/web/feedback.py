@@ -10,7 +10,7 @@ from flask import Response, redirect, request, url_for
 
 from gateway.routes.notifications import svc as notifications
 from gateway.web.auth import form_error
-from gateway.web.base import bp, login_required, metadata, my_units, render
+from gateway.web.base import bp, login_required, my_units, render
 from gateway.web.i18n import N_, _
 from gateway.web.meetings import form_key, given_key
 from sotay.notifications.v1 import notifications_pb2 as npb
@@ -28,7 +28,7 @@ STATUSES = {
 def feedback_list(status: int = 200, error: str = "", subject: str = "", body: str = "") -> Response:
     token = request.args.get("page", "")
     reply = notifications().ListMyFeedback(npb.ListMyFeedbackRequest(
-        page_size=PAGE, page_token=token if TOKEN_RE.fullmatch(token) else ""), metadata=metadata())
+        page_size=PAGE, page_token=token if TOKEN_RE.fullmatch(token) else ""))
     units = my_units()
     return render("feedback.html", status=status, reply=reply, units=list(reversed(units)),
                   unit_names={u.id: u.name for u in units}, statuses=STATUSES, key=form_key(), error=error,
@@ -47,7 +47,7 @@ def feedback() -> Response:
     try:
         made = notifications().SubmitFeedback(npb.SubmitFeedbackRequest(
             unit_id=request.form.get("unit_id", "")[:100], subject=subject, body=body,
-            idempotency_key=given_key()), metadata=metadata())
+            idempotency_key=given_key()))
     except grpc.RpcError as exc:
         shown = form_error(exc)
         if shown is None:
@@ -59,7 +59,7 @@ def feedback() -> Response:
 @bp.route("/feedback/<feedback_id>")
 @login_required
 def feedback_item(feedback_id: str) -> Response:
-    reply = notifications().GetFeedback(npb.GetFeedbackRequest(id=feedback_id), metadata=metadata())
+    reply = notifications().GetFeedback(npb.GetFeedbackRequest(id=feedback_id))
     units = my_units()
     return render("feedback_item.html", f=reply.feedback, statuses=STATUSES,
                   unit_names={u.id: u.name for u in units}, sent=request.args.get("done") == "sent",

@@ -16,7 +16,7 @@ from flask import Response
 from gateway.routes.meetings import meetings
 from gateway.routes.notifications import svc as notifications
 from gateway.web import session
-from gateway.web.base import bp, login_required, metadata, render
+from gateway.web.base import bp, login_required, render
 from gateway.web.bulletins import item_link
 from sotay.meetings.v1 import meetings_pb2 as mpb
 from sotay.notifications.v1 import notifications_pb2 as npb
@@ -60,18 +60,17 @@ def next_meeting(in_progress: Panel, announced: Panel) -> Panel:
 @login_required
 def home() -> Response:
     me = session.current()
-    md = metadata()
     inbox_call = notifications().ListInbox.future(
-        npb.ListInboxRequest(filter=npb.INBOX_FILTER_UNREAD, page_size=INBOX_SHOWN), metadata=md
+        npb.ListInboxRequest(filter=npb.INBOX_FILTER_UNREAD, page_size=INBOX_SHOWN)
     )
     meeting, tasks = Panel(), Panel()
     if me.member_id and me.unit_id:
         stub = meetings()
         running = stub.ListMeetings.future(mpb.ListMeetingsRequest(
-            cell_unit_id=me.unit_id, state=mpb.MEETING_STATE_IN_PROGRESS, page_size=1), metadata=md)
+            cell_unit_id=me.unit_id, state=mpb.MEETING_STATE_IN_PROGRESS, page_size=1))
         announced = stub.ListMeetings.future(mpb.ListMeetingsRequest(
-            cell_unit_id=me.unit_id, state=mpb.MEETING_STATE_ANNOUNCED, page_size=20), metadata=md)
-        task_call = stub.ListTasks.future(mpb.ListTasksRequest(cell_unit_id=me.unit_id, page_size=100), metadata=md)
+            cell_unit_id=me.unit_id, state=mpb.MEETING_STATE_ANNOUNCED, page_size=20))
+        task_call = stub.ListTasks.future(mpb.ListTasksRequest(cell_unit_id=me.unit_id, page_size=100))
         meeting = next_meeting(collect(running), collect(announced))
         tasks = collect(task_call)
         if not tasks.failed:

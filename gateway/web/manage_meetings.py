@@ -5,15 +5,13 @@ members); opinions said in the room; polls with the room's show of hands beside 
 close; resolution and tasks; the quality score; minutes preview and download.
 
 The meetings service decides who may run a cell's meetings and what each state allows; these
-pages only hide the links from others (the token's roles) and show the service's refusals.
+pages only hide the links from others (gateway.web.staff) and show the service's refusals.
 With JavaScript on, static/meeting.js refreshes the live parts (tally, totals) without reload.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import json
 from typing import Any
 
 import grpc
@@ -26,7 +24,7 @@ from gateway.errors import ApiError
 from gateway.routes.documents import documents
 from gateway.routes.meetings import meetings, minutes_response
 from gateway.web import session
-from gateway.web.base import TIMEZONE, bp, error_page, login_required, metadata, render
+from gateway.web.base import TIMEZONE, bp, error_page, login_required, render
 from gateway.web.i18n import N_, _
 from gateway.web.meetings import ATTENDANCE, KINDS, MODES, STATES, arithmetic, form_key, given_key
 from gateway.web.messages import REASONS, reason_message
@@ -34,7 +32,6 @@ from services.core.errors import error_info
 from sotay.documents.v1 import documents_pb2 as dpb
 from sotay.meetings.v1 import meetings_pb2 as mpb
 
-RUNNER_ROLES = ("cell_secretary", "cell_deputy")
 MODE_VALUES = {"in_person": mpb.MEETING_MODE_IN_PERSON, "online": mpb.MEETING_MODE_ONLINE,
                "hybrid": mpb.MEETING_MODE_HYBRID}
 # The attendance sheet's choices per member: attendance, or a status for the whole session.
@@ -80,25 +77,6 @@ MANAGE_REASONS = {
 }
 FORM_CODES = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION,
               grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.OUT_OF_RANGE)
-
-
-def _claims() -> dict[str, Any]:
-    """The access token's claims, read only to choose which links to show (the services verify it)."""
-    token = session.current().access
-    try:
-        part = token.split(".")[1]
-        return dict(json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))))
-    except (IndexError, ValueError):
-        return {}
-
-
-def run_units() -> list[str]:
-    return [str(g.get("u", "")) for g in _claims().get("roles", []) if g.get("r") in RUNNER_ROLES]
-
-
-@bp.app_template_global()
-def runs_meetings() -> bool:
-    return bool(session.current().signed_in and run_units())
 
 
 def the_cell() -> str:
@@ -159,7 +137,7 @@ def fields_from_form(creating: bool) -> tuple[mpb.MeetingFields, list[str], str]
 @login_required
 def manage_meetings(status: int = 200, error: str = "") -> Response:
     cell = the_cell()
-    reply = meetings().ListMeetings(mpb.ListMeetingsRequest(cell_unit_id=cell, page_size=50), metadata=metadata())
+    reply = meetings().ListMeetings(mpb.ListMeetingsRequest(cell_unit_id=cell, page_size=50))
     now = dt.datetime.now(TIMEZONE).replace(minute=0, second=0, microsecond=0) + dt.timedelta(days=7)
     return render("manage_meetings.html", status=status, error=error, found=reply.meetings, cell=cell,
                   states=STATES, kinds=KINDS, default_start=now.strftime("%Y-%m-%dT19:30"), form=request.form)
@@ -178,11 +156,11 @@ def create_meeting() -> Response:
         problem = _("A combined session needs the thematic meeting's topic.")
     if problem:
         return manage_meetings(status=400, error=problem)
-    stub, md = meetings(), metadata()
+    stub = meetings()
     try:
         first = stub.CreateMeeting(mpb.CreateMeetingRequest(
             cell_unit_id=cell, kind=mpb.MEETING_KIND_THEMATIC if kind == "thematic" else mpb.MEETING_KIND_REGULAR,
-            fields=fields), metadata=md).meeting
+            fields=fields)).meeting
         if kind == "combined":
             second = mpb.MeetingFields()
             second.CopyFrom(fields)
@@ -192,7 +170,7 @@ def create_meeting() -> Response:
             second.ends_at.seconds = fields.ends_at.seconds + length
             del second.agenda[:]
             stub.CreateMeeting(mpb.CreateMeetingRequest(cell_unit_id=cell, kind=mpb.MEETING_KIND_THEMATIC,
-                                                        fields=second, follows_meeting_id=first.id), metadata=md)
+                                                        fields=second, follows_meeting_id=first.id))
     except grpc.RpcError as exc:
         refused = shown(exc)
         if refused is None:
@@ -221,33 +199,31 @@ def notice() -> str:
 
 
 def workspace(meeting_id: str, status: int = 200, error: str = "") -> Response:
-    stub, md = meetings(), metadata()
-    meeting = stub.GetMeeting(mpb.GetMeetingRequest(meeting_id=meeting_id), metadata=md).meeting
+    stub = meetings()
+    meeting = stub.GetMeeting(mpb.GetMeetingRequest(meeting_id=meeting_id)).meeting
     context: dict[str, Any] = {}
     announced = meeting.state != mpb.MEETING_STATE_DRAFT
     if announced:
-        roster = stub.ListAttendance.future(mpb.ListAttendanceRequest(meeting_id=meeting.id, page_size=500),
-                                            metadata=md)
-        polls = stub.ListPolls.future(mpb.ListPollsRequest(meeting_id=meeting.id, page_size=50), metadata=md)
-        opinions = stub.ListOpinions.future(mpb.ListOpinionsRequest(meeting_id=meeting.id, page_size=200),
-                                            metadata=md)
-        tasks = stub.ListTasks.future(mpb.ListTasksRequest(meeting_id=meeting.id, page_size=100), metadata=md)
+        roster = stub.ListAttendance.future(mpb.ListAttendanceRequest(meeting_id=meeting.id, page_size=500))
+        polls = stub.ListPolls.future(mpb.ListPollsRequest(meeting_id=meeting.id, page_size=50))
+        opinions = stub.ListOpinions.future(mpb.ListOpinionsRequest(meeting_id=meeting.id, page_size=200))
+        tasks = stub.ListTasks.future(mpb.ListTasksRequest(meeting_id=meeting.id, page_size=100))
         sheet = roster.result()
         context.update(attendees=sheet.attendees, totals=sheet.totals, polls=polls.result().polls,
                        opinions=opinions.result().opinions, tasks=tasks.result().tasks)
     if meeting.state in (mpb.MEETING_STATE_DRAFT, mpb.MEETING_STATE_ANNOUNCED):
         query = request.args.get("q", "").strip()[:200]
         if query:
-            hits = documents().SearchDocuments(dpb.SearchDocumentsRequest(query=query, page_size=10), metadata=md)
+            hits = documents().SearchDocuments(dpb.SearchDocumentsRequest(query=query, page_size=10))
             context["library"] = [(h.id, h.title, h.number) for h in hits.hits]
         else:
             listed = documents().ListDocuments(dpb.ListDocumentsRequest(
-                status=dpb.DOCUMENT_STATUS_PUBLISHED, page_size=10), metadata=md)
+                status=dpb.DOCUMENT_STATUS_PUBLISHED, page_size=10))
             context["library"] = [(d.id, d.metadata.title, d.metadata.number) for d in listed.documents]
         context["q"] = query
     others = [mid for mid in meeting.session_meeting_ids if mid != meeting.id]
     if others:
-        context["linked"] = stub.GetMeeting(mpb.GetMeetingRequest(meeting_id=others[0]), metadata=md).meeting
+        context["linked"] = stub.GetMeeting(mpb.GetMeetingRequest(meeting_id=others[0])).meeting
     live = meeting.state in (mpb.MEETING_STATE_ANNOUNCED, mpb.MEETING_STATE_IN_PROGRESS)
     return render(
         "manage_meeting.html", status=status, m=meeting, error=error, notice=notice(),
@@ -298,7 +274,7 @@ def edit_meeting(meeting_id: str) -> Response:
     if problem:
         return workspace(meeting_id, status=400, error=problem)
     return act(meeting_id, "saved", lambda: meetings().UpdateMeeting(mpb.UpdateMeetingRequest(
-        meeting_id=meeting_id, fields=fields, update_mask=FieldMask(paths=paths)), metadata=metadata()))
+        meeting_id=meeting_id, fields=fields, update_mask=FieldMask(paths=paths))))
 
 
 @bp.route("/manage/meetings/<meeting_id>/documents", methods=["POST"])
@@ -306,21 +282,21 @@ def edit_meeting(meeting_id: str) -> Response:
 def attach(meeting_id: str) -> Response:
     document_id = request.form.get("document_id", "")[:64]
     return act(meeting_id, "attached", lambda: meetings().AttachDocument(mpb.AttachDocumentRequest(
-        meeting_id=meeting_id, document_id=document_id), metadata=metadata()), "documents")
+        meeting_id=meeting_id, document_id=document_id)), "documents")
 
 
 @bp.route("/manage/meetings/<meeting_id>/documents/<document_id>/detach", methods=["POST"])
 @login_required
 def detach(meeting_id: str, document_id: str) -> Response:
     return act(meeting_id, "detached", lambda: meetings().DetachDocument(mpb.DetachDocumentRequest(
-        meeting_id=meeting_id, document_id=document_id), metadata=metadata()), "documents")
+        meeting_id=meeting_id, document_id=document_id)), "documents")
 
 
 @bp.route("/manage/meetings/<meeting_id>/announce", methods=["POST"])
 @login_required
 def announce(meeting_id: str) -> Response:
     return act(meeting_id, "announced", lambda: meetings().AnnounceMeeting(
-        mpb.AnnounceMeetingRequest(meeting_id=meeting_id), metadata=metadata()))
+        mpb.AnnounceMeetingRequest(meeting_id=meeting_id)))
 
 
 @bp.route("/manage/meetings/<meeting_id>/start", methods=["POST"])
@@ -328,7 +304,7 @@ def announce(meeting_id: str) -> Response:
 def start(meeting_id: str) -> Response:
     return act(meeting_id, "started", lambda: meetings().StartMeeting(mpb.StartMeetingRequest(
         meeting_id=meeting_id, chair_member_id=request.form.get("chair", "")[:64],
-        minutes_secretary_member_id=request.form.get("minutes_secretary", "")[:64]), metadata=metadata()))
+        minutes_secretary_member_id=request.form.get("minutes_secretary", "")[:64])))
 
 
 def sheet_marks() -> list[mpb.AttendanceMark]:
@@ -368,7 +344,7 @@ def attendance_sheet(meeting_id: str) -> Response:
     req = mpb.RecordAttendanceBulkRequest(meeting_id=meeting_id, idempotency_key=given_key(),
                                           copy_from_meeting_id=request.form.get("copy_from", "")[:64],
                                           marks=sheet_marks(), rest_present=request.form.get("rest") == "1")
-    return act(meeting_id, "attendance", lambda: meetings().RecordAttendanceBulk(req, metadata=metadata()),
+    return act(meeting_id, "attendance", lambda: meetings().RecordAttendanceBulk(req),
                "sheet")
 
 
@@ -380,8 +356,7 @@ def spoken_opinion(meeting_id: str) -> Response:
     if not text or not speaker:
         return workspace(meeting_id, status=400, error=_("Please choose who spoke and write what was said."))
     return act(meeting_id, "opinion", lambda: meetings().AddOpinion(mpb.AddOpinionRequest(
-        meeting_id=meeting_id, text=text, speaker_member_id=speaker, idempotency_key=given_key()),
-        metadata=metadata()), "opinions")
+        meeting_id=meeting_id, text=text, speaker_member_id=speaker, idempotency_key=given_key())), "opinions")
 
 
 @bp.route("/manage/meetings/<meeting_id>/polls", methods=["POST"])
@@ -393,7 +368,7 @@ def open_poll(meeting_id: str) -> Response:
     return act(meeting_id, "poll", lambda: meetings().OpenPoll(mpb.OpenPollRequest(
         meeting_id=meeting_id, question=question,
         kind=POLL_KINDS.get(request.form.get("kind", ""), mpb.POLL_KIND_RESOLUTION_ADOPTION),
-        ballot=BALLOTS.get(request.form.get("ballot", ""), mpb.BALLOT_TYPE_OPEN)), metadata=metadata()), "tally")
+        ballot=BALLOTS.get(request.form.get("ballot", ""), mpb.BALLOT_TYPE_OPEN))), "tally")
 
 
 def count(name: str) -> int | None:
@@ -409,15 +384,14 @@ def room_count(meeting_id: str, poll_id: str) -> Response:
         return workspace(meeting_id, status=400, error=_("A show-of-hands count is a whole number."))
     approve, reject, abstain = (c or 0 for c in counts)
     return act(meeting_id, "room", lambda: meetings().RecordRoomCount(mpb.RecordRoomCountRequest(
-        poll_id=poll_id, counts=mpb.Counts(approve=approve, reject=reject, abstain=abstain)),
-        metadata=metadata()), "tally")
+        poll_id=poll_id, counts=mpb.Counts(approve=approve, reject=reject, abstain=abstain))), "tally")
 
 
 @bp.route("/manage/meetings/<meeting_id>/polls/<poll_id>/close", methods=["POST"])
 @login_required
 def close_poll(meeting_id: str, poll_id: str) -> Response:
     return act(meeting_id, "closed_poll", lambda: meetings().ClosePoll(
-        mpb.ClosePollRequest(poll_id=poll_id), metadata=metadata()), "tally")
+        mpb.ClosePollRequest(poll_id=poll_id)), "tally")
 
 
 @bp.route("/manage/meetings/<meeting_id>/close", methods=["POST"])
@@ -425,7 +399,7 @@ def close_poll(meeting_id: str, poll_id: str) -> Response:
 def close_meeting(meeting_id: str) -> Response:
     conclusion = request.form.get("conclusion", "").strip()[:20000]
     return act(meeting_id, "closed", lambda: meetings().CloseMeeting(
-        mpb.CloseMeetingRequest(meeting_id=meeting_id, conclusion=conclusion), metadata=metadata()))
+        mpb.CloseMeetingRequest(meeting_id=meeting_id, conclusion=conclusion)))
 
 
 @bp.route("/manage/meetings/<meeting_id>/resolution", methods=["POST"])
@@ -435,7 +409,7 @@ def publish_resolution(meeting_id: str) -> Response:
     if not text:
         return workspace(meeting_id, status=400, error=_("Please write the resolution."))
     return act(meeting_id, "resolution", lambda: meetings().PublishResolution(
-        mpb.PublishResolutionRequest(meeting_id=meeting_id, text=text), metadata=metadata()))
+        mpb.PublishResolutionRequest(meeting_id=meeting_id, text=text)))
 
 
 @bp.route("/manage/meetings/<meeting_id>/tasks", methods=["POST"])
@@ -448,7 +422,7 @@ def assign_task(meeting_id: str) -> Response:
         return workspace(meeting_id, status=400, error=_("A task needs a title and at least one member."))
     return act(meeting_id, "task", lambda: meetings().AssignTask(mpb.AssignTaskRequest(
         meeting_id=meeting_id, title=title, description=request.form.get("description", "").strip()[:5000],
-        assignee_member_ids=assignees, due_on=due, idempotency_key=given_key()), metadata=metadata()), "tasks")
+        assignee_member_ids=assignees, due_on=due, idempotency_key=given_key())), "tasks")
 
 
 @bp.route("/manage/meetings/<meeting_id>/minutes.pdf")
@@ -468,9 +442,9 @@ def minutes_preview(meeting_id: str) -> Response:
 
 
 def evaluation_page(meeting_id: str, status: int = 200, error: str = "") -> Response:
-    stub, md = meetings(), metadata()
-    meeting = stub.GetMeeting.future(mpb.GetMeetingRequest(meeting_id=meeting_id), metadata=md)
-    found = stub.GetEvaluation(mpb.GetEvaluationRequest(meeting_id=meeting_id), metadata=md)
+    stub = meetings()
+    meeting = stub.GetMeeting.future(mpb.GetMeetingRequest(meeting_id=meeting_id))
+    found = stub.GetEvaluation(mpb.GetEvaluationRequest(meeting_id=meeting_id))
     given = {s.criterion_id: s.points for s in found.official.scores} if found.HasField("official") else {}
     computed = {c.criterion_id: c for c in found.computed}
     return render("manage_meeting_evaluation.html", status=status, error=error, m=meeting.result().meeting,
@@ -497,7 +471,7 @@ def submit_evaluation(meeting_id: str) -> Response:
     try:
         meetings().SubmitEvaluation(mpb.SubmitEvaluationRequest(
             meeting_id=meeting_id, scores=scores, comment=request.form.get("comment", "").strip()[:2000],
-            official=True), metadata=metadata())
+            official=True))
     except grpc.RpcError as exc:
         refused = shown(exc)
         if refused is None:

@@ -23,7 +23,7 @@ from gateway.errors import ApiError
 from gateway.routes.meetings import MINUTES_FORMATS, meetings, minutes_response
 from gateway.web import session
 from gateway.web.auth import form_error
-from gateway.web.base import bp, error_page, login_required, metadata, render
+from gateway.web.base import bp, error_page, login_required, render
 from gateway.web.i18n import N_, _
 from gateway.web.messages import REASONS, reason_message
 from services.core.errors import error_info
@@ -93,8 +93,7 @@ def meetings_list() -> Response:
     reply = None
     if me.unit_id and me.member_id:
         reply = meetings().ListMeetings(mpb.ListMeetingsRequest(
-            cell_unit_id=me.unit_id, page_size=PAGE, page_token=token if TOKEN_RE.fullmatch(token) else ""),
-            metadata=metadata())
+            cell_unit_id=me.unit_id, page_size=PAGE, page_token=token if TOKEN_RE.fullmatch(token) else ""))
     found = list(reply.meetings) if reply else []  # newest first; drafts are not announced yet
     upcoming = sorted((m for m in found if m.state in LIVE), key=lambda m: m.starts_at.seconds)
     past = [m for m in found if m.state in FINISHED]
@@ -103,12 +102,12 @@ def meetings_list() -> Response:
 
 def meeting_page(meeting_id: str, status: int = 200, error: str = "") -> Response:
     me = session.current()
-    stub, md = meetings(), metadata()
-    polls = stub.ListPolls.future(mpb.ListPollsRequest(meeting_id=meeting_id, page_size=50), metadata=md)
-    opinions = stub.ListOpinions.future(mpb.ListOpinionsRequest(meeting_id=meeting_id, page_size=100), metadata=md)
-    roster = stub.ListAttendance.future(mpb.ListAttendanceRequest(meeting_id=meeting_id, page_size=500), metadata=md)
-    tasks = stub.ListTasks.future(mpb.ListTasksRequest(meeting_id=meeting_id, page_size=100), metadata=md)
-    meeting = stub.GetMeeting(mpb.GetMeetingRequest(meeting_id=meeting_id), metadata=md).meeting
+    stub = meetings()
+    polls = stub.ListPolls.future(mpb.ListPollsRequest(meeting_id=meeting_id, page_size=50))
+    opinions = stub.ListOpinions.future(mpb.ListOpinionsRequest(meeting_id=meeting_id, page_size=100))
+    roster = stub.ListAttendance.future(mpb.ListAttendanceRequest(meeting_id=meeting_id, page_size=500))
+    tasks = stub.ListTasks.future(mpb.ListTasksRequest(meeting_id=meeting_id, page_size=100))
+    meeting = stub.GetMeeting(mpb.GetMeetingRequest(meeting_id=meeting_id)).meeting
     attendees = roster.result()
     mine = next((a for a in attendees.attendees if a.member_id == me.member_id), None)
     done = DONE.get(request.args.get("done", ""))
@@ -158,7 +157,7 @@ def act(meeting_id: str, done: str, call: Any) -> Response:
 def check_in(meeting_id: str) -> Response:
     mode = CHECK_IN_MODES.get(request.form.get("mode", ""), mpb.ATTENDANCE_MODE_IN_PERSON)
     return act(meeting_id, "checked_in", lambda: meetings().CheckIn(
-        mpb.CheckInRequest(meeting_id=meeting_id, mode=mode, idempotency_key=given_key()), metadata=metadata()))
+        mpb.CheckInRequest(meeting_id=meeting_id, mode=mode, idempotency_key=given_key())))
 
 
 @bp.route("/meetings/<meeting_id>/opinions", methods=["POST"])
@@ -168,7 +167,7 @@ def add_opinion(meeting_id: str) -> Response:
     if not text:
         return meeting_page(meeting_id, status=400, error=_("Please write your opinion first."))
     return act(meeting_id, "opinion", lambda: meetings().AddOpinion(
-        mpb.AddOpinionRequest(meeting_id=meeting_id, text=text, idempotency_key=given_key()), metadata=metadata()))
+        mpb.AddOpinionRequest(meeting_id=meeting_id, text=text, idempotency_key=given_key())))
 
 
 @bp.route("/meetings/<meeting_id>/polls/<poll_id>/vote", methods=["POST"])
@@ -178,7 +177,7 @@ def vote(meeting_id: str, poll_id: str) -> Response:
     if choice is None:
         return meeting_page(meeting_id, status=400, error=_("Please choose one of the answers."))
     return act(meeting_id, "voted", lambda: meetings().CastVote(
-        mpb.CastVoteRequest(poll_id=poll_id, choice=choice, idempotency_key=given_key()), metadata=metadata()))
+        mpb.CastVoteRequest(poll_id=poll_id, choice=choice, idempotency_key=given_key())))
 
 
 @bp.route("/meetings/<meeting_id>/tasks/<task_id>", methods=["POST"])
@@ -189,7 +188,7 @@ def task_progress(meeting_id: str, task_id: str) -> Response:
         return meeting_page(meeting_id, status=400, error=_("Progress is a number from 0 to 100."))
     note = request.form.get("note", "").strip()[:2000]
     return act(meeting_id, "progress", lambda: meetings().ReportTaskProgress(mpb.ReportTaskProgressRequest(
-        task_id=task_id, progress_percent=int(raw), note=note, idempotency_key=given_key()), metadata=metadata()))
+        task_id=task_id, progress_percent=int(raw), note=note, idempotency_key=given_key())))
 
 
 @bp.route("/meetings/<meeting_id>/documents/<document_id>")
@@ -197,7 +196,7 @@ def task_progress(meeting_id: str, task_id: str) -> Response:
 def meeting_document(meeting_id: str, document_id: str) -> Response:
     """A document of the meeting, opened from its page: the secretary sees who read it before."""
     meetings().RecordDocumentOpened(
-        mpb.RecordDocumentOpenedRequest(meeting_id=meeting_id, document_id=document_id), metadata=metadata())
+        mpb.RecordDocumentOpenedRequest(meeting_id=meeting_id, document_id=document_id))
     return redirect(url_for("web.document", document_id=document_id), code=303)  # type: ignore[return-value]
 
 
@@ -218,8 +217,7 @@ def live(meeting_id: str) -> Response:
     """For meeting.js: 204 while the meeting's live version is still `since`, else the new version."""
     since = request.args.get("since", "")
     version = int(since) if since.isdigit() and len(since) < 19 else 0
-    reply = meetings().GetLiveState(mpb.GetLiveStateRequest(meeting_id=meeting_id, since_version=version),
-                                    metadata=metadata())
+    reply = meetings().GetLiveState(mpb.GetLiveStateRequest(meeting_id=meeting_id, since_version=version))
     if reply.not_modified:
         return Response(status=204)
     return jsonify(version=reply.version)

@@ -19,7 +19,7 @@ from werkzeug.datastructures import FileStorage
 from gateway.routes.documents import MAX_DOCUMENT_BYTES, MULTIPART_SLACK, documents
 from gateway.routes.notifications import svc as notifications
 from gateway.web.auth import form_error
-from gateway.web.base import TIMEZONE, bp, login_required, metadata, render
+from gateway.web.base import TIMEZONE, bp, login_required, render
 from gateway.web.bulletins import KINDS
 from gateway.web.committee import ID_RE, Place, back_to, children, page_token, place
 from gateway.web.documents import CATEGORIES
@@ -81,7 +81,7 @@ def committee_documents() -> Response:
     shown = shown if shown in STATUS_FILTERS else ""
     reply = documents().ListDocuments(dpb.ListDocumentsRequest(
         unit_id=where.id, status=STATUS_FILTERS.get(shown, dpb.DOCUMENT_STATUS_UNSPECIFIED), page_size=20,
-        page_token=page_token()), metadata=metadata())
+        page_token=page_token()))
     return render("committee_documents.html", place=where, reply=reply, shown=shown, statuses=STATUS_LABELS,
                   filters=STATUS_FILTERS, extraction=EXTRACTION_LABELS)
 
@@ -98,7 +98,7 @@ ISSUERS = {
 
 def _number_check(where: Place, number: str, doc_type: str, issuer: str = "") -> dpb.CheckDocumentNumberResponse:
     return documents().CheckDocumentNumber(dpb.CheckDocumentNumberRequest(
-        unit_id=where.id, number=number, doc_type=doc_type, issuer_code=issuer), metadata=metadata())
+        unit_id=where.id, number=number, doc_type=doc_type, issuer_code=issuer))
 
 
 def _proposed(where: Place, doc_type: str) -> dpb.CheckDocumentNumberResponse:
@@ -157,9 +157,9 @@ def committee_upload() -> Response:
             filename=upload.filename,
             content_type=upload.mimetype or "",
         )
-        made = documents(long=True).UploadDocument(_file_requests(header, upload), metadata=metadata()).document
+        made = documents(long=True).UploadDocument(_file_requests(header, upload)).document
         if action == "review":
-            documents().SubmitDocumentForReview(dpb.SubmitDocumentForReviewRequest(id=made.id), metadata=metadata())
+            documents().SubmitDocumentForReview(dpb.SubmitDocumentForReviewRequest(id=made.id))
     except grpc.RpcError as exc:
         reason, meta = error_info(exc)
         if reason == "number_taken":
@@ -187,14 +187,13 @@ def committee_document(document_id: str) -> Response:
         note = request.form.get("note", "").strip()[:1000]
         try:
             if action == "review":
-                stub.SubmitDocumentForReview(dpb.SubmitDocumentForReviewRequest(id=document_id), metadata=metadata())
+                stub.SubmitDocumentForReview(dpb.SubmitDocumentForReviewRequest(id=document_id))
             elif action == "return":
-                stub.ReturnDocumentToDraft(dpb.ReturnDocumentToDraftRequest(id=document_id, note=note),
-                                           metadata=metadata())
+                stub.ReturnDocumentToDraft(dpb.ReturnDocumentToDraftRequest(id=document_id, note=note))
             elif action == "publish":
-                stub.PublishDocument(dpb.PublishDocumentRequest(id=document_id), metadata=metadata())
+                stub.PublishDocument(dpb.PublishDocumentRequest(id=document_id))
             elif action == "withdraw":
-                stub.WithdrawDocument(dpb.WithdrawDocumentRequest(id=document_id, reason=note), metadata=metadata())
+                stub.WithdrawDocument(dpb.WithdrawDocumentRequest(id=document_id, reason=note))
             else:
                 abort(400)
             return back_to("web.committee_document", document_id=document_id, unit=where.id, done=action)
@@ -203,7 +202,7 @@ def committee_document(document_id: str) -> Response:
             if shown is None:
                 raise
             status, error = shown
-    doc = stub.GetDocument(dpb.GetDocumentRequest(id=document_id), metadata=metadata()).document
+    doc = stub.GetDocument(dpb.GetDocumentRequest(id=document_id)).document
     return render("committee_document.html", status=status, place=where, doc=doc, error=error,
                   statuses=STATUS_LABELS, extraction=EXTRACTION_LABELS, category=CATEGORIES.get(doc.metadata.category),
                   done=request.args.get("done", ""))
@@ -237,7 +236,7 @@ def rich_text(raw: str) -> str:
 def committee_bulletins() -> Response:
     where = place()
     reply = notifications().ListBulletins(npb.ListBulletinsRequest(
-        unit_id=where.id, include_withdrawn=True, page_size=20, page_token=page_token()), metadata=metadata())
+        unit_id=where.id, include_withdrawn=True, page_size=20, page_token=page_token()))
     return render("committee_bulletins.html", place=where, reply=reply, states=BULLETIN_STATES, kinds=KINDS)
 
 
@@ -274,7 +273,7 @@ def committee_bulletin_new() -> Response:
     if expires_at is not None:
         req.expires_at.CopyFrom(expires_at)
     try:
-        made = notifications().CreateBulletin(req, metadata=metadata()).bulletin
+        made = notifications().CreateBulletin(req).bulletin
     except grpc.RpcError as exc:
         shown = form_error(exc)
         if shown is None:
@@ -295,11 +294,10 @@ def committee_bulletin(bulletin_id: str) -> Response:
         action = request.form.get("action", "")
         try:
             if action in ("pin", "unpin"):
-                stub.UpdateBulletin(npb.UpdateBulletinRequest(id=bulletin_id, set_pinned=True, pinned=action == "pin"),
-                                    metadata=metadata())
+                stub.UpdateBulletin(npb.UpdateBulletinRequest(id=bulletin_id, set_pinned=True, pinned=action == "pin"))
             elif action == "withdraw":
                 stub.WithdrawBulletin(npb.WithdrawBulletinRequest(
-                    id=bulletin_id, reason=request.form.get("reason", "").strip()[:500]), metadata=metadata())
+                    id=bulletin_id, reason=request.form.get("reason", "").strip()[:500]))
             else:
                 abort(400)
             return back_to("web.committee_bulletin", bulletin_id=bulletin_id, unit=where.id, done=action)
@@ -308,13 +306,12 @@ def committee_bulletin(bulletin_id: str) -> Response:
             if shown is None:
                 raise
             status, error = shown
-    found = stub.GetBulletin(npb.GetBulletinRequest(id=bulletin_id), metadata=metadata()).bulletin
+    found = stub.GetBulletin(npb.GetBulletinRequest(id=bulletin_id)).bulletin
     of_unit = request.args.get("of", "")
     of_unit = of_unit if ID_RE.fullmatch(of_unit) else ""
     stats = None
     if found.state != npb.BULLETIN_STATE_SCHEDULED:
         stats = stub.GetBulletinReadStats(npb.GetBulletinReadStatsRequest(
-            bulletin_id=bulletin_id, unit_id=of_unit, unread_only=True, page_size=100, page_token=page_token()),
-            metadata=metadata())
+            bulletin_id=bulletin_id, unit_id=of_unit, unread_only=True, page_size=100, page_token=page_token()))
     return render("committee_bulletin.html", status=status, place=where, b=found, stats=stats, error=error,
                   states=BULLETIN_STATES, kinds=KINDS, done=request.args.get("done", ""), new_key=uuid.uuid4().hex)

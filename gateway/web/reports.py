@@ -14,7 +14,7 @@ from markupsafe import Markup
 
 from gateway.routes.reports import download, svc
 from gateway.web import session
-from gateway.web.base import TIMEZONE, bp, error_page, login_required, metadata, render
+from gateway.web.base import TIMEZONE, bp, error_page, login_required, render
 from gateway.web.i18n import _
 from services.reports import charts
 from sotay.reports.v1 import reports_pb2 as pb
@@ -81,9 +81,8 @@ def report(unit_id: str) -> Response:
     query = report_query()
     req = report_request(unit_id, query)
     req.omit_cell_months, req.max_cells = True, MAX_CELL_ROWS
-    r = svc().GetReport(req, metadata=metadata())
-    exempt = svc().ListCellExemptions(pb.ListCellExemptionsRequest(unit_id=unit_id, page_size=100),
-                                      metadata=metadata())
+    r = svc().GetReport(req)
+    exempt = svc().ListCellExemptions(pb.ListCellExemptionsRequest(unit_id=unit_id, page_size=100))
     today = dt.datetime.now(TIMEZONE).date()
     return render("report.html", r=r, query=query, options=period_options(today), charts=chart_views(r),
                   cells=r.cells, more_cells=max(0, r.meetings.cells - len(r.cells)),
@@ -94,7 +93,7 @@ def report(unit_id: str) -> Response:
 @login_required
 def report_xlsx(unit_id: str) -> Response:
     req = report_request(unit_id)
-    return download(svc(long=True).ExportReport(pb.ExportReportRequest(report=req), metadata=metadata()))
+    return download(svc(long=True).ExportReport(pb.ExportReportRequest(report=req)))
 
 
 @bp.route("/reports/units/<unit_id>/report.docx")
@@ -102,7 +101,7 @@ def report_xlsx(unit_id: str) -> Response:
 def report_docx(unit_id: str) -> Response:
     req = report_request(unit_id)
     heading = {k: request.args.get(k, "").strip()[:200] for k in ("committee", "number", "place")}
-    return download(svc(long=True).ExportReview(pb.ExportReviewRequest(report=req, **heading), metadata=metadata()))
+    return download(svc(long=True).ExportReview(pb.ExportReviewRequest(report=req, **heading)))
 
 
 @bp.route("/reports/exemptions", methods=["POST"])
@@ -116,8 +115,7 @@ def report_exemption() -> Response:
         return error_page(400, _("Please choose a cell."))
     if exempt and not reason:
         return error_page(400, _("Please say why the cell is exempt from the rollout."))
-    svc().SetCellExemption(pb.SetCellExemptionRequest(unit_id=cell_id, exempt=exempt, reason=reason),
-                           metadata=metadata())
+    svc().SetCellExemption(pb.SetCellExemptionRequest(unit_id=cell_id, exempt=exempt, reason=reason))
     keep: dict[str, Any] = {k: v for k, v in report_query().items() if v} if request.args else {}
     target = url_for("web.report", **{"unit_id": back, "done": "exempt" if exempt else "lifted", **keep})
     return redirect(target, code=303)  # type: ignore[return-value]

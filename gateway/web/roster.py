@@ -12,11 +12,10 @@ from flask import Response, redirect, request, url_for
 
 from gateway import clients
 from gateway.routes.identity import FILE_FORMATS, import_messages
+from gateway.web import staff
 from gateway.web.auth import form_error
-from gateway.web.base import bp, error_page, login_required, metadata, render
-from gateway.web.grants import OFFICER_ROLES, units_with
+from gateway.web.base import bp, error_page, login_required, render
 from gateway.web.i18n import N_, _
-from services.core.auth import ROLE_ADMIN
 from sotay.identity.v1 import identity_pb2 as ipb
 
 PAGE = 200
@@ -62,19 +61,17 @@ def roster_unit() -> str:
     asked = request.values.get("unit", "")
     if asked and len(asked) <= 100:
         return asked
-    officer = units_with(*OFFICER_ROLES)
+    officer = staff.roster_cells()
     return officer[0] if officer else ""
 
 
 def roster_page(unit_id: str, status: int = 200, report: ipb.ImportMembersResponse | None = None,
                 dry_run: bool = False, error: str = "", notice: str = "") -> Response:
-    stub, md = clients.identity(), metadata()
+    stub = clients.identity()
     token = request.args.get("page", "")
-    unit = stub.GetUnit.future(ipb.GetUnitRequest(id=unit_id), metadata=md)
-    moves = stub.ListMemberTransfers.future(ipb.ListMemberTransfersRequest(unit_id=unit_id, page_size=50),
-                                            metadata=md)
-    found = stub.ListMembers(ipb.ListMembersRequest(unit_id=unit_id, page_size=PAGE, page_token=token[:200]),
-                             metadata=md)
+    unit = stub.GetUnit.future(ipb.GetUnitRequest(id=unit_id))
+    moves = stub.ListMemberTransfers.future(ipb.ListMemberTransfersRequest(unit_id=unit_id, page_size=50))
+    found = stub.ListMembers(ipb.ListMembersRequest(unit_id=unit_id, page_size=PAGE, page_token=token[:200]))
     return render(
         "roster.html", status=status, unit=unit.result().unit, reply=found, transfers=moves.result().transfers,
         statuses=STATUSES, positions=POSITIONS, report=report, dry_run=dry_run, error=error, notice=notice,
@@ -88,7 +85,7 @@ def roster() -> Response:
     unit_id = roster_unit()
     if unit_id:
         return roster_page(unit_id)
-    if units_with(ROLE_ADMIN):  # an admin chooses the cell in the units tree
+    if staff.admin_units():  # an admin chooses the cell in the units tree
         return redirect(url_for("web.admin"), code=303)  # type: ignore[return-value]
     return error_page(403)
 
@@ -105,7 +102,7 @@ def roster_import(unit_id: str) -> Response:
     dry_run = request.form.get("dry_run") == "1"
     try:
         report = clients.identity(long=True).ImportMembers(
-            import_messages(unit_id, fmt, dry_run, upload.stream), metadata=metadata())
+            import_messages(unit_id, fmt, dry_run, upload.stream))
     except grpc.RpcError as exc:
         shown = form_error(exc)
         if shown is None:
@@ -121,10 +118,10 @@ def roster_codes(unit_id: str) -> Response:
     chosen = [] if request.form.get("which") == "all" else request.form.getlist("member_id")[:500]
     if request.form.get("which") != "all" and not chosen:
         return roster_page(unit_id, status=400, error=_("Please tick the members who need a code."))
-    stub, md = clients.identity(), metadata()
+    stub = clients.identity()
     try:
         codes = stub.IssueActivationCodes(
-            ipb.IssueActivationCodesRequest(unit_id=unit_id, member_ids=chosen), metadata=md).codes
+            ipb.IssueActivationCodesRequest(unit_id=unit_id, member_ids=chosen)).codes
     except grpc.RpcError as exc:
         shown = form_error(exc)
         if shown is None:
@@ -132,7 +129,7 @@ def roster_codes(unit_id: str) -> Response:
         return roster_page(unit_id, status=shown[0], error=shown[1])
     if not codes:
         return roster_page(unit_id, notice=_(CODES_NONE))
-    unit = stub.GetUnit(ipb.GetUnitRequest(id=unit_id), metadata=md).unit
+    unit = stub.GetUnit(ipb.GetUnitRequest(id=unit_id)).unit
     activate = request.host_url.rstrip("/") + url_for("web.activate")
     return render("codes.html", unit=unit, codes=codes, activate=activate)
 

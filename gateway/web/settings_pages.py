@@ -11,7 +11,7 @@ from flask import Response, redirect, request, url_for
 
 from gateway.routes.notifications import svc as notifications
 from gateway.web.auth import form_error
-from gateway.web.base import bp, login_required, metadata, render
+from gateway.web.base import bp, login_required, render
 from gateway.web.i18n import _
 from sotay.notifications.v1 import notifications_pb2 as npb
 
@@ -29,7 +29,7 @@ def hhmm(value: int) -> str:
 
 
 def page(prefs: npb.Preferences, status: int = 200, error: str = "", saved: bool = False) -> Response:
-    vapid = notifications().GetPushConfig(npb.GetPushConfigRequest(), metadata=metadata()).vapid_public_key
+    vapid = notifications().GetPushConfig(npb.GetPushConfigRequest()).vapid_public_key
     return render("notification_settings.html", status=status, prefs=prefs, error=error, saved=saved,
                   quiet_start=hhmm(prefs.quiet_start_minute), quiet_end=hhmm(prefs.quiet_end_minute),
                   vapid_key=vapid)
@@ -39,7 +39,7 @@ def page(prefs: npb.Preferences, status: int = 200, error: str = "", saved: bool
 @login_required
 def notification_settings() -> Response:
     if request.method == "GET":
-        prefs = notifications().GetPreferences(npb.GetPreferencesRequest(), metadata=metadata()).preferences
+        prefs = notifications().GetPreferences(npb.GetPreferencesRequest()).preferences
         return page(prefs, saved=request.args.get("done") == "saved")
     form = request.form
     start, end = minutes(form.get("quiet_start", "00:00")), minutes(form.get("quiet_end", "00:00"))
@@ -51,7 +51,7 @@ def notification_settings() -> Response:
     if start is None or end is None:
         return page(wanted, 400, _("Quiet hours are times like 22:00."))
     try:
-        notifications().UpdatePreferences(npb.UpdatePreferencesRequest(preferences=wanted), metadata=metadata())
+        notifications().UpdatePreferences(npb.UpdatePreferencesRequest(preferences=wanted))
     except grpc.RpcError as exc:
         shown = form_error(exc)
         if shown is None:
@@ -73,5 +73,5 @@ def push_subscription() -> Response:
         return Response(status=400)
     notifications().AddPushSubscription(npb.AddPushSubscriptionRequest(
         endpoint=endpoint, p256dh=form["p256dh"], auth=form["auth"],
-        user_agent=request.headers.get("User-Agent", "")[:300]), metadata=metadata())
+        user_agent=request.headers.get("User-Agent", "")[:300]))
     return Response(status=204)

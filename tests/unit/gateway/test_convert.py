@@ -12,9 +12,12 @@ from pydantic import BaseModel
 
 from gateway.convert import ConversionError, enum_from_json, enum_names, enum_prefix, from_json, to_json
 from gateway.routes.auth import me_json
+from gateway.routes.documents import document_json, document_list_json, search_json, uploaded_json
 from gateway.routes.identity import audit_event_json, member_fields
 from gateway.schemas import auth as auth_models
+from gateway.schemas import documents as doc_models
 from gateway.schemas import identity as models
+from sotay.documents.v1 import documents_pb2 as dpb
 from sotay.identity.v1 import identity_pb2 as pb
 
 
@@ -142,6 +145,15 @@ CASES: list[tuple[type[Message], type[BaseModel], Any]] = [
     (pb.AuditEvent, models.AuditEvent, audit_event_json),
     (pb.LoginResponse, auth_models.Tokens, to_json),
     (pb.RefreshTokenResponse, auth_models.Tokens, to_json),
+    (dpb.Document, doc_models.Document, document_json),
+    (dpb.UploadDocumentResponse, doc_models.UploadedDocument, uploaded_json),
+    (dpb.AddDocumentVersionResponse, doc_models.UploadedDocument, uploaded_json),
+    (dpb.ListDocumentsResponse, doc_models.DocumentList, document_list_json),
+    (dpb.ListDocumentVersionsResponse, doc_models.DocumentVersions, to_json),
+    (dpb.SearchDocumentsResponse, doc_models.SearchResults, search_json),
+    (dpb.CheckDocumentNumberResponse, doc_models.NumberCheck, to_json),
+    (dpb.MarkStudiedResponse, doc_models.Studied, to_json),
+    (dpb.ListStudyStatusResponse, doc_models.StudyStatus, to_json),
 ]
 
 
