@@ -13,6 +13,7 @@ import io
 import json
 import random
 import zipfile
+from collections.abc import Callable
 from typing import Any
 
 import grpc
@@ -23,7 +24,7 @@ from services.documents import classification, extract, files
 from services.documents.ocr import OCR_ATTEMPTS, ocr_once
 from services.documents.storage import make_blob_store
 from sotay.documents.v1 import documents_pb2 as pb
-from tests.support.documents import docx_bytes, odt_bytes, pdf_bytes, text_png
+from tests.support.documents import docx_bytes, image_pdf_bytes, odt_bytes, pdf_bytes, text_png
 from tests.unit.documents.conftest import Stack, code_and_reason, search, upload
 
 WORDS = " ".join(
@@ -356,3 +357,30 @@ def test_a_marked_scan_as_new_version_is_refused_alone(stack: Stack, fake_ocr: d
     got = add_version(stack, admin, made.id, docx_bytes(["Kế hoạch tuyên truyền, bản sửa"])).document
     assert (got.current_version, got.pending_version) == (3, 0)
     assert _version_events(stack, made.id) == [3]
+
+
+def test_a_real_scan_is_read_by_tesseract_and_a_marked_one_refused(make_stack: Callable[..., Any]) -> None:
+    if not __import__("shutil").which("tesseract"):
+        pytest.skip("tesseract-ocr is not installed")
+    with make_stack("embedded") as s:
+        admin = s.people.province_admin
+        scan = image_pdf_bytes(["NGHỊ QUYẾT", "Về công tác dân vận của Đảng", "trong tình hình mới"])
+        made = upload(s, admin, scan, filename="scan.pdf", number="25-NQ/TU").document
+        assert made.version.extraction_state == pb.EXTRACTION_STATE_OCR_PENDING
+        assert ocr_once(s.db, make_blob_store())
+        got = s.stub.GetDocument(pb.GetDocumentRequest(id=made.id), metadata=admin).document
+        assert got.version.extraction_state == pb.EXTRACTION_STATE_OCR_DONE and got.version.text_source == "ocr"
+        s.index_now()
+        assert [h.id for h in search(s, s.people.member_a, "dan van").hits] == [made.id]
+        secret = upload(
+            s, admin, image_pdf_bytes(["TỐI MẬT", "Kế hoạch bảo vệ"]), filename="m.pdf", number="26-KH/TU"
+        ).document
+        assert ocr_once(s.db, make_blob_store())
+        refused = s.stub.GetDocument(pb.GetDocumentRequest(id=secret.id), metadata=admin).document
+        assert refused.version.extraction_state == pb.EXTRACTION_STATE_REFUSED_CLASSIFIED
+        assert refused.status == pb.DOCUMENT_STATUS_WITHDRAWN
+        with s.db.read() as conn:
+            key = conn.execute(
+                sa.text("SELECT blob_key FROM document_versions WHERE document_id = :d"), {"d": secret.id}
+            ).scalar_one()
+        assert not make_blob_store().exists(key)
