@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection, Row
 from services.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.core.ids import new_id, require_id
 from services.core.outbox import emit
+from services.core.paging import counted_page
 from services.meetings import facts, states
 
 KINDS = ("regular", "thematic")
@@ -464,20 +465,12 @@ def list_meetings(
     conn: Connection, cell_id: str, month: str, state: str, offset: int, limit: int
 ) -> tuple[list[Row[Any]], int]:
     where = ["m.cell_unit_id = :cell"]
-    params: dict[str, Any] = {"cell": cell_id, "lim": limit, "off": offset}
+    params: dict[str, Any] = {"cell": cell_id}
     if month:
         where.append("m.month = :month")
         params["month"] = check_month(month)
     if state:
         where.append("m.state = :state")
         params["state"] = state
-    clause = " AND ".join(where)
-    total = conn.execute(sa.text(f"SELECT COUNT(*) FROM meetings m WHERE {clause}"), params).scalar_one()
-    found = conn.execute(
-        sa.text(
-            f"SELECT {COLUMNS} FROM meetings m WHERE {clause} "
-            "ORDER BY m.starts_at DESC, m.session_order, m.id LIMIT :lim OFFSET :off"
-        ),
-        params,
-    ).all()
-    return list(found), int(total)
+    order = "m.starts_at DESC, m.session_order, m.id"
+    return counted_page(conn, "meetings m", " AND ".join(where), order, params, offset, limit, COLUMNS)

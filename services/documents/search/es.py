@@ -142,8 +142,8 @@ class _SearchConnection:
     Searches are the hot path and go this way, without elasticsearch-py's layers (transport,
     serializer, urllib3 2) and their CPU per request (bench/documents.py search); everything else
     goes through elasticsearch-py. Same URL forms as the client: http(s), credentials and a path
-    prefix in the URL; certificates are checked against certifi's roots as the client does. A kept-alive connection the server has
-    closed is reopened once; a timeout is not retried.
+    prefix in the URL; certificates are checked against certifi's roots as the client does. A
+    kept-alive connection the server has closed is reopened once; a timeout is not retried.
     """
 
     def __init__(self, url: str, timeout: float) -> None:

@@ -16,6 +16,7 @@ import uuid
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
+from typing import Any
 
 from services.core.config import data_dir, env, env_int
 
@@ -86,8 +87,8 @@ class Mailer:
 
 
 def _recipients(msg: EmailMessage) -> list[str]:
-    header = msg["To"]
-    addresses = getattr(header, "addresses", ())
-    if not addresses or getattr(header, "defects", ()) or not all(a.username and a.domain for a in addresses):
+    header: Any = msg["To"]  # an AddressHeader (EmailMessage's default policy) or None
+    addresses = header.addresses if header is not None else ()
+    if not addresses or header.defects or not all(a.username and a.domain for a in addresses):
         raise PermanentFailure(f"not an e-mail address: {str(header or '')[:200]!r}")
     return [a.addr_spec for a in addresses]
