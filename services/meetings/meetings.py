@@ -341,18 +341,16 @@ def record_document_opened(conn: Connection, meeting: Row[Any], document_id: str
 
 
 def list_document_opens(conn: Connection, meeting_id: str, offset: int, limit: int) -> tuple[list[Row[Any]], int]:
-    total = conn.execute(
-        sa.text("SELECT COUNT(*) FROM document_opens WHERE meeting_id = :m"), {"m": meeting_id}
-    ).scalar_one()
-    found = conn.execute(
-        sa.text(
-            "SELECT o.*, COALESCE(r.full_name, '') AS full_name FROM document_opens o LEFT JOIN roster r "
-            "ON r.meeting_id = o.meeting_id AND r.member_id = o.member_id WHERE o.meeting_id = :m "
-            "ORDER BY o.first_opened_at, o.member_id, o.document_id LIMIT :lim OFFSET :off"
-        ),
-        {"m": meeting_id, "lim": limit, "off": offset},
-    ).all()
-    return list(found), int(total)
+    return counted_page(
+        conn,
+        "document_opens o LEFT JOIN roster r ON r.meeting_id = o.meeting_id AND r.member_id = o.member_id",
+        "o.meeting_id = :m",
+        "o.first_opened_at, o.member_id, o.document_id",
+        {"m": meeting_id},
+        offset,
+        limit,
+        "o.*, COALESCE(r.full_name, '') AS full_name",
+    )
 
 
 def session_meetings(conn: Connection, session_id: str) -> list[Row[Any]]:

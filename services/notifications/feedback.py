@@ -266,15 +266,7 @@ def answer(
 
 
 def list_mine(conn: Connection, member_id: str, offset: int, limit: int) -> tuple[list[Row[Any]], int]:
-    params = {"m": member_id, "lim": limit, "off": offset}
-    total = conn.execute(sa.text("SELECT COUNT(*) FROM feedback WHERE member_id = :m"), params).scalar_one()
-    found = conn.execute(
-        sa.text(
-            "SELECT * FROM feedback WHERE member_id = :m ORDER BY created_at DESC, id LIMIT :lim OFFSET :off"
-        ),
-        params,
-    ).all()
-    return list(found), int(total)
+    return counted_page(conn, "feedback", "member_id = :m", "created_at DESC, id", {"m": member_id}, offset, limit)
 
 
 def list_for_unit(
