@@ -148,9 +148,9 @@ def make_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Call
 
     @contextmanager
     def make(kind: str, **overrides: str) -> Iterator[Stack]:
+        env = {**stack_env(kind, tmp_path), **overrides}  # read before the variables are cleared
         for key in ("S3_ENDPOINT", "ELASTICSEARCH_URL", "DOCUMENTS_FILES_DIR", "DOCUMENTS_SEARCH_DB"):
             monkeypatch.delenv(key, raising=False)
-        env = {**stack_env(kind, tmp_path), **overrides}
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         gens: list[Iterator[Database]] = []
