@@ -13,8 +13,8 @@ log = logging.getLogger("sotay.config")
 SERVICE_PORTS = {"identity": 50051, "documents": 50052, "meetings": 50053, "notifications": 50054, "reports": 50055}
 METRICS_PORTS = {"identity": 9101, "documents": 9102, "meetings": 9103, "notifications": 9104, "reports": 9105}
 # RPC threads per server unless GRPC_WORKERS says otherwise. Identity's calls are short and
-# CPU-bound: measured under load, 4 threads serve a member page for a fifth less CPU than 8
-# (fewer GIL handoffs), on SQLite and PostgreSQL alike. Uploads and streams want more.
+# CPU-bound: fewer threads, fewer GIL handoffs per member page (CPU per request guarded by
+# bench/gateway_throughput.py). Uploads and streams want more.
 GRPC_WORKERS_DEFAULT = {"identity": 4}
 
 

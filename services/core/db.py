@@ -105,8 +105,9 @@ class Database:
             if conf.pgbouncer:  # server-side prepared statements do not survive transaction pooling
                 pool["connect_args"] = {"prepare_threshold": None}
             self.engine = sa.create_engine(url, **pool)
-            # Reads get a pool of their own: switching a pooled connection to autocommit and back
-            # cost a read about 30 µs of client CPU. Connections are opened as threads need them.
+            # Reads get a pool of their own, so no read switches a pooled connection to autocommit
+            # and back (client CPU per read: bench/gateway_throughput.py --postgres). Connections
+            # are opened as threads need them.
             self.reader = sa.create_engine(url, isolation_level="AUTOCOMMIT", **pool)
             for engine in (self.engine, self.reader):
                 _postgres_setup(engine, conf)

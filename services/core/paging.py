@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import base64
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
 
 from services.core.errors import InvalidArgument
 
@@ -34,3 +38,24 @@ def next_token(offset: int, size: int, returned: int, total: int) -> str:
     if returned < size or nxt >= total:
         return ""
     return base64.urlsafe_b64encode(f"o:{nxt}".encode()).decode()
+
+
+def counted_page(
+    conn: Connection,
+    table: str,
+    where: str,
+    order: str,
+    params: dict[str, Any],
+    offset: int,
+    limit: int,
+    columns: str = "*",
+) -> tuple[list[Row[Any]], int]:
+    """One page of `SELECT columns FROM table WHERE where ORDER BY order` and how many rows match
+    in all. `table` may carry an alias ("meetings m"); the SQL pieces are the caller's own, never
+    input (values go in `params`)."""
+    values = {**params, "lim": limit, "off": offset}
+    total = conn.execute(sa.text(f"SELECT COUNT(*) FROM {table} WHERE {where}"), values).scalar_one()
+    rows = conn.execute(
+        sa.text(f"SELECT {columns} FROM {table} WHERE {where} ORDER BY {order} LIMIT :lim OFFSET :off"), values
+    ).all()
+    return list(rows), int(total)

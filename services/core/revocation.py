@@ -180,8 +180,8 @@ def identity_watcher(service: str, target: str = "") -> RevocationWatcher:
     channel = make_channel(
         target or service_addr("identity"),
         [descriptor, events_pb2.DESCRIPTOR.services_by_name["EventLogService"]],
-        # Reconnect to a restarted identity within about a second (measured 0.4-1.2 s), not after gRPC's
-        # growing backoff (4.5 s after 8 s down; up to 2 minutes).
+        # Reconnect to a restarted identity within about a second (the backoff below), not after
+        # gRPC's growing default backoff (up to 2 minutes).
         options=[("grpc.initial_reconnect_backoff_ms", 200), ("grpc.max_reconnect_backoff_ms", 1000)],
     )
     stub = identity_pb2_grpc.IdentityServiceStub(channel)

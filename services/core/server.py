@@ -12,12 +12,14 @@ import signal
 import threading
 from collections.abc import Callable, Iterable
 from concurrent import futures
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from services.core.auth import TokenVerifier
 from services.core.config import ServerConfig
+from services.core.db import Database
 from services.core.interceptors import ServerInterceptor
 from services.core.metrics import serve_metrics
 
@@ -25,6 +27,19 @@ log = logging.getLogger("sotay.server")
 
 MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 Register = Callable[[grpc.Server], Iterable[str]]
+
+
+def service_with_event_log(
+    add_to_server: Callable[[Any, grpc.Server], None], servicer: object, service_name: str, db: Database
+) -> Register:
+    """The Register of a service: its servicer and its outbox's event log, both named for health."""
+    from services.core.outbox import add_event_log
+
+    def register(server: grpc.Server) -> Iterable[str]:
+        add_to_server(servicer, server)
+        return [service_name, add_event_log(server, db)]
+
+    return register
 
 
 class RunningServer:

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterable
-
-import grpc
 
 from services.core.auth import KeySource
 from services.core.db import Database
 from services.core.entry import Worker, identity_keys
-from services.core.outbox import add_event_log
-from services.core.server import Register
+from services.core.server import Register, service_with_event_log
 from services.documents import merges, report_facts
 from services.documents.indexer import Indexer, reindex_all
 from services.documents.migrations import MIGRATIONS, tune_postgres
@@ -36,11 +32,9 @@ def build(db: Database) -> tuple[Register, KeySource, set[str]]:
     with contextlib.suppress(SearchUnavailable):
         index.ensure()
     servicer = DocumentsServicer(db, blobs, index, UnitDirectory())
-
-    def register(server: grpc.Server) -> Iterable[str]:
-        documents_pb2_grpc.add_DocumentsServiceServicer_to_server(servicer, server)
-        return [SERVICE_NAME, add_event_log(server, db)]
-
+    register = service_with_event_log(
+        documents_pb2_grpc.add_DocumentsServiceServicer_to_server, servicer, SERVICE_NAME, db
+    )
     return register, identity_keys(), PUBLIC_METHODS
 
 

@@ -47,7 +47,8 @@ OCR_MAX_PAGES = 200
 OCR_DPI = 300
 OCR_LANG = "vie"
 # extract_top reads the whole text when its source is at most this big (plain text, DOCX/ODT XML)
-# or the PDF has at most INLINE_PDF_PAGES pages: about 2 ms of work on the request path.
+# or the PDF has at most INLINE_PDF_PAGES pages: little enough for the request path (upload
+# step times: bench/documents.py upload).
 INLINE_TEXT_BYTES = 64 * 1024
 INLINE_PDF_PAGES = 4
 _READ_BLOCK = 16 * 1024

@@ -91,8 +91,8 @@ MIGRATIONS = [
 
 
 def tune_postgres(db: Database) -> None:
-    """PostgreSQL 14+: compress version texts with lz4 rather than the default pglz, which costs
-    about 30 ms per MB of text on every write (lz4: about 4 ms). Not a migration, since migrations
+    """PostgreSQL 14+: compress version texts with lz4 rather than the default pglz, several times
+    slower on every write (bench/documents.py indexing and upload). Not a migration, since migrations
     are portable SQL and SQLite has no such setting; harmless to repeat, skipped when done, and
     left alone (pglz stays) when the server lacks lz4 or the table is busy."""
     if not db.is_postgres:

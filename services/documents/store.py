@@ -17,6 +17,7 @@ from sqlalchemy.engine import Connection
 from services.core.db import execute
 from services.core.errors import NotFound
 from services.core.ids import require_id
+from services.core.paging import counted_page
 from services.documents.search import IndexedDocument, Visibility
 
 DRAFT, REVIEW, PUBLISHED, WITHDRAWN = "draft", "review", "published", "withdrawn"
@@ -308,7 +309,7 @@ def _in(name: str, values: tuple[str, ...], params: dict[str, Any]) -> str:
 def list_visible(
     conn: Connection, vis: Visibility, filters: dict[str, str], offset: int, size: int
 ) -> tuple[list[Doc], int]:
-    params: dict[str, Any] = {"lim": size, "off": offset}
+    params: dict[str, Any] = {}
     seen = (
         "(d.status = 'published' AND EXISTS (SELECT 1 FROM document_units a WHERE a.document_id = d.id "
         f"AND a.rel = 'a' AND a.unit_id IN ({_in('u', vis.units, params)})))"
@@ -323,16 +324,9 @@ def list_visible(
         if filters.get(column):
             where.append(f"d.{column} = :f_{column}")
             params[f"f_{column}"] = filters[column]
-    clause = " AND ".join(where)
-    total = conn.execute(sa.text(f"SELECT count(*) FROM documents d WHERE {clause}"), params).scalar_one()
-    rows = conn.execute(
-        sa.text(
-            f"SELECT d.* FROM documents d WHERE {clause} "
-            "ORDER BY COALESCE(d.published_at, d.created_at) DESC, d.id LIMIT :lim OFFSET :off"
-        ),
-        params,
-    ).all()
-    return [_doc(conn, r) for r in rows], int(total)
+    order = "COALESCE(d.published_at, d.created_at) DESC, d.id"
+    rows, total = counted_page(conn, "documents d", " AND ".join(where), order, params, offset, size, "d.*")
+    return [_doc(conn, r) for r in rows], total
 
 
 def indexed(conn: Connection, doc: Doc, body: str | None = None) -> IndexedDocument:

@@ -36,7 +36,7 @@ from sotay.identity.v1 import identity_pb2 as pb
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L
 CODE_LENGTH = 8
 MAX_CODES = 500
-HASHER = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)  # ~10 ms; still 2^40 guesses offline
+HASHER = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1)  # cheap per check; 2^40 guesses offline
 _DUMMY = HASHER.hash("NOTACODE")
 
 

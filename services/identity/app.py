@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-import grpc
-
 from services.core.auth import KeySource
 from services.core.db import Database
 from services.core.entry import Worker
-from services.core.outbox import add_event_log
-from services.core.server import Register
+from services.core.server import Register, service_with_event_log
 from services.identity import report_facts
 from services.identity.accounts import Accounts, Policy
 from services.identity.keys import KeyStore
@@ -27,11 +22,9 @@ def build(db: Database) -> tuple[Register, KeySource, set[str]]:
     keys = KeyStore(db)
     keys.signing_key()
     servicer = IdentityServicer(db, keys, Accounts(db, keys, Policy.from_env()))
-
-    def register(server: grpc.Server) -> Iterable[str]:
-        identity_pb2_grpc.add_IdentityServiceServicer_to_server(servicer, server)
-        return [SERVICE_NAME, add_event_log(server, db)]
-
+    register = service_with_event_log(
+        identity_pb2_grpc.add_IdentityServiceServicer_to_server, servicer, SERVICE_NAME, db
+    )
     return register, keys.public_keys, PUBLIC_METHODS
 
 

@@ -1,57 +1,13 @@
 """Bulk import and export of members as CSV or XLSX, in the layout of a national member database
 export (Quy định 339-QĐ/TW): the province system exchanges files with it instead of being a silo.
 
-File format (also in docs/member-import-format.md)
---------------------------------------------------
+The file format, what an import does and every rejection reason: docs/member-import-format.md
+(the one copy; tests/unit/identity/test_importer.py checks its columns against COLUMNS).
 
-A header row, then one member per row. Columns are named by Vietnamese headers without diacritics
-in snake_case; their order is free and unknown columns are ignored with a warning. Headers written
-with diacritics or spaces are folded ('Số thẻ đảng viên' -> so_the_dang_vien).
-
-| column | member field | required | values |
-|---|---|---|---|
-| so_the_dang_vien | party card number | yes | 4-32 letters, digits, `.` `-` `/`; the key of a member |
-| ho_ten | full name | yes | at most 200 characters |
-| ma_don_vi | unit | yes | the unit's code; the unit must be in the subtree of the unit imported into |
-| gioi_tinh | gender | | Nam / Nữ / Khác (also nam, nu, khac, male, female, other) |
-| ngay_sinh | birth date | | a date |
-| dan_toc | ethnicity | | text, at most 60 characters |
-| so_dien_thoai | phone | | 8-15 digits; `+84` → `0`; 9 digits get back a dropped leading `0` |
-| email | e-mail | | an e-mail address |
-| ngay_vao_dang | joined the Party | | a date |
-| ngay_chinh_thuc | became official | | a date |
-| loai_dang_vien | status | | Chính thức / Dự bị (also chinh thuc, du bi, official, probationary) |
-| mien_sinh_hoat | exempt | | Có / Không (also co, khong, x, 1 / 0, true / false, yes / no) |
-| ly_do_mien | exemption reason | when exempt | text, at most 500 characters |
-| ngay_mien | exempt since | | a date |
-| chuc_vu | position | | Bí thư / Phó Bí thư / Chi ủy viên / Đảng viên (or the code, e.g. secretary) |
-
-- Dates: `YYYY-MM-DD`, `DD/MM/YYYY` (Vietnamese order), or a date cell in XLSX.
-- A blank cell means "no information": a new member gets the default (Khác, Chính thức, Không,
-  Đảng viên), an existing member keeps the stored value - an import never erases a value, except
-  that `Không` in mien_sinh_hoat ends an exemption and clears its reason and date.
-- CSV: UTF-8 with or without BOM, delimiter `,` or `;` (whichever the header uses more), quoting as
-  RFC 4180. A value that starts with `'` followed by `=`, `+`, `-` or `@` loses the `'` (the
-  export writes it so that spreadsheet programs do not run the value as a formula).
-- XLSX: the first worksheet; uncompressed, a worksheet may be up to 1 GiB and any other part 200 MB.
-- At most 500,000 data rows; rows whose known columns are all blank are skipped. Row numbers in the
-  report count the header as row 1 (for XLSX, the spreadsheet row).
-
-Import
-------
-Rows are validated like a profile edited in the app (members.validate); a bad row is reported
-(row, column, reason) and skipped while the good rows import. A card number seen earlier in the
-same file is rejected. A new card number creates a member and its account (no password) and grants
-the role of its position; a known one updates the fields that differ, and a different unit code
-transfers the member (history and an `identity.member.transferred` event). A member who is
-deactivated, or belongs outside the subtree, is not touched (row rejected). Rows are written in
-batches, one transaction each (all of a batch or nothing), with one `identity.members.imported`
-event per batch that changed anything. A file-level error found part-way (too many rows, broken
-CSV/XLSX structure) stops the import; the batches before it stay written, and importing the fixed
-file again completes the work.
-
-Export writes the active members of a subtree with the same columns and Vietnamese values, dates as
-`YYYY-MM-DD`; importing an export changes nothing.
+Rows are validated like a profile edited in the app (members.validate) and written in batches, one
+transaction each, with one `identity.members.imported` event per batch that changed anything; a
+transfer (another unit code) also emits `identity.member.transferred`. Export writes the active
+members of a subtree with the same columns and values, so importing an export changes nothing.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from services.core.db import fetch_one
 from services.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.core.ids import new_id, require_id
 from services.core.outbox import emit
+from services.core.paging import counted_page
 
 KINDS = ("province", "commune", "direct_committee", "grassroots", "cell")
 COLUMNS = "id, name, kind, code, parent_id, path, depth, active, created_at, roster_version"
@@ -178,7 +179,7 @@ def list_units(
     limit: int,
 ) -> tuple[list[Row[Any]], int]:
     where = []
-    params: dict[str, Any] = {"off": offset, "lim": limit}
+    params: dict[str, Any] = {}
     if subtree:
         parent = get(conn, parent_id)
         where.append("path > :lo AND path < :hi")
@@ -196,13 +197,7 @@ def list_units(
     if kind:
         where.append("kind = :kind")
         params["kind"] = kind
-    clause = " AND ".join(where)
-    total = conn.execute(sa.text(f"SELECT COUNT(*) FROM units WHERE {clause}"), params).scalar_one()
-    found = conn.execute(
-        sa.text(f"SELECT {COLUMNS} FROM units WHERE {clause} ORDER BY {order} LIMIT :lim OFFSET :off"),
-        params,
-    ).all()
-    return list(found), int(total)
+    return counted_page(conn, "units", " AND ".join(where), order, params, offset, limit, COLUMNS)
 
 
 def ancestors(conn: Connection, unit_id: str) -> list[Row[Any]]:

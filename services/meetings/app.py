@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-import grpc
-
 from services.core.auth import KeySource
 from services.core.db import Database
 from services.core.entry import Worker, identity_keys
-from services.core.outbox import add_event_log
-from services.core.server import Register
+from services.core.server import Register, service_with_event_log
 from services.meetings import report_facts, rubric
 from services.meetings.ballots import BallotBox, load_key, load_previous_keys
 from services.meetings.directory import Directory
@@ -28,11 +23,9 @@ __all__ = ["COMMANDS", "MIGRATIONS", "WORKERS", "build"]
 def build(db: Database) -> tuple[Register, KeySource, set[str]]:
     box = BallotBox(load_key(), load_previous_keys())
     servicer = MeetingsServicer(db, Directory(), box, rubric.current(), Library())
-
-    def register(server: grpc.Server) -> Iterable[str]:
-        meetings_pb2_grpc.add_MeetingsServiceServicer_to_server(servicer, server)
-        return [SERVICE_NAME, add_event_log(server, db)]
-
+    register = service_with_event_log(
+        meetings_pb2_grpc.add_MeetingsServiceServicer_to_server, servicer, SERVICE_NAME, db
+    )
     return register, identity_keys(), set()
 
 

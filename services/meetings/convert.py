@@ -5,25 +5,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.engine import Row
 
 from services.core.enums import enum_str, str_enum
 from services.core.errors import InvalidArgument
 from services.core.outbox import timestamp
+from services.core.timestamps import epoch_seconds, ts
 from services.meetings import charter
 from services.meetings.charter import Rubric
 from services.meetings.live import Totals
 from services.meetings.meetings import Fields
 from sotay.meetings.v1 import meetings_pb2 as pb
-
-
-def seconds(ts: Timestamp) -> float:
-    return ts.seconds + ts.nanos / 1e9
-
-
-def ts(value: float | None) -> Timestamp | None:
-    return timestamp(value) if value else None
 
 
 def fields_from(msg: pb.MeetingFields, paths: list[str] | None) -> Fields:
@@ -46,8 +38,8 @@ def fields_from(msg: pb.MeetingFields, paths: list[str] | None) -> Fields:
             )
     f = Fields(
         title=msg.title,
-        starts_at=seconds(msg.starts_at) if msg.HasField("starts_at") else 0.0,
-        ends_at=seconds(msg.ends_at) if msg.HasField("ends_at") else 0.0,
+        starts_at=epoch_seconds(msg.starts_at) if msg.HasField("starts_at") else 0.0,
+        ends_at=epoch_seconds(msg.ends_at) if msg.HasField("ends_at") else 0.0,
         place=msg.place,
         mode=enum_str(pb.MeetingMode, msg.mode, "MEETING_MODE_", "mode"),
         agenda=[(a.id, a.title, a.description) for a in msg.agenda],

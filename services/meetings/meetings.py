@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection, Row
 from services.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.core.ids import new_id, require_id
 from services.core.outbox import emit
+from services.core.paging import counted_page
 from services.meetings import facts, states
 
 KINDS = ("regular", "thematic")
@@ -340,18 +341,16 @@ def record_document_opened(conn: Connection, meeting: Row[Any], document_id: str
 
 
 def list_document_opens(conn: Connection, meeting_id: str, offset: int, limit: int) -> tuple[list[Row[Any]], int]:
-    total = conn.execute(
-        sa.text("SELECT COUNT(*) FROM document_opens WHERE meeting_id = :m"), {"m": meeting_id}
-    ).scalar_one()
-    found = conn.execute(
-        sa.text(
-            "SELECT o.*, COALESCE(r.full_name, '') AS full_name FROM document_opens o LEFT JOIN roster r "
-            "ON r.meeting_id = o.meeting_id AND r.member_id = o.member_id WHERE o.meeting_id = :m "
-            "ORDER BY o.first_opened_at, o.member_id, o.document_id LIMIT :lim OFFSET :off"
-        ),
-        {"m": meeting_id, "lim": limit, "off": offset},
-    ).all()
-    return list(found), int(total)
+    return counted_page(
+        conn,
+        "document_opens o LEFT JOIN roster r ON r.meeting_id = o.meeting_id AND r.member_id = o.member_id",
+        "o.meeting_id = :m",
+        "o.first_opened_at, o.member_id, o.document_id",
+        {"m": meeting_id},
+        offset,
+        limit,
+        "o.*, COALESCE(r.full_name, '') AS full_name",
+    )
 
 
 def session_meetings(conn: Connection, session_id: str) -> list[Row[Any]]:
@@ -464,20 +463,12 @@ def list_meetings(
     conn: Connection, cell_id: str, month: str, state: str, offset: int, limit: int
 ) -> tuple[list[Row[Any]], int]:
     where = ["m.cell_unit_id = :cell"]
-    params: dict[str, Any] = {"cell": cell_id, "lim": limit, "off": offset}
+    params: dict[str, Any] = {"cell": cell_id}
     if month:
         where.append("m.month = :month")
         params["month"] = check_month(month)
     if state:
         where.append("m.state = :state")
         params["state"] = state
-    clause = " AND ".join(where)
-    total = conn.execute(sa.text(f"SELECT COUNT(*) FROM meetings m WHERE {clause}"), params).scalar_one()
-    found = conn.execute(
-        sa.text(
-            f"SELECT {COLUMNS} FROM meetings m WHERE {clause} "
-            "ORDER BY m.starts_at DESC, m.session_order, m.id LIMIT :lim OFFSET :off"
-        ),
-        params,
-    ).all()
-    return list(found), int(total)
+    order = "m.starts_at DESC, m.session_order, m.id"
+    return counted_page(conn, "meetings m", " AND ".join(where), order, params, offset, limit, COLUMNS)

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Connection, Row
 
 from services.core.errors import InvalidArgument, NotFound
 from services.core.ids import new_id
+from services.core.paging import counted_page
 from services.meetings import meetings, states
 
 MAX_TEXT = 10_000
@@ -58,12 +59,8 @@ def list_opinions(
     conn: Connection, meeting_id: str, agenda_item_id: str, offset: int, limit: int
 ) -> tuple[list[Row[Any]], int]:
     where = "meeting_id = :m" + (" AND agenda_item_id = :i" if agenda_item_id else "")
-    params = {"m": meeting_id, "i": agenda_item_id, "lim": limit, "off": offset}
-    total = conn.execute(sa.text(f"SELECT COUNT(*) FROM opinions WHERE {where}"), params).scalar_one()
-    found = conn.execute(
-        sa.text(f"SELECT * FROM opinions WHERE {where} ORDER BY created_at, id LIMIT :lim OFFSET :off"), params
-    ).all()
-    return list(found), int(total)
+    params = {"m": meeting_id, "i": agenda_item_id}
+    return counted_page(conn, "opinions", where, "created_at, id", params, offset, limit)
 
 
 def all_for(conn: Connection, meeting_id: str) -> list[Row[Any]]:

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection, Row
 
 from services.core.errors import FailedPrecondition, InvalidArgument
 from services.core.outbox import emit
+from services.core.paging import counted_page
 from services.meetings import charter, meetings, states
 from services.meetings.directory import RosterEntry
 
@@ -194,12 +195,7 @@ def record(conn: Connection, meeting: Row[Any], member_id: str, attendance: str,
 
 
 def list_roster(conn: Connection, meeting_id: str, offset: int, limit: int) -> tuple[list[Row[Any]], int]:
-    total = conn.execute(sa.text("SELECT COUNT(*) FROM roster WHERE meeting_id = :m"), {"m": meeting_id}).scalar_one()
-    found = conn.execute(
-        sa.text("SELECT * FROM roster WHERE meeting_id = :m ORDER BY name_order LIMIT :lim OFFSET :off"),
-        {"m": meeting_id, "lim": limit, "off": offset},
-    ).all()
-    return list(found), int(total)
+    return counted_page(conn, "roster", "meeting_id = :m", "name_order", {"m": meeting_id}, offset, limit)
 
 
 def all_rows(conn: Connection, meeting_id: str) -> list[Row[Any]]:

@@ -21,6 +21,7 @@ from services.core.db import Database
 from services.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.core.ids import new_id, require_id
 from services.core.outbox import emit
+from services.core.paging import counted_page
 from services.meetings import facts, meetings, states
 
 log = logging.getLogger("sotay.meetings.tasks")
@@ -173,13 +174,8 @@ def list_tasks(
     where = ["meeting_id = :m"] if meeting_id else ["cell_unit_id = :c"]
     if status:
         where.append("status = :s")
-    clause = " AND ".join(where)
-    params = {"m": meeting_id, "c": cell_id, "s": status, "lim": limit, "off": offset}
-    total = conn.execute(sa.text(f"SELECT COUNT(*) FROM tasks WHERE {clause}"), params).scalar_one()
-    found = conn.execute(
-        sa.text(f"SELECT * FROM tasks WHERE {clause} ORDER BY due_on, created_at, id LIMIT :lim OFFSET :off"), params
-    ).all()
-    return list(found), int(total)
+    params = {"m": meeting_id, "c": cell_id, "s": status}
+    return counted_page(conn, "tasks", " AND ".join(where), "due_on, created_at, id", params, offset, limit)
 
 
 # ---------- reminders ----------

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection, Row
 from services.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from services.core.ids import idempotency_key, new_id, require_id
 from services.core.outbox import emit
+from services.core.paging import counted_page
 from services.meetings import charter, meetings, roster, states
 from services.meetings.ballots import BallotBox
 
@@ -254,25 +255,20 @@ def has_voted(conn: Connection, poll_id: str, member_id: str) -> bool:
 
 
 def list_polls(conn: Connection, meeting_id: str, offset: int, limit: int) -> tuple[list[Row[Any]], int]:
-    total = conn.execute(sa.text("SELECT COUNT(*) FROM polls WHERE meeting_id = :m"), {"m": meeting_id}).scalar_one()
-    found = conn.execute(
-        sa.text("SELECT * FROM polls WHERE meeting_id = :m ORDER BY opened_at, id LIMIT :lim OFFSET :off"),
-        {"m": meeting_id, "lim": limit, "off": offset},
-    ).all()
-    return list(found), int(total)
+    return counted_page(conn, "polls", "meeting_id = :m", "opened_at, id", {"m": meeting_id}, offset, limit)
 
 
 def named_votes(conn: Connection, poll: Row[Any], offset: int, limit: int) -> tuple[list[Row[Any]], int]:
     if poll.ballot != "open":
         raise FailedPrecondition("secret_ballot", "a secret ballot has no named votes")
-    total = conn.execute(sa.text("SELECT COUNT(*) FROM open_votes WHERE poll_id = :p"), {"p": poll.id}).scalar_one()
-    found = conn.execute(
-        sa.text(
-            "SELECT v.member_id, v.choice, COALESCE(r.full_name, '') AS full_name FROM open_votes v "
-            "JOIN polls p ON p.id = v.poll_id LEFT JOIN roster r ON r.meeting_id = p.meeting_id "
-            "AND r.member_id = v.member_id WHERE v.poll_id = :p ORDER BY r.name_order, v.member_id "
-            "LIMIT :lim OFFSET :off"
-        ),
-        {"p": poll.id, "lim": limit, "off": offset},
-    ).all()
-    return list(found), int(total)
+    return counted_page(
+        conn,
+        "open_votes v JOIN polls p ON p.id = v.poll_id "
+        "LEFT JOIN roster r ON r.meeting_id = p.meeting_id AND r.member_id = v.member_id",
+        "v.poll_id = :p",
+        "r.name_order, v.member_id",
+        {"p": poll.id},
+        offset,
+        limit,
+        "v.member_id, v.choice, COALESCE(r.full_name, '') AS full_name",
+    )

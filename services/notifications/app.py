@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
-
-import grpc
 
 from services.core.auth import KeySource
 from services.core.db import Database
 from services.core.entry import Worker, identity_keys
-from services.core.outbox import add_event_log
-from services.core.server import Register
+from services.core.server import Register, service_with_event_log
 from services.notifications import events, feedback, report_facts
 from services.notifications.delivery import worker as delivery
 from services.notifications.migrations import MIGRATIONS
@@ -25,11 +21,9 @@ __all__ = ["COMMANDS", "MIGRATIONS", "WORKERS", "build"]
 
 def build(db: Database) -> tuple[Register, KeySource, set[str]]:
     servicer = NotificationsServicer(db)
-
-    def register(server: grpc.Server) -> Iterable[str]:
-        notifications_pb2_grpc.add_NotificationsServiceServicer_to_server(servicer, server)
-        return [SERVICE_NAME, add_event_log(server, db)]
-
+    register = service_with_event_log(
+        notifications_pb2_grpc.add_NotificationsServiceServicer_to_server, servicer, SERVICE_NAME, db
+    )
     return register, identity_keys(), PUBLIC_METHODS
 
 

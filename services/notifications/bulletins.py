@@ -19,6 +19,7 @@ from sqlalchemy.engine import Connection, Row
 from services.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.core.ids import new_id, require_id
 from services.core.outbox import emit
+from services.core.paging import counted_page
 from services.notifications import richtext
 
 KINDS = ("bulletin", "announcement", "directive", "document")
@@ -244,13 +245,7 @@ def list_published_by(
     conn: Connection, unit_id: str, include_withdrawn: bool, offset: int, limit: int
 ) -> tuple[list[Row[Any]], int]:
     where = "publisher_unit_id = :u" + ("" if include_withdrawn else " AND withdrawn_at IS NULL")
-    params = {"u": unit_id, "lim": limit, "off": offset}
-    total = conn.execute(sa.text(f"SELECT COUNT(*) FROM bulletins WHERE {where}"), params).scalar_one()
-    found = conn.execute(
-        sa.text(f"SELECT * FROM bulletins WHERE {where} ORDER BY publish_at DESC, id LIMIT :lim OFFSET :off"),
-        params,
-    ).all()
-    return list(found), int(total)
+    return counted_page(conn, "bulletins", where, "publish_at DESC, id", {"u": unit_id}, offset, limit)
 
 
 def now() -> float:

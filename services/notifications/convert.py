@@ -11,20 +11,16 @@ from sqlalchemy.engine import Row
 
 from services.core.enums import str_enum
 from services.core.errors import InvalidArgument
-from services.core.outbox import timestamp
+from services.core.timestamps import epoch_seconds, ts
 from services.notifications import bulletins
 from services.notifications.delivery.queue import Prefs
 from sotay.notifications.v1 import notifications_pb2 as pb
 
 
-def ts(seconds: float | None) -> Timestamp | None:
-    return timestamp(seconds) if seconds is not None else None
-
-
 def seconds(t: Timestamp, has: bool) -> float | None:
     if not has:
         return None
-    value = t.seconds + t.nanos / 1e9
+    value = epoch_seconds(t)
     if value <= 0:
         raise InvalidArgument("invalid_time", "a time must be after 1970", field="time")
     return value

@@ -35,6 +35,7 @@ from services.core.db import Database
 from services.core.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from services.core.ids import new_id, require_id
 from services.core.outbox import emit
+from services.core.paging import counted_page
 from services.notifications import personal
 from services.notifications.units import member_of, path_ids, path_of, subtree_range
 
@@ -265,21 +266,13 @@ def answer(
 
 
 def list_mine(conn: Connection, member_id: str, offset: int, limit: int) -> tuple[list[Row[Any]], int]:
-    params = {"m": member_id, "lim": limit, "off": offset}
-    total = conn.execute(sa.text("SELECT COUNT(*) FROM feedback WHERE member_id = :m"), params).scalar_one()
-    found = conn.execute(
-        sa.text(
-            "SELECT * FROM feedback WHERE member_id = :m ORDER BY created_at DESC, id LIMIT :lim OFFSET :off"
-        ),
-        params,
-    ).all()
-    return list(found), int(total)
+    return counted_page(conn, "feedback", "member_id = :m", "created_at DESC, id", {"m": member_id}, offset, limit)
 
 
 def list_for_unit(
     conn: Connection, unit_path: str, subtree: bool, status: str, offset: int, limit: int
 ) -> tuple[list[Row[Any]], int]:
-    params: dict[str, Any] = {"lim": limit, "off": offset}
+    params: dict[str, Any] = {}
     if subtree:
         where = "unit_path >= :lo AND unit_path < :hi"
         params.update(subtree_range(unit_path))
@@ -289,12 +282,7 @@ def list_for_unit(
     if status:
         where += " AND status = :s"
         params["s"] = status
-    total = conn.execute(sa.text(f"SELECT COUNT(*) FROM feedback WHERE {where}"), params).scalar_one()
-    found = conn.execute(
-        sa.text(f"SELECT * FROM feedback WHERE {where} ORDER BY due_at, id LIMIT :lim OFFSET :off"),
-        params,
-    ).all()
-    return list(found), int(total)
+    return counted_page(conn, "feedback", where, "due_at, id", params, offset, limit)
 
 
 def stats(conn: Connection, unit_path: str, now: float) -> list[dict[str, Any]]:

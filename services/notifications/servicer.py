@@ -24,7 +24,7 @@ from services.core.errors import (
 from services.core.ids import new_id, require_id
 from services.core.interceptors import current_principal
 from services.core.outbox import timestamp
-from services.core.paging import decode_token, next_token, page_size
+from services.core.paging import counted_page, decode_token, next_token, page_size
 from services.core.slots import Slots, SlotsFull, cap_below
 from services.notifications import bulletins, feedback, inbox, readstats
 from services.notifications.convert import (
@@ -457,16 +457,9 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServiceServicer)
         member_id, _ = member_of(current_principal())
         size, offset = page_size(request.page_size), decode_token(request.page_token)
         with self.db.read() as conn:
-            total = conn.execute(
-                sa.text("SELECT COUNT(*) FROM push_subscriptions WHERE member_id = :m"), {"m": member_id}
-            ).scalar_one()
-            found = conn.execute(
-                sa.text(
-                    "SELECT * FROM push_subscriptions WHERE member_id = :m "
-                    "ORDER BY created_at, id LIMIT :lim OFFSET :off"
-                ),
-                {"m": member_id, "lim": size, "off": offset},
-            ).all()
+            found, total = counted_page(
+                conn, "push_subscriptions", "member_id = :m", "created_at, id", {"m": member_id}, offset, size
+            )
         return pb.ListPushSubscriptionsResponse(
             subscriptions=[subscription_msg(r) for r in found],
             next_page_token=next_token(offset, size, len(found), total),

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-import grpc
-
 from services.core.auth import KeySource
 from services.core.db import Database
 from services.core.entry import Worker, identity_keys
-from services.core.outbox import add_event_log
-from services.core.server import Register
+from services.core.server import Register, service_with_event_log
 from services.reports import consumers
 from services.reports.migrations import MIGRATIONS
 from services.reports.servicer import PUBLIC_METHODS, ReportsServicer
@@ -23,11 +18,9 @@ __all__ = ["MIGRATIONS", "WORKERS", "build"]
 
 def build(db: Database) -> tuple[Register, KeySource, set[str]]:
     servicer = ReportsServicer(db)
-
-    def register(server: grpc.Server) -> Iterable[str]:
-        reports_pb2_grpc.add_ReportsServiceServicer_to_server(servicer, server)
-        return [SERVICE_NAME, add_event_log(server, db)]
-
+    register = service_with_event_log(
+        reports_pb2_grpc.add_ReportsServiceServicer_to_server, servicer, SERVICE_NAME, db
+    )
     return register, identity_keys(), PUBLIC_METHODS
 
 

@@ -54,7 +54,24 @@ def blob_store(kind: str, tmp_path: Path, endpoint: str = "") -> Iterator[BlobSt
         f"sotay-test-{uuid.uuid4().hex[:10]}",
         timeout=5.0,
     )
-    yield store
+    try:
+        yield store
+    finally:
+        drop_bucket(store.bucket)
+
+
+def drop_bucket(bucket: str) -> None:
+    """Remove a test's S3 bucket with every object version in it."""
+    from minio import Minio
+    from minio.deleteobjects import DeleteObject
+
+    s3 = Minio(
+        need_backing("S3_ENDPOINT"), need_backing("S3_ACCESS_KEY"), need_backing("S3_SECRET_KEY"), secure=False
+    )
+    if s3.bucket_exists(bucket):
+        objects = s3.list_objects(bucket, recursive=True, include_version=True)
+        list(s3.remove_objects(bucket, (DeleteObject(o.object_name, o.version_id) for o in objects)))
+        s3.remove_bucket(bucket)
 
 
 def doc(

@@ -139,12 +139,11 @@ class _NoDelayTls(http.client.HTTPSConnection):
 class _SearchConnection:
     """`POST <path>` with a JSON body over one kept-alive HTTP connection per thread.
 
-    Searches are the hot path and go this way; everything else goes through elasticsearch-py, whose
-    layers (transport, serializer, urllib3 2) cost ~0.35 ms of this service's CPU per request
-    against ~0.15 ms here (measured with the search benchmark's queries, bench/documents.py). Same
-    URL forms as the client: http(s), credentials and a path prefix in the URL; certificates are
-    checked against certifi's roots as the client does. A kept-alive connection the server has
-    closed is reopened once; a timeout is not retried.
+    Searches are the hot path and go this way, without elasticsearch-py's layers (transport,
+    serializer, urllib3 2) and their CPU per request (bench/documents.py search); everything else
+    goes through elasticsearch-py. Same URL forms as the client: http(s), credentials and a path
+    prefix in the URL; certificates are checked against certifi's roots as the client does. A
+    kept-alive connection the server has closed is reopened once; a timeout is not retried.
     """
 
     def __init__(self, url: str, timeout: float) -> None:
@@ -510,9 +509,9 @@ class ElasticIndex:
             query["bool"]["should"] = should[:1] if parsed.number is not None else []
             boosts = should[1:] if parsed.number is not None else should
             # The accent and phrase boosts are scored for the best RESCORE_WINDOW first-pass hits
-            # only (and at least as deep as the page), not for every match: a broad word matches most
-            # of the corpus and scoring phrases over all of it was half of a search's cost. Inside
-            # the window a score is the same sum as with the boosts in the query itself.
+            # only (and at least as deep as the page), not for every match of a broad word (search
+            # latency: bench/documents.py search). Inside the window a score is the same sum as
+            # with the boosts in the query itself.
             rescore = {
                 "window_size": min(max(RESCORE_WINDOW, q.offset + q.size), MAX_WINDOW),
                 "query": {
@@ -551,7 +550,7 @@ class ElasticIndex:
         if not parsed.empty:
             body["highlight"] = {
                 # The words on the highlighted fields only: the same marks as the query's own
-                # cross_fields blend over five fields, which costs the highlighters ~0.4 ms more.
+                # cross_fields blend over five fields, with less highlighter work (bench/documents.py search).
                 "highlight_query": {"multi_match": {"query": text, "fields": ["title", "summary", "body"]}},
                 "encoder": "html",
                 "pre_tags": ["<mark>"],

@@ -44,11 +44,12 @@ class LocalBlobStore:
                     os.fsync(out.fileno())
                     if written != size or digest.hexdigest() != sha256:
                         raise Unavailable("storage_checksum", "the stored file does not match what was received")
-                    os.link(out.name, target)  # fails if the key exists: never overwrite
+                    try:
+                        os.link(out.name, target)  # fails if the key exists: never overwrite
+                    except FileExistsError as exc:
+                        raise Unavailable("storage_conflict", "a file with this key is already stored") from exc
                 finally:
                     os.unlink(out.name)
-        except FileExistsError as exc:
-            raise Unavailable("storage_conflict", "a file with this key is already stored") from exc
         except OSError as exc:
             raise Unavailable("storage_unavailable", f"the file store cannot write: {exc.strerror}") from exc
 
@@ -61,7 +62,10 @@ class LocalBlobStore:
             raise Unavailable("storage_unavailable", "the file cannot be read from the store") from exc
 
     def to_path(self, key: str, path: Path) -> None:
-        shutil.copyfile(self._path(key), path)
+        try:
+            shutil.copyfile(self._path(key), path)
+        except OSError as exc:
+            raise Unavailable("storage_unavailable", "the file cannot be read from the store") from exc
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)

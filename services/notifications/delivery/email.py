@@ -1,5 +1,10 @@
 """E-mail: SMTP when SMTP_HOST is set (one connection reused for a batch), else each message is
-written as a .eml file to <data dir>/mail-outbox (the embedded default)."""
+written as a .eml file to <data dir>/mail-outbox (the embedded default).
+
+Both senders keep one contract (tests/contract/notifications/test_mail_contract.py): a recipient
+that is not a user@domain address, or one the server refuses, raises PermanentFailure before
+anything is sent; a sender that cannot deliver now (SMTP down, outbox not writable) raises
+OSError or smtplib.SMTPException, which the delivery worker retries."""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import uuid
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
+from typing import Any
 
 from services.core.config import data_dir, env, env_int
 
@@ -64,6 +70,7 @@ class Mailer:
         return self._smtp
 
     def send(self, msg: EmailMessage) -> None:
+        recipients = _recipients(msg)
         if not self.host:
             folder = data_dir() / "mail-outbox"
             folder.mkdir(parents=True, exist_ok=True)
@@ -71,9 +78,17 @@ class Mailer:
             (Path(folder) / name).write_bytes(bytes(msg))
             return
         try:
-            self._connect().send_message(msg)
+            self._connect().send_message(msg, to_addrs=recipients)
         except smtplib.SMTPRecipientsRefused as exc:
             raise PermanentFailure(f"recipient refused: {exc.recipients}") from exc
         except (smtplib.SMTPException, OSError):
             self.__exit__()  # a broken connection is reopened on the next message
             raise
+
+
+def _recipients(msg: EmailMessage) -> list[str]:
+    header: Any = msg["To"]  # an AddressHeader (EmailMessage's default policy) or None
+    addresses = header.addresses if header is not None else ()
+    if not addresses or header.defects or not all(a.username and a.domain for a in addresses):
+        raise PermanentFailure(f"not an e-mail address: {str(header or '')[:200]!r}")
+    return [a.addr_spec for a in addresses]

@@ -25,6 +25,7 @@ from sotay.documents.v1 import documents_pb2 as pb
 from sotay.documents.v1 import documents_pb2_grpc
 from sotay.identity.v1 import identity_pb2 as ipb
 from tests.conftest import _postgres_schema_db, _sqlite_db, need_backing
+from tests.support.documents import drop_bucket
 from tests.support.identity import Identity, running_identity
 from tests.support.service import running_service
 
@@ -138,20 +139,6 @@ def stack_env(kind: str, tmp_path: Path) -> dict[str, str]:
     }
 
 
-def drop_bucket(bucket: str) -> None:
-    """Remove a test's S3 bucket with every object version in it."""
-    from minio import Minio
-    from minio.deleteobjects import DeleteObject
-
-    s3 = Minio(
-        need_backing("S3_ENDPOINT"), need_backing("S3_ACCESS_KEY"), need_backing("S3_SECRET_KEY"), secure=False
-    )
-    if s3.bucket_exists(bucket):
-        objects = s3.list_objects(bucket, recursive=True, include_version=True)
-        list(s3.remove_objects(bucket, (DeleteObject(o.object_name, o.version_id) for o in objects)))
-        s3.remove_bucket(bucket)
-
-
 @pytest.fixture
 def make_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Any]]:
     """make_stack(kind, **env overrides) -> context manager yielding a Stack."""
@@ -161,9 +148,9 @@ def make_stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Call
 
     @contextmanager
     def make(kind: str, **overrides: str) -> Iterator[Stack]:
+        env = {**stack_env(kind, tmp_path), **overrides}  # read before the variables are cleared
         for key in ("S3_ENDPOINT", "ELASTICSEARCH_URL", "DOCUMENTS_FILES_DIR", "DOCUMENTS_SEARCH_DB"):
             monkeypatch.delenv(key, raising=False)
-        env = {**stack_env(kind, tmp_path), **overrides}
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         gens: list[Iterator[Database]] = []

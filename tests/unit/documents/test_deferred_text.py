@@ -17,17 +17,15 @@ from collections.abc import Callable
 from typing import Any
 
 import grpc
-import minio.api
 import pytest
 import sqlalchemy as sa
 
-from services.core.errors import Unavailable
 from services.documents import classification, extract, files
 from services.documents.ocr import OCR_ATTEMPTS, ocr_once
 from services.documents.storage import make_blob_store
 from sotay.documents.v1 import documents_pb2 as pb
-from tests.support.documents import blob_store, docx_bytes, odt_bytes, pdf_bytes, text_png
-from tests.unit.documents.conftest import Stack, code_and_reason, drop_bucket, search, upload
+from tests.support.documents import docx_bytes, image_pdf_bytes, odt_bytes, pdf_bytes, text_png
+from tests.unit.documents.conftest import Stack, code_and_reason, search, upload
 
 WORDS = " ".join(
     [
@@ -361,43 +359,28 @@ def test_a_marked_scan_as_new_version_is_refused_alone(stack: Stack, fake_ocr: d
     assert _version_events(stack, made.id) == [3]
 
 
-# ---------------------------------------------------------------- one S3 round trip
-
-
-@pytest.mark.postgres
-def test_s3_put_is_verified_by_its_signed_sha256_without_a_stat(tmp_path: Any) -> None:
-    """The put is signed with the SHA-256 computed while receiving (the SDK does not hash the body
-    again) and the server checks the body against it: a put that succeeds needs no stat, and bytes
-    that differ from that SHA-256 are refused and leave no object."""
-    with blob_store("s3", tmp_path) as store:
-        client: Any = store.client  # type: ignore[attr-defined]
-        stats: list[str] = []
-        real_stat: Callable[..., Any] = client.stat_object
-
-        def counted(*args: Any, **kw: Any) -> Any:
-            stats.append(args[1])
-            return real_stat(*args, **kw)
-
-        client.stat_object = counted
-        data = "Nội dung văn bản ".encode() * 50_000
-        sha = hashlib.sha256(data).hexdigest()
-        hashed: list[int] = []
-        sdk_hash = minio.api.sha256_hash
-
-        def counted_hash(body: Any) -> str:
-            hashed.append(len(body or b""))
-            return sdk_hash(body)
-
-        minio.api.sha256_hash = counted_hash  # type: ignore[assignment]
-        try:
-            store.put("docs/a/v1", io.BytesIO(data), len(data), sha, "text/plain")
-        finally:
-            minio.api.sha256_hash = sdk_hash  # type: ignore[assignment]
-        assert stats == [] and len(data) not in hashed
-        assert b"".join(store.chunks("docs/a/v1")) == data
-        other = hashlib.sha256(b"other bytes").hexdigest()
-        with pytest.raises(Unavailable) as refused:
-            store.put("docs/b/v1", io.BytesIO(data), len(data), other, "text/plain")
-        assert refused.value.reason == "storage_checksum"
-        assert not store.exists("docs/b/v1")
-        drop_bucket(store.bucket)  # type: ignore[attr-defined]
+def test_a_real_scan_is_read_by_tesseract_and_a_marked_one_refused(make_stack: Callable[..., Any]) -> None:
+    if not __import__("shutil").which("tesseract"):
+        pytest.skip("tesseract-ocr is not installed")
+    with make_stack("embedded") as s:
+        admin = s.people.province_admin
+        scan = image_pdf_bytes(["NGHỊ QUYẾT", "Về công tác dân vận của Đảng", "trong tình hình mới"])
+        made = upload(s, admin, scan, filename="scan.pdf", number="25-NQ/TU").document
+        assert made.version.extraction_state == pb.EXTRACTION_STATE_OCR_PENDING
+        assert ocr_once(s.db, make_blob_store())
+        got = s.stub.GetDocument(pb.GetDocumentRequest(id=made.id), metadata=admin).document
+        assert got.version.extraction_state == pb.EXTRACTION_STATE_OCR_DONE and got.version.text_source == "ocr"
+        s.index_now()
+        assert [h.id for h in search(s, s.people.member_a, "dan van").hits] == [made.id]
+        secret = upload(
+            s, admin, image_pdf_bytes(["TỐI MẬT", "Kế hoạch bảo vệ"]), filename="m.pdf", number="26-KH/TU"
+        ).document
+        assert ocr_once(s.db, make_blob_store())
+        refused = s.stub.GetDocument(pb.GetDocumentRequest(id=secret.id), metadata=admin).document
+        assert refused.version.extraction_state == pb.EXTRACTION_STATE_REFUSED_CLASSIFIED
+        assert refused.status == pb.DOCUMENT_STATUS_WITHDRAWN
+        with s.db.read() as conn:
+            key = conn.execute(
+                sa.text("SELECT blob_key FROM document_versions WHERE document_id = :d"), {"d": secret.id}
+            ).scalar_one()
+        assert not make_blob_store().exists(key)

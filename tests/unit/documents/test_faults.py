@@ -25,13 +25,11 @@ from services.core.outbox import relay_once
 from services.documents import store
 from services.documents.indexer import Indexer
 from services.documents.migrations import MIGRATIONS
-from services.documents.ocr import ocr_once
 from services.documents.search import SearchUnavailable
 from services.documents.servicer import emit_refresh
-from services.documents.storage import make_blob_store
 from sotay.documents.v1 import documents_pb2 as pb
 from tests.conftest import ROOT, _postgres_schema_db, need_backing
-from tests.support.documents import CuttableProxy, docx_bytes, image_pdf_bytes
+from tests.support.documents import CuttableProxy, docx_bytes
 from tests.unit.documents.conftest import code_and_reason, search, upload
 
 
@@ -225,33 +223,3 @@ def test_indexer_killed_mid_batch_loses_and_duplicates_nothing(kind: str, tmp_pa
                 pass
         else:
             db.dispose()
-
-
-# ---------------------------------------------------------------- OCR
-
-
-def test_scanned_pdf_is_read_by_ocr(make_stack: Callable[..., Any]) -> None:
-    if not __import__("shutil").which("tesseract"):
-        pytest.skip("tesseract-ocr is not installed")
-    with make_stack("embedded") as s:
-        admin = s.people.province_admin
-        scan = image_pdf_bytes(["NGHỊ QUYẾT", "Về công tác dân vận của Đảng", "trong tình hình mới"])
-        made = upload(s, admin, scan, filename="scan.pdf", number="25-NQ/TU").document
-        assert made.version.extraction_state == pb.EXTRACTION_STATE_OCR_PENDING
-        assert ocr_once(s.db, make_blob_store())
-        got = s.stub.GetDocument(pb.GetDocumentRequest(id=made.id), metadata=admin).document
-        assert got.version.extraction_state == pb.EXTRACTION_STATE_OCR_DONE and got.version.text_source == "ocr"
-        s.index_now()
-        assert [h.id for h in search(s, s.people.member_a, "dan van").hits] == [made.id]
-        secret = upload(
-            s, admin, image_pdf_bytes(["TỐI MẬT", "Kế hoạch bảo vệ"]), filename="m.pdf", number="26-KH/TU"
-        ).document
-        assert ocr_once(s.db, make_blob_store())
-        refused = s.stub.GetDocument(pb.GetDocumentRequest(id=secret.id), metadata=admin).document
-        assert refused.version.extraction_state == pb.EXTRACTION_STATE_REFUSED_CLASSIFIED
-        assert refused.status == pb.DOCUMENT_STATUS_WITHDRAWN
-        with s.db.read() as conn:
-            key = conn.execute(
-                sa.text("SELECT blob_key FROM document_versions WHERE document_id = :d"), {"d": secret.id}
-            ).scalar_one()
-        assert not make_blob_store().exists(key)

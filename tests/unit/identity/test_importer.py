@@ -490,4 +490,4 @@ def test_format_document_lists_every_column() -> None:
     documented = [line.split("|")[1].strip().strip("`") for line in DOCS.read_text().splitlines()
                   if line.startswith("| `")]
     assert documented[: len(HEADER)] == HEADER
-    assert all(f"| {h} |" in (importer.__doc__ or "") for h in HEADER)
+    assert "docs/member-import-format.md" in (importer.__doc__ or "")

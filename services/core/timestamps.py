@@ -1,0 +1,17 @@
+"""Epoch seconds, as the services store times, <-> protobuf Timestamps."""
+
+from __future__ import annotations
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from services.core.outbox import timestamp
+
+
+def ts(seconds: float | None) -> Timestamp | None:
+    """The time as a Timestamp, or None (the field left unset) for no time: NULL, or 0 where a
+    table stores 0 for 'not yet'."""
+    return timestamp(seconds) if seconds else None
+
+
+def epoch_seconds(t: Timestamp) -> float:
+    return t.seconds + t.nanos / 1e9
