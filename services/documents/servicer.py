@@ -38,6 +38,7 @@ from services.core.errors import (
     PermissionDenied,
     Unavailable,
 )
+from services.core.identity_client import IdentityClient
 from services.core.ids import idempotency_key, new_id, require_id
 from services.core.interceptors import current_principal
 from services.core.outbox import timestamp
@@ -74,7 +75,6 @@ from services.documents.search import (
 )
 from services.documents.storage import BlobStore
 from services.documents.timing import step
-from services.documents.units import UnitDirectory
 from sotay.documents.v1 import documents_pb2 as pb
 from sotay.documents.v1 import documents_pb2_grpc
 
@@ -95,7 +95,7 @@ def max_upload_bytes() -> int:
 
 
 class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
-    def __init__(self, db: Database, blobs: BlobStore, index: SearchIndex, units: UnitDirectory) -> None:
+    def __init__(self, db: Database, blobs: BlobStore, index: SearchIndex, units: IdentityClient) -> None:
         self.db = db
         self.blobs = blobs
         self.index = index

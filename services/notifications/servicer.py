@@ -21,6 +21,7 @@ from services.core.errors import (
     PermissionDenied,
     ResourceExhausted,
 )
+from services.core.identity_client import IdentityClient, UnitInfo
 from services.core.ids import new_id, require_id
 from services.core.interceptors import current_principal
 from services.core.outbox import timestamp
@@ -40,7 +41,7 @@ from services.notifications.convert import (
 )
 from services.notifications.delivery import queue, vapid
 from services.notifications.feedback import OFFICER_HANDLERS
-from services.notifications.units import IdentityClient, UnitInfo, member_of
+from services.notifications.units import member_of
 from services.notifications.visible import VisibleBulletins
 from sotay.notifications.v1 import notifications_pb2 as pb
 from sotay.notifications.v1 import notifications_pb2_grpc
