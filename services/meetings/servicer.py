@@ -18,6 +18,7 @@ import grpc
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from services.core import idempotency
 from services.core.auth import Principal
 from services.core.db import Database
 from services.core.documents_client import DocumentsClient
@@ -30,7 +31,6 @@ from services.core.paging import decode_token, next_token, page_size
 from services.meetings import (
     compliance,
     evaluation,
-    idempotency,
     live,
     meetings,
     opinions,
@@ -284,7 +284,7 @@ class MeetingsServicer(meetings_pb2_grpc.MeetingsServiceServicer):
     def CheckIn(self, request: pb.CheckInRequest, context: grpc.ServicerContext) -> pb.CheckInResponse:
         me = current_principal()
         mode = enum_str(pb.AttendanceMode, request.mode, "ATTENDANCE_MODE_", "mode")
-        key = idempotency.check(request.idempotency_key) if request.idempotency_key else ""
+        key = idempotency.check(request.idempotency_key)
         with self._write() as conn:
             m = meetings.get(conn, request.meeting_id, lock=True)
             self.access.require_participant(conn, me, m.id)
@@ -312,7 +312,7 @@ class MeetingsServicer(meetings_pb2_grpc.MeetingsServiceServicer):
     def RecordAttendanceBulk(
         self, request: pb.RecordAttendanceBulkRequest, context: grpc.ServicerContext
     ) -> pb.RecordAttendanceBulkResponse:
-        key = idempotency.check(request.idempotency_key)
+        key = idempotency.check(request.idempotency_key, required=True)
         if len(request.marks) > roster.MAX_MARKS:
             raise InvalidArgument("too_many_marks", f"at most {roster.MAX_MARKS} marks", field="marks")
         marks = [
@@ -373,7 +373,7 @@ class MeetingsServicer(meetings_pb2_grpc.MeetingsServiceServicer):
 
     def AddOpinion(self, request: pb.AddOpinionRequest, context: grpc.ServicerContext) -> pb.AddOpinionResponse:
         me = current_principal()
-        key = idempotency.check(request.idempotency_key) if request.idempotency_key else ""
+        key = idempotency.check(request.idempotency_key)
         spoken = bool(request.speaker_member_id)
         with self.db.read() as conn:
             m = meetings.get(conn, request.meeting_id)
@@ -432,7 +432,7 @@ class MeetingsServicer(meetings_pb2_grpc.MeetingsServiceServicer):
         choice = enum_str(pb.VoteChoice, request.choice, "VOTE_CHOICE_", "choice")
         if not choice:
             raise InvalidArgument("choice_required", "choice is required", field="choice")
-        idempotency.check(request.idempotency_key)
+        idempotency.check(request.idempotency_key, required=True)
         if not me.member_id:
             raise PermissionDenied("not_a_member", "only members vote")
         with self._write() as conn:
@@ -592,7 +592,7 @@ class MeetingsServicer(meetings_pb2_grpc.MeetingsServiceServicer):
 
     def AssignTask(self, request: pb.AssignTaskRequest, context: grpc.ServicerContext) -> pb.AssignTaskResponse:
         me, m = self._as_runner(request.meeting_id)
-        key = idempotency.check(request.idempotency_key) if request.idempotency_key else ""
+        key = idempotency.check(request.idempotency_key)
         with self._write() as conn:
             m = meetings.get(conn, m.id, lock=True)
             scope = f"task:{me.account_id}"
@@ -610,7 +610,7 @@ class MeetingsServicer(meetings_pb2_grpc.MeetingsServiceServicer):
     ) -> pb.ReportTaskProgressResponse:
         me = current_principal()
         status = enum_str(pb.TaskStatus, request.status, "TASK_STATUS_", "status")
-        key = idempotency.check(request.idempotency_key) if request.idempotency_key else ""
+        key = idempotency.check(request.idempotency_key)
         with self.db.read() as conn:
             task = tasks.get(conn, request.task_id)
             assigned = me.member_id in tasks.assignees(conn, task.id)

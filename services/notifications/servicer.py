@@ -10,6 +10,7 @@ from typing import Any, TypeAlias
 import grpc
 import sqlalchemy as sa
 
+from services.core import idempotency
 from services.core.auth import ROLE_ADMIN, ROLE_CELL_COMMITTEE, ROLE_EDITOR, Principal
 from services.core.config import ServerConfig, env, env_int
 from services.core.db import Database
@@ -53,11 +54,8 @@ PUBLIC_METHODS: set[str] = set()
 
 
 def _idem(principal: Principal, key: str) -> str | None:
-    key = key.strip()
-    if len(key) > 200:
-        raise InvalidArgument(
-            "idempotency_key_too_long", "idempotency_key has at most 200 characters", field="idempotency_key"
-        )
+    """A bulletin's key as stored (the account's scope and the client's key), None without one."""
+    key = idempotency.check(key)
     return f"{principal.account_id}:{key}" if key else None
 
 
@@ -477,7 +475,7 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServiceServicer)
 
     def SubmitFeedback(self, request: pb.SubmitFeedbackRequest, context: Ctx) -> pb.SubmitFeedbackResponse:
         me = current_principal()
-        _idem(me, request.idempotency_key)
+        key = idempotency.check(request.idempotency_key)
         with self.db.write() as conn:
             row = feedback.submit(
                 conn,
@@ -486,7 +484,7 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServiceServicer)
                 request.subject,
                 request.body,
                 list(request.attachment_document_ids),
-                request.idempotency_key.strip(),
+                key,
                 time.time(),
             )
         return pb.SubmitFeedbackResponse(feedback=feedback_msg(row))
@@ -547,10 +545,10 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServiceServicer)
 
     def AnswerFeedback(self, request: pb.AnswerFeedbackRequest, context: Ctx) -> pb.AnswerFeedbackResponse:
         me = current_principal()
-        _idem(me, request.idempotency_key)
+        key = idempotency.check(request.idempotency_key)
         with self.db.write() as conn:
             row = feedback.get_for(conn, me, request.id)
-            row = feedback.answer(conn, me, row, request.answer, request.idempotency_key.strip(), time.time())
+            row = feedback.answer(conn, me, row, request.answer, key, time.time())
         return pb.AnswerFeedbackResponse(feedback=feedback_msg(row))
 
     def AssignFeedback(self, request: pb.AssignFeedbackRequest, context: Ctx) -> pb.AssignFeedbackResponse:
