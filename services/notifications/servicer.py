@@ -53,10 +53,15 @@ STATS_READERS = (ROLE_ADMIN, ROLE_EDITOR, *OFFICER_HANDLERS, ROLE_CELL_COMMITTEE
 PUBLIC_METHODS: set[str] = set()
 
 
-def _idem(principal: Principal, key: str) -> str | None:
-    """A bulletin's key as stored (the account's scope and the client's key), None without one."""
-    key = idempotency.check(key)
-    return f"{principal.account_id}:{key}" if key else None
+def _bulletin_replay(conn: sa.Connection, me: Principal, key: str) -> sa.Row | None:  # type: ignore[type-arg]
+    """The bulletin the caller created before with this key (None: none, or no key)."""
+    if not key:
+        return None
+    found = idempotency.seen(conn, f"bulletin:{me.account_id}", key)
+    if found is not None:
+        return bulletins.get(conn, found)
+    # Stored by the release before during a rolling update (until its contract).
+    return bulletins.by_idempotency_key(conn, f"{me.account_id}:{key}")
 
 
 def _b64(value: str, field: str, size: int | None) -> bytes:
@@ -112,10 +117,10 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServiceServicer)
     def CreateBulletin(self, request: pb.CreateBulletinRequest, context: Ctx) -> pb.CreateBulletinResponse:
         me = current_principal()
         now = time.time()
-        key = _idem(me, request.idempotency_key)
+        key = idempotency.check(request.idempotency_key)
         if key:
             with self.db.read() as conn:
-                found = bulletins.by_idempotency_key(conn, key)
+                found = _bulletin_replay(conn, me, key)
                 if found is not None:
                     return pb.CreateBulletinResponse(
                         bulletin=bulletin_msg(found, bulletins.audience(conn, found.id), now)
@@ -153,13 +158,17 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServiceServicer)
                 )
         with self.db.write() as conn:
             if key:
-                self.db.lock(conn, f"bulletin-idem:{key}")
-                found = bulletins.by_idempotency_key(conn, key)
+                self.db.lock(conn, f"bulletin-idem:{me.account_id}:{key}")
+                found = _bulletin_replay(conn, me, key)
                 if found is not None:
                     return pb.CreateBulletinResponse(
                         bulletin=bulletin_msg(found, bulletins.audience(conn, found.id), now)
                     )
-            row = bulletins.insert(conn, draft, me.account_id, now, idempotency_key=key)
+            # The column too, for the release before during a rolling update (until its contract).
+            column_key = f"{me.account_id}:{key}" if key else None
+            row = bulletins.insert(conn, draft, me.account_id, now, idempotency_key=column_key)
+            if key:
+                idempotency.remember(conn, f"bulletin:{me.account_id}", key, row.id)
             return pb.CreateBulletinResponse(bulletin=bulletin_msg(row, draft.audience, now))
 
     def UpdateBulletin(self, request: pb.UpdateBulletinRequest, context: Ctx) -> pb.UpdateBulletinResponse:
