@@ -3,81 +3,45 @@ the unit cache, the paging loop."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import grpc
 import pytest
 
+from services.core import errors
 from services.core.clients import TtlCache, call, pages, translate
-from services.core.errors import (
-    AlreadyExists,
-    FailedPrecondition,
-    InvalidArgument,
-    NotFound,
-    PermissionDenied,
-    ResourceExhausted,
-    ServiceError,
-    Unauthenticated,
-    Unavailable,
-)
 from services.core.identity_client import IdentityClient
 from sotay.identity.v1 import identity_pb2 as ipb
+from tests.unit.gateway.test_errors import FakeRpcError, _service_error
 
 C = grpc.StatusCode
 
 
-class Failed(grpc.RpcError, grpc.Call):  # type: ignore[misc]
+def Failed(code: grpc.StatusCode, reason: str = "", **metadata: object) -> FakeRpcError:
     """A failed call as grpc raises it: code, details and the status (with ErrorInfo) in trailers."""
-
-    def __init__(self, code: grpc.StatusCode, reason: str = "", **metadata: object) -> None:
-        self._code, self._details, self._trailers = code, f"{code.name} from the far side", ()
-        if reason:
-            error = ServiceError(reason, self._details, **metadata)
-            error.code = code
-            self._trailers = error.to_status().trailing_metadata
-
-    def code(self) -> grpc.StatusCode:
-        return self._code
-
-    def details(self) -> str:
-        return self._details
-
-    def trailing_metadata(self) -> Any:
-        return self._trailers
-
-    def initial_metadata(self) -> Any:
-        return ()
-
-    def is_active(self) -> bool:
-        return False
-
-    def time_remaining(self) -> float | None:
-        return None
-
-    def cancel(self) -> bool:
-        return False
-
-    def add_callback(self, callback: Any) -> bool:
-        return False
+    details = f"{code.name} from the far side"
+    if not reason:
+        return FakeRpcError(code, details)
+    error = errors.ServiceError(reason, details, **metadata)
+    error.code = code
+    return _service_error(error)
 
 
-TABLE: list[tuple[grpc.StatusCode, type[ServiceError]]] = [
-    (C.INVALID_ARGUMENT, InvalidArgument),
-    (C.OUT_OF_RANGE, InvalidArgument),
-    (C.NOT_FOUND, NotFound),
-    (C.ALREADY_EXISTS, AlreadyExists),
-    (C.PERMISSION_DENIED, PermissionDenied),
-    (C.UNAUTHENTICATED, Unauthenticated),
-    (C.FAILED_PRECONDITION, FailedPrecondition),
-    (C.RESOURCE_EXHAUSTED, ResourceExhausted),
-    (C.UNAVAILABLE, Unavailable),
-    (C.DEADLINE_EXCEEDED, Unavailable),
-    (C.INTERNAL, Unavailable),
-    (C.UNKNOWN, Unavailable),
-    (C.CANCELLED, Unavailable),
-    (C.ABORTED, Unavailable),
-    (C.UNIMPLEMENTED, Unavailable),
-    (C.DATA_LOSS, Unavailable),
+TABLE: list[tuple[grpc.StatusCode, type[errors.ServiceError]]] = [
+    (C.INVALID_ARGUMENT, errors.InvalidArgument),
+    (C.OUT_OF_RANGE, errors.InvalidArgument),
+    (C.NOT_FOUND, errors.NotFound),
+    (C.ALREADY_EXISTS, errors.AlreadyExists),
+    (C.PERMISSION_DENIED, errors.PermissionDenied),
+    (C.UNAUTHENTICATED, errors.Unauthenticated),
+    (C.FAILED_PRECONDITION, errors.FailedPrecondition),
+    (C.RESOURCE_EXHAUSTED, errors.ResourceExhausted),
+    (C.UNAVAILABLE, errors.Unavailable),
+    (C.DEADLINE_EXCEEDED, errors.Unavailable),
+    (C.INTERNAL, errors.Unavailable),
+    (C.UNKNOWN, errors.Unavailable),
+    (C.CANCELLED, errors.Unavailable),
+    (C.ABORTED, errors.Unavailable),
+    (C.UNIMPLEMENTED, errors.Unavailable),
+    (C.DATA_LOSS, errors.Unavailable),
 ]
 
 
@@ -86,10 +50,10 @@ def test_the_table_covers_every_failure_code() -> None:
 
 
 @pytest.mark.parametrize(("code", "kind"), TABLE, ids=[c.name for c, _ in TABLE])
-def test_each_code_becomes_its_domain_error(code: grpc.StatusCode, kind: type[ServiceError]) -> None:
+def test_each_code_becomes_its_domain_error(code: grpc.StatusCode, kind: type[errors.ServiceError]) -> None:
     error = translate(Failed(code, "far_reason", unit_id="u1"), "identity")
     assert type(error) is kind and error.code == kind.code
-    if kind is Unavailable:  # the far side's reason means nothing to this caller
+    if kind is errors.Unavailable:  # the far side's reason means nothing to this caller
         assert (error.reason, error.metadata) == ("identity_unavailable", {})
         assert code.name in error.message
     else:
@@ -99,19 +63,20 @@ def test_each_code_becomes_its_domain_error(code: grpc.StatusCode, kind: type[Se
 
 def test_a_refusal_without_a_reason_gets_one_naming_the_service() -> None:
     error = translate(Failed(C.PERMISSION_DENIED), "documents")
-    assert isinstance(error, PermissionDenied) and error.reason == "documents_permission_denied"
+    assert isinstance(error, errors.PermissionDenied) and error.reason == "documents_permission_denied"
 
 
 def test_what_was_asked_for_names_a_missing_thing() -> None:
     missing = translate(Failed(C.NOT_FOUND, "unit_not_found", unit_id="u1"), "identity", "unit", field="audience")
-    assert isinstance(missing, NotFound)
+    assert isinstance(missing, errors.NotFound)
     assert (missing.reason, missing.metadata) == ("unit_not_found", {"field": "audience"})
     # A malformed id names nothing either: NOT_FOUND, as a well-formed unknown one.
     malformed = translate(Failed(C.INVALID_ARGUMENT, "invalid_id", field="id"), "documents", "document")
-    assert isinstance(malformed, NotFound) and malformed.reason == "document_not_found"
+    assert isinstance(malformed, errors.NotFound) and malformed.reason == "document_not_found"
     # Any other refusal keeps its own reason; the field of this call's request is added.
     other = translate(Failed(C.INVALID_ARGUMENT, "bad_kind", field="kind"), "identity", "unit", field="cell")
-    assert isinstance(other, InvalidArgument) and (other.reason, other.metadata) == ("bad_kind", {"field": "cell"})
+    assert isinstance(other, errors.InvalidArgument)
+    assert (other.reason, other.metadata) == ("bad_kind", {"field": "cell"})
 
 
 def test_call_raises_the_translation_and_passes_answers() -> None:
@@ -120,7 +85,7 @@ def test_call_raises_the_translation_and_passes_answers() -> None:
     def down() -> int:
         raise Failed(C.UNAVAILABLE)
 
-    with pytest.raises(Unavailable) as caught:
+    with pytest.raises(errors.Unavailable) as caught:
         call("identity", down)
     assert caught.value.reason == "identity_unavailable"
 
@@ -163,9 +128,9 @@ def test_cache_drops_the_least_recently_used_and_keeps_no_failure() -> None:
     assert cache.get("a", lambda: "A2") == "A2"  # c, b pushed a out
 
     def failing() -> str:
-        raise Unavailable("identity_unavailable", "down")
+        raise errors.Unavailable("identity_unavailable", "down")
 
-    with pytest.raises(Unavailable):
+    with pytest.raises(errors.Unavailable):
         cache.get("d", failing)
     assert cache.get("d", lambda: "D") == "D"
 
@@ -209,13 +174,13 @@ def test_units_are_cached_and_misses_are_not() -> None:
     assert identity.chain(UNIT) == ("root", UNIT) and identity.unit(UNIT).is_cell
     assert fake.gets == 1
     for _ in range(2):
-        with pytest.raises(NotFound) as caught:
+        with pytest.raises(errors.NotFound) as caught:
             identity.unit(MISSING, "cell_unit_id")
         assert (caught.value.reason, caught.value.metadata) == ("unit_not_found", {"field": "cell_unit_id"})
     assert fake.gets == 3
-    with pytest.raises(NotFound):
+    with pytest.raises(errors.NotFound):
         identity.unit("not-an-id")  # refused here, identity not asked
-    with pytest.raises(InvalidArgument) as empty:
+    with pytest.raises(errors.InvalidArgument) as empty:
         identity.unit("", "publisher_unit_id")
     assert empty.value.reason == "unit_required"
     assert fake.gets == 3
