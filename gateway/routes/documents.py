@@ -9,7 +9,6 @@ the client-streaming UploadDocument call.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -102,7 +101,8 @@ def _relay(upload: StreamedForm, call: Callable[[], T]) -> T:
 
 
 def _key(form_key: str) -> str:
-    return form_key or request.headers.get("Idempotency-Key", "") or uuid.uuid4().hex
+    """The client's key (the form field, else the Idempotency-Key header); none: not idempotent."""
+    return form_key or request.headers.get("Idempotency-Key", "")
 
 
 def document_json(doc: pb.Document) -> dict[str, Any]:

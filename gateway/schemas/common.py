@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler
 from pydantic_core import core_schema
 
 from gateway.convert import enum_names
+from services.core import idempotency
 
 T = TypeVar("T")
 
@@ -19,6 +20,13 @@ T = TypeVar("T")
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 INT64_MAX = 2**63 - 1
 Int32 = Annotated[int, Field(ge=INT32_MIN, le=INT32_MAX)]
+# services.core.idempotency's rule; empty: the request is not idempotent (the Idempotency-Key header
+# may carry the key instead, checked by the service).
+IdempotencyKey = Annotated[str, Field(
+    max_length=idempotency.MAX_LENGTH, pattern=idempotency.PATTERN.replace("{1,", "{0,"),
+    description="1-128 printable ASCII characters without spaces; a retry sends the same key, a request "
+                "without one is not idempotent",
+)]
 Count = Annotated[int, Field(ge=0, le=INT32_MAX)]
 Int64Version = Annotated[int, Field(ge=0, le=INT64_MAX, json_schema_extra={"format": "int64"})]
 PageToken = Annotated[str, Field(max_length=200, pattern=r"^[A-Za-z0-9_=-]*$",

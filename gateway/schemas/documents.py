@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from gateway.schemas.common import Count, Form, PageToken, ProtoEnum, Query, Reply
+from gateway.schemas.common import Count, Form, IdempotencyKey, PageToken, ProtoEnum, Query, Reply
 from sotay.documents.v1 import documents_pb2 as pb
 
 DocumentStatus = Annotated[str, ProtoEnum(pb.DocumentStatus)]
@@ -30,13 +30,13 @@ class UploadForm(Form):
     summary: str = Field("", max_length=4000)
     classification: str = Field("", description="a security classification; anything but empty is refused")
     status: Literal["draft", "published"] = "draft"
-    idempotency_key: str = Field("", max_length=200, description="repeat it on a retry (also Idempotency-Key header)")
+    idempotency_key: IdempotencyKey = ""  # or the Idempotency-Key header
     sha256: str = Field("", max_length=64)
 
 
 class VersionForm(Form):
     note: str = Field("", max_length=1000)
-    idempotency_key: str = Field("", max_length=200)
+    idempotency_key: IdempotencyKey = ""
     sha256: str = Field("", max_length=64)
 
 

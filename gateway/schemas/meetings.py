@@ -7,7 +7,18 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from gateway.schemas.common import Body, Count, Int32, Int64Version, Page, PageQuery, ProtoEnum, Query, Reply
+from gateway.schemas.common import (
+    Body,
+    Count,
+    IdempotencyKey,
+    Int32,
+    Int64Version,
+    Page,
+    PageQuery,
+    ProtoEnum,
+    Query,
+    Reply,
+)
 from sotay.meetings.v1 import meetings_pb2 as pb
 
 MeetingKind = Annotated[str, ProtoEnum(pb.MeetingKind)]
@@ -24,7 +35,7 @@ PollState = Annotated[str, ProtoEnum(pb.PollState)]
 VoteChoice = Annotated[str, ProtoEnum(pb.VoteChoice)]
 TaskStatus = Annotated[str, ProtoEnum(pb.TaskStatus)]
 Id = Annotated[str, Field(min_length=1, max_length=100)]
-IdempotencyKey = Annotated[str, Field(min_length=1, max_length=128, description="a retry sends the same key")]
+RequiredIdempotencyKey = Annotated[IdempotencyKey, Field(min_length=1)]
 Month = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")]
 
 # ---------- responses ----------
@@ -410,7 +421,7 @@ class SessionStatusBody(Body):
 
 class CheckInBody(Body):
     mode: AttendanceMode | None = None
-    idempotency_key: str = Field("", max_length=128)
+    idempotency_key: IdempotencyKey = ""
 
 
 class AttendanceBody(Body):
@@ -435,7 +446,7 @@ class AttendanceSheetBody(Body):
     copy_from_meeting_id: str = Field("", max_length=100,
                                       description="the other meeting of the combined session: its attendance "
                                                   "and session statuses are copied first")
-    idempotency_key: str = Field("", max_length=128, description="required here or as the Idempotency-Key header; "
+    idempotency_key: IdempotencyKey = Field("", description="required here or as the Idempotency-Key header; "
                                                                  "the same key with another body is refused")
 
 
@@ -443,7 +454,7 @@ class OpinionBody(Body):
     text: str = Field(min_length=1)
     agenda_item_id: str = ""
     speaker_member_id: str = Field("", description="secretary only: who spoke in the room")
-    idempotency_key: str = Field("", max_length=128)
+    idempotency_key: IdempotencyKey = ""
 
 
 class ListOpinionsQuery(PageQuery):
@@ -459,7 +470,7 @@ class OpenPollBody(Body):
 
 class VoteBody(Body):
     choice: VoteChoice
-    idempotency_key: IdempotencyKey
+    idempotency_key: RequiredIdempotencyKey
 
 
 class RoomCountBody(Body):
@@ -492,14 +503,14 @@ class AssignTaskBody(Body):
     description: str = ""
     assignee_member_ids: list[str] = Field(min_length=1)
     due_on: dt.date
-    idempotency_key: str = Field("", max_length=128)
+    idempotency_key: IdempotencyKey = ""
 
 
 class TaskProgressBody(Body):
     progress_percent: int = Field(0, ge=0, le=100)
     note: str = ""
     status: TaskStatus | None = None
-    idempotency_key: str = Field("", max_length=128)
+    idempotency_key: IdempotencyKey = ""
 
 
 class ListTasksQuery(PageQuery):

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.schemas.common import Body, PageQuery, ProtoEnum, Query
+from gateway.schemas.common import Body, IdempotencyKey, PageQuery, ProtoEnum, Query
 from sotay.notifications.v1 import notifications_pb2 as pb
 
 BulletinKind = Annotated[str, ProtoEnum(pb.BulletinKind)]
@@ -34,7 +34,7 @@ class CreateBulletinBody(Body):
     publish_at: dt.datetime | None = Field(None, description="later: scheduled")
     expires_at: dt.datetime | None = None
     pinned: bool = False
-    idempotency_key: str = Field("", max_length=200)
+    idempotency_key: IdempotencyKey = ""
 
 
 class UpdateBulletinBody(Body):
@@ -105,7 +105,7 @@ class SubmitFeedbackBody(Body):
     subject: str = Field(max_length=300)
     body: str = Field(max_length=10_000)
     attachment_document_ids: Annotated[list[Id], Field(max_length=20)] = Field(default_factory=list)
-    idempotency_key: str = Field("", max_length=200)
+    idempotency_key: IdempotencyKey = ""
 
 
 class FeedbackStatusBody(Body):
@@ -115,7 +115,7 @@ class FeedbackStatusBody(Body):
 
 class AnswerBody(Body):
     answer: str = Field(max_length=10_000)
-    idempotency_key: str = Field("", max_length=200)
+    idempotency_key: IdempotencyKey = ""
 
 
 class AssignBody(Body):

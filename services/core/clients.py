@@ -1,25 +1,42 @@
-"""gRPC client channels: retries for idempotent methods, request id and deadline propagation.
+"""gRPC clients of one service calling another: channels, the one error translation, paging, caching.
 
 Read-only methods (by the naming convention Get*/List*) are retried on UNAVAILABLE through the
 gRPC service config; nothing else is retried by the channel. Every call carries the current
-request id and, inside a server, no more than the time left on the inbound call.
+request id, inside a server the caller's token and no more than the time left on the inbound call.
+A failed call becomes this service's domain error by `translate` (the only place that maps the
+status codes of another service's answer); the clients of each called service are
+services.core.identity_client and services.core.documents_client.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Sequence
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from typing import Any, Generic, TypeVar
 
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 
 from services.core.context import current_request_id, new_request_id
+from services.core.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    ResourceExhausted,
+    ServiceError,
+    Unauthenticated,
+    Unavailable,
+    error_info,
+)
 from services.core.interceptors import principal_var, remaining_deadline
-from sotay.identity.v1 import identity_pb2, identity_pb2_grpc
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
 DEFAULT_TIMEOUT = 10.0
 IDEMPOTENT_PREFIXES = ("Get", "List")
 
@@ -186,9 +203,94 @@ class LazyStub(Generic[T]):
         return self._stub
 
 
-def identity_stub(target: str = "") -> LazyStub[identity_pb2_grpc.IdentityServiceStub]:
-    """The identity service's stub as the other services use it (address: `target` or IDENTITY_ADDR)."""
-    return LazyStub(
-        "identity", identity_pb2.DESCRIPTOR.services_by_name["IdentityService"],
-        identity_pb2_grpc.IdentityServiceStub, target,
-    )
+# What the called service's refusal becomes here: the same kind, with its reason and metadata, so
+# the gateway answers as if the caller had asked that service. Any other code (UNAVAILABLE,
+# DEADLINE_EXCEEDED, INTERNAL, UNKNOWN, CANCELLED, ABORTED, UNIMPLEMENTED, DATA_LOSS) means the
+# service did not answer usefully: UNAVAILABLE `<service>_unavailable`, never INTERNAL here.
+REFUSALS: dict[grpc.StatusCode, type[ServiceError]] = {
+    grpc.StatusCode.INVALID_ARGUMENT: InvalidArgument,
+    grpc.StatusCode.OUT_OF_RANGE: InvalidArgument,
+    grpc.StatusCode.NOT_FOUND: NotFound,
+    grpc.StatusCode.ALREADY_EXISTS: AlreadyExists,
+    grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
+    grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
+    grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
+}
+
+
+def translate(exc: grpc.RpcError, service: str, what: str = "", **metadata: object) -> ServiceError:
+    """The domain error for a failed call to `service` about a `what` (unit, document ...).
+
+    A refusal keeps its kind, reason, message and metadata (`metadata` added, e.g. the field of
+    this call's request that named the thing). An id the called service found malformed
+    (`invalid_id`) names nothing that exists: NOT_FOUND `<what>_not_found`, as a well-formed unknown id.
+    """
+    code = exc.code() if callable(getattr(exc, "code", None)) else grpc.StatusCode.UNKNOWN  # type: ignore[attr-defined]
+    reason, meta = error_info(exc)
+    details = exc.details() if callable(getattr(exc, "details", None)) else ""  # type: ignore[attr-defined]
+    kind = REFUSALS.get(code)
+    if kind is None:
+        return Unavailable(f"{service}_unavailable", f"the {service} service did not answer ({code.name})")
+    if what and (code == grpc.StatusCode.NOT_FOUND or reason == "invalid_id"):
+        return NotFound(f"{what}_not_found", f"{what} does not exist", **metadata)
+    return kind(reason or f"{service}_{code.name.lower()}", str(details or code.name), **{**meta, **metadata})
+
+
+def call(service: str, fn: Callable[[], T], what: str = "", **metadata: object) -> T:
+    """`fn()`, a call to `service`, whose failure raises `translate`'s domain error."""
+    try:
+        return fn()
+    except grpc.RpcError as exc:
+        raise translate(exc, service, what, **metadata) from exc
+
+
+def pages(fetch: Callable[[str], Any], items: str, limit: int = 0) -> Iterator[Any]:
+    """Every item of a paged List call: `fetch(page_token)` answers a page whose `items` field
+    holds them and `next_page_token` the next; stops after the page that reaches `limit` (0: none)."""
+    token, count = "", 0
+    while True:
+        page = fetch(token)
+        batch = getattr(page, items)
+        yield from batch
+        count += len(batch)
+        token = page.next_page_token
+        if not token or (limit and count >= limit):
+            return
+
+
+class TtlCache(Generic[K, T]):
+    """Values kept `seconds` after they were stored, at most `entries` of them (the least recently
+    used goes first); thread-safe. Only answers are stored: a failed call is asked again."""
+
+    def __init__(self, seconds: float, entries: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds, self.entries, self._clock = seconds, entries, clock
+        self._items: OrderedDict[K, tuple[float, T]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: K, load: Callable[[], T]) -> T:
+        now = self._clock()
+        with self._lock:
+            found = self._items.get(key)
+            if found is not None and found[0] > now:
+                self._items.move_to_end(key)
+                return found[1]
+        value = load()  # outside the lock: a slow call does not hold up other keys
+        if self.seconds > 0 and self.entries > 0:
+            with self._lock:
+                self._items[key] = (now + self.seconds, value)
+                self._items.move_to_end(key)
+                while len(self._items) > self.entries:
+                    self._items.popitem(last=False)
+        return value
+
+    def forget(self, key: K | None = None) -> None:
+        """Drop one key, or every key."""
+        with self._lock:
+            if key is None:
+                self._items.clear()
+            else:
+                self._items.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._items)

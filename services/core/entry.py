@@ -8,19 +8,16 @@ import signal
 import threading
 from collections.abc import Callable, Sequence
 
-import grpc
-
 from services.core.auth import KeySource, RevocationCheck, TokenVerifier
-from services.core.clients import identity_stub
 from services.core.config import ServerConfig, env, env_float
 from services.core.db import Database, Migration
 from services.core.errors import Unavailable
+from services.core.identity_client import IdentityClient
 from services.core.logs import setup_logging
 from services.core.metrics import serve_metrics
 from services.core.outbox import ensure_epoch, run_relay
 from services.core.revocation import identity_watcher
 from services.core.server import Register, serve_forever
-from sotay.identity.v1 import identity_pb2
 
 log = logging.getLogger("sotay.entry")
 
@@ -32,15 +29,14 @@ def identity_keys() -> KeySource:
 
     When identity does not answer the fetch fails as UNAVAILABLE: the keys already known are
     kept (an empty answer would replace them), and a token is not called invalid for it."""
-    stub = identity_stub()
+    identity = IdentityClient()
 
     def fetch() -> dict[str, str]:
         try:
-            reply = stub.get().GetPublicKeys(identity_pb2.GetPublicKeysRequest(), timeout=5)
-        except grpc.RpcError as exc:
+            return identity.public_keys()
+        except Unavailable:
             log.warning("cannot fetch public keys from identity", exc_info=True)
-            raise Unavailable("identity_unavailable", "cannot check the access token now; try again") from exc
-        return {k.kid: k.public_key_pem for k in reply.keys}
+            raise
 
     return fetch
 

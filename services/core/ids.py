@@ -19,20 +19,3 @@ def require_id(value: str, field: str, what: str = "") -> str:
         if what and value:
             raise NotFound(f"{what}_not_found", f"{what} {value!r} does not exist") from None
         raise InvalidArgument("invalid_id", f"{field} must be an id", field=field) from None
-
-
-MAX_IDEMPOTENCY_KEY = 128
-
-
-def idempotency_key(raw: str) -> str:
-    """A client's idempotency key (a retry or a second device sends the same one)."""
-    key = raw.strip()
-    if not key:
-        raise InvalidArgument("idempotency_key_required", "idempotency_key is required", field="idempotency_key")
-    if len(key) > MAX_IDEMPOTENCY_KEY:
-        raise InvalidArgument(
-            "idempotency_key_too_long",
-            f"idempotency_key has at most {MAX_IDEMPOTENCY_KEY} characters",
-            field="idempotency_key",
-        )
-    return key

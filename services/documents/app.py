@@ -8,6 +8,7 @@ import threading
 from services.core.auth import KeySource
 from services.core.db import Database
 from services.core.entry import Worker, identity_keys
+from services.core.identity_client import IdentityClient
 from services.core.server import Register, service_with_event_log
 from services.documents import merges, report_facts
 from services.documents.indexer import Indexer, reindex_all
@@ -16,7 +17,6 @@ from services.documents.ocr import run_ocr
 from services.documents.search import SearchUnavailable, make_search_index
 from services.documents.servicer import PUBLIC_METHODS, DocumentsServicer
 from services.documents.storage import make_blob_store
-from services.documents.units import UnitDirectory
 from sotay.documents.v1 import documents_pb2, documents_pb2_grpc
 
 SERVICE_NAME = documents_pb2.DESCRIPTOR.services_by_name["DocumentsService"].full_name
@@ -31,7 +31,7 @@ def build(db: Database) -> tuple[Register, KeySource, set[str]]:
     # When search is down the indexer creates the index later; searches answer UNAVAILABLE meanwhile.
     with contextlib.suppress(SearchUnavailable):
         index.ensure()
-    servicer = DocumentsServicer(db, blobs, index, UnitDirectory())
+    servicer = DocumentsServicer(db, blobs, index, IdentityClient())
     register = service_with_event_log(
         documents_pb2_grpc.add_DocumentsServiceServicer_to_server, servicer, SERVICE_NAME, db
     )

@@ -87,6 +87,17 @@ MIGRATIONS = [
         _register("instr"),
         postgres=_register("strpos"),
     ),
+    Migration(
+        5,
+        "idempotency keys in the shared table (services.core.idempotency); upload_requests copied",
+        (
+            "CREATE TABLE idempotency_keys (scope TEXT NOT NULL, key TEXT NOT NULL, result_id TEXT NOT NULL, "
+            "created_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (scope, key))",
+            # The scope of an upload's key: its account (UploadDocument and AddDocumentVersion share it).
+            "INSERT INTO idempotency_keys (scope, key, result_id, created_at) "
+            "SELECT 'upload:' || account_id, idempotency_key, document_id, created_at FROM upload_requests",
+        ),
+    ),
 ]
 
 

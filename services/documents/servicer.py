@@ -28,6 +28,7 @@ import grpc
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from services.core import idempotency
 from services.core.auth import Principal
 from services.core.config import env_int
 from services.core.db import Database, execute, fetch_one
@@ -38,7 +39,8 @@ from services.core.errors import (
     PermissionDenied,
     Unavailable,
 )
-from services.core.ids import idempotency_key, new_id, require_id
+from services.core.identity_client import IdentityClient
+from services.core.ids import new_id, require_id
 from services.core.interceptors import current_principal
 from services.core.outbox import timestamp
 from services.core.paging import decode_token, next_token, page_size
@@ -74,7 +76,6 @@ from services.documents.search import (
 )
 from services.documents.storage import BlobStore
 from services.documents.timing import step
-from services.documents.units import UnitDirectory
 from sotay.documents.v1 import documents_pb2 as pb
 from sotay.documents.v1 import documents_pb2_grpc
 
@@ -95,7 +96,7 @@ def max_upload_bytes() -> int:
 
 
 class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
-    def __init__(self, db: Database, blobs: BlobStore, index: SearchIndex, units: UnitDirectory) -> None:
+    def __init__(self, db: Database, blobs: BlobStore, index: SearchIndex, units: IdentityClient) -> None:
         self.db = db
         self.blobs = blobs
         self.index = index
@@ -108,23 +109,32 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
 
     # ---------- uploads ----------
 
-    def _replayed(self, conn: Connection, me: Principal, key: str) -> tuple[str, int] | None:
-        row = fetch_one(
-            conn, "SELECT document_id, version FROM upload_requests WHERE account_id = :a AND idempotency_key = :k",
-            {"a": me.account_id, "k": key},
-        )
-        return (row.document_id, row.version) if row else None
+    def _replayed(self, conn: Connection, me: Principal, key: str) -> str | None:
+        """The document an upload or new version sent before with this key made (None: none, or no key)."""
+        if not key:
+            return None
+        found = idempotency.seen(conn, f"upload:{me.account_id}", key)
+        if found is None:  # written by the release before during a rolling update (until its contract)
+            row = fetch_one(
+                conn, "SELECT document_id FROM upload_requests WHERE account_id = :a AND idempotency_key = :k",
+                {"a": me.account_id, "k": key},
+            )
+            found = row.document_id if row else None
+        return found
 
     def _record_upload(self, conn: Connection, me: Principal, key: str, document_id: str, version: int) -> None:
         """What `_replayed` finds when the same upload is sent again (unique per account and key)."""
-        execute(
+        if not key:
+            return
+        idempotency.remember(conn, f"upload:{me.account_id}", key, document_id)
+        execute(  # for the release before, during a rolling update (until its contract)
             conn,
             "INSERT INTO upload_requests (account_id, idempotency_key, document_id, version, created_at) "
             "VALUES (:a, :k, :d, :v, :t)",
             {"a": me.account_id, "k": key, "d": document_id, "v": version, "t": time.time()},
         )
 
-    def _replay_lookup(self, me: Principal, key: str) -> tuple[str, int] | None:
+    def _replay_lookup(self, me: Principal, key: str) -> str | None:
         with self.db.read() as conn:
             return self._replayed(conn, me, key)
 
@@ -173,7 +183,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
         if first is None or first.WhichOneof("part") != "header":
             raise InvalidArgument("header_required", "the first message must carry the header")
         header = first.header
-        key = idempotency_key(header.idempotency_key)
+        key = idempotency.check(header.idempotency_key)
         replay = self.puts.submit(self._replay_lookup, me, key)  # looked up while the file arrives
         values = metadata.validate(header.metadata)
         unit_id = header.unit_id or (header.audience_unit_ids[0] if len(header.audience_unit_ids) == 1 else "")
@@ -188,7 +198,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
             with step("replay_check"):
                 seen = replay.result()
             if seen:  # a retry of an upload already done: nothing is stored
-                return pb.UploadDocumentResponse(document=self._document_msg(seen[0], me), replayed=True)
+                return pb.UploadDocumentResponse(document=self._document_msg(seen, me), replayed=True)
             with self.db.read() as conn:  # refused before the file is stored; taken for good below
                 register.check_free(conn, chain[-1], number)
             incoming.store()
@@ -200,7 +210,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
                 with step("db_transaction"), self.db.write() as conn:
                     seen = self._replayed(conn, me, key)
                     if seen:  # a concurrent retry won; this file is deleted again
-                        return pb.UploadDocumentResponse(document=self._document_msg(seen[0], me), replayed=True)
+                        return pb.UploadDocumentResponse(document=self._document_msg(seen, me), replayed=True)
                     now = time.time()
                     doc = store.insert(
                         conn,
@@ -233,7 +243,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
                     seen = self._replayed(conn, me, key)
                 if not seen:
                     raise
-                return pb.UploadDocumentResponse(document=self._document_msg(seen[0], me), replayed=True)
+                return pb.UploadDocumentResponse(document=self._document_msg(seen, me), replayed=True)
         return pb.UploadDocumentResponse(document=document_msg(doc, ver))
 
     def AddDocumentVersion(
@@ -244,13 +254,13 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
         if first is None or first.WhichOneof("part") != "header":
             raise InvalidArgument("header_required", "the first message must carry the header")
         header = first.header
-        key = idempotency_key(header.idempotency_key)
+        key = idempotency.check(header.idempotency_key)
         if len(header.note) > 1000:
             raise InvalidArgument("field_too_long", "note has at most 1000 characters", field="note")
         with self.db.read() as conn:
             seen = self._replayed(conn, me, key)
             if seen:
-                return pb.AddDocumentVersionResponse(document=self._document_msg(seen[0], me), replayed=True)
+                return pb.AddDocumentVersionResponse(document=self._document_msg(seen, me), replayed=True)
             doc = store.get(conn, header.document_id)
             access.require_manager(me, doc)
             number = store.last_version(conn, doc.id) + 1  # after a pending or refused one too
@@ -266,7 +276,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
                 self.db.lock(conn, f"document-versions:{doc.id}")  # one version added at a time
                 seen = self._replayed(conn, me, key)
                 if seen:  # a concurrent retry won; this file is deleted again
-                    return pb.AddDocumentVersionResponse(document=self._document_msg(seen[0], me), replayed=True)
+                    return pb.AddDocumentVersionResponse(document=self._document_msg(seen, me), replayed=True)
                 current = store.get(conn, doc.id)
                 if store.last_version(conn, doc.id) + 1 != number or current.status in (store.WITHDRAWN, store.REVIEW):
                     raise FailedPrecondition("version_conflict", "another version was added at the same time; retry")

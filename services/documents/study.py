@@ -7,16 +7,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-import grpc
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from services.core.auth import Principal
 from services.core.db import Database
-from services.core.errors import PermissionDenied, Unavailable
+from services.core.identity_client import IdentityClient
 from services.documents import events, store
-from services.documents.units import UnitDirectory
-from sotay.identity.v1 import identity_pb2
 
 MAX_ROSTER = 50_000
 
@@ -68,28 +65,8 @@ class Report:
     units: dict[str, tuple[int, int]] = field(default_factory=dict)  # unit -> (members, studied)
 
 
-def _roster(units: UnitDirectory, unit_id: str) -> list[identity_pb2.RosterEntry]:
-    stub = units.stub()
-    entries: list[identity_pb2.RosterEntry] = []
-    token = ""
-    while len(entries) < MAX_ROSTER:
-        try:
-            reply = stub.ListRoster(
-                identity_pb2.ListRosterRequest(unit_id=unit_id, subtree=True, page_size=5000, page_token=token)
-            )
-        except grpc.RpcError as exc:
-            if exc.code() == grpc.StatusCode.PERMISSION_DENIED:  # type: ignore[attr-defined]
-                raise PermissionDenied("not_allowed", "needs an officer, editor or admin role over this unit") from exc
-            raise Unavailable("identity_unavailable", "the member roster is unavailable") from exc
-        entries.extend(reply.entries)
-        token = reply.next_page_token
-        if not token:
-            break
-    return entries
-
-
-def report(db: Database, units: UnitDirectory, doc: store.Doc, chain: tuple[str, ...]) -> Report:
-    roster = _roster(units, chain[-1])
+def report(db: Database, units: IdentityClient, doc: store.Doc, chain: tuple[str, ...]) -> Report:
+    roster = units.roster(chain[-1], subtree=True, limit=MAX_ROSTER)
     audience = set(doc.audience_unit_ids)
     whole = bool(audience & set(chain))  # addressed to the unit or above: every member is concerned
     concerned_units: dict[str, bool] = {}

@@ -17,8 +17,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from services.core.auth import ROLE_ADMIN, ROLE_CELL_DEPUTY, ROLE_CELL_SECRETARY, ROLE_EDITOR, Principal
-from services.core.errors import PermissionDenied
-from services.meetings.directory import Directory
+from services.core.errors import FailedPrecondition, PermissionDenied
+from services.core.identity_client import IdentityClient
+from sotay.documents.v1 import documents_pb2 as dpb
 
 RUNNER_ROLES = (ROLE_CELL_SECRETARY, ROLE_CELL_DEPUTY)
 READER_ROLES = (ROLE_ADMIN, ROLE_EDITOR)
@@ -36,11 +37,11 @@ class Rights:
 
 
 class Access:
-    def __init__(self, directory: Directory) -> None:
-        self.directory = directory
+    def __init__(self, identity: IdentityClient) -> None:
+        self.identity = identity
 
     def _chain(self, cell_id: str) -> tuple[str, ...]:
-        return self.directory.unit(cell_id).chain
+        return self.identity.chain(cell_id)
 
     def _role_over(self, me: Principal, cell_id: str, roles: tuple[str, ...]) -> bool:
         units = me.grant_units(roles)
@@ -87,3 +88,13 @@ def in_roster(conn: Connection, meeting_id: str, member_id: str) -> bool:
         ).first()
         is not None
     )
+
+
+def document_for_cell(doc: dpb.Document, cell_chain: tuple[str, ...]) -> str:
+    """The title of a document (as documents showed it to the secretary) the cell's members may read:
+    published and addressed to the cell or a unit above it (`cell_chain`: root first, the cell last)."""
+    if doc.status != dpb.DOCUMENT_STATUS_PUBLISHED:
+        raise FailedPrecondition("document_not_published", "publish the document before sending it to the members")
+    if not set(doc.audience_unit_ids or [doc.unit_id]) & set(cell_chain):
+        raise FailedPrecondition("document_not_for_this_cell", "the document is not addressed to this cell")
+    return doc.metadata.title

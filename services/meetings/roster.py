@@ -20,10 +20,37 @@ from services.core.errors import FailedPrecondition, InvalidArgument
 from services.core.outbox import emit
 from services.core.paging import counted_page
 from services.meetings import charter, meetings, states
-from services.meetings.directory import RosterEntry
+from sotay.identity.v1 import identity_pb2 as ipb
 
 MODES = ("in_person", "online")
 MAX_MARKS = 2000  # a roster is a cell (about 25); far above any real sheet
+
+
+@dataclass(frozen=True)
+class RosterEntry:
+    member_id: str
+    account_id: str
+    full_name: str
+    status: str  # official | probationary
+    exempt: bool
+    position: str  # member | secretary | deputy_secretary | committee_member
+
+
+def summoned(entries: Sequence[ipb.RosterEntry]) -> list[RosterEntry]:
+    """identity's roster of the cell as the snapshot keeps it."""
+    return [
+        RosterEntry(
+            member_id=e.member_id,
+            account_id=e.account_id,
+            full_name=e.full_name,
+            status="probationary" if e.status == ipb.MEMBER_STATUS_PROBATIONARY else "official",
+            exempt=e.exempt,
+            position=(
+                ipb.CellPosition.Name(e.position).removeprefix("CELL_POSITION_").lower() if e.position else "member"
+            ),
+        )
+        for e in entries
+    ]
 
 
 def snapshot(conn: Connection, meeting: Row[Any], entries: Sequence[RosterEntry]) -> list[str]:

@@ -18,9 +18,12 @@ import grpc
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from services.core import idempotency
 from services.core.auth import Principal
 from services.core.db import Database
+from services.core.documents_client import DocumentsClient
 from services.core.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied, Unavailable
+from services.core.identity_client import IdentityClient
 from services.core.ids import require_id
 from services.core.interceptors import current_principal
 from services.core.outbox import timestamp
@@ -28,7 +31,6 @@ from services.core.paging import decode_token, next_token, page_size
 from services.meetings import (
     compliance,
     evaluation,
-    idempotency,
     live,
     meetings,
     opinions,
@@ -37,7 +39,7 @@ from services.meetings import (
     tasks,
     voting,
 )
-from services.meetings.access import Access
+from services.meetings.access import Access, document_for_cell
 from services.meetings.ballots import BallotBox
 from services.meetings.charter import Rubric, Tally
 from services.meetings.convert import (
@@ -54,8 +56,6 @@ from services.meetings.convert import (
     task_msg,
     totals_msg,
 )
-from services.meetings.directory import Directory
-from services.meetings.library import Library
 from services.meetings.minutes import record, to_docx, to_pdf
 from sotay.meetings.v1 import meetings_pb2 as pb
 from sotay.meetings.v1 import meetings_pb2_grpc
@@ -69,11 +69,13 @@ MEDIA = {
 
 
 class MeetingsServicer(meetings_pb2_grpc.MeetingsServiceServicer):
-    def __init__(self, db: Database, directory: Directory, box: BallotBox, rubric: Rubric, library: Library) -> None:
+    def __init__(
+        self, db: Database, identity: IdentityClient, box: BallotBox, rubric: Rubric, documents: DocumentsClient
+    ) -> None:
         self.db = db
-        self.directory = directory
-        self.library = library
-        self.access = Access(directory)
+        self.identity = identity
+        self.documents = documents
+        self.access = Access(identity)
         self.box = box
         self.rubric = rubric
 
@@ -139,7 +141,7 @@ class MeetingsServicer(meetings_pb2_grpc.MeetingsServiceServicer):
             if request.follows_meeting_id
             else ""
         )
-        cell = self.directory.unit(cell_id)
+        cell = self.identity.unit(cell_id, "cell_unit_id")
         if not cell.is_cell:
             raise InvalidArgument("not_a_cell", "meetings are held by cells (chi bộ)", field="cell_unit_id")
         self.access.require_runner(me, cell_id)
@@ -194,7 +196,7 @@ class MeetingsServicer(meetings_pb2_grpc.MeetingsServiceServicer):
         _, m = self._as_runner(request.meeting_id)
         states.require(m.state, "documents")
         document_id = require_id(request.document_id, "document_id", "document")
-        title = self.library.title_for_cell(document_id, self.directory.unit(m.cell_unit_id).chain)
+        title = document_for_cell(self.documents.document(document_id), self.identity.chain(m.cell_unit_id))
         with self._write() as conn:
             meetings.attach_document(
                 conn, meetings.get(conn, m.id, lock=True), document_id, request.title.strip() or title
@@ -214,7 +216,7 @@ class MeetingsServicer(meetings_pb2_grpc.MeetingsServiceServicer):
     ) -> pb.AnnounceMeetingResponse:
         _, m = self._as_runner(request.meeting_id)
         states.require(m.state, "announce")
-        entries = self.directory.roster(m.cell_unit_id)  # with the secretary's forwarded token
+        entries = roster.summoned(self.identity.roster(m.cell_unit_id))  # with the secretary's forwarded token
         with self._write() as conn:
             roster.snapshot(conn, meetings.get(conn, m.id, lock=True), entries)
             return pb.AnnounceMeetingResponse(meeting=self._meeting_msg(conn, m.id))
@@ -282,7 +284,7 @@ class MeetingsServicer(meetings_pb2_grpc.MeetingsServiceServicer):
     def CheckIn(self, request: pb.CheckInRequest, context: grpc.ServicerContext) -> pb.CheckInResponse:
         me = current_principal()
         mode = enum_str(pb.AttendanceMode, request.mode, "ATTENDANCE_MODE_", "mode")
-        key = idempotency.check(request.idempotency_key) if request.idempotency_key else ""
+        key = idempotency.check(request.idempotency_key)
         with self._write() as conn:
             m = meetings.get(conn, request.meeting_id, lock=True)
             self.access.require_participant(conn, me, m.id)
@@ -310,7 +312,7 @@ class MeetingsServicer(meetings_pb2_grpc.MeetingsServiceServicer):
     def RecordAttendanceBulk(
         self, request: pb.RecordAttendanceBulkRequest, context: grpc.ServicerContext
     ) -> pb.RecordAttendanceBulkResponse:
-        key = idempotency.check(request.idempotency_key)
+        key = idempotency.check(request.idempotency_key, required=True)
         if len(request.marks) > roster.MAX_MARKS:
             raise InvalidArgument("too_many_marks", f"at most {roster.MAX_MARKS} marks", field="marks")
         marks = [
@@ -371,7 +373,7 @@ class MeetingsServicer(meetings_pb2_grpc.MeetingsServiceServicer):
 
     def AddOpinion(self, request: pb.AddOpinionRequest, context: grpc.ServicerContext) -> pb.AddOpinionResponse:
         me = current_principal()
-        key = idempotency.check(request.idempotency_key) if request.idempotency_key else ""
+        key = idempotency.check(request.idempotency_key)
         spoken = bool(request.speaker_member_id)
         with self.db.read() as conn:
             m = meetings.get(conn, request.meeting_id)
@@ -430,7 +432,7 @@ class MeetingsServicer(meetings_pb2_grpc.MeetingsServiceServicer):
         choice = enum_str(pb.VoteChoice, request.choice, "VOTE_CHOICE_", "choice")
         if not choice:
             raise InvalidArgument("choice_required", "choice is required", field="choice")
-        idempotency.check(request.idempotency_key)
+        idempotency.check(request.idempotency_key, required=True)
         if not me.member_id:
             raise PermissionDenied("not_a_member", "only members vote")
         with self._write() as conn:
@@ -590,7 +592,7 @@ class MeetingsServicer(meetings_pb2_grpc.MeetingsServiceServicer):
 
     def AssignTask(self, request: pb.AssignTaskRequest, context: grpc.ServicerContext) -> pb.AssignTaskResponse:
         me, m = self._as_runner(request.meeting_id)
-        key = idempotency.check(request.idempotency_key) if request.idempotency_key else ""
+        key = idempotency.check(request.idempotency_key)
         with self._write() as conn:
             m = meetings.get(conn, m.id, lock=True)
             scope = f"task:{me.account_id}"
@@ -608,7 +610,7 @@ class MeetingsServicer(meetings_pb2_grpc.MeetingsServiceServicer):
     ) -> pb.ReportTaskProgressResponse:
         me = current_principal()
         status = enum_str(pb.TaskStatus, request.status, "TASK_STATUS_", "status")
-        key = idempotency.check(request.idempotency_key) if request.idempotency_key else ""
+        key = idempotency.check(request.idempotency_key)
         with self.db.read() as conn:
             task = tasks.get(conn, request.task_id)
             assigned = me.member_id in tasks.assignees(conn, task.id)
@@ -682,7 +684,7 @@ class MeetingsServicer(meetings_pb2_grpc.MeetingsServiceServicer):
         month = meetings.check_month(request.month)
         size, offset = page_size(request.page_size), decode_token(request.page_token)
         self.access.require_committee(me, unit_id)
-        cells = self.directory.subtree_cells(unit_id)
+        cells = [(c.id, c.name) for c in self.identity.subtree_cells(unit_id)]
         with self.db.read() as conn:
             report = compliance.report(conn, cells, month)
         t = compliance.totals(report)

@@ -18,8 +18,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from services.core import idempotency
 from services.core.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
-from services.core.ids import idempotency_key, new_id, require_id
+from services.core.ids import new_id, require_id
 from services.core.outbox import emit
 from services.core.paging import counted_page
 from services.meetings import charter, meetings, roster, states
@@ -103,7 +104,7 @@ def cast(conn: Connection, poll_id: str, member_id: str, choice: str, key: str, 
     """Record one member's vote. The caller has checked the member may read the meeting."""
     if choice not in charter.CHOICES:
         raise InvalidArgument("invalid_choice", "choice must be approve, reject or abstain", field="choice")
-    key = idempotency_key(key)
+    key = idempotency.check(key, required=True)
     poll = get(conn, poll_id)
     meetings.get(conn, poll.meeting_id, lock=True)
     poll = get(conn, poll_id)  # re-read under the lock

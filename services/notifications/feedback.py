@@ -29,6 +29,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from services.core import idempotency
 from services.core.auth import ROLE_ADMIN, ROLE_CELL_DEPUTY, ROLE_CELL_SECRETARY, Principal
 from services.core.config import env
 from services.core.db import Database
@@ -140,8 +141,13 @@ def submit(
         raise PermissionDenied(
             "unit_not_in_ancestry", "feedback goes to your own cell or a committee above it", unit_id=unit_id
         )
+    scope = f"feedback:{principal.account_id}"
+    # The column's form of the key, for the release before during a rolling update (until its contract).
     key = f"{principal.account_id}:{idempotency_key}" if idempotency_key else None
     if key:
+        earlier = idempotency.seen(conn, scope, idempotency_key)
+        if earlier is not None:
+            return get(conn, earlier)
         found = conn.execute(sa.text("SELECT * FROM feedback WHERE idempotency_key = :k"), {"k": key}).first()
         if found is not None:
             return found
@@ -188,6 +194,8 @@ def submit(
     )
     _event(conn, fid, "received", principal.account_id, uid, "", now)
     emit(conn, "notifications.feedback.received", fid, {"feedback_id": fid, "unit_id": uid, "at": now})
+    if idempotency_key:
+        idempotency.remember(conn, scope, idempotency_key, fid)
     return get(conn, fid)
 
 
@@ -222,8 +230,13 @@ def answer(
 ) -> Row[Any]:
     if not handles_item(principal, row):
         raise PermissionDenied("not_handler", "only a handler of the unit can answer this")
-    key = f"answer:{principal.account_id}:{idempotency_key}" if idempotency_key else None
-    if key and conn.execute(sa.text("SELECT 1 FROM idempotency WHERE key = :k"), {"k": key}).first():
+    scope = f"answer:{principal.account_id}"
+    # The release before's table, read and written during a rolling update (until its contract).
+    key = f"{scope}:{idempotency_key}" if idempotency_key else None
+    if key and (
+        idempotency.seen(conn, scope, idempotency_key) is not None
+        or conn.execute(sa.text("SELECT 1 FROM idempotency WHERE key = :k"), {"k": key}).first()
+    ):
         return row
     text = text.strip()
     if not text:
@@ -257,6 +270,7 @@ def answer(
         now,
     )
     if key:
+        idempotency.remember(conn, scope, idempotency_key, row.id)
         conn.execute(
             sa.text("INSERT INTO idempotency (key, result_id, created_at) VALUES (:k, :r, :now)"),
             {"k": key, "r": row.id, "now": now},

@@ -4,6 +4,26 @@ unit paths '/<root id>/.../<unit id>/' compared byte-wise (prefix range scans)."
 from services.core.db import Migration
 from services.core.outbox import OUTBOX_MIGRATIONS, OUTBOX_STATEMENTS
 
+
+def _idempotency_keys(position: str) -> tuple[str, ...]:
+    """The table, and the keys of bulletins, feedback ('<account>:<key>') and answers
+    ('answer:<account>:<key>') copied into it under the scopes the code uses."""
+    rest = "substr(key, 8)"  # '<account>:<key>' of an answer
+    return (
+        "CREATE TABLE idempotency_keys (scope TEXT NOT NULL, key TEXT NOT NULL, result_id TEXT NOT NULL, "
+        "created_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (scope, key))",
+        "INSERT INTO idempotency_keys (scope, key, result_id, created_at) "
+        "SELECT 'bulletin:' || author_account_id, substr(idempotency_key, length(author_account_id) + 2), id, "
+        "created_at FROM bulletins WHERE idempotency_key IS NOT NULL",
+        "INSERT INTO idempotency_keys (scope, key, result_id, created_at) "
+        "SELECT 'feedback:' || account_id, substr(idempotency_key, length(account_id) + 2), id, created_at "
+        "FROM feedback WHERE idempotency_key IS NOT NULL",
+        "INSERT INTO idempotency_keys (scope, key, result_id, created_at) "
+        f"SELECT 'answer:' || substr({rest}, 1, {position}({rest}, ':') - 1), "
+        f"substr({rest}, {position}({rest}, ':') + 1), result_id, created_at FROM idempotency",
+    )
+
+
 MIGRATIONS = [
     *OUTBOX_MIGRATIONS,  # the event log's own (versions 1001+), applied after the first
     Migration(
@@ -114,5 +134,11 @@ MIGRATIONS = [
             "ALTER TABLE bulletins ADD COLUMN fanout_after TEXT",
             "CREATE INDEX member_units_unit_member ON member_units (unit_id, member_id)",
         ),
+    ),
+    Migration(
+        5,
+        "idempotency keys in the shared table (services.core.idempotency); the keys kept so far copied",
+        _idempotency_keys("instr"),
+        postgres=_idempotency_keys("strpos"),
     ),
 ]

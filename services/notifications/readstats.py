@@ -12,7 +12,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from services.core.db import Database
-from services.notifications.units import IdentityClient, UnitInfo, subtree_range
+from services.core.identity_client import IdentityClient, UnitInfo
+from services.notifications.units import subtree_range
+
+MAX_ROSTER = 20_000
 
 
 @dataclass(frozen=True)
@@ -56,7 +59,7 @@ def unit_counts(
 ) -> tuple[UnitCount, list[UnitCount]]:
     """The unit's counts and each child's: two identity calls (children's names; every count in
     one grouped query there) and two statements here, however many children there are."""
-    children = identity.children(unit.id)
+    children = identity.child_units(unit.id)
     own_members, members = identity.member_counts(unit.id)
     with db.read() as conn:
         reads = reads_per_unit(conn, bulletin_id, {c.id: c.path for c in children})
@@ -72,7 +75,7 @@ def unit_counts(
 
 
 def member_reads(db: Database, identity: IdentityClient, bulletin_id: str, unit_id: str) -> list[MemberRead]:
-    roster = identity.roster(unit_id)
+    roster = identity.roster(unit_id, limit=MAX_ROSTER)
     ids = [e.member_id for e in roster]
     read: dict[str, float] = {}
     with db.read() as conn:

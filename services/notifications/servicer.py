@@ -10,6 +10,7 @@ from typing import Any, TypeAlias
 import grpc
 import sqlalchemy as sa
 
+from services.core import idempotency
 from services.core.auth import ROLE_ADMIN, ROLE_CELL_COMMITTEE, ROLE_EDITOR, Principal
 from services.core.config import ServerConfig, env, env_int
 from services.core.db import Database
@@ -21,6 +22,7 @@ from services.core.errors import (
     PermissionDenied,
     ResourceExhausted,
 )
+from services.core.identity_client import IdentityClient, UnitInfo
 from services.core.ids import new_id, require_id
 from services.core.interceptors import current_principal
 from services.core.outbox import timestamp
@@ -40,7 +42,7 @@ from services.notifications.convert import (
 )
 from services.notifications.delivery import queue, vapid
 from services.notifications.feedback import OFFICER_HANDLERS
-from services.notifications.units import IdentityClient, UnitInfo, member_of
+from services.notifications.units import member_of
 from services.notifications.visible import VisibleBulletins
 from sotay.notifications.v1 import notifications_pb2 as pb
 from sotay.notifications.v1 import notifications_pb2_grpc
@@ -51,13 +53,15 @@ STATS_READERS = (ROLE_ADMIN, ROLE_EDITOR, *OFFICER_HANDLERS, ROLE_CELL_COMMITTEE
 PUBLIC_METHODS: set[str] = set()
 
 
-def _idem(principal: Principal, key: str) -> str | None:
-    key = key.strip()
-    if len(key) > 200:
-        raise InvalidArgument(
-            "idempotency_key_too_long", "idempotency_key has at most 200 characters", field="idempotency_key"
-        )
-    return f"{principal.account_id}:{key}" if key else None
+def _bulletin_replay(conn: sa.Connection, me: Principal, key: str) -> sa.Row | None:  # type: ignore[type-arg]
+    """The bulletin the caller created before with this key (None: none, or no key)."""
+    if not key:
+        return None
+    found = idempotency.seen(conn, f"bulletin:{me.account_id}", key)
+    if found is not None:
+        return bulletins.get(conn, found)
+    # Stored by the release before during a rolling update (until its contract).
+    return bulletins.by_idempotency_key(conn, f"{me.account_id}:{key}")
 
 
 def _b64(value: str, field: str, size: int | None) -> bytes:
@@ -113,10 +117,10 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServiceServicer)
     def CreateBulletin(self, request: pb.CreateBulletinRequest, context: Ctx) -> pb.CreateBulletinResponse:
         me = current_principal()
         now = time.time()
-        key = _idem(me, request.idempotency_key)
+        key = idempotency.check(request.idempotency_key)
         if key:
             with self.db.read() as conn:
-                found = bulletins.by_idempotency_key(conn, key)
+                found = _bulletin_replay(conn, me, key)
                 if found is not None:
                     return pb.CreateBulletinResponse(
                         bulletin=bulletin_msg(found, bulletins.audience(conn, found.id), now)
@@ -154,13 +158,17 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServiceServicer)
                 )
         with self.db.write() as conn:
             if key:
-                self.db.lock(conn, f"bulletin-idem:{key}")
-                found = bulletins.by_idempotency_key(conn, key)
+                self.db.lock(conn, f"bulletin-idem:{me.account_id}:{key}")
+                found = _bulletin_replay(conn, me, key)
                 if found is not None:
                     return pb.CreateBulletinResponse(
                         bulletin=bulletin_msg(found, bulletins.audience(conn, found.id), now)
                     )
-            row = bulletins.insert(conn, draft, me.account_id, now, idempotency_key=key)
+            # The column too, for the release before during a rolling update (until its contract).
+            column_key = f"{me.account_id}:{key}" if key else None
+            row = bulletins.insert(conn, draft, me.account_id, now, idempotency_key=column_key)
+            if key:
+                idempotency.remember(conn, f"bulletin:{me.account_id}", key, row.id)
             return pb.CreateBulletinResponse(bulletin=bulletin_msg(row, draft.audience, now))
 
     def UpdateBulletin(self, request: pb.UpdateBulletinRequest, context: Ctx) -> pb.UpdateBulletinResponse:
@@ -469,7 +477,7 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServiceServicer)
 
     def SubmitFeedback(self, request: pb.SubmitFeedbackRequest, context: Ctx) -> pb.SubmitFeedbackResponse:
         me = current_principal()
-        _idem(me, request.idempotency_key)
+        key = idempotency.check(request.idempotency_key)
         with self.db.write() as conn:
             row = feedback.submit(
                 conn,
@@ -478,7 +486,7 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServiceServicer)
                 request.subject,
                 request.body,
                 list(request.attachment_document_ids),
-                request.idempotency_key.strip(),
+                key,
                 time.time(),
             )
         return pb.SubmitFeedbackResponse(feedback=feedback_msg(row))
@@ -539,10 +547,10 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServiceServicer)
 
     def AnswerFeedback(self, request: pb.AnswerFeedbackRequest, context: Ctx) -> pb.AnswerFeedbackResponse:
         me = current_principal()
-        _idem(me, request.idempotency_key)
+        key = idempotency.check(request.idempotency_key)
         with self.db.write() as conn:
             row = feedback.get_for(conn, me, request.id)
-            row = feedback.answer(conn, me, row, request.answer, request.idempotency_key.strip(), time.time())
+            row = feedback.answer(conn, me, row, request.answer, key, time.time())
         return pb.AnswerFeedbackResponse(feedback=feedback_msg(row))
 
     def AssignFeedback(self, request: pb.AssignFeedbackRequest, context: Ctx) -> pb.AssignFeedbackResponse:

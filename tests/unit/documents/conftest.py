@@ -206,7 +206,7 @@ def upload(
     auth: Auth,
     data: bytes,
     *,
-    key: str = "",
+    key: str | None = None,  # None: a new key; "": none (not idempotent)
     filename: str = "van-ban.docx",
     content_type: str = "",
     unit_id: str = "",
@@ -227,7 +227,7 @@ def upload(
         **meta,
     }
     header = pb.UploadHeader(
-        idempotency_key=key or uuid.uuid4().hex,
+        idempotency_key=uuid.uuid4().hex if key is None else key,
         metadata=pb.DocumentMetadata(**metadata),
         unit_id=unit_id or stack.identity.root_id,
         audience_unit_ids=list(audience),

@@ -45,7 +45,8 @@ def test_bad_files_are_refused_with_a_reason(stack: Stack) -> None:
         "invalid_category": dict(data=good_docx, category="khac"),
         "invalid_date": dict(data=good_docx, issued_on="2025-13-40"),
         "title_required": dict(data=good_docx, title="  "),
-        "idempotency_key_required": dict(data=good_docx, key=" "),
+        "idempotency_key_invalid": dict(data=good_docx, key="clé 1"),
+        "idempotency_key_too_long": dict(data=good_docx, key="k" * 129),
         # A stream without its end message was cut short (gRPC ends the stream of a client that
         # went away as it ends a finished one); a size that differs from what arrived, too.
         "upload_incomplete": dict(data=good_docx, end=False),

@@ -205,6 +205,15 @@ def test_retried_upload_is_recorded_once(stack: Stack) -> None:
     assert two.replayed and two.document.id == one.document.id
     with stack.db.read() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM documents")).scalar_one() == 1
+    # Without a key an upload is not idempotent: each one is a new document.
+    three = upload(stack, p.province_admin, data, key="", number="10-TB/TU")
+    four = upload(stack, p.province_admin, data, key="", number="11-TB/TU")
+    assert not (three.replayed or four.replayed) and three.document.id != four.document.id
+    # A key stored by the release before (upload_requests) is still honoured during a rolling update.
+    with stack.db.write() as conn:
+        conn.execute(sa.text("DELETE FROM idempotency_keys"))
+    again = upload(stack, p.province_admin, data, key="retry-1", number="9-TB/TU")
+    assert again.replayed and again.document.id == one.document.id
 
 
 def test_resolution_study_per_unit(stack: Stack) -> None:

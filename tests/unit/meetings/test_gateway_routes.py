@@ -175,6 +175,18 @@ def test_the_attendance_sheet_over_rest(rest: tuple[World, FlaskClient]) -> None
     assert other.status_code == 400 and other.get_json()["error"]["reason"] == "idempotency_key_reused"
     missing = http.post(f"/api/v1/meetings/{m.id}/attendance", json=body, headers={"Authorization": token})
     assert missing.status_code == 400 and missing.get_json()["error"]["reason"] == "idempotency_key_required"
+    # One rule (services.core.idempotency): 1-128 printable ASCII characters without spaces, checked by
+    # the gateway's schema in a body and by the service for the header.
+    for key, reason in (("k" * 129, "idempotency_key_too_long"), ("phiếu-1", "idempotency_key_invalid"),
+                        ("two words", "idempotency_key_invalid")):
+        refused = post(body, key)
+        assert refused.status_code == 400 and refused.get_json()["error"]["reason"] == reason, (key, refused.json)
+    assert post(body, "k" * 128).get_json()["changed"] == 0  # the longest key is a new sheet that changes nothing
+    opinion = http.post(f"/api/v1/meetings/{m.id}/opinions", json={"text": "Ý kiến", "idempotency_key": "k" * 129},
+                        headers={"Authorization": token})
+    error = opinion.get_json()["error"]
+    assert opinion.status_code == 400 and (error["reason"], error["details"]["field"]) == (
+        "invalid_field", "idempotency_key")
     spec = http.get("/api/v1/openapi.json").get_json()
     operation = spec["paths"]["/api/v1/meetings/{meeting_id}/attendance"]["post"]
     assert "all or nothing" in operation["summary"]
