@@ -37,6 +37,7 @@ from services.core.ids import new_id, require_id
 from services.core.outbox import emit
 from services.notifications import personal
 from services.notifications.units import member_of, path_ids, path_of, subtree_range
+from sotay.events.v1.notifications_events_pb2 import FeedbackAnswered, FeedbackEscalated, FeedbackReceived
 
 STATUSES = ("received", "in_progress", "answered", "closed")
 OPEN = ("received", "in_progress")
@@ -186,7 +187,7 @@ def submit(
         },
     )
     _event(conn, fid, "received", principal.account_id, uid, "", now)
-    emit(conn, "notifications.feedback.received", fid, {"feedback_id": fid, "unit_id": uid, "at": now})
+    emit(conn, fid, FeedbackReceived(feedback_id=fid, unit_id=uid, at=now))
     return get(conn, fid)
 
 
@@ -260,7 +261,7 @@ def answer(
             sa.text("INSERT INTO idempotency (key, result_id, created_at) VALUES (:k, :r, :now)"),
             {"k": key, "r": row.id, "now": now},
         )
-    emit(conn, "notifications.feedback.answered", row.id, {"feedback_id": row.id, "unit_id": row.unit_id, "at": now})
+    emit(conn, row.id, FeedbackAnswered(feedback_id=row.id, unit_id=row.unit_id, at=now))
     return get(conn, row.id)
 
 
@@ -360,12 +361,7 @@ def _move_up(conn: Connection, row: Row[Any], actor: str | None, note: str, at: 
         f"feedback_escalated:{row.id}:{row.escalations + 1}",
         at,
     )
-    emit(
-        conn,
-        "notifications.feedback.escalated",
-        row.id,
-        {"feedback_id": row.id, "from_unit_id": chain[-1], "to_unit_id": parent, "at": at},
-    )
+    emit(conn, row.id, FeedbackEscalated(feedback_id=row.id, from_unit_id=chain[-1], to_unit_id=parent, at=at))
 
 
 def _require_open(row: Row[Any]) -> None:
