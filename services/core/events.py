@@ -66,18 +66,23 @@ TOPICS = _declared()
 
 # Topics written that no service of this system reads, and why they are written all the same.
 UNCONSUMED: dict[type[Message], str] = {
-    meetings_events_pb2.PollClosed: "the record of when a poll closed and whether it passed, for readers "
-                                    "outside this system (an archive, an integration); members see the "
-                                    "result in the meeting itself",
-    reports_events_pb2.ExemptionSet: "the reports service owns the exemptions; the event is their change "
-                                     "history (who is exempt since when) for readers outside this system",
+    meetings_events_pb2.PollClosed: "no service needs it yet (a poll's result is read from the meeting); "
+                                    "the log keeps when each poll closed and whether it passed, for an "
+                                    "audit or a later reader, beside poll.opened",
+    reports_events_pb2.ExemptionSet: "the reports service owns the exemptions and reads its own table; the "
+                                     "event is the history of who was exempt since when, for an audit or "
+                                     "a later reader",
 }
 
 
-def snapshot_items(snapshot: Message) -> list[Any]:
-    """The items of a snapshot message (`*Facts`, the backfill): its one field, a list."""
+def snapshot_field(snapshot: Message | type[Message]) -> str:
+    """The one field of a snapshot message (`*Facts`, the backfill): the list of its items."""
     (field,) = snapshot.DESCRIPTOR.fields
-    return list(getattr(snapshot, field.name))
+    return str(field.name)
+
+
+def snapshot_items(snapshot: Message) -> list[Any]:
+    return list(getattr(snapshot, snapshot_field(snapshot)))
 
 
 def source_of(topic: str) -> str:

@@ -17,7 +17,7 @@ from google.protobuf.message import Message
 from sqlalchemy.engine import Connection
 
 from services.core.db import Database
-from services.core.events import topic_of
+from services.core.events import snapshot_field, topic_of
 from services.core.outbox import emit
 
 log = logging.getLogger("sotay.facts")
@@ -32,8 +32,7 @@ def emit_batches(db: Database, snapshot: type[Message], select: str, item: Item,
     `batch` rows an event (key: the topic). `select` keys on a text column `id`: it ends with
     `AND <table>.id > :after ORDER BY <table>.id LIMIT :n` (its WHERE may hold more, with `params`).
     `lock`: the tables to read FOR SHARE OF."""
-    (field,) = snapshot.DESCRIPTOR.fields  # snapshot_items
-    topic = topic_of(snapshot)
+    field, topic = snapshot_field(snapshot), topic_of(snapshot)
     after, total = "", 0
     while True:
         with db.write() as conn:
@@ -42,7 +41,7 @@ def emit_batches(db: Database, snapshot: type[Message], select: str, item: Item,
             if not rows:
                 break
             items = [found for r in rows if (found := item(conn, r)) is not None]
-            emit(conn, topic, snapshot(**{field.name: items}))
+            emit(conn, topic, snapshot(**{field: items}))
         after, total = rows[-1].id, total + len(rows)
     log.info("facts emitted", extra={"fields": {"topic": topic, "items": total}})
     return total

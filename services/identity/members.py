@@ -197,7 +197,7 @@ def create(conn: Connection, unit_id: str, profile: Profile, password_hash: str 
 
 
 def facts(row: Any) -> dict[str, Any]:
-    """What the member events carry about a member (the fields of `identity_events.Member`): the reports'
+    """What the member events carry about a member (the fields of the `Member` message): the reports'
     membership figures (unit, status, gender, exemption, active), nothing more of the profile."""
     return {
         "member_id": row.id, "unit_id": row.unit_id, "status": row.status, "gender": row.gender,
