@@ -13,21 +13,26 @@ from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
+from google.protobuf.message import Message
 from sqlalchemy.engine import Connection
 
 from services.core.db import Database
+from services.core.events import snapshot_field, topic_of
 from services.core.outbox import emit
 
 log = logging.getLogger("sotay.facts")
 
-Item = Callable[[Connection, Any], dict[str, Any]]
+# A row's item (None: nothing to say of it).
+Item = Callable[[Connection, Any], Message | None]
 
 
-def emit_batches(db: Database, topic: str, field: str, select: str, item: Item, params: dict[str, Any] | None = None,
+def emit_batches(db: Database, snapshot: type[Message], select: str, item: Item, params: dict[str, Any] | None = None,
                  batch: int = 500, lock: str = "") -> int:
-    """Emit `topic` {field: [item(row), ...]} for the rows of `select`, `batch` rows an event.
-    `select` keys on a text column `id`: it ends with `AND <table>.id > :after ORDER BY <table>.id
-    LIMIT :n` (its WHERE may hold more, with `params`). `lock`: the tables to read FOR SHARE OF."""
+    """Emit `snapshot` messages, whose one field is the list of `item(row)` for the rows of `select`,
+    `batch` rows an event (key: the topic). `select` keys on a text column `id`: it ends with
+    `AND <table>.id > :after ORDER BY <table>.id LIMIT :n` (its WHERE may hold more, with `params`).
+    `lock`: the tables to read FOR SHARE OF."""
+    field, topic = snapshot_field(snapshot), topic_of(snapshot)
     after, total = "", 0
     while True:
         with db.write() as conn:
@@ -35,12 +40,8 @@ def emit_batches(db: Database, topic: str, field: str, select: str, item: Item, 
             rows = conn.execute(sa.text(sql), {**(params or {}), "after": after, "n": batch}).all()
             if not rows:
                 break
-            emit(conn, topic, topic, {field: [item(conn, r) for r in rows]})
+            items = [found for r in rows if (found := item(conn, r)) is not None]
+            emit(conn, topic, snapshot(**{field: items}))
         after, total = rows[-1].id, total + len(rows)
     log.info("facts emitted", extra={"fields": {"topic": topic, "items": total}})
     return total
-
-
-def columns(conn: Connection, row: Any) -> dict[str, Any]:
-    """An item that is the row's columns as they are."""
-    return dict(row._mapping)

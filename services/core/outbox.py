@@ -1,6 +1,7 @@
 """Transactional outbox: events written with the change, numbered by a relay, read by cursor.
 
-- `emit()` inserts an event in the caller's transaction (unnumbered).
+- `emit()` inserts an event (a typed message, services/core/events.py) in the caller's
+  transaction (unnumbered).
 - The relay (`python -m services.<name> relay`) numbers committed events in commit order under
   a lock, so a consumer reading `seq > cursor` never skips an event that committed late.
 - `EventLogServicer` serves numbered events over gRPC (sotay.events.v1).
@@ -31,11 +32,13 @@ from typing import Any
 
 import grpc
 import sqlalchemy as sa
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.engine import Connection
 
 from services.core.config import SERVICE_PORTS, env_float
 from services.core.db import Database, Migration, execute
+from services.core.events import encode, topic_of
 from services.core.metrics import OUTBOX_RELAYED
 from sotay.events.v1 import events_pb2, events_pb2_grpc
 
@@ -147,12 +150,13 @@ def ensure_epoch(db: Database, service: str, restored: bool = False) -> Epoch:
         return new
 
 
-def emit(conn: Connection, topic: str, key: str, payload: dict[str, Any]) -> str:
+def emit(conn: Connection, key: str, event: Message) -> str:
+    """Write `event` under its topic (declared in protos/sotay/events/v1) for the aggregate `key`."""
     event_id = str(uuid.uuid4())
     execute(
         conn,
         "INSERT INTO outbox (id, seq, topic, key, payload, created_at) VALUES (:id, NULL, :topic, :key, :payload, :at)",
-        {"id": event_id, "topic": topic, "key": key, "payload": json.dumps(payload), "at": time.time()},
+        {"id": event_id, "topic": topic_of(event), "key": key, "payload": encode(event), "at": time.time()},
     )
     return event_id
 

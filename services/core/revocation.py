@@ -5,8 +5,8 @@ when the account's access must end now: a role revoked (or lost with a position)
 account deactivated or transferred, the password changed or reset. A single login (its refresh
 token family, the `sid` claim) is revoked by a logout or a refresh-token replay. Each revocation
 is a row of identity's `token_revocations` (subject -> min version), written in the transaction
-of the change together with an `identity.account.tokens_revoked` event
-{subject, account_id, min_version, revoked_at, cause}. A revoked login gets REVOKED_SESSION.
+of the change together with a `TokensRevoked` event (identity.account.tokens_revoked:
+subject, account_id, min_version, revoked_at, cause). A revoked login gets REVOKED_SESSION.
 
 A token is refused (UNAUTHENTICATED `token_revoked`) when its account's or its login's min version
 is above its `tv`. `TokenVerifier` asks its `revocations` after every verification, cached or not.
@@ -43,12 +43,14 @@ import grpc
 
 from services.core.auth import Principal
 from services.core.errors import Unauthenticated, Unavailable
+from services.core.events import decode, subscribe
 from services.core.metrics import REVOCATION_SYNC_AGE
 from services.core.outbox import Event, Fetch, Page
+from sotay.events.v1.identity_events_pb2 import TokensRevoked
 
 log = logging.getLogger("sotay.revocation")
 
-TOPIC = "identity.account.tokens_revoked"
+TOPICS = subscribe("revocation watcher (every server but identity)", TokensRevoked)
 REVOKED_SESSION = 2**62  # min version of a revoked login: above any token version
 RESNAPSHOT_SECONDS = 300.0
 
@@ -130,10 +132,13 @@ class RevocationWatcher:
 
     def _apply(self, event: Event) -> int:
         try:
-            subject, version = str(event.payload["subject"]), int(event.payload["min_version"])
-        except (KeyError, TypeError, ValueError):
+            revoked = decode(TokensRevoked, event.payload)
+            if not revoked.subject:
+                raise ValueError("no subject")
+        except ValueError:
             log.warning("revocation event skipped", extra={"fields": {"id": event.id}})
             return 0
+        subject, version = revoked.subject, revoked.min_version
         if version > self._floors.get(subject, 0):
             self._floors[subject] = version
         return 1
@@ -202,7 +207,7 @@ def identity_watcher(service: str, target: str = "") -> RevocationWatcher:
 
     return RevocationWatcher(
         snapshot,
-        grpc_fetch(channel, [TOPIC], page_size=1000),
+        grpc_fetch(channel, TOPICS, page_size=1000),
         poll_seconds=float(env("REVOCATION_POLL_SECONDS", "0.5")),
         max_staleness=float(env("REVOCATION_MAX_STALENESS", "30")),
         service=service,

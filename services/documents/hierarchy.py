@@ -1,40 +1,27 @@
-"""Units moved in identity: the publisher chains of their documents follow (worker `units`).
+"""Units moved in identity: the publisher chains of their documents follow (worker `units`, merges.py).
 
 A document's publisher chain is its publishing unit and that unit's ancestors: the managers of
 any of them manage the document (store.Doc.publisher_chain, the index's `publisher_chain`). When
-identity moves a subtree (`identity.unit.moved`, e.g. the cells of merged communes), every
+identity moves a subtree (`UnitMoved`, e.g. the cells of merged communes), every
 document published in the subtree swaps the moved unit's old ancestors for its new ones, in one
-transaction with the event's mark, and is re-indexed (a `documents.index.refresh` event).
+transaction with the event's mark, and is re-indexed (an `IndexRefresh` event).
 Audiences name units by id: a member's view follows the ancestors in the member's token.
 """
 
 from __future__ import annotations
 
-import threading
 import time
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from services.core.db import Database
-from services.core.outbox import Event, dispatch, service_consumer
 from services.documents.events import emit_refresh
-
-TOPIC_MOVED = "identity.unit.moved"
-
-
-def _ids(payload: dict[str, Any], key: str) -> list[str]:
-    value = payload[key]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise ValueError(f"{key} must be a list of ids")
-    return value
+from sotay.events.v1.identity_events_pb2 import UnitMoved
 
 
-def unit_moved(conn: Connection, payload: dict[str, Any]) -> int:
+def unit_moved(conn: Connection, moved: UnitMoved) -> int:
     """Rewrite the chains of the documents published in the moved subtree; how many there are."""
-    unit_id = str(payload["unit_id"])
-    old, new = _ids(payload, "old_ancestor_ids"), _ids(payload, "ancestor_ids")
+    unit_id, old, new = moved.unit_id, list(moved.old_ancestor_ids), list(moved.ancestor_ids)
     docs = [
         r.document_id
         for r in conn.execute(
@@ -71,15 +58,3 @@ def unit_moved(conn: Connection, payload: dict[str, Any]) -> int:
     for doc_id in docs:
         emit_refresh(conn, doc_id)
     return len(docs)
-
-
-def _moved(conn: Connection, event: Event) -> None:
-    unit_moved(conn, event.payload)
-
-
-handle = dispatch({TOPIC_MOVED: _moved})
-
-
-def run(db: Database, stop: threading.Event) -> None:
-    """Worker `units`: applies identity's unit moves, each once."""
-    service_consumer(db, "identity", [TOPIC_MOVED], handle).run(stop)

@@ -1,6 +1,6 @@
 """The search indexer: reads the service's own outbox and brings the index up to date.
 
-Every event about a document (published, new version, internal `documents.index.refresh`)
+Every event about a document (published, new version, internal refresh: `events.INDEXED`)
 means "this document's entry must match the database now": the indexer loads the current row
 and upserts it (published) or deletes it (draft, withdrawn), with the row's change counter as
 the index version. So replays after a crash cannot duplicate or roll back anything, and the
@@ -18,14 +18,16 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from services.core.db import Database
+from services.core.events import subscribe
 from services.core.outbox import read_events
 from services.documents import store
+from services.documents.events import INDEXED
 from services.documents.search import SearchIndex, SearchUnavailable
 
 log = logging.getLogger("sotay.documents.indexer")
 CURSOR = "search-indexer"
 LOAD_SLICE = 100  # documents loaded (with their whole texts) and sent together
-TOPICS = ["documents.document.", "documents.index."]
+TOPICS = subscribe("documents search indexer", *INDEXED)
 
 
 class Indexer:

@@ -1,4 +1,4 @@
-"""Communes merged in identity (`identity.unit.merged`): their documents follow (worker `units`).
+"""Communes merged in identity (`UnitMerged`): their documents follow (worker `units`).
 
 The documents the source commune issued are the target's from now on (issuing unit and publisher
 chain), documents addressed to the source are addressed to the target, and study marks filed
@@ -11,29 +11,23 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
 
 from sqlalchemy.engine import Connection
 
 from services.core.db import Database, execute, fetch
-from services.core.outbox import Event, dispatch, service_consumer
+from services.core.events import On, Subscriptions
+from services.core.outbox import run_consumers
 from services.documents import hierarchy
 from services.documents.events import emit_refresh
-
-TOPIC_MERGED = "identity.unit.merged"
-
-
-def _id(payload: dict[str, Any], key: str) -> str:
-    value = payload[key]
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{key} must be a unit id")
-    return value
+from sotay.events.v1.identity_events_pb2 import UnitMerged, UnitMoved
 
 
-def unit_merged(conn: Connection, payload: dict[str, Any]) -> int:
+def unit_merged(conn: Connection, merged: UnitMerged) -> int:
     """Re-point what named the source to the target; how many documents changed."""
-    source, target = _id(payload, "source_unit_id"), _id(payload, "target_unit_id")
-    chain = [*hierarchy._ids(payload, "target_ancestor_ids"), target]
+    source, target = merged.source_unit_id, merged.target_unit_id
+    if not source or not target:
+        raise ValueError("a merge names its source and target units")
+    chain = [*merged.target_ancestor_ids, target]
     docs = sorted({
         r.id for r in fetch(
             conn,
@@ -64,19 +58,11 @@ def unit_merged(conn: Connection, payload: dict[str, Any]) -> int:
     return len(docs)
 
 
-def _merged(conn: Connection, event: Event) -> None:
-    unit_merged(conn, event.payload)
-
-
-_merges = dispatch({TOPIC_MERGED: _merged})
-
-
-def handle(conn: Connection, event: Event) -> None:
-    """Moves as hierarchy.py applies them, merges as above: one consumer of identity's log keeps
-    its one cursor and the order of the two."""
-    (_merges if event.topic == TOPIC_MERGED else hierarchy.handle)(conn, event)
+# Moves as hierarchy.py applies them, merges as above: one consumer of identity's log keeps its
+# one cursor and the order of the two.
+handle = Subscriptions("documents units", On(UnitMoved, hierarchy.unit_moved), On(UnitMerged, unit_merged))
 
 
 def run(db: Database, stop: threading.Event) -> None:
     """Worker `units`: applies identity's unit moves and merges, each once."""
-    service_consumer(db, "identity", [hierarchy.TOPIC_MOVED, TOPIC_MERGED], handle).run(stop)
+    run_consumers(db, stop, handle.sources(), handle)

@@ -55,10 +55,7 @@ from services.documents import (
     study,
 )
 from services.documents.convert import EXTRACTION, document_msg, status_name, version_msg
-from services.documents.events import (  # noqa: F401 - part of this module's interface
-    TOPIC_PUBLISHED,
-    TOPIC_REFRESH,
-    TOPIC_VERSION,
+from services.documents.events import (
     emit_published,
     emit_refresh,
     emit_version,

@@ -17,8 +17,7 @@ from sqlalchemy.engine import Connection
 
 from services.core.days import day_of
 from services.core.outbox import emit
-
-TOPIC = "identity.account.active"
+from sotay.events.v1.identity_events_pb2 import AccountActive
 
 
 def record(conn: Connection, account: Any, now: float) -> None:
@@ -36,4 +35,4 @@ def record(conn: Connection, account: Any, now: float) -> None:
     ).rowcount
     if updated:
         first = getattr(account, "activated_on", None) is None
-        emit(conn, TOPIC, member_id, {"member_id": member_id, "day": day, "activated": first})
+        emit(conn, member_id, AccountActive(member_id=member_id, day=day, activated=first))

@@ -42,6 +42,7 @@ from services.core.ids import new_id
 from services.core.outbox import emit
 from services.core.text import fold
 from services.identity import access, members, units
+from sotay.events.v1.identity_events_pb2 import Member, MembersImported
 
 log = logging.getLogger("sotay.identity.importer")
 
@@ -57,7 +58,6 @@ MAX_LISTED_ERRORS = 10_000  # `rejected` still counts every bad row
 SNIFF_BYTES = 64 * 1024
 CHUNK_BYTES = 256 * 1024
 TRANSFER_REASON = "import"
-EVENT_TOPIC = "identity.members.imported"
 
 # header -> members.Profile field ("unit_code" for the unit), in export order
 COLUMNS = {
@@ -424,16 +424,15 @@ class _Import:
             self.batches += 1
             touched = {u for _, u, _ in plan.creates} | {u for _, u, _ in plan.updates}
             touched |= {u for _, f, t in plan.transfers for u in (f, t)}
-            emit(conn, EVENT_TOPIC, self.root.id, {
-                "import_id": self.import_id, "batch": self.batches, "root_unit_id": self.root.id,
-                "created": len(plan.creates), "updated": plan.updated, "transferred": len(plan.transfers),
-                "unit_ids": sorted(touched), "actor": self.actor,
-                "members": [  # as members.facts, for the reports (transfers emit their own event)
-                    {"member_id": m, "unit_id": u, "status": p.status, "gender": p.gender,
-                     "exempt": bool(p.exempt), "active": True}
+            emit(conn, self.root.id, MembersImported(
+                import_id=self.import_id, batch=self.batches, root_unit_id=self.root.id,
+                created=len(plan.creates), updated=plan.updated, transferred=len(plan.transfers),
+                unit_ids=sorted(touched), actor=self.actor,
+                members=[  # for the reports (transfers emit their own event)
+                    Member(member_id=m, unit_id=u, status=p.status, gender=p.gender, exempt=bool(p.exempt), active=True)
                     for m, u, p in (*plan.creates, *plan.updates)
                 ],
-            })
+            ))
 
 
 def _settle(values: dict[str, Any], base: dict[str, Any] | None) -> dict[str, Any]:

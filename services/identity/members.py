@@ -19,6 +19,7 @@ from services.core.ids import new_id, require_id
 from services.core.outbox import emit
 from services.core.text import fold
 from services.identity import revocation, units
+from sotay.events.v1.identity_events_pb2 import MemberCreated, MemberDeactivated, MemberTransferred, MemberUpdated
 
 GENDERS = ("male", "female", "other")
 STATUSES = ("official", "probationary")
@@ -191,13 +192,13 @@ def create(conn: Connection, unit_id: str, profile: Profile, password_hash: str 
     )
     sync_position_role(conn, member_id)
     row = get(conn, member_id)
-    emit(conn, "identity.member.created", member_id, facts(row))
+    emit(conn, member_id, MemberCreated(**facts(row)))
     return row
 
 
 def facts(row: Any) -> dict[str, Any]:
-    """What identity.member.* events carry about a member: the reports' membership figures
-    (unit, status, gender, exemption, active), nothing more of the profile."""
+    """What the member events carry about a member (the fields of the `Member` message): the reports'
+    membership figures (unit, status, gender, exemption, active), nothing more of the profile."""
     return {
         "member_id": row.id, "unit_id": row.unit_id, "status": row.status, "gender": row.gender,
         "exempt": bool(row.exempt), "active": bool(row.active),
@@ -260,7 +261,7 @@ def update(conn: Connection, member_id: str, profile: Profile) -> Row[Any]:
     if "position" in changes:
         sync_position_role(conn, current.id)
     row = get(conn, current.id)
-    emit(conn, "identity.member.updated", current.id, {**facts(row), "fields": sorted(changes)})
+    emit(conn, current.id, MemberUpdated(**facts(row), fields=sorted(changes)))
     return row
 
 
@@ -288,10 +289,7 @@ def transfer(conn: Connection, member_id: str, to_unit_id: str, reason: str, act
     )
     sync_position_role(conn, current.id, revoke_cause="member_transferred")  # the token's units change
     row = get(conn, current.id)
-    emit(
-        conn, "identity.member.transferred", current.id,
-        {**facts(row), "from_unit_id": current.unit_id, "to_unit_id": target.id},
-    )
+    emit(conn, current.id, MemberTransferred(**facts(row), from_unit_id=current.unit_id, to_unit_id=target.id))
     return row
 
 
@@ -316,7 +314,7 @@ def deactivate(conn: Connection, member_id: str, reason: str) -> Row[Any]:
     )
     sync_position_role(conn, current.id, revoke_cause="member_deactivated")
     row = get(conn, current.id)
-    emit(conn, "identity.member.deactivated", current.id, facts(row))
+    emit(conn, current.id, MemberDeactivated(**facts(row)))
     return row
 
 

@@ -21,9 +21,9 @@ from services.core.errors import FailedPrecondition
 from services.core.ids import new_id
 from services.core.outbox import emit
 from services.identity import members, revocation, units
+from sotay.events.v1.identity_events_pb2 import MemberTransferred, UnitMerged
 
 MERGEABLE = ("commune",)
-TOPIC = "identity.unit.merged"
 REASON = "merge of communes"
 
 
@@ -60,13 +60,13 @@ def merge(conn: Connection, source_id: str, target_id: str, actor: str) -> Merge
     moved_grants = _grants(conn, source.id, target.id)
     execute(conn, "UPDATE audit_log SET unit_path = :t WHERE unit_path = :s", {"t": target.path, "s": source.path})
     execute(conn, "UPDATE units SET active = FALSE, updated_at = :now WHERE id = :s", {"now": now, "s": source.id})
-    emit(conn, TOPIC, source.id, {
-        "source_unit_id": source.id,
-        "target_unit_id": target.id,
-        "source_ancestor_ids": units.path_ids(source.path)[:-1],
-        "target_ancestor_ids": units.path_ids(target.path)[:-1],
-        "moved_unit_ids": children,
-    })
+    emit(conn, source.id, UnitMerged(
+        source_unit_id=source.id,
+        target_unit_id=target.id,
+        source_ancestor_ids=units.path_ids(source.path)[:-1],
+        target_ancestor_ids=units.path_ids(target.path)[:-1],
+        moved_unit_ids=children,
+    ))
     return Merged(units.get(conn, target.id), moved_units, moved_members, moved_grants)
 
 
@@ -87,8 +87,7 @@ def _members(conn: Connection, source_id: str, target_id: str, actor: str, now: 
         members.sync_position_role(conn, row.id, revoke_cause="member_transferred")  # the token's units change
         moved = members.get(conn, row.id)
         if moved.active:
-            emit(conn, "identity.member.transferred", row.id,
-                 {**members.facts(moved), "from_unit_id": source_id, "to_unit_id": target_id})
+            emit(conn, row.id, MemberTransferred(**members.facts(moved), from_unit_id=source_id, to_unit_id=target_id))
     return len(found)
 
 

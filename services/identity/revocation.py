@@ -15,7 +15,8 @@ from sqlalchemy.engine import Connection
 from services.core.auth import Principal
 from services.core.db import Database, execute, fetch, fetch_one
 from services.core.outbox import emit
-from services.core.revocation import REVOKED_SESSION, TOPIC, refuse_if_revoked
+from services.core.revocation import REVOKED_SESSION, refuse_if_revoked
+from sotay.events.v1.identity_events_pb2 import TokensRevoked
 
 KIND_ACCOUNT = "account"
 KIND_SESSION = "session"
@@ -50,8 +51,8 @@ def _record(conn: Connection, subject: str, kind: str, account_id: str, cause: s
         {"s": subject, "k": kind, "a": account_id, "v": 1 if bump else version, "t": now},
     )
     current = token_version(conn, subject)
-    emit(conn, TOPIC, account_id, {"subject": subject, "account_id": account_id, "min_version": current,
-                                   "revoked_at": now, "cause": cause})
+    emit(conn, account_id, TokensRevoked(subject=subject, account_id=account_id, min_version=current, revoked_at=now,
+                                         cause=cause))
 
 
 def revoke_account(conn: Connection, account_id: str, cause: str) -> None:

@@ -14,6 +14,7 @@ from services.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.core.ids import new_id, require_id
 from services.core.outbox import emit
 from services.core.paging import counted_page
+from sotay.events.v1.identity_events_pb2 import UnitCreated, UnitDeactivated, UnitMoved, UnitRenamed
 
 KINDS = ("province", "commune", "direct_committee", "grassroots", "cell")
 COLUMNS = "id, name, kind, code, parent_id, path, depth, active, created_at, roster_version"
@@ -78,7 +79,7 @@ def create(conn: Connection, name: str, kind: str, parent_id: str, code: str = "
             "parent": parent_id or None, "path": path, "depth": depth, "now": now,
         },
     )
-    emit(conn, "identity.unit.created", uid, {"unit_id": uid, "parent_id": parent_id, "kind": kind, "name": name})
+    emit(conn, uid, UnitCreated(unit_id=uid, parent_id=parent_id, kind=kind, name=name))
     return get(conn, uid)
 
 
@@ -88,7 +89,7 @@ def rename(conn: Connection, unit_id: str, name: str) -> Row[Any]:
         sa.text("UPDATE units SET name = :n, updated_at = :t WHERE id = :id"),
         {"n": validate_name(name), "t": time.time(), "id": unit.id},
     )
-    emit(conn, "identity.unit.renamed", unit.id, {"unit_id": unit.id, "name": validate_name(name)})
+    emit(conn, unit.id, UnitRenamed(unit_id=unit.id, name=validate_name(name)))
     return get(conn, unit.id)
 
 
@@ -109,7 +110,7 @@ def deactivate(conn: Connection, unit_id: str) -> Row[Any]:
         sa.text("UPDATE units SET active = FALSE, updated_at = :t WHERE path >= :lo AND path < :hi"),
         {"t": time.time(), **subtree_range(unit.path)},
     )
-    emit(conn, "identity.unit.deactivated", unit.id, {"unit_id": unit.id})
+    emit(conn, unit.id, UnitDeactivated(unit_id=unit.id))
     return get(conn, unit.id)
 
 
@@ -154,18 +155,8 @@ def move(conn: Connection, unit_id: str, new_parent_id: str, actor: str) -> tupl
         ),
         {"id": new_id(), "u": unit.id, "f": unit.parent_id, "to": parent.id, "a": actor, "t": now},
     )
-    emit(
-        conn,
-        "identity.unit.moved",
-        unit.id,
-        {
-            "unit_id": unit.id,
-            "from_parent_id": unit.parent_id,
-            "to_parent_id": parent.id,
-            "old_ancestor_ids": path_ids(unit.path)[:-1],
-            "ancestor_ids": path_ids(new_path)[:-1],
-        },
-    )
+    emit(conn, unit.id, UnitMoved(unit_id=unit.id, from_parent_id=unit.parent_id, to_parent_id=parent.id,
+                                  old_ancestor_ids=path_ids(unit.path)[:-1], ancestor_ids=path_ids(new_path)[:-1]))
     return get(conn, unit.id), moved
 
 

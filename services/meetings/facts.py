@@ -1,4 +1,4 @@
-"""`meetings.meeting.held`: what a held meeting did, for the reports service's read model.
+"""`MeetingHeld` (meetings.meeting.held): what a held meeting did, for the reports service's read model.
 
 Emitted (a full snapshot; the consumer keeps the latest) whenever a meeting that has been held
 (closed or resolution published) changes in a way the reports count: closed, evaluated, its
@@ -15,19 +15,19 @@ from sqlalchemy.engine import Connection
 
 from services.core.outbox import emit
 from services.meetings import charter, compliance, states
+from sotay.events.v1.meetings_events_pb2 import MeetingHeld
 
-TOPIC = "meetings.meeting.held"
 HELD = (states.CLOSED, states.RESOLUTION_PUBLISHED)
 
 
 def emit_held(conn: Connection, meeting_id: str) -> None:
     """Emit the snapshot if the meeting has been held; nothing for one not yet held."""
-    payload = held(conn, meeting_id)
-    if payload is not None:
-        emit(conn, TOPIC, meeting_id, payload)
+    snapshot = held(conn, meeting_id)
+    if snapshot is not None:
+        emit(conn, meeting_id, snapshot)
 
 
-def held(conn: Connection, meeting_id: str) -> dict[str, object] | None:
+def held(conn: Connection, meeting_id: str) -> MeetingHeld | None:
     """The snapshot of a held meeting (None for one not held)."""
     from services.meetings import roster  # roster imports meetings, which imports this module
 
@@ -44,24 +44,24 @@ def held(conn: Connection, meeting_id: str) -> dict[str, object] | None:
     official = conn.execute(
         sa.text("SELECT rating_code FROM evaluations WHERE meeting_id = :m AND kind = 'official'"), {"m": meeting_id}
     ).scalar()
-    return {
-        "meeting_id": m.id,
-        "cell_unit_id": m.cell_unit_id,
-        "kind": m.kind,
-        "state": m.state,
-        "month": m.month,
-        "starts_at": m.starts_at,
-        "closed_at": m.closed_at,
-        "part1": done.part1,
-        "part2": done.part2,
-        "part3": done.part3,
-        "documents_opened_by": done.opened_by,
-        "roster": summary.roster,
-        "present": summary.present,
-        "expected": summary.expected,
-        "attended": summary.attended,
-        "absent_excused": summary.absent_excused,
-        "absent_unexcused": summary.absent_unexcused,
-        "rating": official or "",
-        "at": time.time(),
-    }
+    return MeetingHeld(
+        meeting_id=m.id,
+        cell_unit_id=m.cell_unit_id,
+        kind=m.kind,
+        state=m.state,
+        month=m.month,
+        starts_at=m.starts_at,
+        closed_at=m.closed_at,
+        part1=done.part1,
+        part2=done.part2,
+        part3=done.part3,
+        documents_opened_by=done.opened_by,
+        roster=summary.roster,
+        present=summary.present,
+        expected=summary.expected,
+        attended=summary.attended,
+        absent_excused=summary.absent_excused,
+        absent_unexcused=summary.absent_unexcused,
+        rating=official or "",
+        at=time.time(),
+    )

@@ -20,6 +20,7 @@ from services.core.ids import new_id, require_id
 from services.core.outbox import emit
 from services.core.paging import counted_page
 from services.meetings import facts, states
+from sotay.events.v1.meetings_events_pb2 import ResolutionPublished
 
 KINDS = ("regular", "thematic")
 MODES = ("in_person", "online", "hybrid")
@@ -429,17 +430,8 @@ def publish_resolution(conn: Connection, meeting: Row[Any], text: str, document_
     )
     bump(conn, meeting.id)
     members = roster_member_ids(conn, meeting.id)
-    emit(
-        conn,
-        "meetings.resolution.published",
-        meeting.id,
-        {
-            "meeting_id": meeting.id,
-            "cell_unit_id": meeting.cell_unit_id,
-            "title": meeting.title,
-            "member_ids": members,
-        },
-    )
+    emit(conn, meeting.id, ResolutionPublished(meeting_id=meeting.id, cell_unit_id=meeting.cell_unit_id,
+                                               title=meeting.title, member_ids=members))
     facts.emit_held(conn, meeting.id)
     return members
 

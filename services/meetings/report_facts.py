@@ -12,20 +12,21 @@ from sqlalchemy.engine import Connection
 from services.core.db import Database
 from services.core.facts import emit_batches
 from services.meetings import facts, tasks
+from sotay.events.v1.meetings_events_pb2 import HeldFacts, MeetingHeld, TaskFacts, TaskState
 
 
-def _held(conn: Connection, row: Any) -> dict[str, Any]:
-    return facts.held(conn, row.id) or {}
+def _held(conn: Connection, row: Any) -> MeetingHeld | None:
+    return facts.held(conn, row.id)
 
 
-def _task(conn: Connection, row: Any) -> dict[str, Any]:
+def _task(conn: Connection, row: Any) -> TaskState:
     return tasks.state(row)
 
 
 def run(db: Database, stop: threading.Event) -> None:
-    emit_batches(db, "meetings.facts.held", "meetings",
+    emit_batches(db, HeldFacts,
                  "SELECT id FROM meetings WHERE state IN ('closed', 'resolution_published') AND id > :after "
                  "ORDER BY id LIMIT :n", _held, batch=100, lock="meetings")
-    emit_batches(db, "meetings.facts.tasks", "tasks",
+    emit_batches(db, TaskFacts,
                  "SELECT id, meeting_id, cell_unit_id, due_on, status, updated_at FROM tasks WHERE id > :after "
                  "ORDER BY id LIMIT :n", _task, batch=1000, lock="tasks")

@@ -20,6 +20,7 @@ from services.core.errors import FailedPrecondition, InvalidArgument
 from services.core.outbox import emit
 from services.core.paging import counted_page
 from services.meetings import charter, meetings, states
+from sotay.events.v1.meetings_events_pb2 import MeetingAnnounced
 from sotay.identity.v1 import identity_pb2 as ipb
 
 MODES = ("in_person", "online")
@@ -87,20 +88,15 @@ def snapshot(conn: Connection, meeting: Row[Any], entries: Sequence[RosterEntry]
     meetings.bump(conn, meeting.id)
     member_ids = [e.member_id for e in ordered]
     document_ids = [d.document_id for d in meetings.documents(conn, meeting.id)]
-    emit(
-        conn,
-        "meetings.meeting.announced",
-        meeting.id,
-        {
-            "meeting_id": meeting.id,
-            "cell_unit_id": meeting.cell_unit_id,
-            "title": meeting.title,
-            "kind": meeting.kind,
-            "starts_at": meeting.starts_at,
-            "member_ids": member_ids,
-            "document_ids": document_ids,
-        },
-    )
+    emit(conn, meeting.id, MeetingAnnounced(
+        meeting_id=meeting.id,
+        cell_unit_id=meeting.cell_unit_id,
+        title=meeting.title,
+        kind=meeting.kind,
+        starts_at=meeting.starts_at,
+        member_ids=member_ids,
+        document_ids=document_ids,
+    ))
     return member_ids
 
 

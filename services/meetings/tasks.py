@@ -23,6 +23,7 @@ from services.core.ids import new_id, require_id
 from services.core.outbox import emit
 from services.core.paging import counted_page
 from services.meetings import facts, meetings, states
+from sotay.events.v1.meetings_events_pb2 import TaskAssigned, TaskDueSoon, TaskState
 
 log = logging.getLogger("sotay.meetings.tasks")
 
@@ -99,39 +100,26 @@ def assign(
         sa.text("INSERT INTO task_assignees (task_id, member_id) VALUES (:t, :m)"),
         [{"t": task_id, "m": m} for m in people],
     )
-    emit(
-        conn,
-        "meetings.task.assigned",
-        task_id,
-        {
-            "task_id": task_id,
-            "meeting_id": meeting.id,
-            "title": title,
-            "due_on": due,
-            "assignee_member_ids": people,
-        },
-    )
+    emit(conn, task_id, TaskAssigned(task_id=task_id, meeting_id=meeting.id, title=title, due_on=due,
+                                     assignee_member_ids=people))
     emit_state(conn, task_id)
     facts.emit_held(conn, meeting.id)
     return task_id
 
 
-STATE_TOPIC = "meetings.task.state"
-
-
 def emit_state(conn: Connection, task_id: str) -> None:
     """For the reports' tasks done on time (issue 15): the task's cell, due date, status and the day
     it was done (a full snapshot; the newest `at` wins)."""
-    emit(conn, STATE_TOPIC, task_id, state(conn.execute(
+    emit(conn, task_id, state(conn.execute(
         sa.text("SELECT id, meeting_id, cell_unit_id, due_on, status, updated_at FROM tasks WHERE id = :id"),
         {"id": task_id},
     ).one()))
 
 
-def state(t: Row[Any]) -> dict[str, Any]:
-    done_on = dt.datetime.fromtimestamp(t.updated_at, VN).date().isoformat() if t.status == "done" else None
-    return {"task_id": t.id, "meeting_id": t.meeting_id, "cell_unit_id": t.cell_unit_id, "due_on": t.due_on,
-            "status": t.status, "done_on": done_on, "at": t.updated_at}
+def state(t: Row[Any]) -> TaskState:
+    done_on = dt.datetime.fromtimestamp(t.updated_at, VN).date().isoformat() if t.status == "done" else ""
+    return TaskState(task_id=t.id, meeting_id=t.meeting_id, cell_unit_id=t.cell_unit_id, due_on=t.due_on,
+                     status=t.status, done_on=done_on, at=t.updated_at)
 
 
 def report(conn: Connection, task: Row[Any], member_id: str, progress: int, note: str, status: str) -> None:
@@ -205,17 +193,8 @@ def remind_due(db: Database, today: dt.date | None = None, within_days: int | No
             ).rowcount
             if not claimed:
                 continue
-            emit(
-                conn,
-                "meetings.task.due_soon",
-                task.id,
-                {
-                    "task_id": task.id,
-                    "title": task.title,
-                    "due_on": task.due_on,
-                    "assignee_member_ids": assignees(conn, task.id),
-                },
-            )
+            emit(conn, task.id, TaskDueSoon(task_id=task.id, title=task.title, due_on=task.due_on,
+                                            assignee_member_ids=assignees(conn, task.id)))
             sent += 1
     return sent
 

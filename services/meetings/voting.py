@@ -25,6 +25,7 @@ from services.core.outbox import emit
 from services.core.paging import counted_page
 from services.meetings import charter, meetings, roster, states
 from services.meetings.ballots import BallotBox
+from sotay.events.v1.meetings_events_pb2 import PollClosed, PollOpened
 
 KINDS = ("resolution_adoption", "question")
 BALLOTS = ("open", "secret")
@@ -85,18 +86,8 @@ def open_poll(
     )
     meetings.bump(conn, meeting.id)
     eligible = [p.member_id for p in roster.participants(conn, meeting.id) if charter.may_vote(p)]
-    emit(
-        conn,
-        "meetings.poll.opened",
-        poll_id,
-        {
-            "meeting_id": meeting.id,
-            "poll_id": poll_id,
-            "cell_unit_id": meeting.cell_unit_id,
-            "question": question,
-            "eligible_member_ids": eligible,
-        },
-    )
+    emit(conn, poll_id, PollOpened(meeting_id=meeting.id, poll_id=poll_id, cell_unit_id=meeting.cell_unit_id,
+                                   question=question, eligible_member_ids=eligible))
     return poll_id
 
 
@@ -230,17 +221,8 @@ def close_poll(conn: Connection, poll_id: str, box: BallotBox) -> Row[Any]:
         },
     )
     meetings.bump(conn, poll.meeting_id)
-    emit(
-        conn,
-        "meetings.poll.closed",
-        poll.id,
-        {
-            "meeting_id": poll.meeting_id,
-            "poll_id": poll.id,
-            "cell_unit_id": meeting.cell_unit_id,
-            "passed": outcome.passed,
-        },
-    )
+    emit(conn, poll.id, PollClosed(meeting_id=poll.meeting_id, poll_id=poll.id, cell_unit_id=meeting.cell_unit_id,
+                                   passed=outcome.passed))
     return get(conn, poll_id)
 
 

@@ -21,6 +21,7 @@ from services.core.ids import new_id, require_id
 from services.core.outbox import emit
 from services.core.paging import counted_page
 from services.notifications import richtext
+from sotay.events.v1.notifications_events_pb2 import BulletinCreated, BulletinWithdrawn
 
 KINDS = ("bulletin", "announcement", "directive", "document")
 MAX_AUDIENCE = 200
@@ -110,18 +111,8 @@ def insert(
         [{"u": u, "at": d.publish_at, "b": bid} for u in d.audience],
     )
     changed(conn)
-    emit(
-        conn,
-        "notifications.bulletin.created",
-        bid,
-        {
-            "bulletin_id": bid,
-            "publisher_unit_id": d.publisher_unit_id,
-            "audience_unit_ids": d.audience,
-            "kind": d.kind,
-            "publish_at": d.publish_at,
-        },
-    )
+    emit(conn, bid, BulletinCreated(bulletin_id=bid, publisher_unit_id=d.publisher_unit_id,
+                                    audience_unit_ids=d.audience, kind=d.kind, publish_at=d.publish_at))
     return get(conn, bid)
 
 
@@ -231,7 +222,7 @@ def withdraw(conn: Connection, row: Row[Any], reason: str, now: float) -> Row[An
         sa.text("UPDATE deliveries SET status = 'cancelled' WHERE item_id = :id AND status = 'pending'"),
         {"id": row.id},
     )
-    emit(conn, "notifications.bulletin.withdrawn", row.id, {"bulletin_id": row.id})
+    emit(conn, row.id, BulletinWithdrawn(bulletin_id=row.id))
     return get(conn, row.id)
 
 

@@ -1,11 +1,11 @@
 """Events from other services, turned into inbox items (worker `consume`).
 
-Sources and topics follow docs/SERVICE-GUIDE.md:
-  documents  documents.document.published / version_added -> a bulletin of kind "document" addressed
+Sources and messages (protos/sotay/events/v1):
+  documents  DocumentPublished / DocumentVersionAdded -> a bulletin of kind "document" addressed
              to the document's audience units (fan-out on read, like any bulletin)
   meetings   meeting announced (+ its documents), poll opened, resolution published, task assigned,
              task due soon -> personal notifications for the listed members
-  identity   identity.member.transferred / deactivated -> forget the member's place for channel
+  identity   MemberTransferred / MemberDeactivated -> forget the member's place for channel
              fan-out until their next call (their inbox itself always follows their token)
 
 Each event is applied once: EventConsumer records its id in the same transaction, and every item
@@ -21,84 +21,65 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Iterable
 
 from sqlalchemy.engine import Connection
 
 from services.core.db import Database
-from services.core.outbox import Event, EventConsumer, Fetch, dispatch, run_consumers, service_consumer
+from services.core.events import On, Subscriptions
+from services.core.outbox import EventConsumer, Fetch, run_consumers, service_consumer
 from services.notifications import bulletins, inbox, personal
 from services.notifications.delivery.queue import timezone
+from sotay.events.v1.documents_events_pb2 import DocumentPublished, DocumentVersionAdded
+from sotay.events.v1.identity_events_pb2 import MemberDeactivated, MemberTransferred
+from sotay.events.v1.meetings_events_pb2 import (
+    MeetingAnnounced,
+    PollOpened,
+    ResolutionPublished,
+    TaskAssigned,
+    TaskDueSoon,
+)
 
 log = logging.getLogger("sotay.notifications.events")
 
-TOPICS = {
-    "documents": ["documents.document.published", "documents.document.version_added"],
-    "meetings": [
-        "meetings.meeting.announced",
-        "meetings.poll.opened",
-        "meetings.resolution.published",
-        "meetings.task.assigned",
-        "meetings.task.due_soon",
-    ],
-    "identity": ["identity.member.transferred", "identity.member.deactivated"],
-}
+
+def _ids(values: Iterable[str]) -> list[str]:
+    return [v for v in values if v]
 
 
-def _ids(payload: dict[str, Any], key: str) -> list[str]:
-    value = payload.get(key) or []
-    return [str(v) for v in value if v] if isinstance(value, list) else []
-
-
-def _local_time(value: Any) -> str:
-    """An event's time (epoch seconds or ISO 8601) as members read it, in their time zone:
-    "19:30 ngày 05/12/2026"; anything else as it came."""
+def _local_time(at: float) -> str:
+    """An event's time (epoch seconds) as members read it, in their time zone: "19:30 ngày 05/12/2026"."""
     try:
-        if isinstance(value, int | float):
-            at = dt.datetime.fromtimestamp(value, dt.UTC)
-        else:
-            at = dt.datetime.fromisoformat(str(value))
-            at = at if at.tzinfo else at.replace(tzinfo=dt.UTC)
-    except (TypeError, ValueError, OverflowError):
-        return str(value)
-    return at.astimezone(timezone()).strftime("%H:%M ngày %d/%m/%Y")
+        moment = dt.datetime.fromtimestamp(at, dt.UTC)
+    except (ValueError, OverflowError, OSError):
+        return ""
+    return moment.astimezone(timezone()).strftime("%H:%M ngày %d/%m/%Y")
 
 
-def _s(payload: dict[str, Any], key: str) -> str:
-    value = payload.get(key)
-    return "" if value is None else str(value)
-
-
-def _document_published(conn: Connection, event: Event) -> None:
-    p = event.payload
-    doc_id = _s(p, "document_id") or event.key
-    audience = _ids(p, "audience_unit_ids")
-    source_key = f"document:{doc_id}"
-    if not audience or bulletins.by_source_key(conn, source_key) is not None:
+def _document_published(conn: Connection, p: DocumentPublished) -> None:
+    audience = _ids(p.audience_unit_ids)
+    source_key = f"document:{p.document_id}"
+    if not p.document_id or not audience or bulletins.by_source_key(conn, source_key) is not None:
         return
-    number = _s(p, "number")
-    title = f"{number} {_s(p, 'title')}".strip() if number else _s(p, "title")
+    title = f"{p.number} {p.title}".strip() if p.number else p.title
     _document_item(
         conn,
-        doc_id,
+        p.document_id,
         title or "Văn bản mới",
         audience,
-        _s(p, "publisher_unit_id"),
-        float(p.get("published_at") or time.time()),
+        p.publisher_unit_id,
+        p.published_at or time.time(),
         source_key,
     )
 
 
-def _document_version(conn: Connection, event: Event) -> None:
-    p = event.payload
-    doc_id = _s(p, "document_id") or event.key
-    version = _s(p, "version")
+def _document_version(conn: Connection, p: DocumentVersionAdded) -> None:
+    doc_id, version = p.document_id, p.version
     source_key = f"document:{doc_id}:v{version}"
-    if bulletins.by_source_key(conn, source_key) is not None:
+    if not doc_id or bulletins.by_source_key(conn, source_key) is not None:
         return
     first = bulletins.by_source_key(conn, f"document:{doc_id}")
-    audience = _ids(p, "audience_unit_ids") or (bulletins.audience(conn, first.id) if first else [])
+    audience = _ids(p.audience_unit_ids) or (bulletins.audience(conn, first.id) if first else [])
     if not audience:
         return
     title = f"{first.title} (phiên bản {version})" if first else f"Văn bản cập nhật (phiên bản {version})"
@@ -131,14 +112,12 @@ def _document_item(
     bulletins.insert(conn, draft, "", now, source_key=source_key)
 
 
-def _meeting_announced(conn: Connection, event: Event) -> None:
-    p = event.payload
-    meeting_id = _s(p, "meeting_id") or event.key
-    members = _ids(p, "member_ids")
-    title = _s(p, "title") or "Sinh hoạt chi bộ"
-    starts = _s(p, "starts_at")
-    link = {"meeting_id": meeting_id}
-    when = _local_time(p["starts_at"]) if starts else ""
+def _meeting_announced(conn: Connection, p: MeetingAnnounced) -> None:
+    members = _ids(p.member_ids)
+    title = p.title or "Sinh hoạt chi bộ"
+    starts = str(p.starts_at) if p.starts_at else ""
+    link = {"meeting_id": p.meeting_id}
+    when = _local_time(p.starts_at) if p.starts_at else ""
     personal.notify(
         conn,
         members,
@@ -146,9 +125,9 @@ def _meeting_announced(conn: Connection, event: Event) -> None:
         f"Thông báo họp: {title}",
         f"Thời gian: {when}" if when else "",
         link,
-        f"meeting_announced:{meeting_id}:{starts}",
+        f"meeting_announced:{p.meeting_id}:{starts}",
     )
-    docs = _ids(p, "document_ids")
+    docs = _ids(p.document_ids)
     if docs:
         digest = hashlib.sha256(",".join(sorted(docs)).encode()).hexdigest()[:16]
         personal.notify(
@@ -158,87 +137,76 @@ def _meeting_announced(conn: Connection, event: Event) -> None:
             f"Tài liệu trước buổi họp: {title}",
             f"{len(docs)} tài liệu cần đọc trước buổi họp",
             {**link, "document_ids": docs},
-            f"meeting_documents:{meeting_id}:{digest}",
+            f"meeting_documents:{p.meeting_id}:{digest}",
         )
 
 
-def _poll_opened(conn: Connection, event: Event) -> None:
-    p = event.payload
-    poll_id = _s(p, "poll_id") or event.key
+def _poll_opened(conn: Connection, p: PollOpened) -> None:
     personal.notify(
         conn,
-        _ids(p, "eligible_member_ids"),
+        _ids(p.eligible_member_ids),
         "poll_opened",
         "Mở biểu quyết",
-        _s(p, "question"),
-        {"meeting_id": _s(p, "meeting_id"), "poll_id": poll_id},
-        f"poll_opened:{poll_id}",
+        p.question,
+        {"meeting_id": p.meeting_id, "poll_id": p.poll_id},
+        f"poll_opened:{p.poll_id}",
     )
 
 
-def _resolution(conn: Connection, event: Event) -> None:
-    p = event.payload
-    meeting_id = _s(p, "meeting_id") or event.key
+def _resolution(conn: Connection, p: ResolutionPublished) -> None:
     personal.notify(
         conn,
-        _ids(p, "member_ids"),
+        _ids(p.member_ids),
         "resolution_published",
-        f"Nghị quyết: {_s(p, 'title')}",
+        f"Nghị quyết: {p.title}",
         "",
-        {"meeting_id": meeting_id},
-        f"resolution_published:{meeting_id}",
+        {"meeting_id": p.meeting_id},
+        f"resolution_published:{p.meeting_id}",
     )
 
 
-def _task_assigned(conn: Connection, event: Event) -> None:
-    p = event.payload
-    task_id = _s(p, "task_id") or event.key
-    due = _s(p, "due_on")
+def _task_assigned(conn: Connection, p: TaskAssigned) -> None:
     personal.notify(
         conn,
-        _ids(p, "assignee_member_ids"),
+        _ids(p.assignee_member_ids),
         "task_assigned",
-        f"Nhiệm vụ: {_s(p, 'title')}",
-        f"Hạn: {due}" if due else "",
-        {"meeting_id": _s(p, "meeting_id"), "task_id": task_id},
-        f"task_assigned:{task_id}",
+        f"Nhiệm vụ: {p.title}",
+        f"Hạn: {p.due_on}" if p.due_on else "",
+        {"meeting_id": p.meeting_id, "task_id": p.task_id},
+        f"task_assigned:{p.task_id}",
     )
 
 
-def _task_due(conn: Connection, event: Event) -> None:
-    p = event.payload
-    task_id = _s(p, "task_id") or event.key
-    due = _s(p, "due_on")
+def _task_due(conn: Connection, p: TaskDueSoon) -> None:
     personal.notify(
         conn,
-        _ids(p, "assignee_member_ids"),
+        _ids(p.assignee_member_ids),
         "task_due_soon",
-        f"Sắp đến hạn: {_s(p, 'title')}",
-        f"Hạn: {due}" if due else "",
-        {"task_id": task_id},
-        f"task_due_soon:{task_id}:{due}",
+        f"Sắp đến hạn: {p.title}",
+        f"Hạn: {p.due_on}" if p.due_on else "",
+        {"task_id": p.task_id},
+        f"task_due_soon:{p.task_id}:{p.due_on}",
     )
 
 
-def _member_moved(conn: Connection, event: Event) -> None:
-    inbox.forget(conn, _s(event.payload, "member_id") or event.key)
+def _member_moved(conn: Connection, p: MemberTransferred | MemberDeactivated) -> None:
+    inbox.forget(conn, p.member_id)
 
 
-HANDLERS: dict[str, Callable[[Connection, Event], None]] = {
-    "documents.document.published": _document_published,
-    "documents.document.version_added": _document_version,
-    "meetings.meeting.announced": _meeting_announced,
-    "meetings.poll.opened": _poll_opened,
-    "meetings.resolution.published": _resolution,
-    "meetings.task.assigned": _task_assigned,
-    "meetings.task.due_soon": _task_due,
-    "identity.member.transferred": _member_moved,
-    "identity.member.deactivated": _member_moved,
-}
-
-
-# Unknown topics are skipped (producers may add topics freely); a malformed event is skipped.
-handle = dispatch(HANDLERS)
+# Other topics are skipped (producers may add topics freely); a malformed event is skipped.
+handle = Subscriptions(
+    "notifications",
+    On(DocumentPublished, _document_published),
+    On(DocumentVersionAdded, _document_version),
+    On(MeetingAnnounced, _meeting_announced),
+    On(PollOpened, _poll_opened),
+    On(ResolutionPublished, _resolution),
+    On(TaskAssigned, _task_assigned),
+    On(TaskDueSoon, _task_due),
+    On(MemberTransferred, _member_moved),
+    On(MemberDeactivated, _member_moved),
+)
+TOPICS = handle.sources()
 
 
 def consumer(db: Database, source: str, fetch: Fetch) -> EventConsumer:

@@ -39,6 +39,7 @@ from services.core.outbox import emit
 from services.core.paging import counted_page
 from services.notifications import personal
 from services.notifications.units import member_of, path_ids, path_of, subtree_range
+from sotay.events.v1.notifications_events_pb2 import FeedbackAnswered, FeedbackEscalated, FeedbackReceived
 
 STATUSES = ("received", "in_progress", "answered", "closed")
 OPEN = ("received", "in_progress")
@@ -193,7 +194,7 @@ def submit(
         },
     )
     _event(conn, fid, "received", principal.account_id, uid, "", now)
-    emit(conn, "notifications.feedback.received", fid, {"feedback_id": fid, "unit_id": uid, "at": now})
+    emit(conn, fid, FeedbackReceived(feedback_id=fid, unit_id=uid, at=now))
     if idempotency_key:
         idempotency.remember(conn, scope, idempotency_key, fid)
     return get(conn, fid)
@@ -275,7 +276,7 @@ def answer(
             sa.text("INSERT INTO idempotency (key, result_id, created_at) VALUES (:k, :r, :now)"),
             {"k": key, "r": row.id, "now": now},
         )
-    emit(conn, "notifications.feedback.answered", row.id, {"feedback_id": row.id, "unit_id": row.unit_id, "at": now})
+    emit(conn, row.id, FeedbackAnswered(feedback_id=row.id, unit_id=row.unit_id, at=now))
     return get(conn, row.id)
 
 
@@ -362,12 +363,7 @@ def _move_up(conn: Connection, row: Row[Any], actor: str | None, note: str, at: 
         f"feedback_escalated:{row.id}:{row.escalations + 1}",
         at,
     )
-    emit(
-        conn,
-        "notifications.feedback.escalated",
-        row.id,
-        {"feedback_id": row.id, "from_unit_id": chain[-1], "to_unit_id": parent, "at": at},
-    )
+    emit(conn, row.id, FeedbackEscalated(feedback_id=row.id, from_unit_id=chain[-1], to_unit_id=parent, at=at))
 
 
 def _require_open(row: Row[Any]) -> None:

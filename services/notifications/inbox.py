@@ -47,6 +47,7 @@ from services.notifications.convert import inbox_item
 from services.notifications.units import member_of, path_ids
 from services.notifications.visible import VERSION_SQL as _VERSION_SQL
 from services.notifications.visible import Entry, Key, VisibleBulletins, sort_key
+from sotay.events.v1.notifications_events_pb2 import BulletinRead
 from sotay.notifications.v1 import notifications_pb2 as pb
 
 FILTERS = ("all", "unread", "bulletins", "personal", "history")
@@ -260,12 +261,9 @@ def mark_bulletins(conn: Connection, principal: Principal, ids: list[str], now: 
     return len(read)
 
 
-READ_TOPIC = "notifications.bulletin.read"
-
-
 def emit_read(conn: Connection, member_id: str, bulletin_ids: list[str], now: float) -> None:
     """For the reports' read rates (issue 15): which bulletins a member read, once each."""
-    emit(conn, READ_TOPIC, member_id, {"member_id": member_id, "bulletin_ids": bulletin_ids, "at": now})
+    emit(conn, member_id, BulletinRead(member_id=member_id, bulletin_ids=bulletin_ids, at=now))
 
 
 def mark_notifications(conn: Connection, principal: Principal, ids: list[str], now: float) -> int:

@@ -3,11 +3,11 @@
   identity       units (created, renamed, moved, deactivated); members (created, updated,
                  transferred, deactivated, imported: unit, status, gender, exemption, active);
                  account activity (`identity.account.active`: one event per member and day)
-  meetings       `meetings.meeting.held`, `meetings.task.state`: the latest snapshot of each
+  meetings       held meetings and task states: the latest snapshot of each
   documents      documents published (publisher, category, day); study marks
   notifications  feedback received, answered, escalated; bulletins (created, withdrawn) and reads
 
-`<source>.facts.*` events are the producers' snapshot of what they hold (`report-facts`, the
+The `*Facts` events (`<source>.facts.*`) are the producers' snapshot of what they hold (`report-facts`, the
 backfill of an installation upgraded from before the reports: docs/reports.md); they go through
 the same upserts as the events they stand for.
 
@@ -23,31 +23,58 @@ from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
+from google.protobuf.message import Message
 from sqlalchemy.engine import Connection
 
 from services.core.days import day_of
 from services.core.db import Database
-from services.core.outbox import Event, EventConsumer, Fetch, dispatch, run_consumers
+from services.core.events import On, Subscriptions, snapshot_items
+from services.core.outbox import EventConsumer, Fetch, run_consumers
+from sotay.events.v1.documents_events_pb2 import DocumentFacts, DocumentPublished, StudyFacts, StudyMarked
+from sotay.events.v1.identity_events_pb2 import (
+    AccountActive,
+    AccountActivity,
+    ActivityFacts,
+    Member,
+    MemberCreated,
+    MemberDeactivated,
+    MemberFacts,
+    MembersImported,
+    MemberTransferred,
+    MemberUpdated,
+    Unit,
+    UnitCreated,
+    UnitDeactivated,
+    UnitFacts,
+    UnitMoved,
+    UnitRenamed,
+)
+from sotay.events.v1.meetings_events_pb2 import HeldFacts, MeetingHeld, TaskFacts, TaskState
+from sotay.events.v1.notifications_events_pb2 import (
+    Bulletin,
+    BulletinCreated,
+    BulletinFacts,
+    BulletinRead,
+    BulletinWithdrawn,
+    Feedback,
+    FeedbackAnswered,
+    FeedbackEscalated,
+    FeedbackFacts,
+    FeedbackReceived,
+    ReadFacts,
+)
 
-TOPICS = {
-    "identity": ["identity.unit.", "identity.member.", "identity.members.imported", "identity.account.active",
-                 "identity.facts."],
-    "meetings": ["meetings.meeting.held", "meetings.task.state", "meetings.facts."],
-    "documents": ["documents.document.published", "documents.study.marked", "documents.facts."],
-    "notifications": ["notifications.feedback.", "notifications.bulletin.", "notifications.facts."],
-}
 
-
-def _s(p: dict[str, Any], key: str) -> str:
-    value = p.get(key)
-    return "" if value is None else str(value)
-
-
-def _required(p: dict[str, Any], key: str) -> str:
-    value = _s(p, key)
+def _required(value: str, name: str) -> str:
     if not value:
-        raise ValueError(f"{key} is missing")
+        raise ValueError(f"{name} is missing")
     return value
+
+
+def _day(at: float, name: str) -> str:
+    if not at:
+        raise ValueError(f"{name} is missing")
+    return day_of(at)
 
 
 def _run(conn: Connection, sql: str, params: dict[str, Any]) -> int:
@@ -57,39 +84,36 @@ def _run(conn: Connection, sql: str, params: dict[str, Any]) -> int:
 # ---------- identity: units ----------
 
 
-def _unit_created(conn: Connection, event: Event) -> None:
-    p = event.payload
-    uid = _required(p, "unit_id")
-    parent = _s(p, "parent_id")
-    if parent:
-        parent_path = conn.execute(sa.text("SELECT path FROM units WHERE id = :id"), {"id": parent}).scalar()
+def _unit_created(conn: Connection, p: UnitCreated) -> None:
+    uid = _required(p.unit_id, "unit_id")
+    if p.parent_id:
+        parent_path = conn.execute(sa.text("SELECT path FROM units WHERE id = :id"), {"id": p.parent_id}).scalar()
         if parent_path is None:
-            raise ValueError(f"parent unit {parent} is unknown")
+            raise ValueError(f"parent unit {p.parent_id} is unknown")
     else:
         parent_path = "/"
     _run(
         conn,
         "INSERT INTO units (id, parent_id, path, name, kind, active) VALUES (:id, :p, :path, :n, :k, TRUE) "
         "ON CONFLICT (id) DO NOTHING",
-        {"id": uid, "p": parent or None, "path": f"{parent_path}{uid}/", "n": _s(p, "name"), "k": _s(p, "kind")},
+        {"id": uid, "p": p.parent_id or None, "path": f"{parent_path}{uid}/", "n": p.name, "k": p.kind},
     )
 
 
-def _unit_renamed(conn: Connection, event: Event) -> None:
-    p = event.payload
-    _run(conn, "UPDATE units SET name = :n WHERE id = :id", {"n": _required(p, "name"), "id": _required(p, "unit_id")})
+def _unit_renamed(conn: Connection, p: UnitRenamed) -> None:
+    _run(conn, "UPDATE units SET name = :n WHERE id = :id",
+         {"n": _required(p.name, "name"), "id": _required(p.unit_id, "unit_id")})
 
 
-def _unit_deactivated(conn: Connection, event: Event) -> None:
-    path = _path(conn, _required(event.payload, "unit_id"))
+def _unit_deactivated(conn: Connection, p: UnitDeactivated) -> None:
+    path = _path(conn, _required(p.unit_id, "unit_id"))
     _run(conn, "UPDATE units SET active = FALSE WHERE path >= :lo AND path < :hi", subtree_range(path))
 
 
-def _unit_moved(conn: Connection, event: Event) -> None:
-    p = event.payload
-    uid = _required(p, "unit_id")
-    ancestors = p["ancestor_ids"]
-    if not isinstance(ancestors, list) or not ancestors:
+def _unit_moved(conn: Connection, p: UnitMoved) -> None:
+    uid = _required(p.unit_id, "unit_id")
+    ancestors = list(p.ancestor_ids)
+    if not ancestors:
         raise ValueError("ancestor_ids is missing")
     old = _path(conn, uid)
     new = "/" + "".join(f"{a}/" for a in ancestors) + f"{uid}/"
@@ -98,7 +122,7 @@ def _unit_moved(conn: Connection, event: Event) -> None:
         "UPDATE units SET path = :new || substr(path, :cut) WHERE path >= :lo AND path < :hi",
         {"new": new, "cut": len(old) + 1, **subtree_range(old)},
     )
-    _run(conn, "UPDATE units SET parent_id = :p WHERE id = :id", {"p": str(ancestors[-1]), "id": uid})
+    _run(conn, "UPDATE units SET parent_id = :p WHERE id = :id", {"p": ancestors[-1], "id": uid})
 
 
 def _path(conn: Connection, unit_id: str) -> str:
@@ -121,27 +145,27 @@ MEMBER_UPSERT = (
     "status = excluded.status, gender = excluded.gender, exempt = excluded.exempt, active = excluded.active"
 )
 
+# The messages carrying a member's facts (the fields of identity_events.Member).
+MemberLike = Member | MemberCreated | MemberUpdated | MemberTransferred | MemberDeactivated
 
-def _member_params(p: dict[str, Any]) -> dict[str, Any]:
+
+def _member_params(m: MemberLike) -> dict[str, Any]:
     return {
-        "id": _required(p, "member_id"),
-        "u": _required(p, "unit_id"),
-        "s": _required(p, "status"),
-        "g": _s(p, "gender") or "other",
-        "e": bool(p.get("exempt")),
-        "a": bool(p.get("active", True)),
+        "id": _required(m.member_id, "member_id"),
+        "u": _required(m.unit_id, "unit_id"),
+        "s": _required(m.status, "status"),
+        "g": m.gender or "other",
+        "e": m.exempt,
+        "a": m.active,
     }
 
 
-def _member(conn: Connection, event: Event) -> None:
-    _run(conn, MEMBER_UPSERT, _member_params(event.payload))
+def _member(conn: Connection, m: MemberLike) -> None:
+    _run(conn, MEMBER_UPSERT, _member_params(m))
 
 
-def _members_imported(conn: Connection, event: Event) -> None:
-    found = event.payload.get("members") or []
-    if not isinstance(found, list):
-        raise ValueError("members is not a list")
-    rows = [_member_params(m) for m in found if isinstance(m, dict)]
+def _members(conn: Connection, p: MembersImported | MemberFacts) -> None:
+    rows = [_member_params(m) for m in p.members]
     if rows:
         conn.execute(sa.text(MEMBER_UPSERT), rows)
 
@@ -153,8 +177,8 @@ def day_bit(day: str) -> tuple[str, int]:
     return day[:7], 1 << (int(day[8:10]) - 1)
 
 
-def _account_active(conn: Connection, event: Event) -> None:
-    _active_on(conn, _required(event.payload, "member_id"), _required(event.payload, "day"))
+def _account_active(conn: Connection, p: AccountActive) -> None:
+    _active_on(conn, _required(p.member_id, "member_id"), _required(p.day, "day"))
 
 
 def _active_on(conn: Connection, member_id: str, day: str) -> None:
@@ -175,11 +199,7 @@ def _active_on(conn: Connection, member_id: str, day: str) -> None:
 # ---------- meetings ----------
 
 
-def _meeting_held(conn: Connection, event: Event) -> None:
-    _held(conn, event.payload)
-
-
-def _held(conn: Connection, p: dict[str, Any]) -> None:
+def _held(conn: Connection, p: MeetingHeld) -> None:
     _run(
         conn,
         "INSERT INTO meetings (id, cell_unit_id, kind, month, day, part1, part2, part3, attended, expected, "
@@ -189,18 +209,18 @@ def _held(conn: Connection, p: dict[str, Any]) -> None:
         "part3 = excluded.part3, attended = excluded.attended, expected = excluded.expected, "
         "rating = excluded.rating, updated_at = excluded.updated_at WHERE meetings.updated_at <= excluded.updated_at",
         {
-            "id": _required(p, "meeting_id"),
-            "c": _required(p, "cell_unit_id"),
-            "k": _s(p, "kind"),
-            "month": _required(p, "month"),
-            "day": day_of(float(p["starts_at"])),
-            "p1": bool(p.get("part1")),
-            "p2": bool(p.get("part2")),
-            "p3": bool(p.get("part3")),
-            "att": int(p.get("attended") or 0),
-            "exp": int(p.get("expected") or 0),
-            "r": _s(p, "rating"),
-            "at": float(p.get("at") or 0),
+            "id": _required(p.meeting_id, "meeting_id"),
+            "c": _required(p.cell_unit_id, "cell_unit_id"),
+            "k": p.kind,
+            "month": _required(p.month, "month"),
+            "day": _day(p.starts_at, "starts_at"),
+            "p1": p.part1,
+            "p2": p.part2,
+            "p3": p.part3,
+            "att": p.attended,
+            "exp": p.expected,
+            "r": p.rating,
+            "at": p.at,
         },
     )
 
@@ -208,222 +228,192 @@ def _held(conn: Connection, p: dict[str, Any]) -> None:
 # ---------- documents ----------
 
 
-def _document_published(conn: Connection, event: Event) -> None:
-    _published(conn, {"document_id": event.key, **event.payload})
-
-
-def _published(conn: Connection, p: dict[str, Any]) -> None:
+def _published(conn: Connection, p: DocumentPublished) -> None:
     _run(
         conn,
         "INSERT INTO documents (id, publisher_unit_id, category, doc_type, day) VALUES (:id, :u, :c, :t, :d) "
         "ON CONFLICT (id) DO NOTHING",
         {
-            "id": _required(p, "document_id"),
-            "u": _required(p, "publisher_unit_id"),
-            "c": _s(p, "category"),
-            "t": _s(p, "doc_type"),
-            "d": day_of(float(p["published_at"])),
+            "id": _required(p.document_id, "document_id"),
+            "u": _required(p.publisher_unit_id, "publisher_unit_id"),
+            "c": p.category,
+            "t": p.doc_type,
+            "d": _day(p.published_at, "published_at"),
         },
     )
 
 
-def _studied(conn: Connection, event: Event) -> None:
-    _study_mark(conn, event.payload)
-
-
-def _study_mark(conn: Connection, p: dict[str, Any]) -> None:
+def _study_mark(conn: Connection, p: StudyMarked) -> None:
     _run(
         conn,
         "INSERT INTO study_marks (document_id, member_id, day) VALUES (:d, :m, :day) "
         "ON CONFLICT (document_id, member_id) DO NOTHING",
-        {"d": _required(p, "document_id"), "m": _required(p, "member_id"), "day": day_of(float(p["at"]))},
+        {"d": _required(p.document_id, "document_id"), "m": _required(p.member_id, "member_id"),
+         "day": _day(p.at, "at")},
     )
 
 
 # ---------- notifications: feedback ----------
 
 
-def _feedback_received(conn: Connection, event: Event) -> None:
-    _received(conn, event.payload)
-
-
-def _received(conn: Connection, p: dict[str, Any]) -> None:
+def _received(conn: Connection, p: FeedbackReceived | Feedback) -> None:
     _run(
         conn,
         "INSERT INTO feedback (id, unit_id, received_on) VALUES (:id, :u, :d) ON CONFLICT (id) DO NOTHING",
-        {"id": _required(p, "feedback_id"), "u": _required(p, "unit_id"), "d": day_of(float(p["at"]))},
+        {"id": _required(p.feedback_id, "feedback_id"), "u": _required(p.unit_id, "unit_id"), "d": _day(p.at, "at")},
     )
 
 
-def _feedback_answered(conn: Connection, event: Event) -> None:
-    _answered(conn, event.payload)
-
-
-def _answered(conn: Connection, p: dict[str, Any]) -> None:
+def _answered(conn: Connection, feedback_id: str, unit_id: str, at: float) -> None:
     _run(
         conn,
         "UPDATE feedback SET answered_on = :d, answered_by_unit_id = :u WHERE id = :id AND answered_on IS NULL",
-        {"id": _required(p, "feedback_id"), "u": _required(p, "unit_id"), "d": day_of(float(p["at"]))},
+        {"id": _required(feedback_id, "feedback_id"), "u": _required(unit_id, "unit_id"), "d": _day(at, "at")},
     )
 
 
-def _feedback_escalated(conn: Connection, event: Event) -> None:
-    _escalated(conn, event.payload)
-
-
-def _escalated(conn: Connection, p: dict[str, Any]) -> None:
+def _escalated(conn: Connection, feedback_id: str, from_unit_id: str, at: float) -> None:
     _run(
         conn,
         "INSERT INTO feedback_escalations (feedback_id, from_unit_id, day) VALUES (:id, :u, :d) "
         "ON CONFLICT (feedback_id, from_unit_id) DO NOTHING",
-        {"id": _required(p, "feedback_id"), "u": _required(p, "from_unit_id"), "d": day_of(float(p["at"]))},
+        {"id": _required(feedback_id, "feedback_id"), "u": _required(from_unit_id, "from_unit_id"),
+         "d": _day(at, "at")},
     )
+
+
+def _feedback_answered(conn: Connection, p: FeedbackAnswered) -> None:
+    _answered(conn, p.feedback_id, p.unit_id, p.at)
+
+
+def _feedback_escalated(conn: Connection, p: FeedbackEscalated) -> None:
+    _escalated(conn, p.feedback_id, p.from_unit_id, p.at)
 
 
 # ---------- notifications: bulletins ----------
 
 
-def _bulletin(conn: Connection, p: dict[str, Any]) -> None:
-    bid = _required(p, "bulletin_id")
-    audience = p.get("audience_unit_ids") or []
-    if not isinstance(audience, list):
-        raise ValueError("audience_unit_ids is not a list")
+def _bulletin(conn: Connection, p: BulletinCreated | Bulletin) -> None:
+    bid = _required(p.bulletin_id, "bulletin_id")
     _run(
         conn,
         "INSERT INTO bulletins (id, publisher_unit_id, kind, day, withdrawn) VALUES (:id, :u, :k, :d, :w) "
         "ON CONFLICT (id) DO UPDATE SET withdrawn = excluded.withdrawn OR bulletins.withdrawn",
-        {"id": bid, "u": _required(p, "publisher_unit_id"), "k": _s(p, "kind"), "d": day_of(float(p["publish_at"])),
-         "w": bool(p.get("withdrawn"))},
+        {"id": bid, "u": _required(p.publisher_unit_id, "publisher_unit_id"), "k": p.kind,
+         "d": _day(p.publish_at, "publish_at"), "w": isinstance(p, Bulletin) and p.withdrawn},
     )
-    rows = [{"b": bid, "u": str(u)} for u in audience]
+    rows = [{"b": bid, "u": u} for u in p.audience_unit_ids]
     if rows:
         conn.execute(sa.text("INSERT INTO bulletin_audience (bulletin_id, unit_id) VALUES (:b, :u) "
                              "ON CONFLICT (bulletin_id, unit_id) DO NOTHING"), rows)
 
 
-def _bulletin_created(conn: Connection, event: Event) -> None:
-    _bulletin(conn, event.payload)
+def _bulletin_withdrawn(conn: Connection, p: BulletinWithdrawn) -> None:
+    _run(conn, "UPDATE bulletins SET withdrawn = TRUE WHERE id = :id", {"id": _required(p.bulletin_id, "bulletin_id")})
 
 
-def _bulletin_withdrawn(conn: Connection, event: Event) -> None:
-    _run(conn, "UPDATE bulletins SET withdrawn = TRUE WHERE id = :id", {"id": _required(event.payload, "bulletin_id")})
-
-
-def _reads(conn: Connection, p: dict[str, Any]) -> None:
-    member_id, found = _required(p, "member_id"), p.get("bulletin_ids") or []
-    if not isinstance(found, list):
-        raise ValueError("bulletin_ids is not a list")
-    rows = [{"b": str(b), "m": member_id} for b in found]
+def _reads(conn: Connection, p: BulletinRead) -> None:
+    member_id = _required(p.member_id, "member_id")
+    rows = [{"b": b, "m": member_id} for b in p.bulletin_ids]
     if rows:
         conn.execute(sa.text("INSERT INTO bulletin_reads (bulletin_id, member_id) VALUES (:b, :m) "
                              "ON CONFLICT (bulletin_id, member_id) DO NOTHING"), rows)
 
 
-def _bulletin_read(conn: Connection, event: Event) -> None:
-    _reads(conn, event.payload)
-
-
 # ---------- meetings: tasks ----------
 
 
-def _task(conn: Connection, p: dict[str, Any]) -> None:
+def _task(conn: Connection, p: TaskState) -> None:
     _run(
         conn,
         "INSERT INTO tasks (id, cell_unit_id, due_on, status, done_on, updated_at) "
         "VALUES (:id, :c, :due, :s, :done, :at) ON CONFLICT (id) DO UPDATE SET cell_unit_id = excluded.cell_unit_id, "
         "due_on = excluded.due_on, status = excluded.status, done_on = excluded.done_on, "
         "updated_at = excluded.updated_at WHERE tasks.updated_at <= excluded.updated_at",
-        {"id": _required(p, "task_id"), "c": _required(p, "cell_unit_id"), "due": _required(p, "due_on"),
-         "s": _required(p, "status"), "done": _s(p, "done_on") or None, "at": float(p.get("at") or 0)},
+        {"id": _required(p.task_id, "task_id"), "c": _required(p.cell_unit_id, "cell_unit_id"),
+         "due": _required(p.due_on, "due_on"), "s": _required(p.status, "status"), "done": p.done_on or None,
+         "at": p.at},
     )
-
-
-def _task_state(conn: Connection, event: Event) -> None:
-    _task(conn, event.payload)
 
 
 # ---------- the producers' snapshots (backfill) ----------
 
 
-def _unit_fact(conn: Connection, p: dict[str, Any]) -> None:
+def _unit_fact(conn: Connection, p: Unit) -> None:
     """A unit as it stands (parents come before their children in a snapshot)."""
-    uid, parent = _required(p, "unit_id"), _s(p, "parent_id")
-    parent_path = _path(conn, parent) if parent else "/"
+    uid = _required(p.unit_id, "unit_id")
+    parent_path = _path(conn, p.parent_id) if p.parent_id else "/"
     _run(
         conn,
         "INSERT INTO units (id, parent_id, path, name, kind, active) VALUES (:id, :p, :path, :n, :k, :a) "
         "ON CONFLICT (id) DO UPDATE SET parent_id = excluded.parent_id, path = excluded.path, "
         "name = excluded.name, kind = excluded.kind, active = excluded.active",
-        {"id": uid, "p": parent or None, "path": f"{parent_path}{uid}/", "n": _s(p, "name"), "k": _s(p, "kind"),
-         "a": bool(p.get("active", True))},
+        {"id": uid, "p": p.parent_id or None, "path": f"{parent_path}{uid}/", "n": p.name, "k": p.kind,
+         "a": p.active},
     )
 
 
-def _activity_fact(conn: Connection, p: dict[str, Any]) -> None:
+def _activity_fact(conn: Connection, p: AccountActivity) -> None:
     """An account's two dates: the days identity still knows it was active on."""
-    member_id = _required(p, "member_id")
-    for key in ("activated_on", "last_active_on"):
-        if day := _s(p, key):
+    member_id = _required(p.member_id, "member_id")
+    for day in (p.activated_on, p.last_active_on):
+        if day:
             _active_on(conn, member_id, day)
 
 
-def _feedback_fact(conn: Connection, p: dict[str, Any]) -> None:
+def _feedback_fact(conn: Connection, p: Feedback) -> None:
     _received(conn, p)
-    if p.get("answered_at"):
-        _answered(conn, {"feedback_id": p["feedback_id"], "unit_id": p.get("answered_by_unit_id"),
-                         "at": p["answered_at"]})
-    for step in p.get("escalations") or []:
-        _escalated(conn, {"feedback_id": p["feedback_id"], **step})
+    if p.answered_at:
+        _answered(conn, p.feedback_id, p.answered_by_unit_id, p.answered_at)
+    for step in p.escalations:
+        _escalated(conn, p.feedback_id, step.from_unit_id, step.at)
 
 
-def _each(apply: Callable[[Connection, dict[str, Any]], None], key: str) -> Callable[[Connection, Event], None]:
-    """A handler of a snapshot event: `apply` to each item of the payload's list `key`."""
+def _each(apply: Callable[[Connection, Any], None]) -> Callable[[Connection, Message], None]:
+    """A handler of a snapshot event: `apply` to each of its items."""
 
-    def handler(conn: Connection, event: Event) -> None:
-        found = event.payload.get(key)
-        if not isinstance(found, list):
-            raise ValueError(f"{key} is not a list")
-        for item in found:
-            if isinstance(item, dict):
-                apply(conn, item)
+    def handler(conn: Connection, snapshot: Message) -> None:
+        for item in snapshot_items(snapshot):
+            apply(conn, item)
 
     return handler
 
 
-HANDLERS: dict[str, Callable[[Connection, Event], None]] = {
-    "identity.unit.created": _unit_created,
-    "identity.unit.renamed": _unit_renamed,
-    "identity.unit.moved": _unit_moved,
-    "identity.unit.deactivated": _unit_deactivated,
-    "identity.member.created": _member,
-    "identity.member.updated": _member,
-    "identity.member.transferred": _member,
-    "identity.member.deactivated": _member,
-    "identity.members.imported": _members_imported,
-    "identity.account.active": _account_active,
-    "meetings.meeting.held": _meeting_held,
-    "meetings.task.state": _task_state,
-    "documents.document.published": _document_published,
-    "documents.study.marked": _studied,
-    "notifications.feedback.received": _feedback_received,
-    "notifications.feedback.answered": _feedback_answered,
-    "notifications.feedback.escalated": _feedback_escalated,
-    "notifications.bulletin.created": _bulletin_created,
-    "notifications.bulletin.withdrawn": _bulletin_withdrawn,
-    "notifications.bulletin.read": _bulletin_read,
-    "identity.facts.units": _each(_unit_fact, "units"),
-    "identity.facts.members": _members_imported,
-    "identity.facts.activity": _each(_activity_fact, "accounts"),
-    "meetings.facts.held": _each(_held, "meetings"),
-    "meetings.facts.tasks": _each(_task, "tasks"),
-    "documents.facts.documents": _each(_published, "documents"),
-    "documents.facts.study": _each(_study_mark, "marks"),
-    "notifications.facts.feedback": _each(_feedback_fact, "feedback"),
-    "notifications.facts.bulletins": _each(_bulletin, "bulletins"),
-    "notifications.facts.reads": _each(_reads, "reads"),
-}
-
-handle = dispatch(HANDLERS)
+handle = Subscriptions(
+    "reports",
+    On(UnitCreated, _unit_created),
+    On(UnitRenamed, _unit_renamed),
+    On(UnitMoved, _unit_moved),
+    On(UnitDeactivated, _unit_deactivated),
+    On(MemberCreated, _member),
+    On(MemberUpdated, _member),
+    On(MemberTransferred, _member),
+    On(MemberDeactivated, _member),
+    On(MembersImported, _members),
+    On(AccountActive, _account_active),
+    On(MeetingHeld, _held),
+    On(TaskState, _task),
+    On(DocumentPublished, _published),
+    On(StudyMarked, _study_mark),
+    On(FeedbackReceived, _received),
+    On(FeedbackAnswered, _feedback_answered),
+    On(FeedbackEscalated, _feedback_escalated),
+    On(BulletinCreated, _bulletin),
+    On(BulletinWithdrawn, _bulletin_withdrawn),
+    On(BulletinRead, _reads),
+    On(UnitFacts, _each(_unit_fact)),
+    On(MemberFacts, _members),
+    On(ActivityFacts, _each(_activity_fact)),
+    On(HeldFacts, _each(_held)),
+    On(TaskFacts, _each(_task)),
+    On(DocumentFacts, _each(_published)),
+    On(StudyFacts, _each(_study_mark)),
+    On(FeedbackFacts, _each(_feedback_fact)),
+    On(BulletinFacts, _each(_bulletin)),
+    On(ReadFacts, _each(_reads)),
+)
+# The sources and the topics read from each.
+TOPICS = handle.sources()
 
 
 def consumer(db: Database, source: str, fetch: Fetch) -> EventConsumer:

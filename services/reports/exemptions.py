@@ -12,9 +12,9 @@ from services.core.errors import FailedPrecondition, InvalidArgument
 from services.core.outbox import emit
 from services.reports.consumers import subtree_range
 from services.reports.figures import CELL, Unit
+from sotay.events.v1.reports_events_pb2 import ExemptionSet
 
 MAX_REASON = 500
-TOPIC = "reports.exemption.set"
 
 
 def set_exemption(conn: Connection, cell: Unit, exempt: bool, reason: str, actor: str) -> Any | None:
@@ -27,7 +27,7 @@ def set_exemption(conn: Connection, cell: Unit, exempt: bool, reason: str, actor
     if len(reason) > MAX_REASON:
         raise InvalidArgument("reason_too_long", f"a reason has at most {MAX_REASON} characters", field="reason")
     conn.execute(sa.text("DELETE FROM rollout_exemptions WHERE unit_id = :u"), {"u": cell.id})
-    emit(conn, TOPIC, cell.id, {"unit_id": cell.id, "exempt": exempt, "reason": reason})
+    emit(conn, cell.id, ExemptionSet(unit_id=cell.id, exempt=exempt, reason=reason))
     if not exempt:
         return None
     conn.execute(

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from services.core.db import Database, PoolSettings
 from services.core.outbox import emit, ensure_epoch, read_events, relay_once
 from services.identity.migrations import MIGRATIONS
+from sotay.events.v1.identity_events_pb2 import UnitRenamed
 from tests.conftest import IN_CI, need_backing
 from tests.support.processes import free_port
 
@@ -90,7 +91,7 @@ def test_the_services_database_code_works_in_transaction_pooling(bouncer: str) -
                 try:
                     with db.write() as conn:
                         db.lock(conn, "test")
-                        emit(conn, "test.thing", f"{n}-{i}", {"n": n, "i": i})
+                        emit(conn, f"{n}-{i}", UnitRenamed(unit_id=f"{n}-{i}", name="test"))
                     with db.read() as conn:
                         key = {"k": f"{n}-{i}"}
                         conn.execute(sa.text("SELECT count(*) FROM outbox WHERE key = :k"), key).scalar_one()

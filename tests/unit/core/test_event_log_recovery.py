@@ -27,6 +27,7 @@ from services.core.outbox import (
     rewind_point,
 )
 from services.core.server import RunningServer, start_server
+from sotay.events.v1.documents_events_pb2 import IndexRefresh
 
 SCHEMA = [
     Migration(1, "outbox and a table", (*OUTBOX_STATEMENTS, "CREATE TABLE things (id TEXT PRIMARY KEY)")),
@@ -44,7 +45,7 @@ def source(database: Database) -> Database:
 def produce(db: Database, *names: str) -> None:
     with db.write() as conn:
         for name in names:
-            emit(conn, "test.thing.created", name, {"id": name})
+            emit(conn, name, IndexRefresh(document_id=name))
     relay_once(db, "test")
 
 
@@ -58,7 +59,7 @@ def applied(db: Database) -> list[str]:
 
 
 def insert_thing(conn: sa.Connection, event: Event) -> None:
-    conn.execute(sa.text("INSERT INTO things VALUES (:id)"), {"id": event.payload["id"]})
+    conn.execute(sa.text("INSERT INTO things VALUES (:id)"), {"id": event.payload["document_id"]})
 
 
 def rewind_to(db: Database, seq: int) -> None:

@@ -22,6 +22,7 @@ from services.core.outbox import (
     relay_once,
 )
 from services.core.server import start_server
+from sotay.events.v1.documents_events_pb2 import DocumentPublished, DocumentVersionAdded, IndexRefresh
 
 SCHEMA = [
     Migration(1, "outbox and a table", (*OUTBOX_STATEMENTS, "CREATE TABLE things (id TEXT PRIMARY KEY)")),
@@ -43,32 +44,33 @@ def numbered(db: Database) -> list[Event]:
 def test_event_commits_or_rolls_back_with_the_change(db: Database) -> None:
     with db.write() as conn:
         conn.execute(sa.text("INSERT INTO things VALUES ('a')"))
-        emit(conn, "test.thing.created", "a", {"id": "a"})
+        emit(conn, "a", IndexRefresh(document_id="a"))
     with pytest.raises(RuntimeError), db.write() as conn:
         conn.execute(sa.text("INSERT INTO things VALUES ('b')"))
-        emit(conn, "test.thing.created", "b", {"id": "b"})
+        emit(conn, "b", IndexRefresh(document_id="b"))
         raise RuntimeError("the change fails after the event was written")
     assert numbered(db) == []  # nothing is visible before the relay numbers it
     assert relay_once(db, "test") == 1
-    assert [(e.seq, e.key, e.payload) for e in numbered(db)] == [(1, "a", {"id": "a"})]
+    assert [(e.seq, e.topic, e.key, e.payload) for e in numbered(db)] == [
+        (1, "documents.index.refresh", "a", {"document_id": "a"})]
 
 
 def test_relay_numbers_in_commit_order_and_never_twice(db: Database) -> None:
     for i in range(5):
         with db.write() as conn:
-            emit(conn, "test.n", str(i), {"i": i})
+            emit(conn, str(i), DocumentVersionAdded(version=i))
     assert relay_once(db, "test", batch=3) == 3
     assert relay_once(db, "test", batch=3) == 2
     assert relay_once(db, "test") == 0
     events = numbered(db)
     assert [e.seq for e in events] == [1, 2, 3, 4, 5]
-    assert [e.payload["i"] for e in events] == [0, 1, 2, 3, 4]
+    assert [e.payload["version"] for e in events] == [0, 1, 2, 3, 4]
 
 
 def test_concurrent_relays_give_unique_gapless_numbers(db: Database) -> None:
     for i in range(200):
         with db.write() as conn:
-            emit(conn, "test.n", str(i), {"i": i})
+            emit(conn, str(i), DocumentVersionAdded(version=i))
     threads = [threading.Thread(target=lambda: [relay_once(db, "test", batch=7) for _ in range(20)])
                for _ in range(4)]
     for t in threads:
@@ -83,11 +85,11 @@ def test_consumer_applies_each_event_once_across_redelivery(db: Database, make_d
     consumer_db.migrate("consumer", SCHEMA)
     for i in range(3):
         with db.write() as conn:
-            emit(conn, "test.thing.created", str(i), {"id": f"t{i}"})
+            emit(conn, str(i), IndexRefresh(document_id=f"t{i}"))
     relay_once(db, "test")
 
     def apply(conn: sa.Connection, event: Event) -> None:
-        conn.execute(sa.text("INSERT INTO things VALUES (:id)"), {"id": event.payload["id"]})
+        conn.execute(sa.text("INSERT INTO things VALUES (:id)"), {"id": event.payload["document_id"]})
 
     def fetch_everything_again(after: int) -> tuple[list[Event], int]:
         with db.read() as conn:
@@ -106,13 +108,13 @@ def test_failed_handler_leaves_the_cursor_and_retries(db: Database, make_databas
     consumer_db = make_database()
     consumer_db.migrate("consumer", SCHEMA)
     with db.write() as conn:
-        emit(conn, "test.thing.created", "x", {"id": "x"})
+        emit(conn, "x", IndexRefresh(document_id="x"))
     relay_once(db, "test")
     calls = {"n": 0}
 
     def flaky(conn: sa.Connection, event: Event) -> None:
         calls["n"] += 1
-        conn.execute(sa.text("INSERT INTO things VALUES (:id)"), {"id": event.payload["id"]})
+        conn.execute(sa.text("INSERT INTO things VALUES (:id)"), {"id": event.payload["document_id"]})
         if calls["n"] == 1:
             raise ConnectionError("downstream is down")
 
@@ -131,9 +133,9 @@ def test_failed_handler_leaves_the_cursor_and_retries(db: Database, make_databas
 
 def test_event_log_over_grpc_filters_topics(db: Database) -> None:
     with db.write() as conn:
-        emit(conn, "documents.document.published", "d1", {"id": "d1"})
-        emit(conn, "documents.internal.reindexed", "d1", {})
-        emit(conn, "documents.document.published", "d2", {"id": "d2"})
+        emit(conn, "d1", DocumentPublished(document_id="d1"))
+        emit(conn, "d1", IndexRefresh(document_id="d1"))
+        emit(conn, "d2", DocumentPublished(document_id="d2"))
     relay_once(db, "test")
     server = start_server(ServerConfig("test", "127.0.0.1", 0, 0, 4, 0.1), lambda s: [add_event_log(s, db)],
                           None, set())

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from services.core.auth import Principal, TokenVerifier, issue_access_token
 from services.core.errors import Unauthenticated, Unavailable
 from services.core.outbox import Event
-from services.core.revocation import REVOKED_SESSION, TOPIC, RevocationWatcher
+from services.core.revocation import REVOKED_SESSION, TOPICS, RevocationWatcher
 
 KEY = Ed25519PrivateKey.generate()
 PEM = KEY.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -28,7 +28,7 @@ class Log:
 
     def revoke(self, subject: str, version: int) -> None:
         seq = len(self.events) + 1
-        self.events.append(Event(f"e{seq}", seq, TOPIC, "acct", {"subject": subject, "min_version": version}))
+        self.events.append(Event(f"e{seq}", seq, TOPICS[0], "acct", {"subject": subject, "min_version": version}))
 
     def snapshot(self) -> tuple[dict[str, int], int]:
         if self.down:

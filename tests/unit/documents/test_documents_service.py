@@ -259,7 +259,7 @@ def test_a_moved_unit_takes_its_documents_to_the_new_managers(stack: Stack) -> N
     MoveUnit); the `units` worker re-roots the publisher chains of its documents, so commune B's
     editors manage them and commune A's no longer do."""
     from services.core.outbox import relay_once, service_consumer
-    from services.documents import hierarchy, store
+    from services.documents import merges, store
     from sotay.identity.v1 import identity_pb2 as ipb
 
     p, ident = stack.people, stack.identity
@@ -294,7 +294,7 @@ def test_a_moved_unit_takes_its_documents_to_the_new_managers(stack: Stack) -> N
 
     ident.stub.MoveUnit(ipb.MoveUnitRequest(id=grassroots, new_parent_id=p.commune_b), metadata=admin)
     relay_once(ident.db, "identity")
-    consumer = service_consumer(stack.db, "identity", [hierarchy.TOPIC_MOVED], hierarchy.handle)
+    consumer = service_consumer(stack.db, "identity", merges.handle.topics, merges.handle)
     assert consumer.poll_once() == 1
     assert consumer.poll_once() == 0  # applied once
     stack.index_now()

@@ -4,7 +4,7 @@ embedded backends and on PostgreSQL + Elasticsearch."""
 from __future__ import annotations
 
 from services.core.outbox import relay_once, service_consumer
-from services.documents import hierarchy, merges, store
+from services.documents import merges, store
 from sotay.identity.v1 import identity_pb2 as ipb
 from tests.support.documents import docx_bytes
 from tests.unit.documents.conftest import Stack, search, upload
@@ -22,7 +22,7 @@ def test_documents_of_a_merged_commune_follow_it(stack: Stack) -> None:
 
     ident.stub.MergeUnits(ipb.MergeUnitsRequest(source_id=p.commune_a, target_id=p.commune_b), metadata=admin)
     relay_once(ident.db, "identity")
-    consumer = service_consumer(stack.db, "identity", [hierarchy.TOPIC_MOVED, merges.TOPIC_MERGED], merges.handle)
+    consumer = service_consumer(stack.db, "identity", merges.handle.topics, merges.handle)
     assert consumer.poll_once() == 2  # cell A1 moved, then the merge
     assert consumer.poll_once() == 0  # applied once
     stack.index_now()

@@ -21,10 +21,13 @@ import sqlalchemy as sa
 
 from services.core.db import Database
 from services.core.errors import InvalidArgument
+from services.core.events import topic_of
 from services.identity import importer, members, units
 from services.identity.importer import ImportReport, export_members, import_members
 from services.identity.migrations import MIGRATIONS
+from sotay.events.v1.identity_events_pb2 import MembersImported
 
+IMPORTED = topic_of(MembersImported)
 HEADER = list(importer.COLUMNS)
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "member-import-format.md"
 
@@ -179,7 +182,7 @@ def test_csv_import_creates_members_accounts_and_roles(
 
     # one event for the batch, none per row
     assert [e["created"] for e in events(identity_db, "identity.member")] == [3]
-    (event,) = events(identity_db, importer.EVENT_TOPIC)
+    (event,) = events(identity_db, IMPORTED)
     assert event["unit_ids"] == sorted([tree.cell1, tree.cell2])
     assert (event["root_unit_id"], event["actor"]) == (tree.commune, "admin-1")
 
@@ -307,7 +310,7 @@ def test_changed_unit_is_a_transfer_with_history(identity_db: Database, tree: Tr
     assert [tuple(g) for g in grants] == [(binh.account_id, "cell_secretary", tree.cell2)]
     transferred = events(identity_db, "identity.member.transferred")
     assert sorted(e["member_id"] for e in transferred) == sorted([binh.id, dung.id])
-    assert events(identity_db, importer.EVENT_TOPIC)[-1]["transferred"] == 2
+    assert events(identity_db, IMPORTED)[-1]["transferred"] == 2
 
 
 def test_existing_member_outside_the_subtree_or_inactive_is_not_touched(
@@ -476,7 +479,7 @@ def test_failure_mid_batch_leaves_nothing_of_that_batch(
     assert scalar(identity_db, "SELECT COUNT(*) FROM members m LEFT JOIN accounts a ON a.member_id = m.id "
                                "WHERE a.id IS NULL") == 0
     assert scalar(identity_db, "SELECT COUNT(*) FROM role_grants") == 0
-    assert len(events(identity_db, importer.EVENT_TOPIC)) == 1
+    assert len(events(identity_db, IMPORTED)) == 1
 
     monkeypatch.undo()
     report = run(identity_db, tree, csv_file(rows))  # the same file completes the work

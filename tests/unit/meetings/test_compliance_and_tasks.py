@@ -139,4 +139,4 @@ def test_reminders_once_per_task_and_due_date(world: World) -> None:
             {"k": done.id})]
     assert [(s["status"], s["due_on"], s["cell_unit_id"]) for s in states] == [
         ("open", "2026-04-04", cell.id), ("done", "2026-04-04", cell.id)]
-    assert states[0]["done_on"] is None and states[1]["done_on"] == dt.datetime.now(VN).date().isoformat()
+    assert states[0]["done_on"] == "" and states[1]["done_on"] == dt.datetime.now(VN).date().isoformat()

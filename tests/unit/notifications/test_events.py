@@ -23,6 +23,7 @@ from services.core.outbox import (
 )
 from services.core.server import start_server
 from services.notifications import events
+from sotay.events.v1.meetings_events_pb2 import PollClosed, ResolutionPublished
 from sotay.notifications.v1 import notifications_pb2 as pb
 from tests.unit.notifications.conftest import MEMBER_A1, MEMBER_A2, MEMBER_B1, SECRETARY_A1, World
 
@@ -47,7 +48,7 @@ def test_meeting_and_document_events_reach_the_right_inboxes_once(world: World) 
     meeting = "5b0a3c2e-2222-4222-8222-000000000001"
     announced = Event("e1", 1, "meetings.meeting.announced", meeting, {
         "meeting_id": meeting, "cell_unit_id": w.units["cell_a1"], "title": "Sinh hoạt tháng 11",
-        "kind": "regular", "starts_at": "2026-11-20T19:30:00+07:00", "member_ids": a1, "document_ids": [DOC_ID]})
+        "kind": "regular", "starts_at": 1795177800.0, "member_ids": a1, "document_ids": [DOC_ID]})
     task = Event("e2", 2, "meetings.task.assigned", "t1", {
         "task_id": "t1", "meeting_id": meeting, "title": "Vận động quỹ", "due_on": "2026-12-01",
         "assignee_member_ids": [w.members[MEMBER_A1].id]})
@@ -115,10 +116,10 @@ def test_consumer_reads_a_real_event_log_over_grpc(world: World, make_database: 
     source.migrate("meetings", [Migration(1, "outbox", OUTBOX_STATEMENTS), *OUTBOX_MIGRATIONS])
     with source.write() as conn:
         for i in range(3):
-            emit(conn, "meetings.resolution.published", f"m{i}", {
-                "meeting_id": f"m{i}", "cell_unit_id": w.units["cell_b1"], "title": f"Nghị quyết {i}",
-                "member_ids": [w.members[MEMBER_B1].id]})
-        emit(conn, "meetings.attendance.recorded", "m0", {"meeting_id": "m0"})  # not subscribed
+            emit(conn, f"m{i}", ResolutionPublished(
+                meeting_id=f"m{i}", cell_unit_id=w.units["cell_b1"], title=f"Nghị quyết {i}",
+                member_ids=[w.members[MEMBER_B1].id]))
+        emit(conn, "m0", PollClosed(meeting_id="m0"))  # not subscribed
     relay_once(source, "meetings")
 
     def register(server: grpc.Server) -> list[str]:
@@ -131,8 +132,8 @@ def test_consumer_reads_a_real_event_log_over_grpc(world: World, make_database: 
         assert consumer.poll_once() == 3
         assert consumer.cursor() == 4
         with source.write() as conn:
-            emit(conn, "meetings.resolution.published", "m9", {
-                "meeting_id": "m9", "title": "Nghị quyết 9", "member_ids": [w.members[MEMBER_B1].id]})
+            emit(conn, "m9", ResolutionPublished(meeting_id="m9", title="Nghị quyết 9",
+                                                 member_ids=[w.members[MEMBER_B1].id]))
         relay_once(source, "meetings")
         assert consumer.poll_once() == 1
         assert consumer.poll_once() == 0

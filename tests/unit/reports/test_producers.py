@@ -10,9 +10,13 @@ import sqlalchemy as sa
 
 from services.core.days import day_of
 from services.core.db import Database
+from services.core.events import topic_of
 from services.identity import activity, members, units
 from services.identity.accounts import hash_password
+from sotay.events.v1.identity_events_pb2 import AccountActive
 from tests.support.identity import running_identity
+
+ACTIVE = topic_of(AccountActive)
 
 
 def events(db: Database, topic: str) -> list[dict[str, object]]:
@@ -39,9 +43,9 @@ def test_sign_ins_give_one_activity_event_a_day(database: Database) -> None:
         identity.login("LS1234", "member-password-1")
         identity.login("LS1234", "member-password-1")  # the same day: nothing new
         today = day_of(time.time())
-        assert events(database, activity.TOPIC) == [{"member_id": member.id, "day": today, "activated": True}]
+        assert events(database, ACTIVE) == [{"member_id": member.id, "day": today, "activated": True}]
         identity.login(*("root-admin", "root-admin-password"))  # an account without a member: not counted
-        assert len(events(database, activity.TOPIC)) == 1
+        assert len(events(database, ACTIVE)) == 1
         with database.write() as conn:
             account = conn.execute(
                 sa.text("SELECT id, member_id, activated_on, last_active_on FROM accounts WHERE member_id = :m"),
@@ -54,7 +58,7 @@ def test_sign_ins_give_one_activity_event_a_day(database: Database) -> None:
             ).one()
         tomorrow = day_of(time.time() + 86400)
         assert (kept.activated_on, kept.last_active_on) == (today, tomorrow)
-        assert events(database, activity.TOPIC)[-1] == {"member_id": member.id, "day": tomorrow, "activated": False}
+        assert events(database, ACTIVE)[-1] == {"member_id": member.id, "day": tomorrow, "activated": False}
         with database.write() as conn:
             members.update(conn, member.id, members.Profile(status="official"))
         assert events(database, "identity.member.updated")[-1]["status"] == "official"
