@@ -93,11 +93,11 @@ class Epoch:
 
 class Page(tuple[list[Event], int, tuple[Epoch, ...], int]):
     """What a fetch returns: events, the last seq scanned, the log's epochs (oldest first;
-    empty from a source that has none) and the log's head seq (0: not told)."""
+    empty from a source that has none) and the log's head seq (-1: not told)."""
 
     __slots__ = ()
 
-    def __new__(cls, events: list[Event], last: int, epochs: tuple[Epoch, ...] = (), head: int = 0) -> Page:
+    def __new__(cls, events: list[Event], last: int, epochs: tuple[Epoch, ...] = (), head: int = -1) -> Page:
         return super().__new__(cls, (events, last, epochs, head))
 
 
@@ -382,7 +382,7 @@ class EventConsumer:
         page = self.fetch(cursor)
         events, last = page[0], page[1]
         chain: tuple[Epoch, ...] = page[2] if isinstance(page, Page) else ()
-        head = page[3] if isinstance(page, Page) else 0
+        head = page[3] if isinstance(page, Page) else -1
         current = chain[-1].id if chain else None
         resume = rewind_point(cursor, epoch, chain)
         if resume is not None and current is not None:
@@ -410,7 +410,7 @@ class EventConsumer:
         service = self.db.service
         CONSUMER_CURSOR.labels(service, self.source).set(cursor)
         CONSUMER_APPLIED.labels(service, self.source).inc(applied)
-        if head:  # a source that tells its head (every gRPC log)
+        if head >= 0:  # a source that tells its head (every gRPC log; 0: an empty log)
             self.lag = max(head - cursor, 0)
             CONSUMER_LAG.labels(service, self.source).set(self.lag)
 
