@@ -106,13 +106,11 @@ class JsonLogger(glogging.Logger):
 
 logger_class = JsonLogger
 
-# Before any worker imports prometheus_client (the app is loaded in the workers only).
-if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="sotay-gateway-metrics-")
-
-
 def on_starting(server: Any) -> None:
-    """Counters start from zero with the master: the files of an earlier run are removed."""
+    """In the master, before any worker imports prometheus_client (the app is loaded in the
+    workers only): the metrics folder, emptied so that counters start from zero with the master."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="sotay-gateway-metrics-")
     folder = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob("*.db"):
