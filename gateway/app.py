@@ -8,6 +8,7 @@
     gateway/errors.py    gRPC status -> HTTP, the JSON error shape
     gateway/security.py  request id, bearer token, client address, security headers
     gateway/health.py    /healthz, /readyz (this gateway), /readyz/backends, /metrics
+    gateway/metrics.py   requests by route and code, latency, in-flight, streams (every worker's)
     gateway/streams.py   caps on live streams (SSE) per worker and per member
     gateway/worker.py    gunicorn worker: health paths on threads of their own, its errors as JSON
     gateway/web/         the members' web pages (HTML) at /
@@ -21,7 +22,7 @@ import orjson
 from flask import Flask, Response
 from flask.json.provider import DefaultJSONProvider
 
-from gateway import api, clients, errors, health, security, web
+from gateway import api, clients, errors, health, metrics, security, web
 from gateway.routes import all_routes
 from gateway.settings import Settings
 from gateway.streams import StreamLimiter
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None, keys: KeySource | None = None) 
     app.url_map.merge_slashes = False
 
     errors.install(app)
+    metrics.install(app, settings.max_streams)  # first: it also counts what security.install refuses
     security.install(app, settings, keys)
     streams = app.extensions["sotay.streams"] = StreamLimiter(settings.max_streams, settings.max_streams_per_member)
     health.install(app, settings, streams)

@@ -16,6 +16,10 @@ Each worker listens on its own SO_REUSEPORT socket (reuse_port), so the kernel s
 connections over the workers; on one shared socket a busy worker kept accepting, and one
 process out of two could end up with every kept-alive connection (a third less throughput).
 
+Metrics: the workers write them to PROMETHEUS_MULTIPROC_DIR (gateway/metrics.py), made here when
+unset (a fresh folder under the temporary directory: /tmp, an emptyDir in Kubernetes) and emptied
+when the master starts; a worker that exits is marked dead there (its live gauges leave the sum).
+
 gRPC channels are never created in the master: the app is loaded in each worker (no
 preload_app) and gateway.clients creates channels on first use; post_fork resets its registry
 in case anything was created before the fork.
@@ -25,7 +29,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from gunicorn import glogging
@@ -98,6 +105,22 @@ class JsonLogger(glogging.Logger):
 
 
 logger_class = JsonLogger
+
+def on_starting(server: Any) -> None:
+    """In the master, before any worker imports prometheus_client (the app is loaded in the
+    workers only): the metrics folder, emptied so that counters start from zero with the master."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="sotay-gateway-metrics-")
+    folder = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("*.db"):
+        stale.unlink()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
 
 
 def post_fork(server: Any, worker: Any) -> None:

@@ -4,7 +4,8 @@ Kubernetes restarts a pod whose liveness probe (/healthz) fails and stops routin
 readiness probe (/readyz) fails. Neither depends on the backend services: a degraded service
 must not take every gateway pod out of the load balancer (its errors are answered per request).
 The services' state is /readyz/backends (503 when one does not answer) and the gauge
-`sotay_gateway_backend_up{backend}` of /metrics, both checked when asked.
+`sotay_gateway_backend_up{backend}` of /metrics, both checked when asked. /metrics also has the
+request metrics of every worker of this gateway (gateway.metrics).
 
 gateway.worker (HEALTH_PATHS) answers these paths on threads of their own, so they stay quick when every
 request thread is busy.
@@ -17,11 +18,12 @@ from collections.abc import Iterator
 import grpc
 from flask import Flask, Response, jsonify
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from gateway import clients
+from gateway.metrics import exposition
 from gateway.settings import Settings
 from gateway.streams import StreamLimiter
 
@@ -45,10 +47,10 @@ def check_backends(names: tuple[str, ...], timeout: float = CHECK_TIMEOUT) -> di
 
 
 class GatewayCollector(Collector):
-    """Checks the backends when scraped, and counts this worker's open live streams."""
+    """Checks the backends when scraped."""
 
-    def __init__(self, settings: Settings, streams: StreamLimiter) -> None:
-        self.settings, self.streams = settings, streams
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         up = GaugeMetricFamily("sotay_gateway_backend_up", "1 when the backend answers its health check as SERVING",
@@ -56,14 +58,11 @@ class GatewayCollector(Collector):
         for name, status in sorted(check_backends(self.settings.backends).items()):
             up.add_metric([name], 1.0 if status == "SERVING" else 0.0)
         yield up
-        yield GaugeMetricFamily("sotay_gateway_streams_open", "Live streams this worker holds", value=self.streams.open)
-        yield GaugeMetricFamily("sotay_gateway_streams_limit", "Live streams this worker admits",
-                                value=self.streams.total)
 
 
 def install(app: Flask, settings: Settings, streams: StreamLimiter) -> None:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(GatewayCollector(settings, streams))
+    registry.register(GatewayCollector(settings))
 
     @app.get("/healthz")
     def healthz() -> Response:
@@ -88,4 +87,4 @@ def install(app: Flask, settings: Settings, streams: StreamLimiter) -> None:
 
     @app.get("/metrics")
     def metrics() -> Response:
-        return Response(generate_latest(registry), mimetype="text/plain; version=0.0.4")
+        return Response(exposition(registry), mimetype="text/plain; version=0.0.4")

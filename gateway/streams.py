@@ -18,6 +18,11 @@ from services.core.slots import Slot, Slots, SlotsFull
 
 
 class StreamLimiter(Slots):
+    def __init__(self, total: int, per_key: int) -> None:
+        from gateway.metrics import STREAMS_OPEN
+
+        super().__init__(total, per_key, on_change=STREAMS_OPEN.inc)
+
     def admit(self, member: str) -> Slot:
         try:
             return self.acquire(member)

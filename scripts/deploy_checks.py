@@ -3,13 +3,22 @@
     deploy_checks.py checkov-report NAME REPORT.json MIN_RESOURCES
         Print checkov's failures; fail on any failure, parsing error, or fewer resources
         scanned than expected (checkov silently passes files it cannot parse).
+    deploy_checks.py split-crds RENDERED.yaml CRDS.yaml
+        Move the Prometheus Operator objects (monitoring.coreos.com) of a rendered overlay to
+        CRDS.yaml (kubernetes-validate knows only the built-in kinds); CRDS.yaml is written only
+        when there are some.
+    deploy_checks.py monitoring CRDS_DIR
+        The monitoring objects (scripts/monitoring_checks.py): rules and dashboards read only
+        metrics that exist, PromQL parses, every process is scraped.
     deploy_checks.py structure OUT_DIR
         OUT_DIR holds the rendered overlays (*.yaml) and `docker-compose config` output
         (compose.json). Checks that every process the code has (services/*/app.py: WORKERS,
         COMMANDS) is deployed the way docs/design.md and k8s/README.md say, that the NetworkPolicies
         allow exactly the gRPC calls the code makes, that k8s/README.md documents exactly the
         Secrets referenced, and that the README's Configuration table lists every environment
-        variable the code reads (and the deploy files set no other).
+        variable the code reads (and the deploy files set no other). Every container has
+        ephemeral-storage requests and limits; every worker a PodDisruptionBudget, a topology
+        spread and a liveness probe on its /healthz.
 
 Runs with the validation venv's Python (PyYAML comes with checkov).
 """
@@ -300,6 +309,7 @@ def check_network(
             )
     outside = [
         ("ingress-nginx", "gateway", 8080),
+        ("monitoring", "gateway", 8080),
         *[("monitoring", server, 9100) for server in SERVERS],
         *[("monitoring", name, 9200) for name in workloads if name.count("-") and name.split("-")[0] in SERVERS],
     ]
@@ -413,6 +423,32 @@ def check_overlay(path: Path, variables: set[str], problems: Problems) -> None:
         problems.check(
             "replicas" not in deployments.get(name, {}).get("spec", {}),
             f"{where} {name} sets replicas although its HPA owns the count",
+        )
+    for name, obj in sorted(workloads.items()):
+        for container in containers(pod_spec(obj) or {"containers": []}):
+            resources = container.get("resources", {})
+            problems.check(
+                all("ephemeral-storage" in resources.get(k, {}) for k in ("requests", "limits")),
+                f"{where} {name}/{container['name']} lacks ephemeral-storage requests and limits",
+            )
+    budgets = list(by_kind.get("PodDisruptionBudget", {}).values())
+    for name, deployment in sorted(deployments.items()):
+        if name == "gateway" or name in SERVERS:
+            continue
+        labels = pod_labels(deployment)
+        pod = deployment["spec"]["template"]["spec"]
+        problems.check(
+            any(_selects(b["spec"]["selector"], labels) for b in budgets),
+            f"{where} worker {name} has no PodDisruptionBudget",
+        )
+        problems.check(
+            any(_selects(t.get("labelSelector"), labels) for t in pod.get("topologySpreadConstraints", [])),
+            f"{where} worker {name} has no topologySpreadConstraints selecting its pods",
+        )
+        probe = pod["containers"][0].get("livenessProbe", {}).get("httpGet", {})
+        problems.check(
+            probe.get("path") == "/healthz" and probe.get("port") == "metrics",
+            f"{where} worker {name} needs a liveness probe on /healthz of its metrics port",
         )
     policies = list(by_kind.get("NetworkPolicy", {}).values())
     deny = by_kind.get("NetworkPolicy", {}).get("default-deny", {}).get("spec", {})
@@ -550,7 +586,44 @@ def structure(out: Path) -> int:
     return 1 if problems else 0
 
 
+CRD_GROUP = "monitoring.coreos.com/"
+
+
+def split_crds(rendered: Path, crds: Path) -> int:
+    objects = [o for o in yaml.safe_load_all(rendered.read_text()) if o]
+    custom = [o for o in objects if o["apiVersion"].startswith(CRD_GROUP)]
+    if custom:
+        rendered.write_text(yaml.safe_dump_all([o for o in objects if o not in custom], sort_keys=False))
+        crds.parent.mkdir(parents=True, exist_ok=True)
+        crds.write_text(yaml.safe_dump_all(custom, sort_keys=False))
+        print(f"{rendered.name}: {len(custom)} Prometheus Operator objects moved to {crds}")
+    return 0
+
+
+def monitoring(crds_dir: Path) -> int:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import monitoring_checks
+
+    problems = Problems()
+    rendered = sorted(crds_dir.glob("*.yaml"))
+    problems.check(rendered, f"no overlay renders the monitoring objects (k8s/monitoring) into {crds_dir}")
+    used = monitoring_checks.check_rules_and_dashboards(problems.check)
+    for path in rendered:
+        overlay = [o for o in yaml.safe_load_all((crds_dir.parent / path.name).read_text()) if o]
+        custom = [o for o in yaml.safe_load_all(path.read_text()) if o]
+        monitoring_checks.monitors_cover(overlay + custom, problems.check, f"{path.stem}:")
+    for problem in problems:
+        print(f"  {problem}")
+    print(f"{len(used)} rules and panels read {len(set().union(*used.values()))} metrics; "
+          f"{len(rendered)} overlay(s) with monitoring: {len(problems)} problem(s)")
+    return 1 if problems else 0
+
+
 def main(argv: list[str]) -> int:
+    if len(argv) == 3 and argv[0] == "split-crds":
+        return split_crds(Path(argv[1]), Path(argv[2]))
+    if len(argv) == 2 and argv[0] == "monitoring":
+        return monitoring(Path(argv[1]))
     if len(argv) == 4 and argv[0] == "checkov-report":
         return checkov_report(argv[1], Path(argv[2]), int(argv[3]))
     if len(argv) == 2 and argv[0] == "structure":

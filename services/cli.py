@@ -65,25 +65,39 @@ class Process:
     argv: list[str]
     grpc_service: str = ""  # health-checked when set
     replica: int = 0  # 0, 1, … : which copy (its ports are the replica's own)
+    worker_metrics: int = 0  # a worker's /metrics and /healthz port (WORKER_METRICS_BASE + …)
 
     @property
     def is_gateway(self) -> bool:
         return self.argv[0].endswith("gunicorn")
 
 
+WORKER_METRICS_STEP = 20  # worker j of replica k: SOTAY_WORKER_METRICS_PORT + 20·k + j under `sotay up`
+
+
 def processes(replicas: int = 1) -> list[Process]:
     py = sys.executable
     procs = []
     for k in range(replicas):
+        j, base = 0, worker_metrics_base()
         for service in SERVICES:
             procs.append(Process(replica_name(service, k), [py, "-m", f"services.{service}", "serve"], service, k))
             for worker in workers_of(service):
+                port = base + WORKER_METRICS_STEP * k + j if base else 0
                 procs.append(Process(replica_name(f"{service}-{worker}", k),
-                                     [py, "-m", f"services.{service}", worker], replica=k))
+                                     [py, "-m", f"services.{service}", worker], replica=k, worker_metrics=port))
+                j += 1
         gunicorn = str(Path(py).with_name("gunicorn"))
         procs.append(Process(replica_name("gateway", k),
                              [gunicorn, "-c", "python:gateway.gunicorn_conf", "gateway.app:create_app()"], replica=k))
     return procs
+
+
+def worker_metrics_base() -> int:
+    """First port of the workers' metrics under `sotay up` (0: none). Off by default when the
+    servers' METRICS_PORT is 0, so that `METRICS_PORT=0` still means no metrics port at all."""
+    default = 0 if os.environ.get("METRICS_PORT") == "0" else 9300
+    return env_int("SOTAY_WORKER_METRICS_PORT", default)
 
 
 def replica_name(name: str, k: int) -> str:
@@ -113,8 +127,8 @@ def process_env(proc: Process, data: Path, replicas: int = 1) -> dict[str, str]:
     if "LOG_FORMAT" not in os.environ and sys.stderr.isatty():
         env["LOG_FORMAT"] = "text"  # a person is reading: short lines rather than JSON
     env.setdefault("GATEWAY_BACKENDS", ",".join(SERVICES))
-    if not proc.grpc_service and not proc.is_gateway:
-        env["METRICS_PORT"] = "0"  # workers share this host: only the servers expose metrics here
+    if not proc.grpc_service and not proc.is_gateway:  # workers share this host: each a port of its own
+        env["METRICS_PORT"] = str(proc.worker_metrics - 100) if proc.worker_metrics else "0"  # served at + 100
     if replicas > 1:
         for service in SERVICES:  # every client balances over every replica (round_robin)
             env[f"{service.upper()}_ADDR"] = ",".join(replica_addrs(service, replicas))
@@ -125,8 +139,6 @@ def process_env(proc: Process, data: Path, replicas: int = 1) -> dict[str, str]:
         elif proc.is_gateway:
             env["GATEWAY_BIND"] = gateway_binds(replicas)[proc.replica]
             env["GATEWAY_CONTROL_SOCKET"] = ""  # one path cannot serve two masters
-        else:
-            env["METRICS_PORT"] = "0"
     return env
 
 

@@ -74,6 +74,11 @@ def service_main(
         ensure_epoch(db, service)
         log.info("migrated", extra={"fields": {"applied": applied}})
         return
+    if args.command in workers and args.command != "serve":
+        # /healthz answers (no loop yet) while the worker waits for its schema; then its loops.
+        metrics_port = ServerConfig.from_env(service).metrics_port
+        if metrics_port:
+            serve_metrics(metrics_port + 100)
     # Kubernetes migrates once per release (a Job): its processes only wait for the schema.
     if env("MIGRATE_ON_START", "true").lower() in ("1", "true", "yes"):
         db.migrate(service, migrations)
@@ -85,9 +90,6 @@ def service_main(
         check = revocations(db) if revocations is not None else identity_watcher(service).start()
         serve_forever(ServerConfig.from_env(service), register, TokenVerifier(keys, revocations=check), public)
         return
-    config = ServerConfig.from_env(service)
-    if config.metrics_port:
-        serve_metrics(config.metrics_port + 100)
     stop = wait_for_signal()
     log.info("worker started", extra={"fields": {"worker": args.command}})
     workers[args.command](db, stop)

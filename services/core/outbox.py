@@ -39,7 +39,15 @@ from sqlalchemy.engine import Connection
 from services.core.config import SERVICE_PORTS, env_float
 from services.core.db import Database, Migration, execute
 from services.core.events import encode, topic_of
-from services.core.metrics import OUTBOX_RELAYED
+from services.core.liveness import LOOPS
+from services.core.metrics import (
+    CONSUMER_APPLIED,
+    CONSUMER_CURSOR,
+    CONSUMER_LAG,
+    OUTBOX_RELAYED,
+    gauge,
+    register_collector,
+)
 from sotay.events.v1 import events_pb2, events_pb2_grpc
 
 log = logging.getLogger("sotay.outbox")
@@ -86,14 +94,14 @@ class Epoch:
     base_seq: int
 
 
-class Page(tuple[list[Event], int, tuple[Epoch, ...]]):
-    """What a fetch returns: events, the last seq scanned, and the log's epochs (oldest first;
-    empty from a source that has none)."""
+class Page(tuple[list[Event], int, tuple[Epoch, ...], int]):
+    """What a fetch returns: events, the last seq scanned, the log's epochs (oldest first;
+    empty from a source that has none) and the log's head seq (-1: not told)."""
 
     __slots__ = ()
 
-    def __new__(cls, events: list[Event], last: int, epochs: tuple[Epoch, ...] = ()) -> Page:
-        return super().__new__(cls, (events, last, epochs))
+    def __new__(cls, events: list[Event], last: int, epochs: tuple[Epoch, ...] = (), head: int = -1) -> Page:
+        return super().__new__(cls, (events, last, epochs, head))
 
 
 def fingerprint(conn: Connection) -> str:
@@ -201,18 +209,43 @@ def prune_interval() -> float:
     return env_float("OUTBOX_PRUNE_INTERVAL", 3600.0)
 
 
+def unrelayed(db: Database, now: float | None = None) -> tuple[int, float]:
+    """Committed events the relay has not numbered yet, and the age of the oldest (0 when none)."""
+    with db.read() as conn:
+        count, oldest = conn.execute(sa.text("SELECT COUNT(*), MIN(created_at) FROM outbox WHERE seq IS NULL")).one()
+    return int(count), (max((now or time.time()) - float(oldest), 0.0) if oldest is not None else 0.0)
+
+
+def relay_metrics(db: Database, service: str) -> None:
+    """The relay's lag, measured at each scrape of its process."""
+
+    def measure() -> Any:
+        count, age = unrelayed(db)
+        yield gauge("sotay_outbox_unrelayed_events", "Committed events not yet numbered by the relay",
+                    ["service"], [([service], count)])
+        yield gauge("sotay_outbox_oldest_unrelayed_age_seconds",
+                    "Age of the oldest committed event not yet numbered (0 when none)", ["service"], [([service], age)])
+
+    register_collector("outbox relay", measure)
+
+
 def run_relay(db: Database, service: str, stop: threading.Event, idle_sleep: float = 0.1) -> None:
     """Number events until `stop`; prune the log every OUTBOX_PRUNE_INTERVAL seconds."""
     ensure_epoch(db, service)
+    relay_metrics(db, service)
     prune_due = Every(prune_interval())
+    loop = LOOPS.loop(service, "relay", idle_sleep)
     while not stop.is_set():
         try:
             if prune_due():
                 prune_outbox(db, service, outbox_retention())
-            if relay_once(db, service) == 0:
+            numbered = relay_once(db, service)
+            loop.done()
+            if numbered == 0:
                 stop.wait(idle_sleep)
         except sa.exc.OperationalError:
             log.warning("relay: database unavailable, retrying", exc_info=True)
+            loop.done(ok=False)
             stop.wait(1.0)
 
 
@@ -260,6 +293,7 @@ class EventLogServicer(events_pb2_grpc.EventLogServiceServicer):
         chain = self.current_epochs()
         with self.db.read() as conn:
             events, last = read_events(conn, request.after_seq, size, list(request.topic_prefixes))
+            head = int(conn.execute(sa.text("SELECT COALESCE(MAX(seq), 0) FROM outbox")).scalar_one())
         if request.reader and chain:
             self._record_reader(request.reader[:100], chain[-1].id, request.after_seq)
         return events_pb2.ListEventsResponse(
@@ -270,6 +304,7 @@ class EventLogServicer(events_pb2_grpc.EventLogServiceServicer):
                 for e in events
             ],
             last_seq=last,
+            head_seq=max(head, last),
             epochs=[events_pb2.Epoch(id=e.id, base_seq=e.base_seq) for e in chain],
         )
 
@@ -309,7 +344,7 @@ def grpc_fetch(channel: grpc.Channel, topic_prefixes: list[str], page_size: int 
             timeout=10,
         )
         events = [Event(e.id, e.seq, e.topic, e.key, json.loads(e.payload_json)) for e in reply.events]
-        return Page(events, reply.last_seq, tuple(Epoch(e.id, e.base_seq) for e in reply.epochs))
+        return Page(events, reply.last_seq, tuple(Epoch(e.id, e.base_seq) for e in reply.epochs), reply.head_seq)
 
     return fetch
 
@@ -333,6 +368,7 @@ class EventConsumer:
         self.source = source
         self.fetch = fetch
         self.handle = handle
+        self.lag: int | None = None  # events beyond the cursor at the last poll (None: not known yet)
 
     def position(self) -> tuple[int, str | None]:
         """The cursor and the epoch of the source's log it counts in."""
@@ -350,6 +386,7 @@ class EventConsumer:
         page = self.fetch(cursor)
         events, last = page[0], page[1]
         chain: tuple[Epoch, ...] = page[2] if isinstance(page, Page) else ()
+        head = page[3] if isinstance(page, Page) else -1
         current = chain[-1].id if chain else None
         resume = rewind_point(cursor, epoch, chain)
         if resume is not None and current is not None:
@@ -370,7 +407,16 @@ class EventConsumer:
                 )
                 applied += 1
             self._save_cursor(conn, last, current)
+        self._measured(last, head, applied)
         return applied
+
+    def _measured(self, cursor: int, head: int, applied: int) -> None:
+        service = self.db.service
+        CONSUMER_CURSOR.labels(service, self.source).set(cursor)
+        CONSUMER_APPLIED.labels(service, self.source).inc(applied)
+        if head >= 0:  # a source that tells its head (every gRPC log; 0: an empty log)
+            self.lag = max(head - cursor, 0)
+            CONSUMER_LAG.labels(service, self.source).set(self.lag)
 
     def _rewind(self, old: str | None, new: str, seq: int) -> None:
         """Move the cursor to `seq` of epoch `new` (if no other replica did it first)."""
@@ -391,18 +437,24 @@ class EventConsumer:
         """Poll until `stop`; an unreachable source or database (or a race with another
         consumer, which the unique event id refuses) is retried."""
         prune_due = Every(prune_interval())
+        # The fetch waits up to 10 s for a source that does not answer: a round may take that long.
+        loop = LOOPS.loop(self.db.service, f"consume-{self.source}", idle_sleep, minimum=60.0)
         while not stop.is_set():
             try:
                 if prune_due():
                     prune_processed(self.db, processed_retention())
-                if self.poll_once() == 0:
+                applied = self.poll_once()
+                loop.done()
+                if applied == 0:
                     stop.wait(idle_sleep)
             except grpc.RpcError as exc:  # the source is down or starting: one line, no trace
                 code = exc.code() if isinstance(exc, grpc.Call) else None
                 log.warning("consumer %s: source unavailable (%s), retrying", self.source, code)
+                loop.done(ok=False)
                 stop.wait(2.0)
             except (sa.exc.OperationalError, sa.exc.IntegrityError):
                 log.warning("consumer %s: database unavailable or event raced, retrying", self.source, exc_info=True)
+                loop.done(ok=False)
                 stop.wait(2.0)
 
     def _save_cursor(self, conn: Connection, seq: int, epoch: str | None) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Callable
 
 
 class SlotsFull(Exception):
@@ -35,8 +36,10 @@ class Slot:
 
 
 class Slots:
-    def __init__(self, total: int, per_key: int) -> None:
+    def __init__(self, total: int, per_key: int, on_change: Callable[[int], None] | None = None) -> None:
+        """`on_change(+1 | -1)` is told of each slot taken and given back (e.g. a gauge)."""
         self.total, self.per_key = total, per_key
+        self._on_change = on_change
         self._lock = threading.Lock()
         self.open = 0
         self._per_key: Counter[str] = Counter()
@@ -50,6 +53,8 @@ class Slots:
                 raise SlotsFull("key", self.per_key)
             self.open += 1
             self._per_key[key] += 1
+            if self._on_change:
+                self._on_change(1)
         return Slot(self, key)
 
     def _release(self, slot: Slot) -> None:
@@ -58,6 +63,8 @@ class Slots:
                 return
             slot._released = True
             self.open -= 1
+            if self._on_change:
+                self._on_change(-1)
             self._per_key[slot._key] -= 1
             if self._per_key[slot._key] <= 0:
                 del self._per_key[slot._key]

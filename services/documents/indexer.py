@@ -19,6 +19,8 @@ import sqlalchemy as sa
 
 from services.core.db import Database
 from services.core.events import subscribe
+from services.core.liveness import LOOPS
+from services.core.metrics import CONSUMER_CURSOR, CONSUMER_LAG
 from services.core.outbox import read_events
 from services.documents import store
 from services.documents.events import INDEXED
@@ -66,6 +68,8 @@ class Indexer:
         after = self.cursor()
         with self.db.read() as conn:
             events, last = read_events(conn, after, self.batch, TOPICS)
+            head = int(conn.execute(sa.text("SELECT COALESCE(MAX(seq), 0) FROM outbox")).scalar_one())
+        self._measured(after, head)
         if last == after:
             return 0
         ids = list(dict.fromkeys(e.key for e in events))
@@ -75,19 +79,31 @@ class Indexer:
             self.index.upsert(upserts)
             self.index.delete(deletes)
         self._save(last)
+        self._measured(last, head)
         return max(len(events), 1)
 
+    @staticmethod
+    def _measured(cursor: int, head: int) -> None:
+        CONSUMER_CURSOR.labels("documents", CURSOR).set(cursor)
+        CONSUMER_LAG.labels("documents", CURSOR).set(max(head - cursor, 0))
+
     def run(self, stop: threading.Event, idle_sleep: float = 0.2) -> None:
+        # A round indexes up to `batch` events' documents with their whole texts: allow it time.
+        loop = LOOPS.loop("documents", "indexer", idle_sleep, minimum=600.0)
         while not stop.is_set():
             try:
-                if self.poll_once() == 0:
+                covered = self.poll_once()
+                loop.done()
+                if covered == 0:
                     stop.wait(idle_sleep)
             except SearchUnavailable as exc:
                 log.warning("indexer: search backend unavailable, retrying: %s", exc)
                 self._ensured = False
+                loop.done(ok=False)
                 stop.wait(1.0)
             except sa.exc.OperationalError:
                 log.warning("indexer: database unavailable, retrying", exc_info=True)
+                loop.done(ok=False)
                 stop.wait(1.0)
 
 

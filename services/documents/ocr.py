@@ -30,6 +30,7 @@ import sqlalchemy as sa
 
 from services.core.db import Database
 from services.core.errors import InvalidArgument, ServiceError
+from services.core.liveness import LOOPS
 from services.documents import classification, extract, files, publication, store
 from services.documents.events import emit_refresh
 from services.documents.storage import BlobStore
@@ -200,13 +201,18 @@ def _loop(
     name: str, once: Callable[[Database, BlobStore], bool], db: Database, blobs: BlobStore,
     stop: threading.Event, idle: float,
 ) -> None:
+    # One round is one document's extraction or OCR (a long scan takes minutes).
+    loop = LOOPS.loop("documents", name, idle, minimum=3600.0)
     try:
         while not stop.is_set():
             try:
-                if not once(db, blobs):
+                worked = once(db, blobs)
+                loop.done()
+                if not worked:
                     stop.wait(idle)
             except sa.exc.OperationalError:
                 log.warning("%s: database unavailable, retrying", name, exc_info=True)
+                loop.done(ok=False)
                 stop.wait(5.0)
     except BaseException:
         log.exception("%s worker failed; stopping the process so that it is restarted", name)

@@ -20,6 +20,7 @@ from services.core.config import env_int
 from services.core.db import Database
 from services.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.core.ids import new_id, require_id
+from services.core.liveness import LOOPS
 from services.core.outbox import emit
 from services.core.paging import counted_page
 from services.meetings import facts, meetings, states
@@ -201,11 +202,14 @@ def remind_due(db: Database, today: dt.date | None = None, within_days: int | No
 
 def run_reminders(db: Database, stop: threading.Event) -> None:
     interval = env_int("MEETINGS_REMINDER_INTERVAL", 300)
+    loop = LOOPS.loop("meetings", "reminders", interval)
     while not stop.is_set():
         try:
             sent = remind_due(db)
+            loop.done()
             if sent:
                 log.info("reminders sent", extra={"fields": {"tasks": sent}})
         except sa.exc.OperationalError:
             log.warning("reminders: database unavailable, retrying", exc_info=True)
+            loop.done(ok=False)
         stop.wait(interval)

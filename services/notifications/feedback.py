@@ -22,6 +22,7 @@ FEEDBACK_ESCALATION_DAYS after it arrived at its unit moves to the parent unit (
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from typing import Any
@@ -35,11 +36,14 @@ from services.core.config import env
 from services.core.db import Database
 from services.core.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from services.core.ids import new_id, require_id
+from services.core.liveness import LOOPS
 from services.core.outbox import emit
 from services.core.paging import counted_page
 from services.notifications import personal
 from services.notifications.units import member_of, path_ids, path_of, subtree_range
 from sotay.events.v1.notifications_events_pb2 import FeedbackAnswered, FeedbackEscalated, FeedbackReceived
+
+log = logging.getLogger("sotay.notifications.feedback")
 
 STATUSES = ("received", "in_progress", "answered", "closed")
 OPEN = ("received", "in_progress")
@@ -432,10 +436,13 @@ def escalate_once(db: Database, now: float | None = None, batch: int = 500) -> i
 
 
 def run_escalation(db: Database, stop: threading.Event, interval: float = 300.0) -> None:
+    loop = LOOPS.loop("notifications", "escalate", interval)
     while not stop.is_set():
         try:
             while escalate_once(db) and not stop.is_set():
                 pass
+            loop.done()
         except sa.exc.OperationalError:
-            pass
+            log.warning("escalation: database unavailable, retrying", exc_info=True)
+            loop.done(ok=False)
         stop.wait(interval)

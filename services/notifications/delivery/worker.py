@@ -18,18 +18,65 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from prometheus_client import Counter
+from prometheus_client.core import Metric
 from py_vapid import Vapid02
 
 from services.core.config import env, env_int
 from services.core.db import Database
+from services.core.liveness import LOOPS
+from services.core.metrics import gauge, register_collector
 from services.notifications.delivery import email, queue, vapid, webpush
 
 log = logging.getLogger("sotay.delivery")
+
+DELIVERED = Counter("sotay_deliveries_total", "Delivery attempts by outcome (sent, retry, failed, skipped)",
+                    ["outcome"])
+
+
+def queue_metrics(db: Database, now: float | None = None) -> Iterator[Metric]:
+    """The queue as the database has it (measured at each scrape of the delivery worker)."""
+    at = time.time() if now is None else now
+    with db.read() as conn:
+        rows = conn.execute(
+            sa.text("SELECT channel, COUNT(*) AS n, MIN(created_at) AS oldest, "
+                    "SUM(CASE WHEN next_attempt_at <= :now THEN 1 ELSE 0 END) AS due, "
+                    "MIN(CASE WHEN next_attempt_at <= :now THEN next_attempt_at END) AS oldest_due "
+                    "FROM deliveries WHERE status = 'pending' GROUP BY channel"),
+            {"now": at},
+        ).all()
+        fanout = conn.execute(
+            sa.text("SELECT COUNT(*), MIN(publish_at) FROM bulletins "
+                    "WHERE fanned_out_at IS NULL AND publish_at <= :now"),
+            {"now": at},
+        ).one()
+    found = {r.channel: r for r in rows}
+    per_channel = [(ch, found.get(ch)) for ch in queue.CHANNELS]
+
+    def age(since: float | None) -> float:
+        return max(at - float(since), 0.0) if since is not None else 0.0
+
+    yield gauge("sotay_delivery_queue_depth", "Messages waiting to be sent (due or not: backoff, quiet hours)",
+                ["channel"], (([ch], r.n if r else 0) for ch, r in per_channel))
+    yield gauge("sotay_delivery_due", "Messages due now and not yet sent", ["channel"],
+                (([ch], int(r.due or 0) if r else 0) for ch, r in per_channel))
+    yield gauge("sotay_delivery_oldest_pending_age_seconds", "Age of the oldest message not yet sent (0: none)",
+                ["channel"], (([ch], age(r.oldest) if r else 0.0) for ch, r in per_channel))
+    yield gauge("sotay_delivery_oldest_due_age_seconds",
+                "How long the oldest due message has waited past its due time (0: none)",
+                ["channel"], (([ch], age(r.oldest_due) if r else 0.0) for ch, r in per_channel))
+    yield gauge("sotay_delivery_fanout_pending_bulletins", "Published bulletins whose audience is not fully queued",
+                [], [([], int(fanout[0]))])
+    yield gauge("sotay_delivery_fanout_oldest_age_seconds",
+                "Seconds since the oldest bulletin still being fanned out was due (0: none)", [],
+                [([], age(fanout[1]))])
+
+
 LEASE_SECONDS = 120
 
 
@@ -262,13 +309,20 @@ class DeliveryWorker:
         return counts
 
     def run(self, stop: threading.Event, idle_sleep: float = 1.0) -> None:
+        register_collector("delivery queue", lambda: queue_metrics(self.db))
+        # A round sends up to DELIVERY_BATCH messages, each with its SMTP or Web Push timeout.
+        loop = LOOPS.loop("notifications", "delivery", idle_sleep, minimum=600.0)
         while not stop.is_set():
             try:
                 counts = self.run_once()
+                loop.done()
+                for outcome in ("sent", "retry", "failed", "skipped"):
+                    DELIVERED.labels(outcome).inc(counts[outcome])
                 if not any(counts[k] for k in ("sent", "retry", "failed", "skipped", "fanned_out")):
                     stop.wait(idle_sleep)
             except sa.exc.OperationalError:
                 log.warning("delivery: database unavailable, retrying", exc_info=True)
+                loop.done(ok=False)
                 stop.wait(5.0)
 
 

@@ -36,7 +36,11 @@ def test_every_process_runs_once_per_replica_with_its_own_ports(tmp_path: Path) 
     assert first["IDENTITY_ADDR"] == "127.0.0.1:50051,127.0.0.1:50151"
     assert (first["METRICS_PORT"], second["METRICS_PORT"]) == ("9103", "9113")
     worker = cli.process_env(two["meetings-relay.2"], tmp_path, 2)
-    assert worker["METRICS_PORT"] == "0" and "GRPC_PORT" not in worker
+    assert "GRPC_PORT" not in worker
+    # Every worker has a metrics port of its own (served on METRICS_PORT + 100), none shared.
+    ports = [int(cli.process_env(p, tmp_path, 2)["METRICS_PORT"]) + 100 for p in two.values() if p.worker_metrics]
+    assert len(ports) == len(set(ports)) == len([p for p in two.values() if p.worker_metrics]) > 20
+    assert int(worker["METRICS_PORT"]) + 100 == two["meetings-relay.2"].worker_metrics
     assert worker["MEETINGS_ADDR"] == "127.0.0.1:6000,127.0.0.1:6100"
     gateways = [cli.process_env(two[n], tmp_path, 2)["GATEWAY_BIND"] for n in ("gateway", "gateway.2")]
     assert gateways == ["127.0.0.1:7000", "127.0.0.1:7100"]

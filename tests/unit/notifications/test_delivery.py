@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from services.notifications.delivery import queue
-from services.notifications.delivery.worker import DeliveryWorker, Settings
+from services.notifications.delivery.worker import DeliveryWorker, Settings, queue_metrics
 from sotay.notifications.v1 import notifications_pb2 as pb
 from tests.conftest import need_backing
 from tests.unit.notifications.conftest import EDITOR, MEMBER_A1, MEMBER_B1, World
@@ -205,6 +205,37 @@ def test_quiet_hours_defer_channels_not_the_inbox(world: World) -> None:
             "Ban đêm"]
         counts = DeliveryWorker(w.db, SETTINGS).run_once(row.next_attempt_at + 1)
         assert counts["sent"] == 1 and len(ep.received) == 1
+
+
+def queue_gauges(w: World, now: float) -> dict[tuple[str, tuple[str, ...]], float]:
+    return {(m.name, tuple(s.labels.values())): s.value for m in queue_metrics(w.db, now) for s in m.samples}
+
+
+def test_queue_depth_and_ages_follow_the_queue(world: World) -> None:
+    w = world
+    with push_server() as push:
+        ep = push["add"]()  # type: ignore[operator]
+        subscribe(w, MEMBER_B1, ep)
+        w.stub.CreateBulletin(pb.CreateBulletinRequest(publisher_unit_id=w.units["province"], title="Đo hàng đợi"),
+                              metadata=w.token(EDITOR))
+        now = time.time() + 30
+        before = queue_gauges(w, now)
+        assert before[("sotay_delivery_fanout_pending_bulletins", ())] == 1
+        assert 29 < before[("sotay_delivery_fanout_oldest_age_seconds", ())] < 60
+        assert before[("sotay_delivery_queue_depth", ("webpush",))] == 0
+        worker = DeliveryWorker(w.db, SETTINGS)
+        assert worker.fan_out(now - 30) == 1  # queued, not sent yet
+        queued = queue_gauges(w, now)
+        assert queued[("sotay_delivery_fanout_pending_bulletins", ())] == 0
+        assert queued[("sotay_delivery_queue_depth", ("webpush",))] == 1
+        assert queued[("sotay_delivery_due", ("webpush",))] == 1
+        assert 29 < queued[("sotay_delivery_oldest_due_age_seconds", ("webpush",))] < 60
+        assert 29 < queued[("sotay_delivery_oldest_pending_age_seconds", ("webpush",))] < 60
+        assert queued[("sotay_delivery_queue_depth", ("email",))] == 0
+        assert worker.run_once(now)["sent"] == 1 and len(ep.received) == 1
+        after = queue_gauges(w, now)
+        assert after[("sotay_delivery_queue_depth", ("webpush",))] == 0
+        assert after[("sotay_delivery_oldest_due_age_seconds", ("webpush",))] == 0
 
 
 def test_preference_and_subscription_validation(world: World) -> None:

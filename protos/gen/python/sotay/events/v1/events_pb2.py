@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1csotay/events/v1/events.proto\x12\x0fsotay.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x82\x01\n\x05\x45vent\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x03\x12\r\n\x05topic\x18\x03 \x01(\t\x12\x0b\n\x03key\x18\x04 \x01(\t\x12\x14\n\x0cpayload_json\x18\x05 \x01(\t\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"a\n\x11ListEventsRequest\x12\x11\n\tafter_seq\x18\x01 \x01(\x03\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x16\n\x0etopic_prefixes\x18\x03 \x03(\t\x12\x0e\n\x06reader\x18\x04 \x01(\t\"%\n\x05\x45poch\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08\x62\x61se_seq\x18\x02 \x01(\x03\"v\n\x12ListEventsResponse\x12&\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x16.sotay.events.v1.Event\x12\x10\n\x08last_seq\x18\x02 \x01(\x03\x12&\n\x06\x65pochs\x18\x03 \x03(\x0b\x32\x16.sotay.events.v1.Epoch2h\n\x0f\x45ventLogService\x12U\n\nListEvents\x12\".sotay.events.v1.ListEventsRequest\x1a#.sotay.events.v1.ListEventsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1csotay/events/v1/events.proto\x12\x0fsotay.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x82\x01\n\x05\x45vent\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0b\n\x03seq\x18\x02 \x01(\x03\x12\r\n\x05topic\x18\x03 \x01(\t\x12\x0b\n\x03key\x18\x04 \x01(\t\x12\x14\n\x0cpayload_json\x18\x05 \x01(\t\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"a\n\x11ListEventsRequest\x12\x11\n\tafter_seq\x18\x01 \x01(\x03\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x16\n\x0etopic_prefixes\x18\x03 \x03(\t\x12\x0e\n\x06reader\x18\x04 \x01(\t\"%\n\x05\x45poch\x12\n\n\x02id\x18\x01 \x01(\t\x12\x10\n\x08\x62\x61se_seq\x18\x02 \x01(\x03\"\x88\x01\n\x12ListEventsResponse\x12&\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x16.sotay.events.v1.Event\x12\x10\n\x08last_seq\x18\x02 \x01(\x03\x12&\n\x06\x65pochs\x18\x03 \x03(\x0b\x32\x16.sotay.events.v1.Epoch\x12\x10\n\x08head_seq\x18\x04 \x01(\x03\x32h\n\x0f\x45ventLogService\x12U\n\nListEvents\x12\".sotay.events.v1.ListEventsRequest\x1a#.sotay.events.v1.ListEventsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,8 +38,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTEVENTSREQUEST']._serialized_end=312
   _globals['_EPOCH']._serialized_start=314
   _globals['_EPOCH']._serialized_end=351
-  _globals['_LISTEVENTSRESPONSE']._serialized_start=353
-  _globals['_LISTEVENTSRESPONSE']._serialized_end=471
-  _globals['_EVENTLOGSERVICE']._serialized_start=473
-  _globals['_EVENTLOGSERVICE']._serialized_end=577
+  _globals['_LISTEVENTSRESPONSE']._serialized_start=354
+  _globals['_LISTEVENTSRESPONSE']._serialized_end=490
+  _globals['_EVENTLOGSERVICE']._serialized_start=492
+  _globals['_EVENTLOGSERVICE']._serialized_end=596
 # @@protoc_insertion_point(module_scope)

@@ -129,8 +129,11 @@ class ListEventsResponse(_message.Message):
     EVENTS_FIELD_NUMBER: _builtins.int
     LAST_SEQ_FIELD_NUMBER: _builtins.int
     EPOCHS_FIELD_NUMBER: _builtins.int
+    HEAD_SEQ_FIELD_NUMBER: _builtins.int
     last_seq: _builtins.int
     """The highest seq scanned; use it as the next after_seq even when events is empty."""
+    head_seq: _builtins.int
+    """The highest seq of the log when it was read (a consumer's lag is head_seq minus its cursor)."""
     @_builtins.property
     def events(self) -> _containers.RepeatedCompositeFieldContainer[Global___Event]: ...
     @_builtins.property
@@ -143,10 +146,11 @@ class ListEventsResponse(_message.Message):
         events: _abc.Iterable[Global___Event] | None = ...,
         last_seq: _builtins.int = ...,
         epochs: _abc.Iterable[Global___Epoch] | None = ...,
+        head_seq: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["epochs", b"epochs", "events", b"events", "last_seq", b"last_seq"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["epochs", b"epochs", "events", b"events", "head_seq", b"head_seq", "last_seq", b"last_seq"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
