@@ -229,7 +229,8 @@ def main() -> None:
 
     def report(unit_id: str, with_cell_months: bool = True) -> figures.Report:
         with db.read() as conn:
-            return figures.build(conn, figures.unit(conn, unit_id), period, with_cell_months=with_cell_months)
+            return figures.build(conn, figures.unit(conn, unit_id), period, with_cell_months=with_cell_months,
+                                 db=db)
 
     def get_report(unit_id: str, page: bool = False) -> bytes:
         return bytes(report_msg(report(unit_id, not page), omit_cell_months=page, max_cells=300 if page else 0)

@@ -123,7 +123,7 @@ class ReportsServicer(reports_pb2_grpc.ReportsServiceServicer):
         period = periods.parse(request.period, request.from_date, request.to_date)
         with self.db.read() as conn:
             root = _unit_for(conn, request.unit_id, READERS)
-            return figures.build(conn, root, period, with_cell_months=with_cell_months)
+            return figures.build(conn, root, period, with_cell_months=with_cell_months, db=self.db)
 
     def GetReport(self, request: pb.GetReportRequest, context: Ctx) -> pb.GetReportResponse:
         report = self._report(request, with_cell_months=not request.omit_cell_months)
