@@ -27,7 +27,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import sqlalchemy as sa
@@ -47,17 +47,26 @@ def percent(part: int, whole: int) -> float:
     return round(100.0 * part / whole, 1) if whole else 0.0
 
 
+_FIELDS: dict[str, tuple[tuple[str, bool], ...]] = {}
+
+
+def _fields(kind: type) -> tuple[tuple[str, bool], ...]:
+    """(name, is a Counter) of each field of a Sums dataclass."""
+    found = _FIELDS.get(kind.__qualname__)
+    if found is None:
+        found = _FIELDS[kind.__qualname__] = tuple((f.name, f.default_factory is Counter) for f in fields(kind))
+    return found
+
+
 class Sums:
     """Counts that add up field by field (a counter field adds as a Counter)."""
 
     def add(self, other: Sums) -> None:
-        for name in self.__dataclass_fields__:  # type: ignore[attr-defined]
-            mine = getattr(self, name)
-            if isinstance(mine, Counter):
-                if other_counts := getattr(other, name):
-                    mine.update(other_counts)
-            else:
-                setattr(self, name, mine + getattr(other, name))
+        for name, counter in _fields(type(self)):
+            if not counter:
+                setattr(self, name, getattr(self, name) + getattr(other, name))
+            elif other_counts := getattr(other, name):
+                getattr(self, name).update(other_counts)
 
 
 @dataclass
@@ -244,6 +253,9 @@ def chain(u: Unit) -> list[str]:
 
 SUBTREE = "u.active AND u.path >= :lo AND u.path < :hi"
 WORKERS = 4  # connections a PostgreSQL report reads on at once
+# For each of them, in its own transaction: memory to group a province's rows without spilling to
+# disk, and no JIT compilation (it costs more than it saves on these short scans).
+SESSION = "SELECT set_config('work_mem', '32MB', true), set_config('jit', 'off', true)"
 
 
 class Statements:
@@ -269,7 +281,8 @@ class Statements:
 
     def _read(self, sql: str, params: dict[str, Any]) -> list[Any]:
         assert self.db is not None
-        with self.db.read() as conn:
+        with self.db.read(streaming=True) as conn:  # a transaction: the settings are its own
+            fetch(conn, SESSION)
             return fetch(conn, sql, params)
 
 
@@ -317,11 +330,11 @@ BULLETINS_REACHING = (
     "SELECT a.unit_id, b.id, b.kind FROM bulletins b JOIN bulletin_audience a ON a.bulletin_id = b.id "
     "WHERE b.day >= :first AND b.day <= :last AND NOT b.withdrawn AND b.kind <> 'document'"
 )
+# Reads by the members now in each unit, from the roll-up (consumers.READ_ROLLUP_REBUILD says what it holds).
 BULLETIN_READS = (
-    "SELECT m.unit_id, b.kind, COUNT(*) AS n FROM bulletin_reads r JOIN bulletins b ON b.id = r.bulletin_id "
-    "JOIN members m ON m.id = r.member_id JOIN units u ON u.id = m.unit_id "
-    "WHERE m.active AND {subtree} AND b.day >= :first AND b.day <= :last AND NOT b.withdrawn "
-    "AND b.kind <> 'document' GROUP BY m.unit_id, b.kind"
+    "SELECT x.unit_id, b.kind, SUM(x.n) AS n FROM unit_bulletin_reads x JOIN bulletins b ON b.id = x.bulletin_id "
+    "JOIN units u ON u.id = x.unit_id WHERE {subtree} AND b.day >= :first AND b.day <= :last AND NOT b.withdrawn "
+    "AND b.kind <> 'document' GROUP BY x.unit_id, b.kind"
 )
 
 
@@ -405,8 +418,6 @@ def build(
     With `db` (PostgreSQL) the queries run at once, each on a connection of its own."""
     days = {"first": period.first.isoformat(), "last": period.last.isoformat()}
     active_sql, active_params = _active_condition(period)
-    # Per cell and month (the full reply's cell-months), or per cell plus per month (a page's).
-    group = "g.cell_unit_id, g.month" if with_cell_months else "g.cell_unit_id"
     q = Statements(conn, db, subtree_range(root.path))
     # The heaviest first: they start while the others queue.
     q.add("reads", BULLETIN_READS, days)
@@ -423,11 +434,11 @@ def build(
         "SELECT m.unit_id, COUNT(*) AS n FROM members m JOIN units u ON u.id = m.unit_id WHERE m.active AND "
         "{subtree} AND EXISTS (SELECT 1 FROM study_marks s JOIN documents d ON d.id = s.document_id "
         "WHERE s.member_id = m.id AND s.day >= :first AND s.day <= :last) GROUP BY m.unit_id"), days)
-    q.add("meetings", MEETING_COUNTS.format(key=group, where="{subtree}", group=group), days)
-    q.add("ratings", MEETING_RATINGS.format(key=group, where="{subtree}"), days)
-    if not with_cell_months:
-        q.add("month_meetings", MEETING_COUNTS.format(key="g.month", where=ROLLOUT, group="g.month"), days)
-        q.add("month_ratings", MEETING_RATINGS.format(key="g.month", where=ROLLOUT), days)
+    # Totals per cell and per month (rollout cells) in SQL; each cell-month only for the full reply.
+    for name, key, where in (("cell", "g.cell_unit_id", "{subtree}"), ("month", "g.month", ROLLOUT),
+                             *([("cell_month", "g.cell_unit_id, g.month", ROLLOUT)] if with_cell_months else [])):
+        q.add(f"{name}_meetings", MEETING_COUNTS.format(key=key, where=where, group=key), days)
+        q.add(f"{name}_ratings", MEETING_RATINGS.format(key=key, where=where), days)
     q.add("membership", (
         "SELECT m.unit_id, m.status, m.gender, m.exempt, COUNT(*) AS n FROM members m "
         "JOIN units u ON u.id = m.unit_id WHERE m.active AND {subtree} "
@@ -491,27 +502,28 @@ def build(
         if (c := cell_row.get(unit_id)) is not None:
             c.adoption.add(counts)
 
-    cell_months: list[tuple[str, str, MeetingCounts]] = []
+    for r in found["cell_meetings"]:
+        if (c := cell_row.get(r.cell_unit_id)) is not None:
+            c.meetings = _meeting_counts(r)
+    for r in found["cell_ratings"]:
+        if (c := cell_row.get(r.cell_unit_id)) is not None:
+            c.meetings.ratings[r.rating] += int(r.n)
     month_totals = {m: MeetingCounts() for m in period.months}
+    for r in found["month_meetings"]:
+        if r.month in month_totals:
+            month_totals[r.month] = _meeting_counts(r)
+    for r in found["month_ratings"]:
+        if r.month in month_totals:
+            month_totals[r.month].ratings[r.rating] += int(r.n)
     counted: dict[tuple[str, str], MeetingCounts] = {}
-    for r in found["meetings"]:
-        counted[(r.cell_unit_id, r.month if with_cell_months else "")] = _meeting_counts(r)
-    for r in found["ratings"]:
-        counted[(r.cell_unit_id, r.month if with_cell_months else "")].ratings[r.rating] += int(r.n)
-    for (unit_id, month), held in sorted(counted.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        if (c := cell_row.get(unit_id)) is not None:
-            c.meetings.add(held)
-            if with_cell_months and not c.rollout_exempt:
-                cell_months.append((c.unit_id, month, held))
-                if month in month_totals:
-                    month_totals[month].add(held)
-    if not with_cell_months:
-        for r in found["month_meetings"]:
-            if r.month in month_totals:
-                month_totals[r.month] = _meeting_counts(r)
-        for r in found["month_ratings"]:
-            if r.month in month_totals:
-                month_totals[r.month].ratings[r.rating] += int(r.n)
+    if with_cell_months:
+        for r in found["cell_month_meetings"]:
+            if r.cell_unit_id in cells:
+                counted[(r.month, r.cell_unit_id)] = _meeting_counts(r)
+        for r in found["cell_month_ratings"]:
+            if (found_counts := counted.get((r.month, r.cell_unit_id))) is not None:
+                found_counts.ratings[r.rating] += int(r.n)
+    cell_months = [(unit_id, month, counts) for (month, unit_id), counts in sorted(counted.items())]
 
     documents_by_unit = [
         (r.publisher_unit_id, tree.names.get(r.publisher_unit_id, ""), int(r.n)) for r in found["documents_by_unit"]

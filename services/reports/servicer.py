@@ -44,10 +44,13 @@ def adoption_msg(a: figures.Adoption) -> pb.Adoption:
 
 
 def meetings_msg(m: figures.MeetingCounts) -> pb.MeetingCounts:
-    return pb.MeetingCounts(
+    msg = pb.MeetingCounts(
         held=m.held, part1=m.part1, part2=m.part2, part3=m.part3, all_three=m.all_three,
-        attended=m.attended, expected=m.expected, attendance_percent=m.attendance_percent, ratings=dict(m.ratings),
+        attended=m.attended, expected=m.expected, attendance_percent=m.attendance_percent,
     )
+    if m.ratings:
+        msg.ratings.update(m.ratings)
+    return msg
 
 
 def feedback_msg(f: figures.FeedbackCounts) -> pb.FeedbackCounts:
