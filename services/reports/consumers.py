@@ -161,13 +161,52 @@ def _member_params(m: MemberLike) -> dict[str, Any]:
 
 
 def _member(conn: Connection, m: MemberLike) -> None:
-    _run(conn, MEMBER_UPSERT, _member_params(m))
+    _upsert_members(conn, [_member_params(m)])
 
 
 def _members(conn: Connection, p: MembersImported | MemberFacts) -> None:
-    rows = [_member_params(m) for m in p.members]
-    if rows:
-        conn.execute(sa.text(MEMBER_UPSERT), rows)
+    _upsert_members(conn, [_member_params(m) for m in p.members])
+
+
+def _upsert_members(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """The members as they stand now; a member whose reads count elsewhere now (moved, (de)activated,
+    or first known after their reads came) takes them along in the read roll-up."""
+    if not rows:
+        return
+    before = {
+        r.id: r.unit_id if r.active else None
+        for r in conn.execute(
+            sa.text("SELECT id, unit_id, active FROM members WHERE id IN :ids").bindparams(
+                sa.bindparam("ids", expanding=True)),
+            {"ids": [r["id"] for r in rows]},
+        )
+    }
+    conn.execute(sa.text(MEMBER_UPSERT), rows)
+    for r in {r["id"]: r for r in rows}.values():  # each member's last state
+        now = r["u"] if r["a"] else None
+        if before.get(r["id"]) != now:
+            _move_reads(conn, r["id"], before.get(r["id"]), now)
+
+
+# The read roll-up: unit_bulletin_reads(u, b).n = reads of bulletin b by the active members now
+# in unit u (bulletin_reads joined with members), kept by deltas as reads and members change.
+READ_ROLLUP_REBUILD = (
+    "INSERT INTO unit_bulletin_reads (unit_id, bulletin_id, n) SELECT m.unit_id, r.bulletin_id, COUNT(*) "
+    "FROM bulletin_reads r JOIN members m ON m.id = r.member_id WHERE m.active GROUP BY m.unit_id, r.bulletin_id"
+)
+_READS_ADD = (
+    "INSERT INTO unit_bulletin_reads (unit_id, bulletin_id, n) SELECT :u, r.bulletin_id, {delta} "
+    "FROM bulletin_reads r WHERE r.member_id = :m {only} "
+    "ON CONFLICT (unit_id, bulletin_id) DO UPDATE SET n = unit_bulletin_reads.n + excluded.n"
+)
+
+
+def _move_reads(conn: Connection, member_id: str, old: str | None, new: str | None) -> None:
+    """The member's reads leave `old`'s counts and join `new`'s (None: not counted anywhere)."""
+    for unit_id, delta in ((old, -1), (new, 1)):
+        if unit_id is not None:
+            _run(conn, _READS_ADD.format(delta=delta, only=""), {"u": unit_id, "m": member_id})
+    _run(conn, "DELETE FROM unit_bulletin_reads WHERE unit_id = :u AND n = 0", {"u": old or ""})
 
 
 def day_bit(day: str) -> tuple[str, int]:
@@ -314,10 +353,13 @@ def _bulletin_withdrawn(conn: Connection, p: BulletinWithdrawn) -> None:
 
 def _reads(conn: Connection, p: BulletinRead) -> None:
     member_id = _required(p.member_id, "member_id")
-    rows = [{"b": b, "m": member_id} for b in p.bulletin_ids]
-    if rows:
-        conn.execute(sa.text("INSERT INTO bulletin_reads (bulletin_id, member_id) VALUES (:b, :m) "
-                             "ON CONFLICT (bulletin_id, member_id) DO NOTHING"), rows)
+    unit_id = conn.execute(sa.text("SELECT unit_id FROM members WHERE id = :m AND active"), {"m": member_id}).scalar()
+    for b in dict.fromkeys(p.bulletin_ids):
+        added = _run(conn, "INSERT INTO bulletin_reads (bulletin_id, member_id) VALUES (:b, :m) "
+                           "ON CONFLICT (bulletin_id, member_id) DO NOTHING", {"b": b, "m": member_id})
+        if added and unit_id is not None:  # a read already known counts once
+            _run(conn, _READS_ADD.format(delta=1, only="AND r.bulletin_id = :b"),
+                 {"u": unit_id, "m": member_id, "b": b})
 
 
 # ---------- meetings: tasks ----------

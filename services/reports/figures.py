@@ -18,20 +18,23 @@ Definitions (docs/reports.md has them for readers):
   expected;
 - tasks of the subtree's cells due in the period (cancelled ones left out): done on time (on or
   before the due day), done late, overdue (not done, due before today), not yet due.
-Each figure is one grouped query over the subtree (a path range), added up per cell in Python.
+Each figure is one grouped query over the subtree (a path range), added up per cell in Python; the
+queries run at once (Statements).
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from services.core.days import day_of
+from services.core.db import Database, fetch
 from services.core.errors import NotFound
 from services.reports.consumers import subtree_range
 from services.reports.periods import Period
@@ -44,17 +47,26 @@ def percent(part: int, whole: int) -> float:
     return round(100.0 * part / whole, 1) if whole else 0.0
 
 
+_FIELDS: dict[str, tuple[tuple[str, bool], ...]] = {}
+
+
+def _fields(kind: type) -> tuple[tuple[str, bool], ...]:
+    """(name, is a Counter) of each field of a Sums dataclass."""
+    found = _FIELDS.get(kind.__qualname__)
+    if found is None:
+        found = _FIELDS[kind.__qualname__] = tuple((f.name, f.default_factory is Counter) for f in fields(kind))
+    return found
+
+
 class Sums:
     """Counts that add up field by field (a counter field adds as a Counter)."""
 
     def add(self, other: Sums) -> None:
-        for name in self.__dataclass_fields__:  # type: ignore[attr-defined]
-            mine = getattr(self, name)
-            if isinstance(mine, Counter):
-                if other_counts := getattr(other, name):
-                    mine.update(other_counts)
-            else:
-                setattr(self, name, mine + getattr(other, name))
+        for name, counter in _fields(type(self)):
+            if not counter:
+                setattr(self, name, getattr(self, name) + getattr(other, name))
+            elif other_counts := getattr(other, name):
+                getattr(self, name).update(other_counts)
 
 
 @dataclass
@@ -239,18 +251,47 @@ def chain(u: Unit) -> list[str]:
     return [p for p in u.path.split("/") if p]
 
 
+SUBTREE = "u.active AND u.path >= :lo AND u.path < :hi"
+WORKERS = 4  # connections a PostgreSQL report reads on at once
+# For each of them, in its own transaction: memory to group a province's rows without spilling to
+# disk, and no JIT compilation (it costs more than it saves on these short scans).
+SESSION = "SELECT set_config('work_mem', '32MB', true), set_config('jit', 'off', true)"
+
+
+class Statements:
+    """The report's queries, run together: on PostgreSQL each on a read connection of its own (a
+    thread each: the server works on several at once while the driver waits), elsewhere one after
+    the other on the caller's connection. `{subtree}` in a statement stands for the units `u` of
+    the subtree (a path range)."""
+
+    def __init__(self, conn: Connection, db: Database | None, bounds: dict[str, str]) -> None:
+        self.conn, self.db, self.bounds = conn, db, bounds
+        self.pending: dict[str, tuple[str, dict[str, Any]]] = {}
+
+    def add(self, name: str, sql: str, params: dict[str, Any] | None = None) -> None:
+        self.pending[name] = (sql.replace("{subtree}", SUBTREE), {**self.bounds, **(params or {})})
+
+    def run(self) -> dict[str, list[Any]]:
+        todo, self.pending = self.pending, {}
+        if self.db is None or not self.db.is_postgres or len(todo) < 2:
+            return {name: fetch(self.conn, sql, params) for name, (sql, params) in todo.items()}
+        with ThreadPoolExecutor(max_workers=min(WORKERS, len(todo)), thread_name_prefix="report") as pool:
+            futures = {name: pool.submit(self._read, sql, params) for name, (sql, params) in todo.items()}
+            return {name: future.result() for name, future in futures.items()}
+
+    def _read(self, sql: str, params: dict[str, Any]) -> list[Any]:
+        assert self.db is not None
+        with self.db.read(streaming=True) as conn:  # a transaction: the settings are its own
+            fetch(conn, SESSION)
+            return fetch(conn, sql, params)
+
+
 class _Subtree:
     """The subtree's units, and which cell each unit's figures go to (its nearest cell, itself included)."""
 
-    def __init__(self, conn: Connection, root: Unit) -> None:
-        self.bounds = subtree_range(root.path)
-        rows = conn.execute(
-            sa.text("SELECT id, parent_id, path, name, kind FROM units WHERE active AND path >= :lo AND path < :hi "
-                    "ORDER BY path"),
-            self.bounds,
-        ).all()
+    def __init__(self, conn: Connection, root: Unit, rows: list[Any]) -> None:
         self.units = {r.id: Unit(r.id, r.parent_id, r.path, r.name, r.kind) for r in rows}
-        names = {**{u.id: u.name for u in self.units.values()}}
+        names = {u.id: u.name for u in self.units.values()}
         if root.parent_id and root.parent_id not in names:
             names[root.parent_id] = str(
                 conn.execute(sa.text("SELECT name FROM units WHERE id = :id"), {"id": root.parent_id}).scalar() or ""
@@ -267,11 +308,6 @@ class _Subtree:
     def cells(self) -> list[Unit]:
         found = (u for u in self.units.values() if u.kind == CELL)
         return sorted(found, key=lambda u: (self.names.get(u.parent_id or "", ""), u.name, u.id))
-
-    def grouped(self, conn: Connection, sql: str, params: dict[str, Any]) -> list[Any]:
-        """Rows of a query over the subtree: `sql` joins `units u` and filters with `{subtree}`."""
-        statement = sql.replace("{subtree}", "u.active AND u.path >= :lo AND u.path < :hi")
-        return list(conn.execute(sa.text(statement), {**self.bounds, **params}).all())
 
 
 def _active_condition(period: Period) -> tuple[str, dict[str, Any]]:
@@ -290,17 +326,25 @@ def _active_condition(period: Period) -> tuple[str, dict[str, Any]]:
     return sql, params
 
 
+BULLETINS_REACHING = (
+    "SELECT a.unit_id, b.id, b.kind FROM bulletins b JOIN bulletin_audience a ON a.bulletin_id = b.id "
+    "WHERE b.day >= :first AND b.day <= :last AND NOT b.withdrawn AND b.kind <> 'document'"
+)
+# Reads by the members now in each unit, from the roll-up (consumers.READ_ROLLUP_REBUILD says what it holds).
+BULLETIN_READS = (
+    "SELECT x.unit_id, b.kind, SUM(x.n) AS n FROM unit_bulletin_reads x JOIN bulletins b ON b.id = x.bulletin_id "
+    "JOIN units u ON u.id = x.unit_id WHERE {subtree} AND b.day >= :first AND b.day <= :last AND NOT b.withdrawn "
+    "AND b.kind <> 'document' GROUP BY x.unit_id, b.kind"
+)
+
+
 def _bulletins(
-    conn: Connection, tree: _Subtree, members: dict[str, int], days: dict[str, str]
+    tree: _Subtree, members: dict[str, int], reaching_rows: list[Any], read_rows: list[Any]
 ) -> tuple[dict[str, dict[str, BulletinCounts]], dict[str, int]]:
     """Per unit with members, per kind: bulletins reaching it, expected reads and reads; and how
     many bulletins of each kind reach the subtree."""
     reaching: dict[str, dict[str, str]] = {}  # audience unit -> {bulletin: kind}
-    for r in conn.execute(
-        sa.text("SELECT a.unit_id, b.id, b.kind FROM bulletins b JOIN bulletin_audience a ON a.bulletin_id = b.id "
-                "WHERE b.day >= :first AND b.day <= :last AND NOT b.withdrawn AND b.kind <> 'document'"),
-        days,
-    ):
+    for r in reaching_rows:
         reaching.setdefault(r.unit_id, {})[r.id] = r.kind
     out: dict[str, dict[str, BulletinCounts]] = {}
     seen: dict[str, str] = {}
@@ -320,32 +364,26 @@ def _bulletins(
             counts.bulletins += 1
             counts.expected += n
         out[unit_id] = kinds
-    for r in tree.grouped(
-        conn,
-        "SELECT m.unit_id, b.kind, COUNT(*) AS n FROM bulletin_reads r JOIN bulletins b ON b.id = r.bulletin_id "
-        "JOIN members m ON m.id = r.member_id JOIN units u ON u.id = m.unit_id "
-        "WHERE m.active AND {subtree} AND b.day >= :first AND b.day <= :last AND NOT b.withdrawn "
-        "AND b.kind <> 'document' GROUP BY m.unit_id, b.kind",
-        days,
-    ):
+    for r in read_rows:
         found_kind = out.get(r.unit_id, {}).get(r.kind)
         if found_kind is not None:  # reads of bulletins that no longer reach the member's unit do not count
             found_kind.read += min(int(r.n), found_kind.expected)
     return out, dict(Counter(seen.values()))
 
 
-def _tasks(conn: Connection, tree: _Subtree, days: dict[str, str], today: str) -> dict[str, TaskCounts]:
+TASKS = (
+    "SELECT t.cell_unit_id, COUNT(*) AS due, "
+    "SUM(CASE WHEN t.status = 'done' AND t.done_on <= t.due_on THEN 1 ELSE 0 END) AS on_time, "
+    "SUM(CASE WHEN t.status = 'done' AND t.done_on > t.due_on THEN 1 ELSE 0 END) AS late, "
+    "SUM(CASE WHEN t.status <> 'done' AND t.due_on < :today THEN 1 ELSE 0 END) AS overdue "
+    "FROM tasks t JOIN units u ON u.id = t.cell_unit_id WHERE {subtree} AND t.status <> 'cancelled' "
+    "AND t.due_on >= :first AND t.due_on <= :last GROUP BY t.cell_unit_id"
+)
+
+
+def _tasks(rows: list[Any]) -> dict[str, TaskCounts]:
     out: dict[str, TaskCounts] = {}
-    for r in tree.grouped(
-        conn,
-        "SELECT t.cell_unit_id, COUNT(*) AS due, "
-        "SUM(CASE WHEN t.status = 'done' AND t.done_on <= t.due_on THEN 1 ELSE 0 END) AS on_time, "
-        "SUM(CASE WHEN t.status = 'done' AND t.done_on > t.due_on THEN 1 ELSE 0 END) AS late, "
-        "SUM(CASE WHEN t.status <> 'done' AND t.due_on < :today THEN 1 ELSE 0 END) AS overdue "
-        "FROM tasks t JOIN units u ON u.id = t.cell_unit_id WHERE {subtree} AND t.status <> 'cancelled' "
-        "AND t.due_on >= :first AND t.due_on <= :last GROUP BY t.cell_unit_id",
-        {**days, "today": today},
-    ):
+    for r in rows:
         due, on_time, late, overdue = int(r.due), int(r.on_time or 0), int(r.late or 0), int(r.overdue or 0)
         out[r.cell_unit_id] = TaskCounts(due, on_time, late, overdue, due - on_time - late - overdue)
     return out
@@ -358,40 +396,95 @@ MEETING_COUNTS = (
     "SUM(CASE WHEN g.part1 AND g.part2 AND g.part3 THEN 1 ELSE 0 END) AS p123, "
     "SUM(g.attended) AS attended, SUM(g.expected) AS expected "
     "FROM meetings g JOIN units u ON u.id = g.cell_unit_id "
-    "WHERE {{subtree}} AND g.day >= :first AND g.day <= :last GROUP BY {group}"
+    "WHERE {where} AND g.day >= :first AND g.day <= :last GROUP BY {group}"
 )
+MEETING_RATINGS = (
+    "SELECT {key}, g.rating, COUNT(*) AS n FROM meetings g JOIN units u ON u.id = g.cell_unit_id "
+    "WHERE {where} AND g.day >= :first AND g.day <= :last AND g.rating <> '' GROUP BY {key}, g.rating"
+)
+ROLLOUT = "{subtree} AND g.cell_unit_id NOT IN (SELECT unit_id FROM rollout_exemptions)"
+
+
+def _meeting_counts(r: Any) -> MeetingCounts:
+    return MeetingCounts(int(r.held), int(r.p1), int(r.p2), int(r.p3), int(r.p123), int(r.attended), int(r.expected))
 
 
 def build(
-    conn: Connection, root: Unit, period: Period, today: str | None = None, with_cell_months: bool = True
+    conn: Connection, root: Unit, period: Period, today: str | None = None, with_cell_months: bool = True,
+    db: Database | None = None,
 ) -> Report:
     """The report; without `with_cell_months` the per-cell-month detail is left empty (a
-    province's page needs the cells' and the months' totals only: 9,600 + 12 rows, not 115,000)."""
-    tree = _Subtree(conn, root)
+    province's page needs the cells' and the months' totals only: 9,600 + 12 rows, not 115,000).
+    With `db` (PostgreSQL) the queries run at once, each on a connection of its own."""
+    days = {"first": period.first.isoformat(), "last": period.last.isoformat()}
+    active_sql, active_params = _active_condition(period)
+    q = Statements(conn, db, subtree_range(root.path))
+    # The heaviest first: they start while the others queue.
+    q.add("reads", BULLETIN_READS, days)
+    # The distinct count sorts every mark: in two halves by member (each member in one of them, so
+    # the counts add up), which run at once.
+    for half, members in enumerate(("s.member_id < :split", "s.member_id >= :split")):
+        q.add(f"study{half}", (
+            "SELECT d.category, COUNT(*) AS marks, COUNT(DISTINCT s.member_id) AS members "
+            "FROM study_marks s JOIN members m ON m.id = s.member_id JOIN units u ON u.id = m.unit_id "
+            f"JOIN documents d ON d.id = s.document_id WHERE m.active AND {{subtree}} AND {members} "
+            "AND s.day >= :first AND s.day <= :last GROUP BY m.unit_id, d.category"), {**days, "split": "8"})
+    q.add("active", (
+        "SELECT m.unit_id, COUNT(*) AS n FROM members m JOIN units u ON u.id = m.unit_id "
+        f"WHERE m.active AND {{subtree}} AND EXISTS (SELECT 1 FROM member_activity a WHERE a.member_id = m.id "
+        f"AND {active_sql}) GROUP BY m.unit_id"), active_params)
+    q.add("studied", (
+        "SELECT m.unit_id, COUNT(*) AS n FROM members m JOIN units u ON u.id = m.unit_id WHERE m.active AND "
+        "{subtree} AND EXISTS (SELECT 1 FROM study_marks s JOIN documents d ON d.id = s.document_id "
+        "WHERE s.member_id = m.id AND s.day >= :first AND s.day <= :last) GROUP BY m.unit_id"), days)
+    # Totals per cell and per month (rollout cells) in SQL; each cell-month only for the full reply.
+    for name, key, where in (("cell", "g.cell_unit_id", "{subtree}"), ("month", "g.month", ROLLOUT),
+                             *([("cell_month", "g.cell_unit_id, g.month", ROLLOUT)] if with_cell_months else [])):
+        q.add(f"{name}_meetings", MEETING_COUNTS.format(key=key, where=where, group=key), days)
+        q.add(f"{name}_ratings", MEETING_RATINGS.format(key=key, where=where), days)
+    q.add("membership", (
+        "SELECT m.unit_id, m.status, m.gender, m.exempt, COUNT(*) AS n FROM members m "
+        "JOIN units u ON u.id = m.unit_id WHERE m.active AND {subtree} "
+        "GROUP BY m.unit_id, m.status, m.gender, m.exempt"))
+    q.add("adoption", (
+        "SELECT m.unit_id, COUNT(*) AS n, SUM(CASE WHEN m.activated_on <= :last THEN 1 ELSE 0 END) AS activated "
+        "FROM members m JOIN units u ON u.id = m.unit_id WHERE m.active AND {subtree} GROUP BY m.unit_id"), days)
+    q.add("tasks", TASKS, {**days, "today": today or day_of(time.time())})
+    q.add("units", "SELECT u.id, u.parent_id, u.path, u.name, u.kind FROM units u WHERE {subtree} ORDER BY u.path")
+    q.add("exemptions", "SELECT unit_id, reason FROM rollout_exemptions")
+    q.add("documents_by_unit", (
+        "SELECT d.publisher_unit_id, COUNT(*) AS n FROM documents d JOIN units u ON u.id = d.publisher_unit_id "
+        "WHERE {subtree} AND d.day >= :first AND d.day <= :last GROUP BY d.publisher_unit_id"), days)
+    q.add("posted", (
+        "SELECT d.category, COUNT(*) AS n FROM documents d JOIN units u ON u.id = d.publisher_unit_id "
+        "WHERE {subtree} AND d.day >= :first AND d.day <= :last GROUP BY d.category"), days)
+    feedback_columns = (
+        ("received", "f.unit_id", "f.received_on", "feedback f"),
+        ("answered", "f.answered_by_unit_id", "f.answered_on", "feedback f"),
+        ("escalated", "f.from_unit_id", "f.day", "feedback_escalations f"),
+    )
+    for column, unit_column, day_column, table in feedback_columns:
+        q.add(column, (
+            f"SELECT {unit_column} AS unit_id, COUNT(*) AS n FROM {table} JOIN units u ON u.id = {unit_column} "
+            f"WHERE {{subtree}} AND {day_column} >= :first AND {day_column} <= :last GROUP BY {unit_column}"), days)
+    q.add("reaching", BULLETINS_REACHING, days)
+    found = q.run()
+
+    tree = _Subtree(conn, root, found["units"])
     cells = {
         u.id: CellRow(u.id, u.name, tree.names.get(u.parent_id or "", "")) for u in tree.cells()
     }
-    for row in conn.execute(sa.text("SELECT unit_id, reason FROM rollout_exemptions")).all():
+    for row in found["exemptions"]:
         if row.unit_id in cells:
             cells[row.unit_id].exempt_reason = row.reason
-    days = {"first": period.first.isoformat(), "last": period.last.isoformat()}
-
-    def cell(unit_id: str) -> CellRow | None:
-        found = tree.cell_of.get(unit_id)
-        return cells.get(found) if found else None
+    cell_row = {unit_id: cells[c] for unit_id, c in tree.cell_of.items() if c in cells}
 
     membership = Membership()
-    for r in tree.grouped(
-        conn,
-        "SELECT m.unit_id, m.status, m.gender, m.exempt, COUNT(*) AS n FROM members m "
-        "JOIN units u ON u.id = m.unit_id WHERE m.active AND {subtree} "
-        "GROUP BY m.unit_id, m.status, m.gender, m.exempt",
-        {},
-    ):
+    for r in found["membership"]:
         n = int(r.n)
         status = "official" if r.status == "official" else "probationary" if r.status == "probationary" else ""
         gender = "male" if r.gender == "male" else "female" if r.gender == "female" else "other_gender"
-        for target in (membership, c.membership if (c := cell(r.unit_id)) is not None else None):
+        for target in (membership, c.membership if (c := cell_row.get(r.unit_id)) is not None else None):
             if target is None:
                 continue
             target.members += n
@@ -402,101 +495,51 @@ def build(
             setattr(target, gender, getattr(target, gender) + n)
 
     adoption = Adoption()
-    active_sql, active_params = _active_condition(period)
     per_unit: dict[str, Adoption] = {}
-    for r in tree.grouped(
-        conn,
-        "SELECT m.unit_id, COUNT(*) AS n, SUM(CASE WHEN m.activated_on <= :last THEN 1 ELSE 0 END) AS activated "
-        "FROM members m JOIN units u ON u.id = m.unit_id WHERE m.active AND {subtree} GROUP BY m.unit_id",
-        days,
-    ):
+    for r in found["adoption"]:
         per_unit[r.unit_id] = Adoption(int(r.n), int(r.activated or 0), 0)
-    for r in tree.grouped(
-        conn,
-        "SELECT m.unit_id, COUNT(*) AS n FROM members m JOIN units u ON u.id = m.unit_id "
-        f"WHERE m.active AND {{subtree}} AND EXISTS (SELECT 1 FROM member_activity a WHERE a.member_id = m.id "
-        f"AND {active_sql}) GROUP BY m.unit_id",
-        active_params,
-    ):
+    for r in found["active"]:
         per_unit.setdefault(r.unit_id, Adoption()).active = int(r.n)
     for unit_id, counts in per_unit.items():
         adoption.add(counts)
-        if (c := cell(unit_id)) is not None:
+        if (c := cell_row.get(unit_id)) is not None:
             c.adoption.add(counts)
 
-    cell_months: list[tuple[str, str, MeetingCounts]] = []
+    for r in found["cell_meetings"]:
+        if (c := cell_row.get(r.cell_unit_id)) is not None:
+            c.meetings = _meeting_counts(r)
+    for r in found["cell_ratings"]:
+        if (c := cell_row.get(r.cell_unit_id)) is not None:
+            c.meetings.ratings[r.rating] += int(r.n)
     month_totals = {m: MeetingCounts() for m in period.months}
-    # Per cell and month (the full reply's cell-months), or per cell plus per month (a page's).
-    group = "g.cell_unit_id, g.month" if with_cell_months else "g.cell_unit_id"
+    for r in found["month_meetings"]:
+        if r.month in month_totals:
+            month_totals[r.month] = _meeting_counts(r)
+    for r in found["month_ratings"]:
+        if r.month in month_totals:
+            month_totals[r.month].ratings[r.rating] += int(r.n)
     counted: dict[tuple[str, str], MeetingCounts] = {}
-    for r in tree.grouped(conn, MEETING_COUNTS.format(key=group, group=group), days):
-        counted[(r.cell_unit_id, r.month if with_cell_months else "")] = MeetingCounts(
-            int(r.held), int(r.p1), int(r.p2), int(r.p3), int(r.p123), int(r.attended), int(r.expected)
-        )
-    for r in tree.grouped(
-        conn,
-        f"SELECT {group}, g.rating, COUNT(*) AS n FROM meetings g JOIN units u ON u.id = g.cell_unit_id "
-        f"WHERE {{subtree}} AND g.day >= :first AND g.day <= :last AND g.rating <> '' GROUP BY {group}, g.rating",
-        days,
-    ):
-        counted[(r.cell_unit_id, r.month if with_cell_months else "")].ratings[r.rating] += int(r.n)
-    for (unit_id, month), held in sorted(counted.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        if (c := cell(unit_id)) is not None:
-            c.meetings.add(held)
-            if with_cell_months and not c.rollout_exempt:
-                cell_months.append((c.unit_id, month, held))
-                if month in month_totals:
-                    month_totals[month].add(held)
-    if not with_cell_months:
-        rollout = "WHERE {subtree} AND g.cell_unit_id NOT IN (SELECT unit_id FROM rollout_exemptions)"
-        for r in tree.grouped(conn, MEETING_COUNTS.format(key="g.month", group="g.month").replace(
-                "WHERE {subtree}", rollout), days):
-            if r.month in month_totals:
-                month_totals[r.month] = MeetingCounts(
-                    int(r.held), int(r.p1), int(r.p2), int(r.p3), int(r.p123), int(r.attended), int(r.expected)
-                )
-        for r in tree.grouped(
-            conn,
-            f"SELECT g.month, g.rating, COUNT(*) AS n FROM meetings g JOIN units u ON u.id = g.cell_unit_id {rollout} "
-            "AND g.day >= :first AND g.day <= :last AND g.rating <> '' GROUP BY g.month, g.rating",
-            days,
-        ):
-            if r.month in month_totals:
-                month_totals[r.month].ratings[r.rating] += int(r.n)
+    if with_cell_months:
+        for r in found["cell_month_meetings"]:
+            if r.cell_unit_id in cells:
+                counted[(r.month, r.cell_unit_id)] = _meeting_counts(r)
+        for r in found["cell_month_ratings"]:
+            if (found_counts := counted.get((r.month, r.cell_unit_id))) is not None:
+                found_counts.ratings[r.rating] += int(r.n)
+    cell_months = [(unit_id, month, counts) for (month, unit_id), counts in sorted(counted.items())]
 
     documents_by_unit = [
-        (r.publisher_unit_id, tree.names.get(r.publisher_unit_id, ""), int(r.n))
-        for r in tree.grouped(
-            conn,
-            "SELECT d.publisher_unit_id, COUNT(*) AS n FROM documents d JOIN units u ON u.id = d.publisher_unit_id "
-            "WHERE {subtree} AND d.day >= :first AND d.day <= :last GROUP BY d.publisher_unit_id",
-            days,
-        )
+        (r.publisher_unit_id, tree.names.get(r.publisher_unit_id, ""), int(r.n)) for r in found["documents_by_unit"]
     ]
     documents_by_unit.sort(key=lambda t: tree.units[t[0]].path if t[0] in tree.units else t[0])
-    posted = {
-        r.category: int(r.n)
-        for r in tree.grouped(
-            conn,
-            "SELECT d.category, COUNT(*) AS n FROM documents d JOIN units u ON u.id = d.publisher_unit_id "
-            "WHERE {subtree} AND d.day >= :first AND d.day <= :last GROUP BY d.category",
-            days,
-        )
-    }
+    posted = {r.category: int(r.n) for r in found["posted"]}
     # Per unit and category: marks and members who studied (a member is in one unit, so the
     # category's members add up over units); per unit: members who studied anything.
     studied: dict[str, list[int]] = {}
-    for r in tree.grouped(
-        conn,
-        "SELECT d.category, COUNT(*) AS marks, COUNT(DISTINCT s.member_id) AS members "
-        "FROM study_marks s JOIN members m ON m.id = s.member_id JOIN units u ON u.id = m.unit_id "
-        "JOIN documents d ON d.id = s.document_id WHERE m.active AND {subtree} AND s.day >= :first "
-        "AND s.day <= :last GROUP BY m.unit_id, d.category",
-        days,
-    ):
-        found = studied.setdefault(r.category, [0, 0])
-        found[0] += int(r.marks)
-        found[1] += int(r.members)
+    for r in found["study0"] + found["study1"]:
+        totals = studied.setdefault(r.category, [0, 0])
+        totals[0] += int(r.marks)
+        totals[1] += int(r.members)
     categories = [
         CategoryRow(
             category,
@@ -508,44 +551,29 @@ def build(
         for category in sorted(set(posted) | set(studied))
     ]
     studied_total = 0
-    for r in tree.grouped(
-        conn,
-        "SELECT m.unit_id, COUNT(*) AS n FROM members m JOIN units u ON u.id = m.unit_id WHERE m.active AND "
-        "{subtree} AND EXISTS (SELECT 1 FROM study_marks s JOIN documents d ON d.id = s.document_id "
-        "WHERE s.member_id = m.id AND s.day >= :first AND s.day <= :last) GROUP BY m.unit_id",
-        days,
-    ):
+    for r in found["studied"]:
         studied_total += int(r.n)
-        if (c := cell(r.unit_id)) is not None:
+        if (c := cell_row.get(r.unit_id)) is not None:
             c.studied_members += int(r.n)
 
     feedback = FeedbackCounts()
-    for column, unit_column, day_column, table in (
-        ("received", "f.unit_id", "f.received_on", "feedback f"),
-        ("answered", "f.answered_by_unit_id", "f.answered_on", "feedback f"),
-        ("escalated", "f.from_unit_id", "f.day", "feedback_escalations f"),
-    ):
-        for r in tree.grouped(
-            conn,
-            f"SELECT {unit_column} AS unit_id, COUNT(*) AS n FROM {table} JOIN units u ON u.id = {unit_column} "
-            f"WHERE {{subtree}} AND {day_column} >= :first AND {day_column} <= :last GROUP BY {unit_column}",
-            days,
-        ):
+    for column, *_ in feedback_columns:
+        for r in found[column]:
             setattr(feedback, column, getattr(feedback, column) + int(r.n))
-            if (c := cell(r.unit_id)) is not None:
+            if (c := cell_row.get(r.unit_id)) is not None:
                 setattr(c.feedback, column, getattr(c.feedback, column) + int(r.n))
 
     bulletins = BulletinCounts()
     kinds: dict[str, BulletinCounts] = {}
     per_unit_bulletins, reaching_kinds = _bulletins(
-        conn, tree, {u: a.members for u, a in per_unit.items()}, days
+        tree, {u: a.members for u, a in per_unit.items()}, found["reaching"], found["reads"]
     )
     for unit_id, by_kind in per_unit_bulletins.items():
         for kind, reach in by_kind.items():
             reads = BulletinCounts(0, reach.expected, reach.read)
             bulletins.add(reads)
             kinds.setdefault(kind, BulletinCounts()).add(reads)
-            if (c := cell(unit_id)) is not None:
+            if (c := cell_row.get(unit_id)) is not None:
                 c.bulletins.add(reads)
                 if c.unit_id == unit_id:
                     c.bulletins.bulletins += reach.bulletins
@@ -554,9 +582,9 @@ def build(
         bulletins.bulletins += n
 
     tasks = TaskCounts()
-    for unit_id, due in _tasks(conn, tree, days, today or day_of(time.time())).items():
+    for unit_id, due in _tasks(found["tasks"]).items():
         tasks.add(due)
-        if (c := cell(unit_id)) is not None:
+        if (c := cell_row.get(unit_id)) is not None:
             c.tasks.add(due)
 
     summary = MeetingsSummary(cells=len(cells))

@@ -4,6 +4,7 @@ rollout exemptions this service owns. Ids are the producing services' ids; days 
 
 from services.core.db import Migration
 from services.core.outbox import OUTBOX_MIGRATIONS, OUTBOX_STATEMENTS
+from services.reports.consumers import READ_ROLLUP_REBUILD
 
 MIGRATIONS = [
     *OUTBOX_MIGRATIONS,  # the event log's own (versions 1001+), applied after the first
@@ -61,6 +62,15 @@ MIGRATIONS = [
             "CREATE TABLE tasks (id TEXT PRIMARY KEY, cell_unit_id TEXT NOT NULL, due_on TEXT NOT NULL, "
             "status TEXT NOT NULL, done_on TEXT, updated_at DOUBLE PRECISION NOT NULL)",
             "CREATE INDEX tasks_cell_due ON tasks (cell_unit_id, due_on)",
+        ),
+    ),
+    Migration(
+        3,
+        "roll-up: bulletin reads per unit of the reading member (consumers.py keeps it), filled from the reads",
+        (
+            "CREATE TABLE unit_bulletin_reads (unit_id TEXT NOT NULL, bulletin_id TEXT NOT NULL, "
+            "n INTEGER NOT NULL, PRIMARY KEY (unit_id, bulletin_id))",
+            READ_ROLLUP_REBUILD,
         ),
     ),
 ]

@@ -44,10 +44,13 @@ def adoption_msg(a: figures.Adoption) -> pb.Adoption:
 
 
 def meetings_msg(m: figures.MeetingCounts) -> pb.MeetingCounts:
-    return pb.MeetingCounts(
+    msg = pb.MeetingCounts(
         held=m.held, part1=m.part1, part2=m.part2, part3=m.part3, all_three=m.all_three,
-        attended=m.attended, expected=m.expected, attendance_percent=m.attendance_percent, ratings=dict(m.ratings),
+        attended=m.attended, expected=m.expected, attendance_percent=m.attendance_percent,
     )
+    if m.ratings:
+        msg.ratings.update(m.ratings)
+    return msg
 
 
 def feedback_msg(f: figures.FeedbackCounts) -> pb.FeedbackCounts:
@@ -123,7 +126,7 @@ class ReportsServicer(reports_pb2_grpc.ReportsServiceServicer):
         period = periods.parse(request.period, request.from_date, request.to_date)
         with self.db.read() as conn:
             root = _unit_for(conn, request.unit_id, READERS)
-            return figures.build(conn, root, period, with_cell_months=with_cell_months)
+            return figures.build(conn, root, period, with_cell_months=with_cell_months, db=self.db)
 
     def GetReport(self, request: pb.GetReportRequest, context: Ctx) -> pb.GetReportResponse:
         report = self._report(request, with_cell_months=not request.omit_cell_months)

@@ -1,16 +1,9 @@
-"""The report as an XLSX workbook: one sheet per table, numbers as numbers (openpyxl)."""
+"""The report as an XLSX workbook: one sheet per table, numbers as numbers (xlsx.py)."""
 
 from __future__ import annotations
 
-import io
-from collections.abc import Iterable, Sequence
-
-import openpyxl
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, WriteOnlyCell
-from openpyxl.styles import Font
-from openpyxl.utils import get_column_letter
-
 from services.reports.figures import MeetingCounts, Report
+from services.reports.xlsx import Workbook
 
 MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 Cell = str | int | float
@@ -19,23 +12,6 @@ MEETING_HEADERS = ["Số cuộc họp", "Phần 1", "Phần 2", "Phần 3", "Đ�
 
 def _meetings(m: MeetingCounts) -> list[Cell]:
     return [m.held, m.part1, m.part2, m.part3, m.all_three, m.attended, m.expected, m.attendance_percent]
-
-
-def _sheet(wb: openpyxl.Workbook, title: str, headers: Sequence[str], rows: Iterable[Sequence[Cell]]) -> None:
-    """A sheet streamed row by row (write-only: a province's 115,000 cell-months stay fast)."""
-    ws = wb.create_sheet(title)
-    ws.freeze_panes = "A2"
-    for i, header in enumerate(headers, start=1):
-        ws.column_dimensions[get_column_letter(i)].width = max(10, min(40, len(header) + 2))
-    bold = Font(bold=True)
-    top = []
-    for header in headers:
-        cell = WriteOnlyCell(ws, value=header)
-        cell.font = bold
-        top.append(cell)
-    ws.append(top)
-    for row in rows:  # control characters (which a unit name may hold) cannot be stored in XLSX
-        ws.append([ILLEGAL_CHARACTERS_RE.sub("", v) if isinstance(v, str) else v for v in row])
 
 
 def summary_rows(r: Report) -> list[tuple[str, Cell]]:
@@ -83,11 +59,10 @@ def summary_rows(r: Report) -> list[tuple[str, Cell]]:
 
 
 def render(r: Report) -> bytes:
-    wb = openpyxl.Workbook(write_only=True)
-    _sheet(wb, "Tổng hợp", ["Chỉ tiêu", "Số liệu"], summary_rows(r))
+    wb = Workbook()
+    wb.sheet("Tổng hợp", ["Chỉ tiêu", "Số liệu"], summary_rows(r))
     names = {c.unit_id: c.name for c in r.cells}
-    _sheet(
-        wb,
+    wb.sheet(
         "Chi bộ",
         [
             "Chi bộ", "Trực thuộc", "Không triển khai (lý do)", "Đảng viên", "Chính thức", "Dự bị", "Miễn sinh hoạt",
@@ -107,26 +82,21 @@ def render(r: Report) -> bytes:
             for c in r.cells
         ],
     )
-    _sheet(
-        wb,
+    wb.sheet(
         "Sinh hoạt theo tháng",
         ["Chi bộ", "Tháng", *MEETING_HEADERS],
         ([names.get(unit_id, unit_id), month, *_meetings(m)] for unit_id, month, m in r.cell_months),
     )
-    _sheet(wb, "Văn bản", ["Đơn vị", "Văn bản đăng tải"],
+    wb.sheet("Văn bản", ["Đơn vị", "Văn bản đăng tải"],
            [[name, n] for _, name, n in r.documents_by_unit])
-    _sheet(
-        wb,
+    wb.sheet(
         "Học tập",
         ["Loại", "Văn bản đăng tải", "Lượt học tập", "Đảng viên học tập", "Tỷ lệ (%)"],
         [[c.category, c.documents_posted, c.study_marks, c.studied_members, c.study_percent] for c in r.categories],
     )
-    _sheet(
-        wb,
+    wb.sheet(
         "Thông báo",
         ["Loại", "Thông báo", "Lượt đọc cần có", "Lượt đọc", "Tỷ lệ đọc (%)"],
         [[k, b.bulletins, b.expected, b.read, b.read_percent] for k, b in r.bulletin_kinds],
     )
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
+    return wb.save()

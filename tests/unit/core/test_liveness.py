@@ -17,6 +17,7 @@ from services.core.db import Database
 from services.core.liveness import Loops, stall_after
 from services.core.metrics import serve_metrics
 from services.core.outbox import Event, EventConsumer, Page, emit, relay_once, run_relay, unrelayed
+from sotay.events.v1.documents_events_pb2 import IndexRefresh
 from tests.unit.core.test_outbox import SCHEMA
 
 
@@ -103,7 +104,7 @@ def db(database: Database) -> Database:
 def test_relay_lag_is_measured_at_scrape_and_the_running_relay_is_alive(db: Database) -> None:
     with db.write() as conn:
         for i in range(3):
-            emit(conn, "test.n", str(i), {"i": i})
+            emit(conn, str(i), IndexRefresh(document_id=f"t{i}"))
     with db.write() as conn:  # the oldest unrelayed event was written 40 s ago
         conn.exec_driver_sql("UPDATE outbox SET created_at = created_at - 40 WHERE key = '0'")
     count, age = unrelayed(db)
@@ -146,6 +147,6 @@ def test_consumer_lag_is_the_head_minus_the_cursor(db: Database) -> None:
 def test_relay_once_keeps_counting(db: Database) -> None:
     before = sample("outbox_relayed_total", service="test") or 0
     with db.write() as conn:
-        emit(conn, "test.n", "x", {})
+        emit(conn, "x", IndexRefresh(document_id="x"))
     assert relay_once(db, "test") == 1
     assert sample("outbox_relayed_total", service="test") == before + 1
