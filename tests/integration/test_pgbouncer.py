@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from services.core.db import Database, PoolSettings
+from services.core.events import topic_of
 from services.core.outbox import emit, ensure_epoch, read_events, relay_once
 from services.identity.migrations import MIGRATIONS
 from sotay.events.v1.identity_events_pb2 import UnitRenamed
@@ -110,7 +111,7 @@ def test_the_services_database_code_works_in_transaction_pooling(bouncer: str) -
             seen = [r[0] for r in conn.execution_options(yield_per=50).execute(sa.text("SELECT seq FROM outbox"))]
         assert sorted(seen) == list(range(1, 12 * 25 + 1))
         with db.read() as conn:
-            assert len(read_events(conn, 0, 1000, ["test."])[0]) == 300
+            assert len(read_events(conn, 0, 1000, [topic_of(UnitRenamed)])[0]) == 300
     finally:
         db.dispose()
 
