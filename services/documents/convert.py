@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.core.errors import InvalidArgument
-from services.core.outbox import timestamp
+from services.core.timestamps import timestamp
 from services.documents import store
 from services.documents.metadata import type_name
 from sotay.documents.v1 import documents_pb2 as pb

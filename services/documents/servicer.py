@@ -42,8 +42,8 @@ from services.core.errors import (
 from services.core.identity_client import IdentityClient
 from services.core.ids import new_id, require_id
 from services.core.interceptors import current_principal
-from services.core.outbox import timestamp
 from services.core.paging import next_token, page_window
+from services.core.timestamps import timestamp, ts
 from services.documents import (
     access,
     links,
@@ -579,7 +579,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
                     full_name=e.full_name,
                     unit_id=e.unit_id,
                     studied=e.studied,
-                    studied_at=timestamp(e.studied_at) if e.studied_at else None,
+                    studied_at=ts(e.studied_at),
                 )
                 for e in page
             ],

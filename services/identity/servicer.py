@@ -17,8 +17,8 @@ from services.core.enums import enum_str
 from services.core.errors import InvalidArgument, NotFound, PermissionDenied
 from services.core.ids import new_id, require_id, require_unit_id
 from services.core.interceptors import current_principal
-from services.core.outbox import timestamp
 from services.core.paging import next_token, page_size, page_window
+from services.core.timestamps import timestamp
 from services.identity import access, accounts, audit, members, merge, revocation, units
 from services.identity.accounts import Accounts
 from services.identity.activation import Activation, ActivationRpcs

@@ -26,8 +26,8 @@ from services.core.errors import FailedPrecondition, InvalidArgument, NotFound, 
 from services.core.identity_client import IdentityClient
 from services.core.ids import require_id
 from services.core.interceptors import current_principal
-from services.core.outbox import timestamp
 from services.core.paging import next_token, page_window
+from services.core.timestamps import timestamp
 from services.meetings import (
     compliance,
     evaluation,
@@ -229,7 +229,7 @@ class MeetingsServicer(meetings_pb2_grpc.MeetingsServiceServicer):
             m = meetings.get(conn, request.meeting_id)
             self.access.require_participant(conn, me, m.id)
             first = meetings.record_document_opened(conn, m, request.document_id, me.member_id)
-        return pb.RecordDocumentOpenedResponse(first_opened_at=record_ts(first))
+        return pb.RecordDocumentOpenedResponse(first_opened_at=timestamp(first))
 
     def ListDocumentOpens(
         self, request: pb.ListDocumentOpensRequest, context: grpc.ServicerContext
@@ -247,7 +247,7 @@ class MeetingsServicer(meetings_pb2_grpc.MeetingsServiceServicer):
                     document_id=o.document_id,
                     member_id=o.member_id,
                     full_name=o.full_name,
-                    first_opened_at=record_ts(o.first_opened_at),
+                    first_opened_at=timestamp(o.first_opened_at),
                     times=o.times,
                 )
                 for o in found
@@ -715,7 +715,7 @@ class MeetingsServicer(meetings_pb2_grpc.MeetingsServiceServicer):
                             meeting_id=x.row.id,
                             kind=str_enum(pb.MeetingKind, x.row.kind, "MEETING_KIND_"),
                             state=str_enum(pb.MeetingState, x.row.state, "MEETING_STATE_"),
-                            starts_at=record_ts(x.row.starts_at),
+                            starts_at=timestamp(x.row.starts_at),
                             part1_documents=x.part1,
                             part2_meeting=x.part2,
                             part3_follow_up=x.part3,
@@ -729,10 +729,6 @@ class MeetingsServicer(meetings_pb2_grpc.MeetingsServiceServicer):
             next_page_token=next_token(offset, size, len(page), len(report)),
             total_size=len(report),
         )
-
-
-def record_ts(value: float) -> Any:
-    return timestamp(value)
 
 
 def raise_wrong_state(state: str) -> None:

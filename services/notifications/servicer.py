@@ -25,9 +25,9 @@ from services.core.errors import (
 from services.core.identity_client import IdentityClient, UnitInfo
 from services.core.ids import new_id, require_id, require_unit_id
 from services.core.interceptors import current_principal
-from services.core.outbox import timestamp
 from services.core.paging import counted_page, next_token, page_window
 from services.core.slots import Slots, SlotsFull, cap_below
+from services.core.timestamps import timestamp
 from services.notifications import bulletins, feedback, inbox, readstats
 from services.notifications.convert import (
     bulletin_msg,

@@ -13,8 +13,8 @@ from services.core.db import Database
 from services.core.errors import PermissionDenied
 from services.core.ids import require_id
 from services.core.interceptors import current_principal
-from services.core.outbox import timestamp
 from services.core.paging import next_token, page_window
+from services.core.timestamps import timestamp
 from services.reports import consumers, exemptions, figures, periods, review, workbook
 from sotay.reports.v1 import reports_pb2 as pb
 from sotay.reports.v1 import reports_pb2_grpc
