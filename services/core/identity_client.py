@@ -19,8 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from services.core.clients import LazyStub, TtlCache, call, pages
-from services.core.errors import InvalidArgument
-from services.core.ids import require_id
+from services.core.ids import require_id, require_unit_id
 from sotay.identity.v1 import identity_pb2 as ipb
 from sotay.identity.v1 import identity_pb2_grpc
 
@@ -67,9 +66,7 @@ class IdentityClient:
     def unit(self, unit_id: str, field: str = "unit_id") -> UnitInfo:
         """The unit; NOT_FOUND `unit_not_found` (with `field`) when there is none, INVALID_ARGUMENT
         `unit_required` for an empty id."""
-        if not unit_id:
-            raise InvalidArgument("unit_required", f"{field} is required", field=field)
-        uid = require_id(unit_id, field, "unit")
+        uid = require_id(require_unit_id(unit_id, field), field, "unit")
         return self.units.get(uid, lambda: _unit_info(
             call(SERVICE, lambda: self.stub.GetUnit(ipb.GetUnitRequest(id=uid)).unit, "unit", field=field)
         ))

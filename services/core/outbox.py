@@ -33,7 +33,6 @@ from typing import Any
 import grpc
 import sqlalchemy as sa
 from google.protobuf.message import Message
-from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.engine import Connection
 
 from services.core.config import SERVICE_PORTS, env_float
@@ -533,12 +532,6 @@ def prune_processed(db: Database, retention: float, batch: int = 5000) -> int:
         if ids:
             conn.execute(sa.text("DELETE FROM processed_events WHERE id = :id"), [{"id": i} for i in ids])
     return len(ids)
-
-
-def timestamp(seconds: float) -> Timestamp:
-    ts = Timestamp()
-    ts.FromNanoseconds(int(seconds * 1e9))
-    return ts
 
 
 def dispatch(handlers: dict[str, Handler]) -> Handler:

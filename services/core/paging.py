@@ -21,6 +21,11 @@ def page_size(requested: int, default: int = DEFAULT_PAGE_SIZE, maximum: int = M
     return min(requested or default, maximum)
 
 
+def page_window(request: Any, default: int = DEFAULT_PAGE_SIZE, maximum: int = MAX_PAGE_SIZE) -> tuple[int, int]:
+    """The size and offset of the page a list request asks for (its `page_size` and `page_token`)."""
+    return page_size(request.page_size, default, maximum), decode_token(request.page_token)
+
+
 def decode_token(token: str) -> int:
     if not token:
         return 0

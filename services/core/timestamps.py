@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from services.core.outbox import timestamp
+
+def timestamp(seconds: float) -> Timestamp:
+    t = Timestamp()
+    t.FromNanoseconds(int(seconds * 1e9))
+    return t
 
 
 def ts(seconds: float | None) -> Timestamp | None:

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-from services.core.errors import InvalidArgument
-from services.core.outbox import timestamp
+from services.core.enums import enum_str, str_enum
+from services.core.timestamps import timestamp
 from services.documents import store
 from services.documents.metadata import type_name
 from sotay.documents.v1 import documents_pb2 as pb
 
-STATUS = {
-    store.DRAFT: pb.DOCUMENT_STATUS_DRAFT,
-    store.REVIEW: pb.DOCUMENT_STATUS_REVIEW,
-    store.PUBLISHED: pb.DOCUMENT_STATUS_PUBLISHED,
-    store.WITHDRAWN: pb.DOCUMENT_STATUS_WITHDRAWN,
-}
-STATUS_NAME: dict[int, str] = {int(v): k for k, v in STATUS.items()}
 EXTRACTION = {
     store.DONE: pb.EXTRACTION_STATE_DONE,
     store.OCR_PENDING: pb.EXTRACTION_STATE_OCR_PENDING,
@@ -26,11 +19,7 @@ EXTRACTION = {
 
 
 def status_name(value: int) -> str:
-    if value == pb.DOCUMENT_STATUS_UNSPECIFIED:
-        return ""
-    if value not in STATUS_NAME:
-        raise InvalidArgument("invalid_status", "status is not valid", field="status")
-    return STATUS_NAME[value]
+    return enum_str(pb.DocumentStatus, value, "DOCUMENT_STATUS_", "status")
 
 
 def version_msg(v: store.Version) -> pb.DocumentVersion:
@@ -66,7 +55,7 @@ def document_msg(doc: store.Doc, version: store.Version | None = None, studied: 
         number_seq=doc.number_seq,
         issuer_code=doc.issuer_code,
         doc_type_name=type_name(doc.doc_type),
-        status=STATUS[doc.status],  # type: ignore[arg-type]
+        status=str_enum(pb.DocumentStatus, doc.status, "DOCUMENT_STATUS_"),
         unit_id=doc.unit_id,
         audience_unit_ids=list(doc.audience_unit_ids),
         current_version=doc.current_version,

@@ -42,8 +42,8 @@ from services.core.errors import (
 from services.core.identity_client import IdentityClient
 from services.core.ids import new_id, require_id
 from services.core.interceptors import current_principal
-from services.core.outbox import timestamp
-from services.core.paging import decode_token, next_token, page_size
+from services.core.paging import next_token, page_window
+from services.core.timestamps import timestamp, ts
 from services.documents import (
     access,
     links,
@@ -314,7 +314,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
 
     def ListDocuments(self, request: pb.ListDocumentsRequest, context: Ctx) -> pb.ListDocumentsResponse:
         me = current_principal()
-        size, offset = page_size(request.page_size), decode_token(request.page_token)
+        size, offset = page_window(request)
         filters = {"category": request.category, "status": status_name(request.status)}
         if request.doc_type:
             filters["doc_type"] = canonical_type(request.doc_type) or "-"
@@ -331,7 +331,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
         self, request: pb.ListDocumentVersionsRequest, context: Ctx
     ) -> pb.ListDocumentVersionsResponse:
         me = current_principal()
-        size, offset = page_size(request.page_size), decode_token(request.page_token)
+        size, offset = page_window(request)
         with self.db.read() as conn:
             doc = store.get(conn, request.document_id)
             access.require_visible(me, doc)
@@ -479,7 +479,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
 
     def SearchDocuments(self, request: pb.SearchDocumentsRequest, context: Ctx) -> pb.SearchDocumentsResponse:
         me = current_principal()
-        size, offset = page_size(request.page_size, default=20, maximum=100), decode_token(request.page_token)
+        size, offset = page_window(request, default=20, maximum=100)
         if offset >= MAX_WINDOW:
             raise InvalidArgument("page_too_deep", f"results past {MAX_WINDOW} cannot be paged; refine the search")
         if len(request.query) > 500:
@@ -559,10 +559,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
 
     def ListStudyStatus(self, request: pb.ListStudyStatusRequest, context: Ctx) -> pb.ListStudyStatusResponse:
         me = current_principal()
-        size, offset = (
-            page_size(request.page_size, default=100, maximum=1000),
-            decode_token(request.page_token),
-        )
+        size, offset = page_window(request, default=100, maximum=1000)
         with self.db.read() as conn:
             doc = store.get(conn, request.document_id)
             access.require_visible(me, doc)
@@ -582,7 +579,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
                     full_name=e.full_name,
                     unit_id=e.unit_id,
                     studied=e.studied,
-                    studied_at=timestamp(e.studied_at) if e.studied_at else None,
+                    studied_at=ts(e.studied_at),
                 )
                 for e in page
             ],

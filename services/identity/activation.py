@@ -28,7 +28,7 @@ from services.core.db import Database
 from services.core.errors import InvalidArgument, NotFound, PermissionDenied, Unauthenticated
 from services.core.ids import new_id, require_id
 from services.core.interceptors import current_principal
-from services.core.outbox import timestamp
+from services.core.timestamps import timestamp
 from services.identity import access, audit
 from services.identity.accounts import MAX_PASSWORD, Accounts, Tokens, check_password_strength, find_account
 from sotay.identity.v1 import identity_pb2 as pb

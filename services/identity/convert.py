@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.engine import Row
 
 from services.core.enums import enum_numbers, enum_str, str_enum
-from services.core.outbox import timestamp
+from services.core.timestamps import timestamp
 from services.identity.members import Profile
 from services.identity.units import path_ids
 from sotay.identity.v1 import identity_pb2 as pb

@@ -15,10 +15,10 @@ from services.core.auth import ROLE_ADMIN, ROLE_EDITOR, ROLES
 from services.core.db import Database
 from services.core.enums import enum_str
 from services.core.errors import InvalidArgument, NotFound, PermissionDenied
-from services.core.ids import new_id, require_id
+from services.core.ids import new_id, require_id, require_unit_id
 from services.core.interceptors import current_principal
-from services.core.outbox import timestamp
-from services.core.paging import decode_token, next_token, page_size
+from services.core.paging import next_token, page_size, page_window
+from services.core.timestamps import timestamp
 from services.identity import access, accounts, audit, members, merge, revocation, units
 from services.identity.accounts import Accounts
 from services.identity.activation import Activation, ActivationRpcs
@@ -118,7 +118,7 @@ class IdentityServicer(ActivationRpcs, identity_pb2_grpc.IdentityServiceServicer
 
     def ListUnits(self, request: pb.ListUnitsRequest, context: Ctx) -> pb.ListUnitsResponse:
         current_principal()
-        size, offset = page_size(request.page_size), decode_token(request.page_token)
+        size, offset = page_window(request)
         kind = enum_str(pb.UnitKind, request.kind, "UNIT_KIND_", "kind")
         if request.subtree and not request.parent_id:
             raise InvalidArgument("parent_required", "a subtree needs parent_id", field="parent_id")
@@ -204,10 +204,9 @@ class IdentityServicer(ActivationRpcs, identity_pb2_grpc.IdentityServiceServicer
 
     def ListMembers(self, request: pb.ListMembersRequest, context: Ctx) -> pb.ListMembersResponse:
         me = current_principal()
-        size, offset = page_size(request.page_size), decode_token(request.page_token)
+        size, offset = page_window(request)
         status = enum_str(pb.MemberStatus, request.status, "MEMBER_STATUS_", "status")
-        if not request.unit_id:
-            raise InvalidArgument("unit_required", "unit_id is required", field="unit_id")
+        require_unit_id(request.unit_id)
         with self.db.read() as conn:
             unit = access.require_member_manager(conn, me, request.unit_id)
             return self._roster_page(conn, unit, _members_reply, request.subtree, request.include_inactive,
@@ -215,9 +214,8 @@ class IdentityServicer(ActivationRpcs, identity_pb2_grpc.IdentityServiceServicer
 
     def ListRoster(self, request: pb.ListRosterRequest, context: Ctx) -> pb.ListRosterResponse:
         me = current_principal()
-        size, offset = page_size(request.page_size, maximum=5000), decode_token(request.page_token)
-        if not request.unit_id:
-            raise InvalidArgument("unit_required", "unit_id is required", field="unit_id")
+        size, offset = page_window(request, maximum=5000)
+        require_unit_id(request.unit_id)
         with self.db.read() as conn:
             unit = access.require(conn, me, request.unit_id, ROLE_ADMIN, ROLE_EDITOR, *access.OFFICERS)
             return self._roster_page(conn, unit, _roster_reply, request.subtree, False, "", "", offset, size)
@@ -240,8 +238,7 @@ class IdentityServicer(ActivationRpcs, identity_pb2_grpc.IdentityServiceServicer
         """Active members per child subtree in one grouped query over the unit's subtree: a
         descendant's path is '<unit path><child id>/...', so its child is the id that follows."""
         me = current_principal()
-        if not request.unit_id:
-            raise InvalidArgument("unit_required", "unit_id is required", field="unit_id")
+        require_unit_id(request.unit_id)
         with self.db.read() as conn:
             unit = access.require(conn, me, request.unit_id, ROLE_ADMIN, ROLE_EDITOR, *access.OFFICERS)
             bounds = units.subtree_range(unit.path)
@@ -271,7 +268,7 @@ class IdentityServicer(ActivationRpcs, identity_pb2_grpc.IdentityServiceServicer
         self, request: pb.ListMemberTransfersRequest, context: Ctx
     ) -> pb.ListMemberTransfersResponse:
         me = current_principal()
-        size, offset = page_size(request.page_size), decode_token(request.page_token)
+        size, offset = page_window(request)
         with self.db.read() as conn:
             if request.unit_id and not request.member_id:
                 unit = access.require_member_manager(conn, me, request.unit_id)
@@ -469,15 +466,14 @@ class IdentityServicer(ActivationRpcs, identity_pb2_grpc.IdentityServiceServicer
 
     def ListRoles(self, request: pb.ListRolesRequest, context: Ctx) -> pb.ListRolesResponse:
         me = current_principal()
-        size, offset = page_size(request.page_size), decode_token(request.page_token)
+        size, offset = page_window(request)
         with self.db.read() as conn:
             params: dict[str, Any] = {"lim": size, "off": offset}
             if request.account_id and request.account_id == me.account_id and not request.unit_id:
                 where = "g.account_id = :a"
                 params["a"] = me.account_id
             else:
-                if not request.unit_id:
-                    raise InvalidArgument("unit_required", "unit_id is required", field="unit_id")
+                require_unit_id(request.unit_id)
                 unit = units.get(conn, request.unit_id)
                 access.require_admin(conn, me, unit.id)
                 where = "u.path >= :lo AND u.path < :hi"
@@ -502,7 +498,7 @@ class IdentityServicer(ActivationRpcs, identity_pb2_grpc.IdentityServiceServicer
 
     def ListAuditEvents(self, request: pb.ListAuditEventsRequest, context: Ctx) -> pb.ListAuditEventsResponse:
         me = current_principal()
-        size, offset = page_size(request.page_size), decode_token(request.page_token)
+        size, offset = page_window(request)
         with self.db.read() as conn:
             unit = units.get(conn, request.unit_id)
             access.require_admin(conn, me, unit.id)

@@ -9,8 +9,7 @@ from sqlalchemy.engine import Row
 
 from services.core.enums import enum_str, str_enum
 from services.core.errors import InvalidArgument
-from services.core.outbox import timestamp
-from services.core.timestamps import epoch_seconds, ts
+from services.core.timestamps import epoch_seconds, timestamp, ts
 from services.meetings import charter
 from services.meetings.charter import Rubric
 from services.meetings.live import Totals

@@ -26,8 +26,8 @@ from services.core.errors import FailedPrecondition, InvalidArgument, NotFound, 
 from services.core.identity_client import IdentityClient
 from services.core.ids import require_id
 from services.core.interceptors import current_principal
-from services.core.outbox import timestamp
-from services.core.paging import decode_token, next_token, page_size
+from services.core.paging import next_token, page_window
+from services.core.timestamps import timestamp
 from services.meetings import (
     compliance,
     evaluation,
@@ -156,7 +156,7 @@ class MeetingsServicer(meetings_pb2_grpc.MeetingsServiceServicer):
 
     def ListMeetings(self, request: pb.ListMeetingsRequest, context: grpc.ServicerContext) -> pb.ListMeetingsResponse:
         me = current_principal()
-        size, offset = page_size(request.page_size), decode_token(request.page_token)
+        size, offset = page_window(request)
         cell_id = require_id(request.cell_unit_id, "cell_unit_id")
         state = enum_str(pb.MeetingState, request.state, "MEETING_STATE_", "state")
         with self.db.read() as conn:
@@ -229,12 +229,12 @@ class MeetingsServicer(meetings_pb2_grpc.MeetingsServiceServicer):
             m = meetings.get(conn, request.meeting_id)
             self.access.require_participant(conn, me, m.id)
             first = meetings.record_document_opened(conn, m, request.document_id, me.member_id)
-        return pb.RecordDocumentOpenedResponse(first_opened_at=record_ts(first))
+        return pb.RecordDocumentOpenedResponse(first_opened_at=timestamp(first))
 
     def ListDocumentOpens(
         self, request: pb.ListDocumentOpensRequest, context: grpc.ServicerContext
     ) -> pb.ListDocumentOpensResponse:
-        size, offset = page_size(request.page_size), decode_token(request.page_token)
+        size, offset = page_window(request)
         with self.db.read() as conn:
             me, m = self._as_reader(conn, request.meeting_id)
             rights = self.access.rights(conn, me, m.cell_unit_id, m.id)
@@ -247,7 +247,7 @@ class MeetingsServicer(meetings_pb2_grpc.MeetingsServiceServicer):
                     document_id=o.document_id,
                     member_id=o.member_id,
                     full_name=o.full_name,
-                    first_opened_at=record_ts(o.first_opened_at),
+                    first_opened_at=timestamp(o.first_opened_at),
                     times=o.times,
                 )
                 for o in found
@@ -359,7 +359,7 @@ class MeetingsServicer(meetings_pb2_grpc.MeetingsServiceServicer):
     def ListAttendance(
         self, request: pb.ListAttendanceRequest, context: grpc.ServicerContext
     ) -> pb.ListAttendanceResponse:
-        size, offset = page_size(request.page_size), decode_token(request.page_token)
+        size, offset = page_window(request)
         with self.db.read() as conn:
             _, m = self._as_reader(conn, request.meeting_id)
             found, total = roster.list_roster(conn, m.id, offset, size)
@@ -401,7 +401,7 @@ class MeetingsServicer(meetings_pb2_grpc.MeetingsServiceServicer):
             return pb.AddOpinionResponse(opinion=opinion_msg(opinions.get(conn, opinion_id)))
 
     def ListOpinions(self, request: pb.ListOpinionsRequest, context: grpc.ServicerContext) -> pb.ListOpinionsResponse:
-        size, offset = page_size(request.page_size), decode_token(request.page_token)
+        size, offset = page_window(request)
         with self.db.read() as conn:
             _, m = self._as_reader(conn, request.meeting_id)
             found, total = opinions.list_opinions(conn, m.id, request.agenda_item_id, offset, size)
@@ -464,7 +464,7 @@ class MeetingsServicer(meetings_pb2_grpc.MeetingsServiceServicer):
             return pb.GetPollResponse(poll=poll_msg(poll, voting.has_voted(conn, poll.id, me.member_id)))
 
     def ListPolls(self, request: pb.ListPollsRequest, context: grpc.ServicerContext) -> pb.ListPollsResponse:
-        size, offset = page_size(request.page_size), decode_token(request.page_token)
+        size, offset = page_window(request)
         with self.db.read() as conn:
             me, m = self._as_reader(conn, request.meeting_id)
             found, total = voting.list_polls(conn, m.id, offset, size)
@@ -476,7 +476,7 @@ class MeetingsServicer(meetings_pb2_grpc.MeetingsServiceServicer):
     def ListPollVotes(
         self, request: pb.ListPollVotesRequest, context: grpc.ServicerContext
     ) -> pb.ListPollVotesResponse:
-        size, offset = page_size(request.page_size), decode_token(request.page_token)
+        size, offset = page_window(request)
         with self.db.read() as conn:
             _, poll = self._poll_reader(conn, request.poll_id)
             found, total = voting.named_votes(conn, poll, offset, size)
@@ -634,7 +634,7 @@ class MeetingsServicer(meetings_pb2_grpc.MeetingsServiceServicer):
 
     def ListTasks(self, request: pb.ListTasksRequest, context: grpc.ServicerContext) -> pb.ListTasksResponse:
         me = current_principal()
-        size, offset = page_size(request.page_size), decode_token(request.page_token)
+        size, offset = page_window(request)
         status = enum_str(pb.TaskStatus, request.status, "TASK_STATUS_", "status")
         if bool(request.meeting_id) == bool(request.cell_unit_id):
             raise InvalidArgument(
@@ -682,7 +682,7 @@ class MeetingsServicer(meetings_pb2_grpc.MeetingsServiceServicer):
         me = current_principal()
         unit_id = require_id(request.unit_id, "unit_id")
         month = meetings.check_month(request.month)
-        size, offset = page_size(request.page_size), decode_token(request.page_token)
+        size, offset = page_window(request)
         self.access.require_committee(me, unit_id)
         cells = [(c.id, c.name) for c in self.identity.subtree_cells(unit_id)]
         with self.db.read() as conn:
@@ -715,7 +715,7 @@ class MeetingsServicer(meetings_pb2_grpc.MeetingsServiceServicer):
                             meeting_id=x.row.id,
                             kind=str_enum(pb.MeetingKind, x.row.kind, "MEETING_KIND_"),
                             state=str_enum(pb.MeetingState, x.row.state, "MEETING_STATE_"),
-                            starts_at=record_ts(x.row.starts_at),
+                            starts_at=timestamp(x.row.starts_at),
                             part1_documents=x.part1,
                             part2_meeting=x.part2,
                             part3_follow_up=x.part3,
@@ -729,10 +729,6 @@ class MeetingsServicer(meetings_pb2_grpc.MeetingsServiceServicer):
             next_page_token=next_token(offset, size, len(page), len(report)),
             total_size=len(report),
         )
-
-
-def record_ts(value: float) -> Any:
-    return timestamp(value)
 
 
 def raise_wrong_state(state: str) -> None:

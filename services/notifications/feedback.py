@@ -35,7 +35,7 @@ from services.core.auth import ROLE_ADMIN, ROLE_CELL_DEPUTY, ROLE_CELL_SECRETARY
 from services.core.config import env
 from services.core.db import Database
 from services.core.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
-from services.core.ids import new_id, require_id
+from services.core.ids import new_id, require_id, require_unit_id
 from services.core.liveness import LOOPS
 from services.core.outbox import emit
 from services.core.paging import counted_page
@@ -139,8 +139,7 @@ def submit(
     now: float,
 ) -> Row[Any]:
     member_id, _ = member_of(principal)
-    if not unit_id:
-        raise InvalidArgument("unit_required", "unit_id is required", field="unit_id")
+    require_unit_id(unit_id)
     uid = require_id(unit_id, "unit_id", "unit")
     if uid not in principal.ancestors:
         raise PermissionDenied(

@@ -42,7 +42,8 @@ from services.core.auth import Principal
 from services.core.db import Database
 from services.core.errors import InvalidArgument, NotFound
 from services.core.ids import require_id
-from services.core.outbox import emit, timestamp
+from services.core.outbox import emit
+from services.core.timestamps import timestamp
 from services.notifications.convert import inbox_item
 from services.notifications.units import member_of, path_ids
 from services.notifications.visible import VERSION_SQL as _VERSION_SQL

@@ -23,11 +23,11 @@ from services.core.errors import (
     ResourceExhausted,
 )
 from services.core.identity_client import IdentityClient, UnitInfo
-from services.core.ids import new_id, require_id
+from services.core.ids import new_id, require_id, require_unit_id
 from services.core.interceptors import current_principal
-from services.core.outbox import timestamp
-from services.core.paging import counted_page, decode_token, next_token, page_size
+from services.core.paging import counted_page, next_token, page_window
 from services.core.slots import Slots, SlotsFull, cap_below
+from services.core.timestamps import timestamp
 from services.notifications import bulletins, feedback, inbox, readstats
 from services.notifications.convert import (
     bulletin_msg,
@@ -94,8 +94,7 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServiceServicer)
     # ---------- helpers ----------
 
     def _publisher_unit(self, me: Principal, unit_id: str) -> UnitInfo:
-        if not unit_id:
-            raise InvalidArgument("unit_required", "publisher_unit_id is required", field="publisher_unit_id")
+        require_unit_id(unit_id, "publisher_unit_id")
         unit = self.identity.unit(require_id(unit_id, "publisher_unit_id", "unit"))
         if not me.has_role_over(unit.chain, *PUBLISHERS):
             raise PermissionDenied(
@@ -125,8 +124,7 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServiceServicer)
                     return pb.CreateBulletinResponse(
                         bulletin=bulletin_msg(found, bulletins.audience(conn, found.id), now)
                     )
-        if not request.publisher_unit_id:
-            raise InvalidArgument("unit_required", "publisher_unit_id is required", field="publisher_unit_id")
+        require_unit_id(request.publisher_unit_id, "publisher_unit_id")
         kind = enum_str(pb.BulletinKind, request.kind, "BULLETIN_KIND_", "kind") or "bulletin"
         if kind == "document":
             raise InvalidArgument(
@@ -238,7 +236,7 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServiceServicer)
     def ListBulletins(self, request: pb.ListBulletinsRequest, context: Ctx) -> pb.ListBulletinsResponse:
         me = current_principal()
         now = time.time()
-        size, offset = page_size(request.page_size), decode_token(request.page_token)
+        size, offset = page_window(request)
         unit = self._publisher_unit(me, request.unit_id)
         with self.db.read() as conn:
             found, total = bulletins.list_published_by(conn, unit.id, request.include_withdrawn, offset, size)
@@ -253,7 +251,7 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServiceServicer)
         self, request: pb.GetBulletinReadStatsRequest, context: Ctx
     ) -> pb.GetBulletinReadStatsResponse:
         me = current_principal()
-        size, offset = page_size(request.page_size, maximum=1000), decode_token(request.page_token)
+        size, offset = page_window(request, maximum=1000)
         with self.db.read() as conn:
             row = bulletins.get(conn, request.bulletin_id)
             audience = bulletins.audience(conn, row.id)
@@ -296,7 +294,7 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServiceServicer)
         me = current_principal()
         member_of(me)
         flt = enum_str(pb.InboxFilter, request.filter, "INBOX_FILTER_", "filter") or "all"
-        size, offset = page_size(request.page_size, default=20, maximum=100), decode_token(request.page_token)
+        size, offset = page_window(request, default=20, maximum=100)
         now = time.time()
         with self.db.read() as conn:
             if inbox.check_filter(flt) == "history":
@@ -463,7 +461,7 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServiceServicer)
         self, request: pb.ListPushSubscriptionsRequest, context: Ctx
     ) -> pb.ListPushSubscriptionsResponse:
         member_id, _ = member_of(current_principal())
-        size, offset = page_size(request.page_size), decode_token(request.page_token)
+        size, offset = page_window(request)
         with self.db.read() as conn:
             found, total = counted_page(
                 conn, "push_subscriptions", "member_id = :m", "created_at, id", {"m": member_id}, offset, size
@@ -502,7 +500,7 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServiceServicer)
 
     def ListMyFeedback(self, request: pb.ListMyFeedbackRequest, context: Ctx) -> pb.ListMyFeedbackResponse:
         member_id, _ = member_of(current_principal())
-        size, offset = page_size(request.page_size), decode_token(request.page_token)
+        size, offset = page_window(request)
         with self.db.read() as conn:
             found, total = feedback.list_mine(conn, member_id, offset, size)
         return pb.ListMyFeedbackResponse(
@@ -513,10 +511,9 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServiceServicer)
 
     def ListFeedback(self, request: pb.ListFeedbackRequest, context: Ctx) -> pb.ListFeedbackResponse:
         me = current_principal()
-        size, offset = page_size(request.page_size), decode_token(request.page_token)
+        size, offset = page_window(request)
         status = enum_str(pb.FeedbackStatus, request.status, "FEEDBACK_STATUS_", "status")
-        if not request.unit_id:
-            raise InvalidArgument("unit_required", "unit_id is required", field="unit_id")
+        require_unit_id(request.unit_id)
         unit = self._handled_unit(me, request.unit_id, request.subtree)
         with self.db.read() as conn:
             found, total = feedback.list_for_unit(conn, unit.path, request.subtree, status, offset, size)
@@ -581,8 +578,7 @@ class NotificationsServicer(notifications_pb2_grpc.NotificationsServiceServicer)
         self, request: pb.GetFeedbackStatsRequest, context: Ctx
     ) -> pb.GetFeedbackStatsResponse:
         me = current_principal()
-        if not request.unit_id:
-            raise InvalidArgument("unit_required", "unit_id is required", field="unit_id")
+        require_unit_id(request.unit_id)
         unit = self.identity.unit(require_id(request.unit_id, "unit_id", "unit"))
         if not (me.has_role_over(unit.chain, ROLE_ADMIN) or feedback.handles(me, unit.path)):
             raise PermissionDenied("not_handler", "only admins and handlers of this unit see its statistics")

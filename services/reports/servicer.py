@@ -13,8 +13,8 @@ from services.core.db import Database
 from services.core.errors import PermissionDenied
 from services.core.ids import require_id
 from services.core.interceptors import current_principal
-from services.core.outbox import timestamp
-from services.core.paging import decode_token, next_token, page_size
+from services.core.paging import next_token, page_window
+from services.core.timestamps import timestamp
 from services.reports import consumers, exemptions, figures, periods, review, workbook
 from sotay.reports.v1 import reports_pb2 as pb
 from sotay.reports.v1 import reports_pb2_grpc
@@ -169,8 +169,7 @@ class ReportsServicer(reports_pb2_grpc.ReportsServiceServicer):
     def ListCellExemptions(
         self, request: pb.ListCellExemptionsRequest, context: Ctx
     ) -> pb.ListCellExemptionsResponse:
-        size = page_size(request.page_size)
-        offset = decode_token(request.page_token)
+        size, offset = page_window(request)
         with self.db.read() as conn:
             root = _unit_for(conn, request.unit_id, READERS)
             rows, total = exemptions.listed(conn, root, offset, size)

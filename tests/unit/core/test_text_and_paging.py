@@ -5,7 +5,7 @@ import pytest
 
 from services.core.db import Database
 from services.core.errors import InvalidArgument
-from services.core.paging import MAX_OFFSET, decode_token, next_token, page_size
+from services.core.paging import MAX_OFFSET, decode_token, next_token, page_size, page_window
 from services.core.text import fold
 from sotay.identity.v1 import identity_pb2 as ipb
 from tests.support.identity import running_identity
@@ -47,6 +47,17 @@ def test_page_tokens_round_trip_and_reject_garbage() -> None:
     with pytest.raises(InvalidArgument):
         page_size(-1)
     assert page_size(0) == 50 and page_size(10_000) == 500
+
+
+def test_page_window_reads_the_size_and_token_of_a_list_request() -> None:
+    assert page_window(ipb.ListMembersRequest()) == (50, 0)
+    request = ipb.ListMembersRequest(page_size=10_000, page_token=next_token(0, 50, 50, 120))
+    assert page_window(request) == (500, 50)
+    assert page_window(request, default=20, maximum=100) == (100, 50)
+    with pytest.raises(InvalidArgument):
+        page_window(ipb.ListMembersRequest(page_size=-1))
+    with pytest.raises(InvalidArgument):
+        page_window(ipb.ListMembersRequest(page_token="not-a-token!"))
 
 
 @pytest.mark.parametrize("token", FORGED_TOKENS)
