@@ -102,34 +102,38 @@ def of_figures(f: Figures) -> list[Chart]:
 
 
 # ---------- SVG ----------
+# No viewBox: the drawing takes the page's width (x in %) and keeps its text at the page's size, so
+# labels stay readable on a 320 px phone instead of shrinking with the picture.
 
 
-def _svg_open(chart: Chart, width: float, height: float) -> str:
+def _svg_open(chart: Chart, height: int) -> str:
     k = chart.key
-    return (f'<svg width="{width}" height="{height}" viewBox="0 0 {width} {height}" role="img" '
-            f'aria-labelledby="{k}-t {k}-d" class="chart" '
+    return (f'<svg width="100%" height="{height}" role="img" aria-labelledby="{k}-t {k}-d" class="chart" '
             f'xmlns="http://www.w3.org/2000/svg"><title id="{k}-t">{escape(chart.title)}</title>'
             f'<desc id="{k}-d">{escape(chart.desc)}</desc>')
 
 
+def _pc(value: float) -> str:
+    return f"{round(value, 2):g}%"
+
+
 def svg(chart: Chart) -> str:
-    """Inline SVG: role=img, <title> and <desc>; values are written on the bars as text too."""
-    rows = len(chart.labels)
+    """Inline SVG: role=img, <title> and <desc>; values are written on the bars as text too.
+    Horizontal bars: each label on its own line above its bars, so a long label never squeezes them."""
     if chart.columns:
         return _svg_columns(chart)
-    bar, gap, left, width = 16, 10, 136, 170
-    group = bar * len(chart.series) + gap
-    height = rows * group + 30
-    out = [_svg_open(chart, left + width + 50, height)]
-    for i, label in enumerate(chart.labels):
-        y = 10 + i * group
-        out.append(f'<text x="{left - 6}" y="{y + bar - 3}" text-anchor="end">{escape(label)}</text>')
+    label, bar, gap, reach = 19, 16, 10, 82.0  # px, px, px, % of the width the longest bar may take
+    group = label + bar * len(chart.series) + gap
+    out = [_svg_open(chart, len(chart.labels) * group)]
+    for i, text in enumerate(chart.labels):
+        y = i * group
+        out.append(f'<text x="0" y="{y + 13}">{escape(text)}</text>')
         for k, series in enumerate(chart.series):
             value = series.values[i]
-            w = round(width * value / chart.top, 1)
-            yy = y + k * bar
-            out.append(f'<rect x="{left}" y="{yy}" width="{w}" height="{bar - 2}" fill="{COLOURS[k % 4]}"/>')
-            out.append(f'<text x="{left + w + 4}" y="{yy + bar - 4}">{escape(chart.value_text(value))}</text>')
+            w = reach * value / chart.top
+            yy = y + label + k * bar
+            out.append(f'<rect x="0" y="{yy}" width="{_pc(w)}" height="{bar - 3}" fill="{COLOURS[k % 4]}"/>')
+            out.append(f'<text x="{_pc(w + 1.5)}" y="{yy + bar - 5}">{escape(chart.value_text(value))}</text>')
     out.append("</svg>")
     return "".join(out)
 
@@ -137,26 +141,28 @@ def svg(chart: Chart) -> str:
 def _svg_columns(chart: Chart) -> str:
     n = max(1, len(chart.labels))
     few = n <= 6  # values are written on the columns only when they fit (the table has them all)
-    col, gap, base, plot = (14, 8, 170, 140) if few else (9, 5, 170, 140)
-    group = col * len(chart.series) + gap
-    width = max(30 + n * group, 260)
-    out = [_svg_open(chart, width, base + 40),
-           f'<line x1="20" y1="{base}" x2="{width}" y2="{base}" stroke="#555"/>']
-    for i, label in enumerate(chart.labels):
-        x = 24 + i * group
+    every = 1 if n <= 6 or max(len(x) for x in chart.labels) <= 2 else -(-n // 6)  # long labels: every k-th
+    base, plot, left = 150, 120, 2.0  # px, px, %
+    group = (100 - left) / n  # % per label
+    col = group * 0.72 / len(chart.series)
+    out = [_svg_open(chart, base + 46), f'<line x1="0" y1="{base}" x2="100%" y2="{base}" stroke="#555"/>']
+    for i, text in enumerate(chart.labels):
+        x = left + i * group
         for k, series in enumerate(chart.series):
             value = series.values[i]
             h = round(plot * value / chart.top, 1)
             xx = x + k * col
-            out.append(f'<rect x="{xx}" y="{base - h}" width="{col - 2}" height="{h}" fill="{COLOURS[k % 4]}"/>')
+            out.append(f'<rect x="{_pc(xx)}" y="{base - h}" width="{_pc(col * 0.9)}" height="{h}" '
+                       f'fill="{COLOURS[k % 4]}"/>')
             if few:
-                out.append(f'<text x="{xx + col / 2 - 1}" y="{base - h - 3}" text-anchor="middle" '
-                           f'font-size="9">{escape(chart.value_text(value))}</text>')
-        out.append(f'<text x="{x + group / 2 - gap / 2}" y="{base + 14}" text-anchor="middle" '
-                   f'font-size="{10 if few else 8}">{escape(label)}</text>')
+                out.append(f'<text x="{_pc(xx + col * 0.45)}" y="{base - h - 3}" text-anchor="middle" '
+                           f'font-size="11">{escape(chart.value_text(value))}</text>')
+        if i % every == 0:
+            out.append(f'<text x="{_pc(x + col * len(chart.series) / 2)}" y="{base + 15}" '
+                       f'text-anchor="middle" font-size="11">{escape(text)}</text>')
     for k, series in enumerate(chart.series):
-        out.append(f'<rect x="{24 + k * 90}" y="{base + 24}" width="10" height="10" fill="{COLOURS[k % 4]}"/>'
-                   f'<text x="{38 + k * 90}" y="{base + 33}" font-size="10">{escape(series.label)}</text>')
+        out.append(f'<rect x="{_pc(k * 50)}" y="{base + 30}" width="11" height="11" fill="{COLOURS[k % 4]}"/>'
+                   f'<text x="{_pc(k * 50)}" dx="16" y="{base + 40}">{escape(series.label)}</text>')
     out.append("</svg>")
     return "".join(out)
 
