@@ -7,6 +7,7 @@
   sotay backup DIR         every service's database, the document files (docs/operations.md)
   sotay backup --keep N ROOT   the same into ROOT/<UTC time>, keeping the newest N complete ones
   sotay restore DIR        put a backup back (services stopped), rebuild the search index
+  sotay restore --latest ROOT  the same from the newest complete backup of `backup --keep`
 """
 
 from __future__ import annotations
@@ -377,8 +378,16 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    """`sotay restore DIR`: put the backup back, service by service (each must be stopped)."""
+    """`sotay restore DIR`: put the backup back, service by service (each must be stopped).
+    With `--latest`, DIR is a root of dated backups: the newest complete one."""
     source = Path(args.dir)
+    if args.latest:
+        newest = latest_complete(source)
+        if newest is None:
+            print(f"{source} holds no complete dated backup (<UTC time>/{SUMMARY})", file=sys.stderr)
+            return 1
+        print(f"restoring {newest}")
+        source = newest
     services = args.service or SERVICES
     serving = [s for s in services if grpc_healthy(service_addr(s).split(",")[0], timeout=0.5)]
     if serving and not args.force:
@@ -426,6 +435,8 @@ def main(argv: list[str] | None = None) -> int:
     restore.add_argument("dir")
     restore.add_argument("--service", action="append", choices=SERVICES, help="only this service (repeatable)")
     restore.add_argument("--force", action="store_true", help="even when a service answers at its address")
+    restore.add_argument("--latest", action="store_true",
+                         help="DIR holds dated backups (backup --keep): restore the newest complete one")
     restore.set_defaults(fn=cmd_restore)
     args = parser.parse_args(argv)
     setup_logging("sotay")

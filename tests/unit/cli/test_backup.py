@@ -121,8 +121,17 @@ def test_dated_backups_keep_the_newest_n_and_restore_from_one(
     assert cli.main(["create-admin", "--username", "after", "--password", "Mat-khau-dai-4"]) == 0
     assert cli.main(["restore", str(root / "20261202T020000Z"), "--service", "identity"]) == 0
     assert usernames() == ["first", "second"]
-    assert cli.main(["restore", str(newest), "--service", "identity"]) == 0
+    (root / "20261209T020000Z.partial").mkdir()  # newer, but not complete: never restored from
+    assert cli.main(["restore", "--latest", str(root), "--service", "identity"]) == 0
     assert usernames() == ["first", "second", "third"]
+    assert (newest / "restore.json").exists()
+
+
+def test_restore_latest_needs_a_complete_dated_backup(data: Path, tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "backups" / "20261201T020000Z.partial" / "identity").mkdir(parents=True)
+    assert cli.main(["restore", "--latest", str(tmp_path / "backups")]) == 1
+    assert "no complete dated backup" in capsys.readouterr().err
 
 
 def test_keep_takes_a_positive_number_and_every_service(data: Path, tmp_path: Path,
