@@ -179,7 +179,8 @@ def is_complete(folder: Path) -> bool:
 def dated_backups(root: Path) -> tuple[list[Path], list[Path]]:
     """(complete, incomplete) dated backups of ROOT, newest first. Incomplete: a `.partial`
     folder, or a dated one without its summary. Anything else in ROOT (lost+found) is not ours."""
-    complete, incomplete = [], []
+    complete: list[Path] = []
+    incomplete: list[Path] = []
     for entry in sorted(root.iterdir(), key=lambda p: p.name, reverse=True) if root.is_dir() else []:
         if not entry.is_dir() or _DATED.fullmatch(entry.name.removesuffix(PARTIAL)) is None:
             continue
