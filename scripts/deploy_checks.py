@@ -16,9 +16,12 @@
         COMMANDS) is deployed the way docs/design.md and k8s/README.md say, that the NetworkPolicies
         allow exactly the gRPC calls the code makes, that k8s/README.md documents exactly the
         Secrets referenced, and that the README's Configuration table lists every environment
-        variable the code reads (and the deploy files set no other). Every container has
+        variable the code reads (and the deploy files set no other); every compose worker has a
+        healthcheck on its /healthz. Every container has
         ephemeral-storage requests and limits; every worker a PodDisruptionBudget, a topology
-        spread and a liveness probe on its /healthz.
+        spread and a liveness probe on its /healthz. The scheduled backup (CronJob `backup`)
+        runs `sotay backup --keep N` on a ReadWriteOnce volume with every service's database, one
+        run at a time, with deadlines and history limits.
 
 Runs with the validation venv's Python (PyYAML comes with checkov).
 """
@@ -50,9 +53,18 @@ GRPC_CALLS = {
     "documents-units": {"identity"},  # EventLogService
     "reports": {"identity"},  # token keys
     "reports-consume": {"identity", "documents", "meetings", "notifications"},  # EventLogService
+    "restore": set(SERVICES),  # grpc.health.v1: refuses while a service it restores serves
 }
-# Backend settings each process cannot work without (DATABASE_URL for every one of them).
+# The scheduled backup (k8s/base/backup.yaml): the one CronJob that is not a suspended template;
+# beside it the template of a restore from the same volume.
+BACKUP = "backup"
+RESTORE = "restore"
+BACKUP_URLS = "/run/secrets/database-url"  # DATABASE_URL_FILE's folder: one file per service
+# Backend settings each process cannot work without (DATABASE_URL for every one of them but the
+# backup, which reads each service's from DATABASE_URL_FILE).
 NEEDS = {
+    BACKUP: {"DATABASE_URL_FILE", "S3_ENDPOINT", "S3_ACCESS_KEY", "S3_SECRET_KEY"},
+    RESTORE: {"DATABASE_URL_FILE", "S3_ENDPOINT", "S3_ACCESS_KEY", "S3_SECRET_KEY", "ELASTICSEARCH_URL"},
     "documents": {"ELASTICSEARCH_URL", "S3_ENDPOINT", "S3_ACCESS_KEY", "S3_SECRET_KEY"},
     "documents-indexer": {"ELASTICSEARCH_URL"},
     "documents-reindex": {"ELASTICSEARCH_URL"},
@@ -225,6 +237,10 @@ def referenced_secrets(objects: list[dict]) -> set[tuple[str, str]]:
             if secret:
                 for item in secret.get("items", [{"key": "*"}]):
                     found.add((secret["secretName"], item["key"]))
+            for source in volume.get("projected", {}).get("sources", []):
+                if "secret" in source:
+                    for item in source["secret"].get("items", [{"key": "*"}]):
+                        found.add((source["secret"]["name"], item["key"]))
     return found
 
 
@@ -321,6 +337,59 @@ def check_network(
             )
 
 
+def check_backup(where: str, cronjob: dict, claims: dict[str, dict], problems: Problems) -> None:
+    """The nightly backup: scheduled, one run at a time with deadlines and history limits, each
+    service's DATABASE_URL as a file, `sotay backup --keep N ROOT` on a ReadWriteOnce claim."""
+    spec = cronjob["spec"]
+    job = spec["jobTemplate"]["spec"]
+    problems.check(not spec.get("suspend"), f"{where} CronJob {BACKUP} must run by its schedule (not suspended)")
+    problems.check(spec.get("concurrencyPolicy") == "Forbid", f"{where} CronJob {BACKUP}: concurrencyPolicy Forbid")
+    for key, owner in (("startingDeadlineSeconds", spec), ("successfulJobsHistoryLimit", spec),
+                       ("failedJobsHistoryLimit", spec), ("activeDeadlineSeconds", job)):
+        problems.check(isinstance(owner.get(key), int) and owner[key] > 0, f"{where} CronJob {BACKUP} needs {key}")
+    pod = job["template"]["spec"]
+    main = pod["containers"][0]
+    args = main.get("args", [])
+    problems.check(
+        len(args) == 5 and args[:3] == ["sotay", "backup", "--keep"] and str(args[3]).isdigit() and int(args[3]) > 0,
+        f"{where} CronJob {BACKUP} args should be `sotay backup --keep N ROOT`, not {args}",
+    )
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    mounts = {m["mountPath"]: m["name"] for m in main.get("volumeMounts", [])}
+    claim = volumes.get(mounts.get(str(args[-1]) if args else "", ""), {}).get("persistentVolumeClaim", {})
+    pvc = claims.get(claim.get("claimName", ""), {}).get("spec", {})
+    problems.check(
+        pvc.get("accessModes") == ["ReadWriteOnce"] and pvc.get("resources", {}).get("requests", {}).get("storage"),
+        f"{where} CronJob {BACKUP} should write to a ReadWriteOnce PersistentVolumeClaim with a size",
+    )
+    env = {e["name"]: e.get("value") for e in main.get("env", [])}
+    problems.check(env.get("DATABASE_URL_FILE") == BACKUP_URLS + "/{service}",
+                   f"{where} CronJob {BACKUP}: DATABASE_URL_FILE should be {BACKUP_URLS}/{{service}}")
+    sources = volumes.get(mounts.get(BACKUP_URLS, ""), {}).get("projected", {}).get("sources", [])
+    files = {(src["secret"]["name"], item["key"], item["path"]) for src in sources if "secret" in src
+             for item in src["secret"].get("items", [])}
+    want = {(f"sotay-{service}", "DATABASE_URL", service) for service in SERVICES}
+    problems.check(files == want, f"{where} CronJob {BACKUP} should mount each service's DATABASE_URL at "
+                                  f"{BACKUP_URLS}/<service>: missing {sorted(want - files)}")
+
+
+def check_restore(where: str, cronjob: dict, backup: dict | None, problems: Problems) -> None:
+    """The restore template: suspended, run once, from the backup's volume and database URLs."""
+    pod = pod_spec(cronjob) or {"containers": [{}]}
+    main = pod["containers"][0]
+    problems.check(cronjob["spec"].get("suspend") is True,
+                   f"{where} CronJob {RESTORE} is a template: keep it suspended")
+    problems.check(cronjob["spec"]["jobTemplate"]["spec"].get("backoffLimit") == 0,
+                   f"{where} CronJob {RESTORE}: a failed restore must not start again by itself (backoffLimit 0)")
+    problems.check(main.get("args") == ["sotay", "restore", "--latest", "/backups"], f"{where} CronJob {RESTORE} args")
+    if backup is None:
+        return
+    backup_pod = pod_spec(backup) or {}
+    problems.check(pod.get("volumes") == backup_pod.get("volumes")
+                   and main.get("volumeMounts") == backup_pod.get("containers", [{}])[0].get("volumeMounts"),
+                   f"{where} CronJob {RESTORE} should mount what {BACKUP} mounts")
+
+
 def check_overlay(path: Path, variables: set[str], problems: Problems) -> None:
     objects = [o for o in yaml.safe_load_all(path.read_text()) if o]
     where = f"{path.stem}:"
@@ -346,12 +415,16 @@ def check_overlay(path: Path, variables: set[str], problems: Problems) -> None:
         f"{where} Deployments differ: missing {sorted(expected - set(deployments))}, "
         f"unexpected {sorted(set(deployments) - expected)}",
     )
-    expected_jobs = {f"{s}-{c}" for s, cs in COMMANDS.items() for c in cs}
+    expected_jobs = {f"{s}-{c}" for s, cs in COMMANDS.items() for c in cs} | {BACKUP, RESTORE}
     problems.check(
         set(cronjobs) == expected_jobs,
-        f"{where} CronJobs (one-shot command templates) differ: missing {sorted(expected_jobs - set(cronjobs))}, "
-        f"unexpected {sorted(set(cronjobs) - expected_jobs)}",
+        f"{where} CronJobs (one-shot command templates and the backup) differ: "
+        f"missing {sorted(expected_jobs - set(cronjobs))}, unexpected {sorted(set(cronjobs) - expected_jobs)}",
     )
+    if BACKUP in cronjobs:
+        check_backup(where, cronjobs[BACKUP], by_kind.get("PersistentVolumeClaim", {}), problems)
+    if RESTORE in cronjobs:
+        check_restore(where, cronjobs[RESTORE], cronjobs.get(BACKUP), problems)
     images = {c["image"] for obj in workloads.values() for c in containers(pod_spec(obj) or {"containers": []})}
     problems.check(len(images) == 1, f"{where} every process should run one image, found {sorted(images)}")
     problems.check(
@@ -479,7 +552,8 @@ def check_overlay(path: Path, variables: set[str], problems: Problems) -> None:
         if name == "gateway":
             continue
         has = {e["name"] for e in main.get("env", [])} | config
-        missing = ({"DATABASE_URL"} | NEEDS.get(name, set())) - has
+        missing = ({"DATABASE_URL"} if name not in (BACKUP, RESTORE) else set()) | NEEDS.get(name, set())
+        missing -= has
         problems.check(not missing, f"{where} {name} lacks {sorted(missing)}")
 
     documented, referenced = documented_secrets(), referenced_secrets(objects)
@@ -553,6 +627,10 @@ def check_compose(path: Path, variables: set[str], problems: Problems) -> None:
             if not role:
                 problems.check(env.get("GRPC_PORT") == str(SERVERS[owner]), f"compose: {name} GRPC_PORT")
                 problems.check("healthcheck" in svc, f"compose: {name} needs a healthcheck")
+            else:  # a worker: its liveness endpoint, as the Kubernetes probe
+                test = " ".join((svc.get("healthcheck") or {}).get("test") or [])
+                problems.check("/healthz" in test and "METRICS_PORT" in test and env.get("METRICS_PORT"),
+                               f"compose: {name} needs a healthcheck on /healthz of its metrics port")
     for name in BACKING | {"gateway"}:
         problems.check("healthcheck" in services.get(name, {}), f"compose: {name} needs a healthcheck")
     gateway_deps = services.get("gateway", {}).get("depends_on", {})

@@ -5,7 +5,9 @@
   sotay import-members F   import members from a CSV/XLSX file
   sotay migrate            bring every service's database schema up to date
   sotay backup DIR         every service's database, the document files (docs/operations.md)
+  sotay backup --keep N ROOT   the same into ROOT/<UTC time>, keeping the newest N complete ones
   sotay restore DIR        put a backup back (services stopped), rebuild the search index
+  sotay restore --latest ROOT  the same from the newest complete backup of `backup --keep`
 """
 
 from __future__ import annotations
@@ -24,7 +26,16 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.core.backup import Part, backup_service, restore_service
+from services.core.backup import (
+    SUMMARY,
+    Part,
+    backup_service,
+    finish_dated,
+    latest_complete,
+    prune,
+    restore_service,
+    start_dated,
+)
 from services.core.clients import grpc_target
 from services.core.config import (
     METRICS_PORTS,
@@ -318,26 +329,65 @@ def backup_parts(service: str) -> tuple[Part, ...]:
     return tuple(module.PARTS)
 
 
+def positive_int(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {raw!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
 def cmd_backup(args: argparse.Namespace) -> int:
-    """`sotay backup DIR`: each service's database (and documents' files) into DIR/<service>."""
-    target = Path(args.dir)
-    target.mkdir(parents=True, exist_ok=True, mode=0o700)
+    """`sotay backup DIR`: each service's database (and documents' files) into DIR/<service>.
+    With `--keep N`, DIR is a root of dated backups (services.core.backup)."""
+    if args.keep is not None and args.service:
+        print("--keep backs up every service (a dated folder holds a whole backup): leave out --service",
+              file=sys.stderr)
+        return 2
+    root = Path(args.dir)
+    previous = latest_complete(root) if args.keep is not None else None
+    if args.keep is not None:
+        target = start_dated(root)
+    else:
+        target = root
+        target.mkdir(parents=True, exist_ok=True, mode=0o700)
     started = time.monotonic()
     report = {}
     for service in args.service or SERVICES:
         db = Database.for_service(service)
-        report[service] = backup_service(service, db, target / service, backup_parts(service))
+        report[service] = backup_service(service, db, target / service, backup_parts(service),
+                                         previous / service if previous else None)
         db.dispose()
         print(f"{service}: backed up in {report[service]['seconds']} s {report[service]['steps']}")
     summary = {"seconds": round(time.monotonic() - started, 3), "services": report}
-    (target / "backup.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    write_private(target / SUMMARY, json.dumps(summary, indent=2))
+    if args.keep is None:
+        print(f"backup in {target} ({summary['seconds']} s)")
+        return 0
+    target = finish_dated(target)
     print(f"backup in {target} ({summary['seconds']} s)")
+    pruned = prune(root, args.keep, target)
+    print(f"kept {len(pruned.kept)} of at most {args.keep}: {', '.join(pruned.kept)}")
+    if pruned.removed:
+        print(f"removed {', '.join(pruned.removed)}")
+    if pruned.incomplete:
+        print(f"incomplete, left in place (a failed or running backup): {', '.join(pruned.incomplete)}")
     return 0
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    """`sotay restore DIR`: put the backup back, service by service (each must be stopped)."""
+    """`sotay restore DIR`: put the backup back, service by service (each must be stopped).
+    With `--latest`, DIR is a root of dated backups: the newest complete one."""
     source = Path(args.dir)
+    if args.latest:
+        newest = latest_complete(source)
+        if newest is None:
+            print(f"{source} holds no complete dated backup (<UTC time>/{SUMMARY})", file=sys.stderr)
+            return 1
+        print(f"restoring {newest}")
+        source = newest
     services = args.service or SERVICES
     serving = [s for s in services if grpc_healthy(service_addr(s).split(",")[0], timeout=0.5)]
     if serving and not args.force:
@@ -378,11 +428,15 @@ def main(argv: list[str] | None = None) -> int:
     backup = sub.add_parser("backup", help="back up every service's database and the document files")
     backup.add_argument("dir")
     backup.add_argument("--service", action="append", choices=SERVICES, help="only this service (repeatable)")
+    backup.add_argument("--keep", type=positive_int, metavar="N",
+                        help="write DIR/<UTC time>/ and remove all but the newest N complete backups in DIR")
     backup.set_defaults(fn=cmd_backup)
     restore = sub.add_parser("restore", help="restore a backup (the services stopped), rebuild search")
     restore.add_argument("dir")
     restore.add_argument("--service", action="append", choices=SERVICES, help="only this service (repeatable)")
     restore.add_argument("--force", action="store_true", help="even when a service answers at its address")
+    restore.add_argument("--latest", action="store_true",
+                         help="DIR holds dated backups (backup --keep): restore the newest complete one")
     restore.set_defaults(fn=cmd_restore)
     args = parser.parse_args(argv)
     setup_logging("sotay")

@@ -150,10 +150,24 @@ def connection_age_grace() -> float:
     return max(grace, longest)
 
 
+def _url_from_file(path: Path) -> str:
+    try:
+        url = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise SystemExit(f"DATABASE_URL_FILE: cannot read {path}: {exc.strerror}") from exc
+    if not url:
+        raise SystemExit(f"DATABASE_URL_FILE: {path} is empty")
+    return url
+
+
 def database_url(service: str) -> str:
     """DATABASE_URL (PostgreSQL in production; `{service}` in it becomes the service's name, so one
-    value serves every process of `sotay up`), else a SQLite file in the data directory."""
+    value serves every process of `sotay up`), else the content of the file DATABASE_URL_FILE
+    names (`{service}` replaced the same way: one process reaching each service's database, e.g.
+    the backup Job with every service's Secret mounted), else a SQLite file in the data directory."""
     url = env("DATABASE_URL").replace("{service}", service)
+    if not url and env("DATABASE_URL_FILE"):
+        url = _url_from_file(Path(env("DATABASE_URL_FILE").replace("{service}", service)))
     if url:
         if url.startswith("postgresql://") or url.startswith("postgres://"):
             url = "postgresql+psycopg://" + url.split("://", 1)[1]

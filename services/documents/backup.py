@@ -21,14 +21,15 @@ from services.documents.storage import make_blob_store
 FILES = "files"
 
 
-def save_files(db: Database, folder: Path) -> dict[str, Any]:
-    """Every version's file into `folder/files/<key>`; a file already there (keys never change
-    content: a folder reused from a former backup) is kept. Run after the database's dump: each
-    file the dump names exists then."""
+def save_files(db: Database, folder: Path, previous: Path | None = None) -> dict[str, Any]:
+    """Every version's file into `folder/files/<key>`. Keys never change content, so a file already
+    there (a folder reused from a former backup) is kept, and one in `previous` (the latest
+    complete dated backup) is hard-linked: dated backups share their unchanged files. Run after the
+    database's dump: each file the dump names exists then."""
     store = make_blob_store()
     with db.read() as conn:
         versions = conn.execute(sa.text("SELECT blob_key, sha256, size, content_type FROM document_versions")).all()
-    copied = kept = 0
+    copied = kept = linked = 0
     entries = []
     for v in versions:
         path = folder / FILES / v.blob_key
@@ -37,11 +38,26 @@ def save_files(db: Database, folder: Path) -> dict[str, Any]:
             kept += 1
             continue
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if previous is not None and _link(previous / FILES / v.blob_key, path, v.size):
+            linked += 1
+            continue
         store.to_path(v.blob_key, path)
         os.chmod(path, 0o600)
         copied += 1
     (folder / "files.json").write_text(json.dumps(entries), encoding="utf-8")
-    return {"files": len(entries), "copied": copied, "kept": kept}
+    return {"files": len(entries), "copied": copied, "kept": kept, "linked": linked}
+
+
+def _link(source: Path, target: Path, size: int) -> bool:
+    """Hard-link `source` (when it has the expected size) to `target`; False when it cannot."""
+    try:
+        if source.stat().st_size != size:
+            return False
+        target.unlink(missing_ok=True)
+        os.link(source, target)
+    except OSError:  # missing, another file system, or links not supported: copy instead
+        return False
+    return True
 
 
 def load_files(_db: Database, folder: Path) -> dict[str, Any]:
@@ -67,7 +83,7 @@ def load_files(_db: Database, folder: Path) -> dict[str, Any]:
     return {"files": len(entries), "restored": restored, "present": present}
 
 
-def save_search(_db: Database, _folder: Path) -> dict[str, Any]:
+def save_search(_db: Database, _folder: Path, _previous: Path | None = None) -> dict[str, Any]:
     return {"rebuilt_on_restore": True}
 
 
