@@ -48,6 +48,19 @@ def time_calls(fn: Callable[[], Any], n: int, warmup: int = 20) -> list[float]:
     return out
 
 
+def machine() -> dict[str, Any]:
+    """What else the machine was doing: a benchmark on a shared box says so with its numbers."""
+    return {"cpus": os.cpu_count(), "load_average_1_5_15min": [round(x, 2) for x in os.getloadavg()]}
+
+
+def stop(procs: list[subprocess.Popen[Any]], timeout: float = 20) -> None:
+    """Terminate every process, then wait for each (they stop in parallel)."""
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        p.wait(timeout=timeout)
+
+
 def write_result(name: str, result: dict[str, Any]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     result = {"benchmark": name, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **result}

@@ -55,7 +55,7 @@ from typing import Any
 
 import requests
 
-from bench.common import ROOT, fresh_postgres_database, write_result
+from bench.common import ROOT, fresh_postgres_database, machine, write_result
 from bench.loadgen import ensure_wrk
 
 PASSWORD = "bench-password-2026"
@@ -411,12 +411,6 @@ class System:
             out[group] = total
         out["load generator (wrk)"] = waited.ru_utime + waited.ru_stime
         return out
-
-    @staticmethod
-    def machine() -> dict[str, Any]:
-        """What else the machine was doing: a benchmark on a shared box says so with its numbers."""
-        load = os.getloadavg()
-        return {"cpus": os.cpu_count(), "load_average_1_5_15min": [round(x, 2) for x in load]}
 
     def login(self, username: str) -> dict[str, str]:
         reply = requests.post(
@@ -961,9 +955,9 @@ def main(argv: list[str] | None = None) -> int:
         try:
             system.start_servers()
             if args.mode in ("indexing", "search", "all"):
-                before = System.machine()
+                before = machine()
                 result = bench_indexing(system, args.docs)
-                result["machine_before"], result["machine_after"] = before, System.machine()
+                result["machine_before"], result["machine_after"] = before, machine()
                 if args.mode == "search":  # the corpus only: reported, not a result of its own
                     log(f"corpus indexed: {result['pipeline']['docs_per_s']} documents/s")
                 else:
@@ -972,14 +966,14 @@ def main(argv: list[str] | None = None) -> int:
                 system.start_workers("relay", "indexer")
             system.start_workers("ocr")
             if args.mode in ("search", "all"):
-                before = System.machine()
+                before = machine()
                 result = bench_search(system, args.docs, args.clients, args.seconds)
-                result["machine_before"], result["machine_after"] = before, System.machine()
+                result["machine_before"], result["machine_after"] = before, machine()
                 write_result("documents_search", result)
             if args.mode in ("upload", "all"):
-                before = System.machine()
+                before = machine()
                 result = bench_upload(system, args.files, args.upload_clients)
-                result["machine_before"], result["machine_after"] = before, System.machine()
+                result["machine_before"], result["machine_after"] = before, machine()
                 write_result("documents_upload", result)
         finally:
             system.stop()

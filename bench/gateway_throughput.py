@@ -28,7 +28,7 @@ from typing import Any
 import psutil
 import requests
 
-from bench.common import fresh_postgres_database, wait_http, write_result
+from bench.common import fresh_postgres_database, machine, stop, wait_http, write_result
 from bench.loadgen import run_wrk
 from services.cli import grpc_healthy
 from services.core.db import Database
@@ -173,14 +173,11 @@ def main() -> None:
                 # Pages of a unit's own roster come from identity's roster cache unless this is 0.
                 "identity_roster_cache_entries": RosterCache().entries,
                 "connections": 32, "seconds": args.seconds, "rounds": args.rounds, "target_ratio": 0.6,
-                "machine": {"cpus": os.cpu_count(), "load_average_1_5_15min": [round(x, 2) for x in os.getloadavg()]},
+                "machine": machine(),
                 **results,
             })
         finally:
-            for p in procs:
-                p.terminate()
-            for p in procs:
-                p.wait(timeout=20)
+            stop(procs)
 
 
 if __name__ == "__main__":

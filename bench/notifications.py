@@ -44,7 +44,7 @@ import requests
 import sqlalchemy as sa
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from bench.common import ROOT, fresh_postgres_database, latency_summary, percentile, wait_http, write_result
+from bench.common import ROOT, fresh_postgres_database, latency_summary, percentile, stop, wait_http, write_result
 from bench.loadgen import run_wrk
 from services.core.auth import Grant, Principal, issue_access_token
 from services.core.db import Database
@@ -390,10 +390,7 @@ def inbox_through_gateway(authorizations: list[str], servers: Servers, seconds: 
             "per_round": rounds,
         }
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait(20)
+        stop(procs)
 
 
 def inbox_over_grpc(stub: Any, tokens: list[Any], trivial_port: int, seconds: float) -> dict[str, Any]:

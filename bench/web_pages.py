@@ -29,7 +29,7 @@ from typing import Any
 
 import requests
 
-from bench.common import write_result
+from bench.common import machine, write_result
 from bench.loadgen import run_wrk
 from gateway.web.session import COOKIE
 from tests.support.audit import AXE, TOOLS, audit_context, axe_violations, by_impact, visit
@@ -208,7 +208,7 @@ def main() -> None:
     write_result("web_pages", {
         "system": "sotay up, SQLite, demo seed, gunicorn 2 workers x 8 threads",
         "browser": subprocess.run([str(CHROMIUM), "--version"], capture_output=True, text=True).stdout.strip(),
-        "machine": {"cpus": os.cpu_count(), "load_average_1_5_15min": [round(x, 2) for x in os.getloadavg()]},
+        "machine": machine(),
         "summary": {
             "lighthouse_mobile": {n: s["scores"] for n, s in scores.items()},
             "bytes_cold_phone": {n: a["phone"]["bytes"] for n, a in audited.items()},
