@@ -2,7 +2,7 @@
 # process (k8s/base, docker-compose.yml): `python -m services.<name> serve|migrate|relay|<worker>`,
 # a one-shot command (`python -m services.documents reindex`), or gunicorn for the gateway.
 
-FROM python:3.11-slim-bookworm AS build
+FROM python:3.11-slim-trixie AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN python -m venv /opt/venv
 WORKDIR /src
@@ -15,12 +15,13 @@ RUN /opt/venv/bin/pip install . && /opt/venv/bin/pip check
 RUN /opt/venv/bin/pybabel compile -D messages \
       -d "$(/opt/venv/bin/python -c 'import gateway.web.i18n as m; print(m.TRANSLATIONS)')"
 
-FROM python:3.11-slim-bookworm
+FROM python:3.11-slim-trixie
 LABEL org.opencontainers.image.title="sotay" \
       org.opencontainers.image.description="Sổ tay Đảng viên: gRPC services, workers and HTTP gateway"
 # tini: PID 1 that forwards signals and reaps children (the OCR worker runs tesseract, and
 # pdftoppm from poppler-utils to render the pages of scanned PDFs); postgresql-client: pg_dump and
-# pg_restore for `sotay backup` / `sotay restore` (docs/operations.md).
+# pg_restore for `sotay backup` / `sotay restore` (docs/operations.md). Debian 13's is PostgreSQL
+# 17's, the server docker-compose.yml runs: pg_dump refuses a server newer than itself.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends tini tesseract-ocr tesseract-ocr-vie poppler-utils \
        postgresql-client \
