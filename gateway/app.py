@@ -26,6 +26,7 @@ from gateway import api, clients, errors, health, metrics, security, web
 from gateway.routes import all_routes
 from gateway.settings import Settings
 from gateway.streams import StreamLimiter
+from services.core import tracing
 from services.core.auth import KeySource
 from services.core.logs import setup_logging
 
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None, keys: KeySource | None = None) 
     """`keys`: the public keys verifying access tokens (default: fetched from identity)."""
     settings = settings or Settings.from_env()
     setup_logging("gateway")
+    tracing.setup("gateway")
     clients.configure(settings.rpc_timeout, settings.long_rpc_timeout)
 
     app = GatewayFlask("gateway", static_folder=None)  # the web blueprint serves /static

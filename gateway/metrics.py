@@ -23,6 +23,8 @@ from flask import Flask, Response, g, request
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from services.core import tracing
+
 UNMATCHED = "unmatched"
 NOT_COUNTED = ("/healthz", "/readyz", "/readyz/backends", "/metrics")
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -75,6 +77,7 @@ def install(app: Flask, streams_limit: int) -> None:
             return response
         IN_FLIGHT.dec()
         route = route_of()
+        tracing.http_route(request.method, route)
         REQUESTS.labels(request.method, route, str(response.status_code)).inc()
         DURATION.labels(request.method, route).observe(time.perf_counter() - started_at)
         return response

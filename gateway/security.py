@@ -16,6 +16,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from gateway import clients
 from gateway.errors import ApiError
 from gateway.settings import Settings
+from services.core import tracing
 from services.core.auth import KeySource, TokenVerifier
 from services.core.context import new_request_id, request_id_var
 from services.core.errors import Unauthenticated
@@ -115,8 +116,10 @@ class ResponsePlumbing:
         rid = given if REQUEST_ID_RE.fullmatch(given) else new_request_id()
         token = request_id_var.set(rid)
         started = time.perf_counter()
-        api = environ.get("PATH_INFO", "").startswith("/api/")
-        extra, replaced = (self.api, self.replaced) if api else (self.fixed, self.replaced_web)
+        path = environ.get("PATH_INFO", "")
+        extra, replaced = (self.api, self.replaced) if path.startswith("/api/") else (self.fixed, self.replaced_web)
+        traced = tracing.NO_SPAN if path in POLLED_PATHS else tracing.http_span(environ.get("REQUEST_METHOD", ""))
+        span: Any = None
 
         def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             has_csp = False
@@ -128,13 +131,15 @@ class ResponsePlumbing:
                     has_csp = has_csp or low == "content-security-policy"
             kept.append(("X-Request-Id", rid))
             kept.extend(extra[1:] if has_csp else extra)
+            tracing.http_status(span, int(status[:3]))
             level = logging.DEBUG if polled(environ, status) else logging.INFO
             if log.isEnabledFor(level):
                 _log_request(environ, status, kept, started, level)
             return start_response(status, kept, exc_info)
 
         try:
-            return self.app(environ, start)
+            with traced as span:
+                return self.app(environ, start)
         finally:
             request_id_var.reset(token)
 

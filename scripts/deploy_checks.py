@@ -156,6 +156,7 @@ _ENV_READ = re.compile(
 def code_variables() -> set[str]:
     """Every environment variable services/ and gateway/ read."""
     found = {f"{s.upper()}_ADDR" for s in SERVICES}  # services.core.config.service_addr (f-string)
+    found |= {"OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG"}  # read by the SDK services.core.tracing sets up
     for folder in ("services", "gateway"):
         for path in (ROOT / folder).rglob("*.py"):
             for match in _ENV_READ.finditer(path.read_text()):

@@ -20,6 +20,7 @@ from typing import Any, Generic, TypeVar
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
 
+from services.core import tracing
 from services.core.context import current_request_id, new_request_id
 from services.core.errors import (
     AlreadyExists,
@@ -117,6 +118,7 @@ class ContextChannel(grpc.Channel):
         token = "authorization" not in keys and self.caller_token()
         if token:
             metadata.append(("authorization", f"Bearer {token}"))
+        tracing.inject(metadata)
         # Inside a server no call outlives the inbound one; elsewhere an explicit timeout wins.
         return remaining_deadline(self.default_timeout if timeout is None else timeout), metadata
 

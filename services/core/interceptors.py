@@ -11,6 +11,7 @@ from typing import Any
 import grpc
 from sqlalchemy import exc as sa_exc
 
+from services.core import tracing
 from services.core.auth import Principal, TokenVerifier
 from services.core.context import new_request_id, request_id_var
 from services.core.errors import ServiceError, Unauthenticated, Unavailable
@@ -27,6 +28,9 @@ UNAUTHENTICATED_PREFIXES = ("/grpc.health.v1.", "/sotay.events.v1.")
 # Calls made over and over by machines (health checks, the outbox consumers' event pulls every
 # half second, an inbox polled for its version): logged at DEBUG when they succeed.
 POLLING = (*UNAUTHENTICATED_PREFIXES, "/sotay.notifications.v1.NotificationsService/GetInboxVersion")
+# Codes that mark a trace span as failed: the server's fault, not the caller's.
+SERVER_FAULTS = frozenset({grpc.StatusCode.INTERNAL, grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DATA_LOSS,
+                           grpc.StatusCode.UNKNOWN, grpc.StatusCode.DEADLINE_EXCEEDED})
 
 
 def current_principal() -> Principal:
@@ -79,10 +83,14 @@ class ServerInterceptor(grpc.ServerInterceptor):
             )
         return handler
 
-    def _begin(self, method: str, context: grpc.ServicerContext) -> None:
+    def _span(self, method: str, context: grpc.ServicerContext) -> tuple[dict[str, str], Any]:
+        """The call's metadata, with the request id and server context set, and its trace span."""
         meta = _metadata(context)
         request_id_var.set(meta.get("x-request-id") or new_request_id())
         server_context_var.set(context)
+        return meta, tracing.NO_SPAN if method.startswith(POLLING) else tracing.server_span(method, meta)
+
+    def _begin(self, method: str, meta: dict[str, str]) -> None:
         principal_var.set(None)
         auth = meta.get("authorization", "")
         if auth.lower().startswith("bearer ") and self.verifier is not None:
@@ -101,6 +109,7 @@ class ServerInterceptor(grpc.ServerInterceptor):
             )
         series[0].inc()
         series[1].observe(elapsed)
+        tracing.rpc_status(code.name, code in SERVER_FAULTS)
         level = logging.DEBUG if code == grpc.StatusCode.OK and method.startswith(POLLING) else logging.INFO
         if not log.isEnabledFor(level):
             return
@@ -123,33 +132,37 @@ class ServerInterceptor(grpc.ServerInterceptor):
     def _wrap_unary(self, method: str, behaviour: Callable[..., Any]) -> Callable[..., Any]:
         def wrapper(request: Any, context: grpc.ServicerContext) -> Any:
             started = time.perf_counter()
-            try:
-                self._begin(method, context)
-                response = behaviour(request, context)
-            except Exception as exc:
-                if _is_abort(exc, context):
-                    raise
-                self._fail(method, started, exc, context)
-            self._finish(method, started, context.code() or grpc.StatusCode.OK)  # type: ignore[attr-defined]
-            return response
+            meta, span = self._span(method, context)
+            with span:
+                try:
+                    self._begin(method, meta)
+                    response = behaviour(request, context)
+                except Exception as exc:
+                    if _is_abort(exc, context):
+                        raise
+                    self._fail(method, started, exc, context)
+                self._finish(method, started, context.code() or grpc.StatusCode.OK)  # type: ignore[attr-defined]
+                return response
 
         return wrapper
 
     def _wrap_stream(self, method: str, behaviour: Callable[..., Any]) -> Callable[..., Any]:
         def wrapper(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
             started = time.perf_counter()
-            try:
-                self._begin(method, context)
-                principal = principal_var.get()
-                for message in behaviour(request, context):
-                    if principal is not None and self.verifier is not None:
-                        self.verifier.check_revoked(principal)  # a stream outliving its token ends
-                    yield message
-            except Exception as exc:
-                if _is_abort(exc, context):
-                    raise
-                self._fail(method, started, exc, context)
-            self._finish(method, started, grpc.StatusCode.OK)
+            meta, span = self._span(method, context)
+            with span:
+                try:
+                    self._begin(method, meta)
+                    principal = principal_var.get()
+                    for message in behaviour(request, context):
+                        if principal is not None and self.verifier is not None:
+                            self.verifier.check_revoked(principal)  # a stream outliving its token ends
+                        yield message
+                except Exception as exc:
+                    if _is_abort(exc, context):
+                        raise
+                    self._fail(method, started, exc, context)
+                self._finish(method, started, grpc.StatusCode.OK)
 
         return wrapper
 

@@ -17,6 +17,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from services.core import tracing
 from services.core.auth import TokenVerifier
 from services.core.config import ServerConfig
 from services.core.db import Database
@@ -97,6 +98,7 @@ def serve_forever(
     public_methods: set[str],
 ) -> None:
     serve_metrics(config.metrics_port)
+    tracing.setup(config.service)
     running = start_server(config, register, verifier, public_methods)
     stopping = threading.Event()
 
