@@ -223,7 +223,13 @@ def test_staff_pages_weigh_little_and_pass_axe(web: WebSystem, browser: Any) -> 
         context.close()
     pages = [("roster", "secretary", f"/roster?unit={cell}"), ("admin-unit", "admin", f"/admin/units/{province}"),
              ("admin-people", "admin", f"/admin/units/{province}/people?q=Ho%C3%A0ng"),
-             ("admin-audit", "admin", f"/admin/units/{province}/audit")]
+             ("admin-audit", "admin", f"/admin/units/{province}/audit"),
+             ("manage-meetings", "secretary", "/manage/meetings"),
+             ("committee", "admin", "/committee"), ("committee-documents", "admin", "/committee/documents"),
+             ("committee-upload", "admin", "/committee/documents/new"),
+             ("committee-feedback", "admin", "/committee/feedback"),
+             ("committee-compliance", "admin", "/committee/compliance"),
+             ("report", "admin", f"/reports/units/{province}")]
     for name, who, path in pages:
         context = audit_context(browser, SIZES["phone"], signed[who])
         page, weight = visit(context, web.url(path))
