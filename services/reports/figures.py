@@ -310,20 +310,44 @@ class _Subtree:
         return sorted(found, key=lambda u: (self.names.get(u.parent_id or "", ""), u.name, u.id))
 
 
-def _active_condition(period: Period) -> tuple[str, dict[str, Any]]:
-    months = period.months
-    first, last = months[0], months[-1]
-    params = {
-        "m0": first,
-        "mn": last,
-        "mask0": period.day_mask(first),
-        "maskn": period.day_mask(last),
-        "full": FULL_MONTH,
-    }
-    sql = "a.month >= :m0 AND a.month <= :mn"
-    if params["mask0"] != FULL_MONTH or params["maskn"] != FULL_MONTH:  # a row has at least one day's bit
-        sql += " AND (a.days & (CASE a.month WHEN :m0 THEN :mask0 WHEN :mn THEN :maskn ELSE :full END)) <> 0"
-    return sql, params
+def _did_in_period(period: Period, rollup: str, partial: str) -> tuple[str, dict[str, Any]]:
+    """SQL on members `m`: the member did something on a day of the period. The months the period
+    covers whole come from the month roll-up table `rollup` (member_id, year, months); the others
+    (a period's partial first and last months) from `partial`, a condition on the raw rows of
+    the period's days in month `:pm_{i}` (day bits `:pd_{i}`, days `:pf_{i}`..`:pl_{i}`)."""
+    full: dict[str, int] = {}
+    parts: list[str] = []
+    params: dict[str, Any] = {}
+    for i, month in enumerate(period.months):
+        mask = period.day_mask(month)
+        if mask == FULL_MONTH:
+            full[month[:4]] = full.get(month[:4], 0) | 1 << (int(month[5:7]) - 1)
+            continue
+        y, m = int(month[:4]), int(month[5:7])
+        days = [d for d in range(1, 32) if mask >> (d - 1) & 1]
+        params |= {f"pm_{i}": month, f"pd_{i}": mask, f"pf_{i}": f"{y:04d}-{m:02d}-{days[0]:02d}",
+                   f"pl_{i}": f"{y:04d}-{m:02d}-{days[-1]:02d}"}
+        parts.append(str(i))
+    found: list[str] = []
+    if full:
+        cases = " ".join(f"WHEN :y_{i} THEN :ym_{i}" for i in range(len(full)))
+        params |= {f"y_{i}": year for i, year in enumerate(full)} | {f"ym_{i}": mask for i, mask in
+                                                                     enumerate(full.values())}
+        found.append(f"EXISTS (SELECT 1 FROM {rollup} y WHERE y.member_id = m.id AND y.year >= :y_0 AND "
+                     f"y.year <= :y_{len(full) - 1} AND (y.months & CASE y.year {cases} ELSE 0 END) <> 0)")
+    found.extend(partial.format(i=i) for i in parts)
+    return "(" + " OR ".join(found) + ")", params
+
+
+# The raw rows of a partial month (_did_in_period).
+ACTIVE_ON_DAYS = (
+    "EXISTS (SELECT 1 FROM member_activity a WHERE a.member_id = m.id AND a.month = :pm_{i} "
+    "AND (a.days & :pd_{i}) <> 0)"
+)
+STUDIED_ON_DAYS = (
+    "EXISTS (SELECT 1 FROM study_marks s JOIN documents d ON d.id = s.document_id WHERE s.member_id = m.id "
+    "AND s.day >= :pf_{i} AND s.day <= :pl_{i})"
+)
 
 
 BULLETINS_REACHING = (
@@ -417,7 +441,8 @@ def build(
     province's page needs the cells' and the months' totals only: 9,600 + 12 rows, not 115,000).
     With `db` (PostgreSQL) the queries run at once, each on a connection of its own."""
     days = {"first": period.first.isoformat(), "last": period.last.isoformat()}
-    active_sql, active_params = _active_condition(period)
+    active_sql, active_params = _did_in_period(period, "active_years", ACTIVE_ON_DAYS)
+    studied_sql, studied_params = _did_in_period(period, "study_years", STUDIED_ON_DAYS)
     q = Statements(conn, db, subtree_range(root.path))
     # The heaviest first: they start while the others queue.
     q.add("reads", BULLETIN_READS, days)
@@ -429,14 +454,9 @@ def build(
             "FROM study_marks s JOIN members m ON m.id = s.member_id JOIN units u ON u.id = m.unit_id "
             f"JOIN documents d ON d.id = s.document_id WHERE m.active AND {{subtree}} AND {members} "
             "AND s.day >= :first AND s.day <= :last GROUP BY m.unit_id, d.category"), {**days, "split": "8"})
-    q.add("active", (
-        "SELECT m.unit_id, COUNT(*) AS n FROM members m JOIN units u ON u.id = m.unit_id "
-        f"WHERE m.active AND {{subtree}} AND EXISTS (SELECT 1 FROM member_activity a WHERE a.member_id = m.id "
-        f"AND {active_sql}) GROUP BY m.unit_id"), active_params)
-    q.add("studied", (
-        "SELECT m.unit_id, COUNT(*) AS n FROM members m JOIN units u ON u.id = m.unit_id WHERE m.active AND "
-        "{subtree} AND EXISTS (SELECT 1 FROM study_marks s JOIN documents d ON d.id = s.document_id "
-        "WHERE s.member_id = m.id AND s.day >= :first AND s.day <= :last) GROUP BY m.unit_id"), days)
+    for name, did, params in (("active", active_sql, active_params), ("studied", studied_sql, studied_params)):
+        q.add(name, "SELECT m.unit_id, COUNT(*) AS n FROM members m JOIN units u ON u.id = m.unit_id "
+                    f"WHERE m.active AND {{subtree}} AND {did} GROUP BY m.unit_id", params)
     # Totals per cell and per month (rollout cells) in SQL; each cell-month only for the full reply.
     for name, key, where in (("cell", "g.cell_unit_id", "{subtree}"), ("month", "g.month", ROLLOUT),
                              *([("cell_month", "g.cell_unit_id, g.month", ROLLOUT)] if with_cell_months else [])):
