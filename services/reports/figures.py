@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -271,19 +272,38 @@ class Statements:
     def add(self, name: str, sql: str, params: dict[str, Any] | None = None) -> None:
         self.pending[name] = (sql.replace("{subtree}", SUBTREE), {**self.bounds, **(params or {})})
 
-    def run(self) -> dict[str, list[Any]]:
+    def run(self) -> Mapping[str, list[Any]]:
+        """The rows of each statement by name. On PostgreSQL they start in the order added, and
+        reading one waits for that one only: the caller works on the first while the rest run."""
         todo, self.pending = self.pending, {}
         if self.db is None or not self.db.is_postgres or len(todo) < 2:
             return {name: fetch(self.conn, sql, params) for name, (sql, params) in todo.items()}
-        with ThreadPoolExecutor(max_workers=min(WORKERS, len(todo)), thread_name_prefix="report") as pool:
-            futures = {name: pool.submit(self._read, sql, params) for name, (sql, params) in todo.items()}
-            return {name: future.result() for name, future in futures.items()}
+        pool = ThreadPoolExecutor(max_workers=min(WORKERS, len(todo)), thread_name_prefix="report")
+        futures = {name: pool.submit(self._read, sql, params) for name, (sql, params) in todo.items()}
+        pool.shutdown(wait=False)  # its threads end when the last statement has run
+        return _Found(futures)
 
     def _read(self, sql: str, params: dict[str, Any]) -> list[Any]:
         assert self.db is not None
         with self.db.read(streaming=True) as conn:  # a transaction: the settings are its own
             fetch(conn, SESSION)
             return fetch(conn, sql, params)
+
+
+class _Found(Mapping[str, list[Any]]):
+    """Statements' rows, each waited for when first read."""
+
+    def __init__(self, futures: dict[str, Future[list[Any]]]) -> None:
+        self.futures = futures
+
+    def __getitem__(self, name: str) -> list[Any]:
+        return self.futures[name].result()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.futures)
+
+    def __len__(self) -> int:
+        return len(self.futures)
 
 
 class _Subtree:
@@ -444,8 +464,8 @@ def build(
     active_sql, active_params = _did_in_period(period, "active_years", ACTIVE_ON_DAYS)
     studied_sql, studied_params = _did_in_period(period, "study_years", STUDIED_ON_DAYS)
     q = Statements(conn, db, subtree_range(root.path))
-    # The heaviest first: they start while the others queue.
-    q.add("reads", BULLETIN_READS, days)
+    # The heaviest first, then the others in the order they are read below: the reading of the
+    # first ones overlaps with the heavy ones' running.
     # The distinct count sorts every mark: in two halves by member (each member in one of them, so
     # the counts add up), which run at once.
     for half, members in enumerate(("s.member_id < :split", "s.member_id >= :split")):
@@ -454,6 +474,15 @@ def build(
             "FROM study_marks s JOIN members m ON m.id = s.member_id JOIN units u ON u.id = m.unit_id "
             f"JOIN documents d ON d.id = s.document_id WHERE m.active AND {{subtree}} AND {members} "
             "AND s.day >= :first AND s.day <= :last GROUP BY m.unit_id, d.category"), {**days, "split": "8"})
+    q.add("units", "SELECT u.id, u.parent_id, u.path, u.name, u.kind FROM units u WHERE {subtree} ORDER BY u.path")
+    q.add("exemptions", "SELECT unit_id, reason FROM rollout_exemptions")
+    q.add("membership", (
+        "SELECT m.unit_id, m.status, m.gender, m.exempt, COUNT(*) AS n FROM members m "
+        "JOIN units u ON u.id = m.unit_id WHERE m.active AND {subtree} "
+        "GROUP BY m.unit_id, m.status, m.gender, m.exempt"))
+    q.add("adoption", (
+        "SELECT m.unit_id, COUNT(*) AS n, SUM(CASE WHEN m.activated_on <= :last THEN 1 ELSE 0 END) AS activated "
+        "FROM members m JOIN units u ON u.id = m.unit_id WHERE m.active AND {subtree} GROUP BY m.unit_id"), days)
     for name, did, params in (("active", active_sql, active_params), ("studied", studied_sql, studied_params)):
         q.add(name, "SELECT m.unit_id, COUNT(*) AS n FROM members m JOIN units u ON u.id = m.unit_id "
                     f"WHERE m.active AND {{subtree}} AND {did} GROUP BY m.unit_id", params)
@@ -462,16 +491,6 @@ def build(
                              *([("cell_month", "g.cell_unit_id, g.month", ROLLOUT)] if with_cell_months else [])):
         q.add(f"{name}_meetings", MEETING_COUNTS.format(key=key, where=where, group=key), days)
         q.add(f"{name}_ratings", MEETING_RATINGS.format(key=key, where=where), days)
-    q.add("membership", (
-        "SELECT m.unit_id, m.status, m.gender, m.exempt, COUNT(*) AS n FROM members m "
-        "JOIN units u ON u.id = m.unit_id WHERE m.active AND {subtree} "
-        "GROUP BY m.unit_id, m.status, m.gender, m.exempt"))
-    q.add("adoption", (
-        "SELECT m.unit_id, COUNT(*) AS n, SUM(CASE WHEN m.activated_on <= :last THEN 1 ELSE 0 END) AS activated "
-        "FROM members m JOIN units u ON u.id = m.unit_id WHERE m.active AND {subtree} GROUP BY m.unit_id"), days)
-    q.add("tasks", TASKS, {**days, "today": today or day_of(time.time())})
-    q.add("units", "SELECT u.id, u.parent_id, u.path, u.name, u.kind FROM units u WHERE {subtree} ORDER BY u.path")
-    q.add("exemptions", "SELECT unit_id, reason FROM rollout_exemptions")
     q.add("documents_by_unit", (
         "SELECT d.publisher_unit_id, COUNT(*) AS n FROM documents d JOIN units u ON u.id = d.publisher_unit_id "
         "WHERE {subtree} AND d.day >= :first AND d.day <= :last GROUP BY d.publisher_unit_id"), days)
@@ -488,6 +507,8 @@ def build(
             f"SELECT {unit_column} AS unit_id, COUNT(*) AS n FROM {table} JOIN units u ON u.id = {unit_column} "
             f"WHERE {{subtree}} AND {day_column} >= :first AND {day_column} <= :last GROUP BY {unit_column}"), days)
     q.add("reaching", BULLETINS_REACHING, days)
+    q.add("reads", BULLETIN_READS, days)
+    q.add("tasks", TASKS, {**days, "today": today or day_of(time.time())})
     found = q.run()
 
     tree = _Subtree(conn, root, found["units"])
