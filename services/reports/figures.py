@@ -62,6 +62,8 @@ def _fields(kind: type) -> tuple[tuple[str, bool], ...]:
 class Sums:
     """Counts that add up field by field (a counter field adds as a Counter)."""
 
+    __slots__ = ()
+
     def add(self, other: Sums) -> None:
         for name, counter in _fields(type(self)):
             if not counter:
@@ -70,7 +72,7 @@ class Sums:
                 getattr(self, name).update(other_counts)
 
 
-@dataclass
+@dataclass(slots=True)
 class Membership(Sums):
     members: int = 0
     official: int = 0
@@ -81,7 +83,7 @@ class Membership(Sums):
     other_gender: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class Adoption(Sums):
     members: int = 0
     activated: int = 0
@@ -96,7 +98,7 @@ class Adoption(Sums):
         return percent(self.active, self.members)
 
 
-@dataclass
+@dataclass(slots=True)
 class MeetingCounts(Sums):
     held: int = 0
     part1: int = 0
@@ -124,14 +126,14 @@ class MeetingCounts(Sums):
             self.ratings.update(other.ratings)
 
 
-@dataclass
+@dataclass(slots=True)
 class FeedbackCounts(Sums):
     received: int = 0
     answered: int = 0
     escalated: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class BulletinCounts(Sums):
     bulletins: int = 0
     expected: int = 0  # (member, bulletin addressed to the member's unit or an ancestor) pairs
@@ -142,7 +144,7 @@ class BulletinCounts(Sums):
         return percent(self.read, self.expected)
 
 
-@dataclass
+@dataclass(slots=True)
 class TaskCounts(Sums):
     due: int = 0
     on_time: int = 0
@@ -155,7 +157,7 @@ class TaskCounts(Sums):
         return percent(self.on_time, self.due)
 
 
-@dataclass
+@dataclass(slots=True)
 class CellRow:
     unit_id: str
     name: str
