@@ -257,8 +257,12 @@ def chain(u: Unit) -> list[str]:
 SUBTREE = "u.active AND u.path >= :lo AND u.path < :hi"
 WORKERS = 4  # connections a PostgreSQL report reads on at once
 # For each of them, in its own transaction: memory to group a province's rows without spilling to
-# disk, and no JIT compilation (it costs more than it saves on these short scans).
-SESSION = "SELECT set_config('work_mem', '32MB', true), set_config('jit', 'off', true)"
+# disk, no JIT compilation (it costs more than it saves on these short scans), and no parallel
+# workers (the statements already run side by side: more processes only contend for the cores).
+SESSION = (
+    "SELECT set_config('work_mem', '32MB', true), set_config('jit', 'off', true), "
+    "set_config('max_parallel_workers_per_gather', '0', true)"
+)
 
 
 class Statements:
