@@ -565,15 +565,18 @@ def build(
     for r in found["month_ratings"]:
         if r.month in month_totals:
             month_totals[r.month].ratings[r.rating] += int(r.n)
-    counted: dict[tuple[str, str], MeetingCounts] = {}
+    counted: dict[str, dict[str, MeetingCounts]] = {}  # month -> cell -> counts
     if with_cell_months:
         for r in found["cell_month_meetings"]:
             if r.cell_unit_id in cells:
-                counted[(r.month, r.cell_unit_id)] = _meeting_counts(r)
+                counted.setdefault(r.month, {})[r.cell_unit_id] = _meeting_counts(r)
         for r in found["cell_month_ratings"]:
-            if (found_counts := counted.get((r.month, r.cell_unit_id))) is not None:
+            if (found_counts := counted.get(r.month, {}).get(r.cell_unit_id)) is not None:
                 found_counts.ratings[r.rating] += int(r.n)
-    cell_months = [(unit_id, month, counts) for (month, unit_id), counts in sorted(counted.items())]
+    # By month, then cell id: the cells sorted once (not the 100,000 pairs).
+    cell_ids = sorted(cells) if counted else []
+    cell_months = [(unit_id, month, in_month[unit_id]) for month, in_month in sorted(counted.items())
+                   for unit_id in cell_ids if unit_id in in_month]
 
     documents_by_unit = [
         (r.publisher_unit_id, tree.names.get(r.publisher_unit_id, ""), int(r.n)) for r in found["documents_by_unit"]

@@ -43,14 +43,17 @@ def adoption_msg(a: figures.Adoption) -> pb.Adoption:
     )
 
 
+def meetings_fields(m: figures.MeetingCounts) -> dict[str, Any]:
+    """The fields of a pb.MeetingCounts (a message field takes them as they are)."""
+    return {
+        "held": m.held, "part1": m.part1, "part2": m.part2, "part3": m.part3, "all_three": m.all_three,
+        "attended": m.attended, "expected": m.expected, "attendance_percent": m.attendance_percent,
+        "ratings": m.ratings,
+    }
+
+
 def meetings_msg(m: figures.MeetingCounts) -> pb.MeetingCounts:
-    msg = pb.MeetingCounts(
-        held=m.held, part1=m.part1, part2=m.part2, part3=m.part3, all_three=m.all_three,
-        attended=m.attended, expected=m.expected, attendance_percent=m.attendance_percent,
-    )
-    if m.ratings:
-        msg.ratings.update(m.ratings)
-    return msg
+    return pb.MeetingCounts(**meetings_fields(m))
 
 
 def feedback_msg(f: figures.FeedbackCounts) -> pb.FeedbackCounts:
@@ -109,7 +112,7 @@ def report_msg(r: figures.Report, omit_cell_months: bool = False, max_cells: int
     if not omit_cell_months:
         add_month = msg.cell_months.add
         for u, m, c in r.cell_months:
-            add_month(unit_id=u, month=m, meetings=meetings_msg(c))
+            add_month(unit_id=u, month=m, meetings=meetings_fields(c))
     return msg
 
 
