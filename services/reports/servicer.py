@@ -111,8 +111,8 @@ def report_msg(r: figures.Report, omit_cell_months: bool = False, max_cells: int
         )
     if not omit_cell_months:
         add_month = msg.cell_months.add
-        for u, m, c in r.cell_months:
-            add_month(unit_id=u, month=m, meetings=meetings_fields(c))
+        for u, month, counts in r.cell_months:
+            add_month(unit_id=u, month=month, meetings=meetings_fields(counts))
     return msg
 
 
