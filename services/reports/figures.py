@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -41,6 +41,7 @@ from services.reports.consumers import subtree_range
 from services.reports.periods import Period
 
 CELL = "cell"
+K = TypeVar("K")
 FULL_MONTH = (1 << 31) - 1
 
 
@@ -439,24 +440,36 @@ def _tasks(rows: list[Any]) -> dict[str, TaskCounts]:
     return out
 
 
+# Per key and rating (the ratings are counted apart: one pass over the meetings for both).
 MEETING_COUNTS = (
-    "SELECT {key}, COUNT(*) AS held, "
+    "SELECT {key}, g.rating, COUNT(*) AS held, "
     "SUM(CASE WHEN g.part1 THEN 1 ELSE 0 END) AS p1, SUM(CASE WHEN g.part2 THEN 1 ELSE 0 END) AS p2, "
     "SUM(CASE WHEN g.part3 THEN 1 ELSE 0 END) AS p3, "
     "SUM(CASE WHEN g.part1 AND g.part2 AND g.part3 THEN 1 ELSE 0 END) AS p123, "
     "SUM(g.attended) AS attended, SUM(g.expected) AS expected "
     "FROM meetings g JOIN units u ON u.id = g.cell_unit_id "
-    "WHERE {where} AND g.day >= :first AND g.day <= :last GROUP BY {group}"
-)
-MEETING_RATINGS = (
-    "SELECT {key}, g.rating, COUNT(*) AS n FROM meetings g JOIN units u ON u.id = g.cell_unit_id "
-    "WHERE {where} AND g.day >= :first AND g.day <= :last AND g.rating <> '' GROUP BY {key}, g.rating"
+    "WHERE {where} AND g.day >= :first AND g.day <= :last GROUP BY {key}, g.rating"
 )
 ROLLOUT = "{subtree} AND g.cell_unit_id NOT IN (SELECT unit_id FROM rollout_exemptions)"
 
 
 def _meeting_counts(r: Any) -> MeetingCounts:
     return MeetingCounts(int(r.held), int(r.p1), int(r.p2), int(r.p3), int(r.p123), int(r.attended), int(r.expected))
+
+
+def _meetings_by(rows: list[Any], key: Callable[[Any], K]) -> dict[K, MeetingCounts]:
+    """MEETING_COUNTS' rows added up per `key`, with their ratings (a rating '' is none)."""
+    out: dict[K, MeetingCounts] = {}
+    for r in rows:
+        k = key(r)
+        counts = out.get(k)
+        if counts is None:
+            out[k] = counts = _meeting_counts(r)
+        else:
+            counts.add(_meeting_counts(r))
+        if r.rating:
+            counts.ratings[r.rating] += int(r.held)
+    return out
 
 
 def build(
@@ -495,8 +508,7 @@ def build(
     # Totals per cell and per month (rollout cells) in SQL; each cell-month only for the full reply.
     for name, key, where in (("cell", "g.cell_unit_id", "{subtree}"), ("month", "g.month", ROLLOUT),
                              *([("cell_month", "g.cell_unit_id, g.month", ROLLOUT)] if with_cell_months else [])):
-        q.add(f"{name}_meetings", MEETING_COUNTS.format(key=key, where=where, group=key), days)
-        q.add(f"{name}_ratings", MEETING_RATINGS.format(key=key, where=where), days)
+        q.add(f"{name}_meetings", MEETING_COUNTS.format(key=key, where=where), days)
     q.add("documents_by_unit", (
         "SELECT d.publisher_unit_id, COUNT(*) AS n FROM documents d JOIN units u ON u.id = d.publisher_unit_id "
         "WHERE {subtree} AND d.day >= :first AND d.day <= :last GROUP BY d.publisher_unit_id"), days)
@@ -552,31 +564,20 @@ def build(
         if (c := cell_row.get(unit_id)) is not None:
             c.adoption.add(counts)
 
-    for r in found["cell_meetings"]:
-        if (c := cell_row.get(r.cell_unit_id)) is not None:
-            c.meetings = _meeting_counts(r)
-    for r in found["cell_ratings"]:
-        if (c := cell_row.get(r.cell_unit_id)) is not None:
-            c.meetings.ratings[r.rating] += int(r.n)
+    for unit_id, held in _meetings_by(found["cell_meetings"], lambda r: r.cell_unit_id).items():
+        if (c := cell_row.get(unit_id)) is not None:
+            c.meetings = held
     month_totals = {m: MeetingCounts() for m in period.months}
-    for r in found["month_meetings"]:
-        if r.month in month_totals:
-            month_totals[r.month] = _meeting_counts(r)
-    for r in found["month_ratings"]:
-        if r.month in month_totals:
-            month_totals[r.month].ratings[r.rating] += int(r.n)
-    counted: dict[str, dict[str, MeetingCounts]] = {}  # month -> cell -> counts
+    for month, held in _meetings_by(found["month_meetings"], lambda r: r.month).items():
+        if month in month_totals:
+            month_totals[month] = held
+    counted: dict[tuple[str, str], MeetingCounts] = {}  # (month, cell) -> counts
     if with_cell_months:
-        for r in found["cell_month_meetings"]:
-            if r.cell_unit_id in cells:
-                counted.setdefault(r.month, {})[r.cell_unit_id] = _meeting_counts(r)
-        for r in found["cell_month_ratings"]:
-            if (found_counts := counted.get(r.month, {}).get(r.cell_unit_id)) is not None:
-                found_counts.ratings[r.rating] += int(r.n)
+        counted = _meetings_by(found["cell_month_meetings"], lambda r: (r.month, r.cell_unit_id))
     # By month, then cell id: the cells sorted once (not the 100,000 pairs).
     cell_ids = sorted(cells) if counted else []
-    cell_months = [(unit_id, month, in_month[unit_id]) for month, in_month in sorted(counted.items())
-                   for unit_id in cell_ids if unit_id in in_month]
+    cell_months = [(unit_id, month, found_counts) for month in sorted({m for m, _ in counted})
+                   for unit_id in cell_ids if (found_counts := counted.get((month, unit_id))) is not None]
 
     documents_by_unit = [
         (r.publisher_unit_id, tree.names.get(r.publisher_unit_id, ""), int(r.n)) for r in found["documents_by_unit"]
