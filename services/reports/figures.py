@@ -493,6 +493,9 @@ def build(
             "FROM study_marks s JOIN members m ON m.id = s.member_id JOIN units u ON u.id = m.unit_id "
             f"JOIN documents d ON d.id = s.document_id WHERE m.active AND {{subtree}} AND {members} "
             "AND s.day >= :first AND s.day <= :last GROUP BY m.unit_id, d.category"), {**days, "split": "8"})
+    # Each cell-month (the full reply only): the next heaviest, and the most to read below.
+    if with_cell_months:
+        q.add("cell_month_meetings", MEETING_COUNTS.format(key="g.cell_unit_id, g.month", where=ROLLOUT), days)
     q.add("units", "SELECT u.id, u.parent_id, u.path, u.name, u.kind FROM units u WHERE {subtree} ORDER BY u.path")
     q.add("exemptions", "SELECT unit_id, reason FROM rollout_exemptions")
     q.add("membership", (
@@ -505,9 +508,8 @@ def build(
     for name, did, params in (("active", active_sql, active_params), ("studied", studied_sql, studied_params)):
         q.add(name, "SELECT m.unit_id, COUNT(*) AS n FROM members m JOIN units u ON u.id = m.unit_id "
                     f"WHERE m.active AND {{subtree}} AND {did} GROUP BY m.unit_id", params)
-    # Totals per cell and per month (rollout cells) in SQL; each cell-month only for the full reply.
-    for name, key, where in (("cell", "g.cell_unit_id", "{subtree}"), ("month", "g.month", ROLLOUT),
-                             *([("cell_month", "g.cell_unit_id, g.month", ROLLOUT)] if with_cell_months else [])):
+    # Totals per cell and per month (rollout cells) in SQL.
+    for name, key, where in (("cell", "g.cell_unit_id", "{subtree}"), ("month", "g.month", ROLLOUT)):
         q.add(f"{name}_meetings", MEETING_COUNTS.format(key=key, where=where), days)
     q.add("documents_by_unit", (
         "SELECT d.publisher_unit_id, COUNT(*) AS n FROM documents d JOIN units u ON u.id = d.publisher_unit_id "
@@ -537,6 +539,13 @@ def build(
         if row.unit_id in cells:
             cells[row.unit_id].exempt_reason = row.reason
     cell_row = {unit_id: cells[c] for unit_id, c in tree.cell_of.items() if c in cells}
+    counted: dict[tuple[str, str], MeetingCounts] = {}  # (month, cell) -> counts
+    if with_cell_months:
+        counted = _meetings_by(found["cell_month_meetings"], lambda r: (r.month, r.cell_unit_id))
+    # By month, then cell id: the cells sorted once (not the 100,000 pairs).
+    cell_ids = sorted(cells) if counted else []
+    cell_months = [(unit_id, month, found_counts) for month in sorted({m for m, _ in counted})
+                   for unit_id in cell_ids if (found_counts := counted.get((month, unit_id))) is not None]
 
     membership = Membership()
     for r in found["membership"]:
@@ -571,13 +580,6 @@ def build(
     for month, held in _meetings_by(found["month_meetings"], lambda r: r.month).items():
         if month in month_totals:
             month_totals[month] = held
-    counted: dict[tuple[str, str], MeetingCounts] = {}  # (month, cell) -> counts
-    if with_cell_months:
-        counted = _meetings_by(found["cell_month_meetings"], lambda r: (r.month, r.cell_unit_id))
-    # By month, then cell id: the cells sorted once (not the 100,000 pairs).
-    cell_ids = sorted(cells) if counted else []
-    cell_months = [(unit_id, month, found_counts) for month in sorted({m for m, _ in counted})
-                   for unit_id in cell_ids if (found_counts := counted.get((month, unit_id))) is not None]
 
     documents_by_unit = [
         (r.publisher_unit_id, tree.names.get(r.publisher_unit_id, ""), int(r.n)) for r in found["documents_by_unit"]
