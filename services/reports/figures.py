@@ -453,22 +453,24 @@ MEETING_COUNTS = (
 ROLLOUT = "{subtree} AND g.cell_unit_id NOT IN (SELECT unit_id FROM rollout_exemptions)"
 
 
-def _meeting_counts(r: Any) -> MeetingCounts:
-    return MeetingCounts(int(r.held), int(r.p1), int(r.p2), int(r.p3), int(r.p123), int(r.attended), int(r.expected))
-
-
 def _meetings_by(rows: list[Any], key: Callable[[Any], K]) -> dict[K, MeetingCounts]:
     """MEETING_COUNTS' rows added up per `key`, with their ratings (a rating '' is none)."""
     out: dict[K, MeetingCounts] = {}
     for r in rows:
         k = key(r)
-        counts = out.get(k)
-        if counts is None:
-            out[k] = counts = _meeting_counts(r)
-        else:
-            counts.add(_meeting_counts(r))
+        c = out.get(k)
+        if c is None:
+            out[k] = c = MeetingCounts()
+        held = int(r.held)
+        c.held += held
+        c.part1 += int(r.p1)
+        c.part2 += int(r.p2)
+        c.part3 += int(r.p3)
+        c.all_three += int(r.p123)
+        c.attended += int(r.attended)
+        c.expected += int(r.expected)
         if r.rating:
-            counts.ratings[r.rating] += int(r.held)
+            c.ratings[r.rating] += held
     return out
 
 
