@@ -401,20 +401,22 @@ def _bulletins(
     seen: dict[str, str] = {}
     if not reaching:
         return out, {}
+    # Per unit of a chain: the bulletins reaching it, and how many of each kind (shared by the
+    # units below it that no bulletin of their own reaches).
+    reach: dict[str, tuple[dict[str, str], Counter[str]]] = {}
     for unit_id, n in members.items():
         u = tree.units.get(unit_id)
         if u is None or not n:
             continue
-        found: dict[str, str] = {}
+        above: tuple[dict[str, str], Counter[str]] = ({}, Counter())
         for ancestor in chain(u):
-            found.update(reaching.get(ancestor, {}))
-        seen.update(found)
-        kinds: dict[str, BulletinCounts] = {}
-        for kind in found.values():
-            counts = kinds.setdefault(kind, BulletinCounts())
-            counts.bulletins += 1
-            counts.expected += n
-        out[unit_id] = kinds
+            known = reach.get(ancestor)
+            if known is None:
+                own = reaching.get(ancestor)
+                known = reach[ancestor] = (above[0] | own, Counter((above[0] | own).values())) if own else above
+            above = known
+        seen.update(above[0])
+        out[unit_id] = {kind: BulletinCounts(k, k * n) for kind, k in above[1].items()}
     for r in read_rows:
         found_kind = out.get(r.unit_id, {}).get(r.kind)
         if found_kind is not None:  # reads of bulletins that no longer reach the member's unit do not count
