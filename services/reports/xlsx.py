@@ -47,6 +47,9 @@ def _text(value: str, style: str = "") -> str:
 
 
 def _cell(value: Value) -> str:
+    kind = type(value)
+    if kind is int:  # the most of a report's cells
+        return f"<c><v>{value}</v></c>"
     if value is None or value == "":
         return "<c/>"
     if isinstance(value, str):
