@@ -413,7 +413,8 @@ def _bulletins(
             known = reach.get(ancestor)
             if known is None:
                 own = reaching.get(ancestor)
-                known = reach[ancestor] = (above[0] | own, Counter((above[0] | own).values())) if own else above
+                merged = above[0] | own if own else above[0]
+                known = reach[ancestor] = (merged, Counter(merged.values())) if own else above
             above = known
         seen.update(above[0])
         out[unit_id] = {kind: BulletinCounts(k, k * n) for kind, k in above[1].items()}
