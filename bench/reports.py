@@ -12,10 +12,11 @@ province and for a commune, and as the baseline measured in the same run, one pl
 GetReport is timed twice: the full reply (every cell, every cell-month: what the API and the
 XLSX use) and the web page's (omit_cell_months, 300 cells). The commune's DOCX is timed first on
 its own and again after the province's runs, in the same process. Each figure is the median of
-`--runs` runs; the reads' roll-up (unit_bulletin_reads) is filled from the copied reads as
-migration 3 fills it.
+`--runs` runs; the roll-ups (unit_bulletin_reads, active_years, study_years) are filled from the
+copied rows as migrations 3 and 4 fill them.
 
-Usage: python -m bench.reports [--runs 3] [--reuse]  (--reuse: the database of an earlier run)
+Usage: python -m bench.reports [--runs 3] [--reuse] [--database bench_reports]  (--reuse: the database of an
+earlier run; a database of an older version gets its new roll-ups filled by the migrations)
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from collections.abc import Iterator
 from bench.common import fresh_postgres_database, postgres_base_url, write_result
 from services.core.db import Database
 from services.reports import figures, periods, review, workbook
-from services.reports.consumers import READ_ROLLUP_REBUILD
+from services.reports.consumers import ACTIVE_ROLLUP_REBUILD, READ_ROLLUP_REBUILD, STUDY_ROLLUP_REBUILD
 from services.reports.migrations import MIGRATIONS
 from services.reports.servicer import report_msg
 
@@ -185,7 +186,9 @@ def build(url: str) -> dict[str, object]:
             feedback.row(uid(rng), cell, f"{YEAR}-{rng.randint(1, 12):02d}-03",
                          f"{YEAR}-{rng.randint(1, 12):02d}-20" if answered else None, cell if answered else None)
         feedback.flush()
-        conn.execute(READ_ROLLUP_REBUILD)  # what the consumers keep as reads arrive (migration 3 fills it too)
+        # What the consumers keep as events arrive (migrations 3 and 4 fill them too).
+        for rebuild in (READ_ROLLUP_REBUILD, ACTIVE_ROLLUP_REBUILD, STUDY_ROLLUP_REBUILD):
+            conn.execute(rebuild)
         conn.commit()
         conn.autocommit = True
         conn.execute("VACUUM ANALYZE")
@@ -223,12 +226,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--reuse", action="store_true", help="time the database an earlier run built")
+    parser.add_argument("--database", default="bench_reports", help="the database's name on the server")
     args = parser.parse_args()
     if args.reuse:
-        url = postgres_base_url().rstrip("/").replace("postgresql://", "postgresql+psycopg://", 1) + "/bench_reports"
+        url = postgres_base_url().rstrip("/").replace("postgresql://", "postgresql+psycopg://", 1) + "/" + args.database
         made = existing(url)
     else:
-        url = fresh_postgres_database("bench_reports")
+        url = fresh_postgres_database(args.database)
         made = build(url)
     db = Database(url)
     period = periods.parse(str(YEAR))
@@ -264,12 +268,13 @@ def main() -> None:
     gc.collect()
     xlsx_s, xlsx = timed(lambda: workbook.render(report(str(made["root"]))), args.runs)  # ExportReport's work
     with db.read() as conn:
-        rollup_rows = int(conn.exec_driver_sql("SELECT COUNT(*) FROM unit_bulletin_reads").scalar_one())
+        rollup_rows = {t: int(conn.exec_driver_sql(f"SELECT COUNT(*) FROM {t}").scalar_one())
+                       for t in ("unit_bulletin_reads", "active_years", "study_years")}
     r = report(str(made["root"]), False)
     result = {
         "backend": "postgres",
         "province": {"cells": made["counts"]["cells"], "members": r.membership.members,  # type: ignore[index]
-                     "rows": made["counts"], "rollup_rows": {"unit_bulletin_reads": rollup_rows},
+                     "rows": made["counts"], "rollup_rows": rollup_rows,
                      "build_seconds": round(float(made["build_seconds"]), 1)},  # type: ignore[arg-type]
         "runs": args.runs,
         "get_report_province_seconds": round(province_s, 3),

@@ -216,6 +216,33 @@ def day_bit(day: str) -> tuple[str, int]:
     return day[:7], 1 << (int(day[8:10]) - 1)
 
 
+# The month roll-ups: active_years / study_years (member, year).months = bit m-1 for each month m
+# of the year the member signed in on a day of / made a study mark (on a known document) in.
+# The figures read them for the months a period covers whole (figures._months_condition).
+_MONTH_BIT = "(1 << (CAST(substr({day}, 6, 2) AS INTEGER) - 1))"
+_MONTHS_ADD = (
+    "INSERT INTO {table} (member_id, year, months) {select} "
+    "ON CONFLICT (member_id, year) DO UPDATE SET months = {table}.months | excluded.months"
+)
+ACTIVE_ROLLUP_REBUILD = _MONTHS_ADD.split(" ON CONFLICT")[0].format(
+    table="active_years",
+    select=f"SELECT member_id, substr(month, 1, 4), SUM({_MONTH_BIT.format(day='month')}) FROM member_activity "
+    "WHERE days <> 0 GROUP BY member_id, substr(month, 1, 4)",  # one row per (member, month): SUM is OR
+)
+_STUDY_MONTHS = (
+    "SELECT member_id, year, SUM(bit) FROM (SELECT DISTINCT s.member_id, substr(s.day, 1, 4) AS year, {bit} AS bit "
+    "FROM study_marks s JOIN documents d ON d.id = s.document_id WHERE {{where}}) x WHERE TRUE GROUP BY member_id, year"
+).format(bit=_MONTH_BIT.format(day="s.day"))
+STUDY_ROLLUP_REBUILD = _MONTHS_ADD.split(" ON CONFLICT")[0].format(
+    table="study_years", select=_STUDY_MONTHS.format(where="TRUE")
+)
+
+
+def _study_months_add(conn: Connection, where: str, params: dict[str, Any]) -> None:
+    """The marks matching `where` (on study_marks s) into the study roll-up."""
+    _run(conn, _MONTHS_ADD.format(table="study_years", select=_STUDY_MONTHS.format(where=where)), params)
+
+
 def _account_active(conn: Connection, p: AccountActive) -> None:
     _active_on(conn, _required(p.member_id, "member_id"), _required(p.day, "day"))
 
@@ -228,6 +255,8 @@ def _active_on(conn: Connection, member_id: str, day: str) -> None:
         "ON CONFLICT (member_id, month) DO UPDATE SET days = member_activity.days | excluded.days",
         {"m": member_id, "month": month, "bit": bit},
     )
+    _run(conn, _MONTHS_ADD.format(table="active_years", select="VALUES (:m, :y, :bit)"),
+         {"m": member_id, "y": month[:4], "bit": 1 << (int(month[5:7]) - 1)})
     _run(
         conn,
         "UPDATE members SET activated_on = :d WHERE id = :m AND (activated_on IS NULL OR activated_on > :d)",
@@ -268,7 +297,7 @@ def _held(conn: Connection, p: MeetingHeld) -> None:
 
 
 def _published(conn: Connection, p: DocumentPublished) -> None:
-    _run(
+    added = _run(
         conn,
         "INSERT INTO documents (id, publisher_unit_id, category, doc_type, day) VALUES (:id, :u, :c, :t, :d) "
         "ON CONFLICT (id) DO NOTHING",
@@ -280,16 +309,17 @@ def _published(conn: Connection, p: DocumentPublished) -> None:
             "d": _day(p.published_at, "published_at"),
         },
     )
+    if added:  # its marks made before it was known count now
+        _study_months_add(conn, "s.document_id = :d", {"d": p.document_id})
 
 
 def _study_mark(conn: Connection, p: StudyMarked) -> None:
-    _run(
-        conn,
-        "INSERT INTO study_marks (document_id, member_id, day) VALUES (:d, :m, :day) "
-        "ON CONFLICT (document_id, member_id) DO NOTHING",
-        {"d": _required(p.document_id, "document_id"), "m": _required(p.member_id, "member_id"),
-         "day": _day(p.at, "at")},
-    )
+    params = {"d": _required(p.document_id, "document_id"), "m": _required(p.member_id, "member_id"),
+              "day": _day(p.at, "at")}
+    added = _run(conn, "INSERT INTO study_marks (document_id, member_id, day) VALUES (:d, :m, :day) "
+                       "ON CONFLICT (document_id, member_id) DO NOTHING", params)
+    if added:
+        _study_months_add(conn, "s.document_id = :d AND s.member_id = :m", params)
 
 
 # ---------- notifications: feedback ----------

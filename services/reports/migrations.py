@@ -4,7 +4,7 @@ rollout exemptions this service owns. Ids are the producing services' ids; days 
 
 from services.core.db import Migration
 from services.core.outbox import OUTBOX_MIGRATIONS, OUTBOX_STATEMENTS
-from services.reports.consumers import READ_ROLLUP_REBUILD
+from services.reports.consumers import ACTIVE_ROLLUP_REBUILD, READ_ROLLUP_REBUILD, STUDY_ROLLUP_REBUILD
 
 MIGRATIONS = [
     *OUTBOX_MIGRATIONS,  # the event log's own (versions 1001+), applied after the first
@@ -71,6 +71,18 @@ MIGRATIONS = [
             "CREATE TABLE unit_bulletin_reads (unit_id TEXT NOT NULL, bulletin_id TEXT NOT NULL, "
             "n INTEGER NOT NULL, PRIMARY KEY (unit_id, bulletin_id))",
             READ_ROLLUP_REBUILD,
+        ),
+    ),
+    Migration(
+        4,
+        "roll-ups: months of each year a member signed in / studied in (consumers.py keeps them), filled",
+        (
+            "CREATE TABLE active_years (member_id TEXT NOT NULL, year TEXT NOT NULL, months INTEGER NOT NULL, "
+            "PRIMARY KEY (member_id, year))",
+            ACTIVE_ROLLUP_REBUILD,
+            "CREATE TABLE study_years (member_id TEXT NOT NULL, year TEXT NOT NULL, months INTEGER NOT NULL, "
+            "PRIMARY KEY (member_id, year))",
+            STUDY_ROLLUP_REBUILD,
         ),
     ),
 ]

@@ -43,14 +43,17 @@ def adoption_msg(a: figures.Adoption) -> pb.Adoption:
     )
 
 
+def meetings_fields(m: figures.MeetingCounts) -> dict[str, Any]:
+    """The fields of a pb.MeetingCounts (a message field takes them as they are)."""
+    return {
+        "held": m.held, "part1": m.part1, "part2": m.part2, "part3": m.part3, "all_three": m.all_three,
+        "attended": m.attended, "expected": m.expected, "attendance_percent": m.attendance_percent,
+        "ratings": m.ratings,
+    }
+
+
 def meetings_msg(m: figures.MeetingCounts) -> pb.MeetingCounts:
-    msg = pb.MeetingCounts(
-        held=m.held, part1=m.part1, part2=m.part2, part3=m.part3, all_three=m.all_three,
-        attended=m.attended, expected=m.expected, attendance_percent=m.attendance_percent,
-    )
-    if m.ratings:
-        msg.ratings.update(m.ratings)
-    return msg
+    return pb.MeetingCounts(**meetings_fields(m))
 
 
 def feedback_msg(f: figures.FeedbackCounts) -> pb.FeedbackCounts:
@@ -68,7 +71,7 @@ def tasks_msg(t: figures.TaskCounts) -> pb.TaskCounts:
 
 def report_msg(r: figures.Report, omit_cell_months: bool = False, max_cells: int = 0) -> pb.GetReportResponse:
     s = r.meetings
-    return pb.GetReportResponse(
+    msg = pb.GetReportResponse(
         period=pb.Period(label=r.period.label, from_date=r.period.first.isoformat(), to_date=r.period.last.isoformat()),
         unit_id=r.unit_id,
         unit_name=r.unit_name,
@@ -89,26 +92,28 @@ def report_msg(r: figures.Report, omit_cell_months: bool = False, max_cells: int
         studied_members=r.studied_members,
         study_percent=r.study_percent,
         feedback=feedback_msg(r.feedback),
-        cells=[
-            pb.CellRow(
-                unit_id=c.unit_id, name=c.name, parent_name=c.parent_name, rollout_exempt=c.rollout_exempt,
-                rollout_exempt_reason=c.exempt_reason or "", membership=membership_msg(c.membership),
-                adoption=adoption_msg(c.adoption), meetings=meetings_msg(c.meetings),
-                did_part1=c.did("part1"), did_part2=c.did("part2"), did_part3=c.did("part3"),
-                did_all_three=c.did("all_three"), studied_members=c.studied_members,
-                feedback=feedback_msg(c.feedback), bulletins=bulletins_msg(c.bulletins), tasks=tasks_msg(c.tasks),
-            )
-            for c in (r.cells[:max_cells] if max_cells > 0 else r.cells)
-        ],
-        cell_months=[] if omit_cell_months else [
-            pb.CellMonth(unit_id=u, month=m, meetings=meetings_msg(c)) for u, m, c in r.cell_months
-        ],
         months=[pb.MonthCounts(month=m, meetings=meetings_msg(c)) for m, c in r.months],
         computed_at=timestamp(time.time()),
         bulletins=bulletins_msg(r.bulletins),
         bulletin_kinds=[pb.BulletinKind(kind=k, counts=bulletins_msg(b)) for k, b in r.bulletin_kinds],
         tasks=tasks_msg(r.tasks),
     )
+    # The long lists item by item, each built in place (a message given to a list is copied).
+    add_cell = msg.cells.add
+    for c in r.cells[:max_cells] if max_cells > 0 else r.cells:
+        add_cell(
+            unit_id=c.unit_id, name=c.name, parent_name=c.parent_name, rollout_exempt=c.rollout_exempt,
+            rollout_exempt_reason=c.exempt_reason or "", membership=membership_msg(c.membership),
+            adoption=adoption_msg(c.adoption), meetings=meetings_msg(c.meetings),
+            did_part1=c.did("part1"), did_part2=c.did("part2"), did_part3=c.did("part3"),
+            did_all_three=c.did("all_three"), studied_members=c.studied_members,
+            feedback=feedback_msg(c.feedback), bulletins=bulletins_msg(c.bulletins), tasks=tasks_msg(c.tasks),
+        )
+    if not omit_cell_months:
+        add_month = msg.cell_months.add
+        for u, month, counts in r.cell_months:
+            add_month(unit_id=u, month=month, meetings=meetings_fields(counts))
+    return msg
 
 
 def exemption_msg(row: Any) -> pb.CellExemption:

@@ -8,6 +8,7 @@ Text goes inline (`t="inlineStr"`), without the characters XML 1.0 cannot hold; 
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import zipfile
@@ -38,6 +39,7 @@ STYLES = (
 )
 BOLD = ' s="1"'  # the header's style (cellXfs 1)
 CHUNK = 2000  # rows written to the zip at a time
+CELLS = 50_000  # a sheet's distinct values whose XML is kept while it is written
 
 
 def _text(value: str, style: str = "") -> str:
@@ -47,6 +49,9 @@ def _text(value: str, style: str = "") -> str:
 
 
 def _cell(value: Value) -> str:
+    kind = type(value)
+    if kind is int:  # the most of a report's cells
+        return f"<c><v>{value}</v></c>"
     if value is None or value == "":
         return "<c/>"
     if isinstance(value, str):
@@ -80,9 +85,10 @@ class Workbook:
             )
             buffer: list[str] = []
             n = 1
+            cell = functools.lru_cache(maxsize=CELLS, typed=True)(_cell)  # a sheet's values repeat
             for row in rows:
                 n += 1
-                buffer.append(f'<row r="{n}">{"".join(map(_cell, row))}</row>')
+                buffer.append(f'<row r="{n}">{"".join(map(cell, row))}</row>')
                 if len(buffer) >= CHUNK:
                     part.write("".join(buffer).encode())
                     buffer.clear()
