@@ -22,7 +22,7 @@ from gateway import clients
 from gateway import errors as api_errors
 from gateway.web import i18n, session
 from gateway.web.i18n import N_, _
-from gateway.web.messages import reason_message
+from gateway.web.messages import REASONS, reason_message
 from services.core.errors import error_info
 from sotay.identity.v1 import identity_pb2 as ipb
 
@@ -191,7 +191,9 @@ def rpc_error_page(exc: grpc.RpcError) -> Response:
         log.warning("rpc failed", extra={"fields": {"code": code.name, "reason": reason,
                                                     "detail": exc.details()}})  # type: ignore[attr-defined]
         return error_page(503 if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED) else 500)
-    return error_page(status, reason_message(reason) if status not in (403, 404) else "")
+    # A refusal says only what the reason's own text says (not_a_member), else the page's default.
+    own = reason in REASONS or status not in (403, 404)
+    return error_page(status, reason_message(reason) if own else "")
 
 
 def handle_web_error(exc: Exception) -> Response:

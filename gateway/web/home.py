@@ -1,4 +1,5 @@
 """The member's home page: unread inbox, the next meeting of the cell, tasks assigned to me.
+An account with no member (a province admin's) gets its staff pages instead.
 
 The three panels are independent RPCs to three services, sent at once (gRPC futures); a panel
 whose service fails says so and the others still show."""
@@ -60,6 +61,8 @@ def next_meeting(in_progress: Panel, announced: Panel) -> Panel:
 @login_required
 def home() -> Response:
     me = session.current()
+    if not me.member_id:  # a staff account (the province admin's) has no inbox, meetings or tasks
+        return render("home.html", staff_only=True)
     inbox_call = notifications().ListInbox.future(
         npb.ListInboxRequest(filter=npb.INBOX_FILTER_UNREAD, page_size=INBOX_SHOWN)
     )

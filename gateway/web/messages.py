@@ -18,6 +18,7 @@ REASONS: dict[str, str] = {
     "activation_code_invalid": N_("The activation code is wrong, used or expired."),
     "activation_required": N_("Please enter your login and activation code."),
     "rate_limited": N_("Too many attempts. Please wait a moment and try again."),
+    "not_a_member": N_("This account is not a Party member's: it has no inbox, votes or study record."),
     # meetings
     "already_voted": N_("You have already voted in this poll; each member votes once."),
     "poll_closed": N_("This vote is closed."),

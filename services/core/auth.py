@@ -22,7 +22,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from services.core.errors import Unauthenticated, Unavailable
+from services.core.errors import PermissionDenied, Unauthenticated, Unavailable
 
 ALGORITHM = "EdDSA"
 ISSUER = "sotay-identity"
@@ -60,6 +60,13 @@ class Principal:
     def has_role_over(self, unit_chain: Sequence[str], *roles: str) -> bool:
         """True when one of `roles` is granted on a unit in `unit_chain` (a unit and its ancestors)."""
         return bool(self.grant_units(roles) & set(unit_chain))
+
+    def require_member(self, what: str) -> str:
+        """The caller's member id; PERMISSION_DENIED `not_a_member` for an account with no member
+        (a province admin's): `what` says what only members do."""
+        if not self.member_id or not self.ancestors:
+            raise PermissionDenied("not_a_member", what)
+        return self.member_id
 
     def sees(self, audience_unit_id: str) -> bool:
         """Content addressed to the caller's own unit or one of its ancestors."""

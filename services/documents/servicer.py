@@ -547,8 +547,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
 
     def MarkStudied(self, request: pb.MarkStudiedRequest, context: Ctx) -> pb.MarkStudiedResponse:
         me = current_principal()
-        if not me.member_id:
-            raise FailedPrecondition("not_a_member", "only a Party member's account records study")
+        me.require_member("only a Party member's account records study")
         with self.db.write() as conn:
             doc = store.get(conn, request.document_id)
             access.require_visible(me, doc)

@@ -433,10 +433,9 @@ class MeetingsServicer(meetings_pb2_grpc.MeetingsServiceServicer):
         if not choice:
             raise InvalidArgument("choice_required", "choice is required", field="choice")
         idempotency.check(request.idempotency_key, required=True)
-        if not me.member_id:
-            raise PermissionDenied("not_a_member", "only members vote")
+        member_id = me.require_member("only members vote")
         with self._write() as conn:
-            outcome = voting.cast(conn, request.poll_id, me.member_id, choice, request.idempotency_key, self.box)
+            outcome = voting.cast(conn, request.poll_id, member_id, choice, request.idempotency_key, self.box)
         return pb.CastVoteResponse(replayed=outcome.replayed, votes_cast=outcome.votes_cast)
 
     def RecordRoomCount(

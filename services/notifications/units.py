@@ -8,7 +8,6 @@ A unit path here has identity's form '/<root id>/.../<unit id>/'.
 from __future__ import annotations
 
 from services.core.auth import Principal
-from services.core.errors import FailedPrecondition
 from services.core.identity_client import path_of
 
 __all__ = ["member_of", "path_ids", "path_of", "subtree_range"]
@@ -24,7 +23,5 @@ def subtree_range(path: str) -> dict[str, str]:
 
 
 def member_of(principal: Principal) -> tuple[str, str]:
-    """(member id, unit path) of a caller who is a member; else FAILED_PRECONDITION."""
-    if not principal.member_id or not principal.ancestors:
-        raise FailedPrecondition("not_a_member", "only a party member has an inbox and feedback")
-    return principal.member_id, path_of(principal.ancestors)
+    """(member id, unit path) of a caller who is a member; else PERMISSION_DENIED `not_a_member`."""
+    return principal.require_member("only a Party member has an inbox and feedback"), path_of(principal.ancestors)

@@ -183,6 +183,14 @@ def test_staff_pages_fit_and_work_at_each_size(web: WebSystem, browser: Any, siz
     context.close()
 
     context, page, tag = admin_page(browser, web, size, js)
+    # The province admin's account has no member: its home offers its staff pages, not a failed inbox.
+    home = page.locator("main").inner_text()
+    assert "Công việc của bạn" in home and "không gắn với một đảng viên" in home
+    assert not page.locator("main .error").count()
+    fits_width(page)
+    screenshot(page, f"admin-home-{tag}")
+    page.goto(web.url("/inbox"))
+    assert "không gắn với một đảng viên" in page.locator("main").inner_text()
     page.goto(web.url("/admin"))
     assert page.get_by_role("link", name="Đơn vị", exact=True).get_attribute("aria-current") == "page"
     fits_width(page)

@@ -387,8 +387,6 @@ def _finds(wanted: str, listed: list[str]) -> None:
 
 BEFORE = {"meetings.open_poll": _close_polls}
 REFUSALS = (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.NOT_FOUND)
-# Notifications answers an account with no member (the province admin) this way: it has no inbox.
-REFUSAL_REASONS = {(grpc.StatusCode.FAILED_PRECONDITION, "not_a_member")}
 
 
 def outcome(action: Action, s: Stubs, auth: Auth, side: Side) -> str:
@@ -396,7 +394,7 @@ def outcome(action: Action, s: Stubs, auth: Auth, side: Side) -> str:
         action(s, auth, side)
     except grpc.RpcError as exc:
         code = exc.code()  # type: ignore[attr-defined]
-        if code in REFUSALS or (code, error_info(exc)[0]) in REFUSAL_REASONS:
+        if code in REFUSALS:
             return "denied"
         return f"{code.name} {error_info(exc)[0]}: {exc.details()}"  # type: ignore[attr-defined]
     except Hidden:

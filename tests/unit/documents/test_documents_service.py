@@ -223,6 +223,10 @@ def test_resolution_study_per_unit(stack: Stack) -> None:
     again = stack.stub.MarkStudied(pb.MarkStudiedRequest(document_id=made.id), metadata=p.member_a).studied_at
     assert at == again
     assert stack.stub.GetDocument(pb.GetDocumentRequest(id=made.id), metadata=p.member_a).document.studied
+    # The province admin's account has no member: refused as in meetings and notifications.
+    assert code_and_reason(
+        lambda: stack.stub.MarkStudied(pb.MarkStudiedRequest(document_id=made.id), metadata=p.province_admin)
+    ) == (grpc.StatusCode.PERMISSION_DENIED, "not_a_member")
     with stack.db.read() as conn:  # for the reports: once, however often it is marked
         marked = conn.execute(sa.text("SELECT payload FROM outbox WHERE topic = 'documents.study.marked'")).all()
     assert [json.loads(m.payload)["member_id"] for m in marked] == [p.member_a_id]

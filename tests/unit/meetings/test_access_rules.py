@@ -93,6 +93,14 @@ def test_only_the_cell_sees_committees_read_nobody_else(world: World, two_cells)
         pb.CastVoteRequest(poll_id=poll.id, choice=pb.VOTE_CHOICE_APPROVE, idempotency_key="r"),
         metadata=reader,
     )
+    # The province admin's account has no member: refused as in documents and notifications.
+    expect_error(
+        DENIED,
+        "not_a_member",
+        w.stub.CastVote,
+        pb.CastVoteRequest(poll_id=poll.id, choice=pb.VOTE_CHOICE_APPROVE, idempotency_key="r"),
+        metadata=w.admin,
+    )
     expect_error(DENIED, "not_cell_officer", w.stub.ClosePoll, pb.ClosePollRequest(poll_id=poll.id), metadata=reader)
     expect_error(
         DENIED,

@@ -206,7 +206,7 @@ def test_publishing_authorisation_and_bad_input(world: World) -> None:
                  pb.ListInboxRequest(page_token="%%%"), metadata=w.token(MEMBER_A1))
     expect_error(grpc.StatusCode.INVALID_ARGUMENT, "invalid_filter", w.stub.ListInbox,
                  pb.ListInboxRequest(filter=42), metadata=w.token(MEMBER_A1))
-    expect_error(grpc.StatusCode.FAILED_PRECONDITION, "not_a_member", w.stub.ListInbox, pb.ListInboxRequest(),
+    expect_error(grpc.StatusCode.PERMISSION_DENIED, "not_a_member", w.stub.ListInbox, pb.ListInboxRequest(),
                  metadata=w.admin)  # the root admin account is not a member
     expect_error(grpc.StatusCode.UNAUTHENTICATED, "unauthenticated", w.stub.ListInbox, pb.ListInboxRequest())
 

@@ -40,7 +40,7 @@ def test_rest_bulletin_inbox_live_and_feedback(rest: tuple[World, FlaskClient]) 
     assert events.mimetype == "text/event-stream" and "event: inbox" in body
     # A caller the service refuses gets a JSON error, not a stream that ends at once.
     refused = client.get("/api/v1/inbox/events?max_seconds=1", headers={"Authorization": w.identity.admin()[0][1]})
-    assert refused.status_code == 400 and refused.mimetype == "application/json"
+    assert refused.status_code == 403 and refused.mimetype == "application/json"
     assert refused.get_json()["error"]["reason"] == "not_a_member"
     sent = client.post("/api/v1/feedback", headers=bearer(w, MEMBER_B1), json={
         "unit_id": w.units["cell_b1"], "subject": "Kiến nghị", "body": "Nội dung kiến nghị"})
