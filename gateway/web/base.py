@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +33,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 HERE = Path(__file__).parent
 TIMEZONE = ZoneInfo("Asia/Ho_Chi_Minh")
 STATIC_MAX_AGE = 365 * 86400
+PAGE = 20  # items on a list page
+PAGE_TOKEN = re.compile(r"[A-Za-z0-9_=-]{0,200}")  # the services' page tokens are URL-safe base64
 
 
 def _static_version() -> str:
@@ -167,6 +170,12 @@ DEFAULT_TEXT = {
     503: N_("A part of the system is not answering. Please try again in a moment."),
 }
 GO_BACK = N_("Please go back and try again.")
+
+
+def page_token() -> str:
+    """The list page asked for (`?page=`), or the first when the token is not well formed."""
+    token = request.args.get("page", "")
+    return token if PAGE_TOKEN.fullmatch(token) else ""
 
 
 def error_page(code: int, text: str = "") -> Response:

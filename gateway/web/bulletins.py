@@ -5,17 +5,13 @@ plain HTML, a few kilobytes, so the old phones of the seed report open it."""
 
 from __future__ import annotations
 
-import re
-
 from flask import Response, redirect, request, url_for
 
 from gateway.routes.notifications import svc as notifications
-from gateway.web.base import bp, login_required, render
+from gateway.web.base import PAGE, bp, login_required, page_token, render
 from gateway.web.i18n import N_
 from sotay.notifications.v1 import notifications_pb2 as npb
 
-PAGE = 20
-TOKEN_RE = re.compile(r"[A-Za-z0-9_=-]{0,200}")
 FILTERS = {
     "unread": (npb.INBOX_FILTER_UNREAD, N_("Unread")),
     "all": (npb.INBOX_FILTER_UNSPECIFIED, N_("All")),
@@ -67,11 +63,8 @@ def inbox() -> Response:
     chosen = request.args.get("show", "unread")
     if chosen not in FILTERS:
         chosen = "unread"
-    token = request.args.get("page", "")
-    if not TOKEN_RE.fullmatch(token):
-        token = ""
     reply = notifications().ListInbox(
-        npb.ListInboxRequest(filter=FILTERS[chosen][0], page_size=PAGE, page_token=token)
+        npb.ListInboxRequest(filter=FILTERS[chosen][0], page_size=PAGE, page_token=page_token())
     )
     return render("inbox.html", reply=reply, show=chosen, filters=FILTERS, kind_label=kind_label,
                   item_link=item_link, ITEM_TYPE_BULLETIN=npb.ITEM_TYPE_BULLETIN)

@@ -21,7 +21,7 @@ from gateway.routes.meetings import meetings
 from gateway.routes.notifications import svc as notifications
 from gateway.web import staff
 from gateway.web.auth import form_error
-from gateway.web.base import TIMEZONE, bp, login_required, render
+from gateway.web.base import PAGE, TIMEZONE, bp, login_required, page_token, render
 from gateway.web.feedback import STATUSES
 from gateway.web.i18n import N_, _
 from gateway.web.meetings import form_key, given_key
@@ -30,10 +30,8 @@ from sotay.identity.v1 import identity_pb2 as ipb
 from sotay.meetings.v1 import meetings_pb2 as mpb
 from sotay.notifications.v1 import notifications_pb2 as npb
 
-TOKEN_RE = re.compile(r"[A-Za-z0-9_=-]{0,200}")
 ID_RE = re.compile(r"[A-Za-z0-9-]{1,64}")
 MONTH_RE = re.compile(r"20\d\d-(0[1-9]|1[0-2])")
-PAGE = 20
 
 # What the committee's services answer, in words (added to the shared table of reasons).
 REASONS.update({
@@ -98,11 +96,6 @@ def place() -> Place:
 def children(unit_id: str) -> list[ipb.Unit]:
     reply = clients.identity().ListUnits(ipb.ListUnitsRequest(parent_id=unit_id, page_size=500))
     return list(reply.units)
-
-
-def page_token() -> str:
-    token = request.args.get("page", "")
-    return token if TOKEN_RE.fullmatch(token) else ""
 
 
 def back_to(endpoint: str, **values: Any) -> Response:

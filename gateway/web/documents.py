@@ -4,18 +4,15 @@ the "I have studied this" mark."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from flask import Response, redirect, request, url_for
 
 from gateway.routes.documents import documents
-from gateway.web.base import bp, login_required, my_units, render
+from gateway.web.base import PAGE, bp, login_required, my_units, page_token, render
 from gateway.web.i18n import N_
 from sotay.documents.v1 import documents_pb2 as dpb
 
-PAGE = 20
-TOKEN_RE = re.compile(r"[A-Za-z0-9_=-]{0,200}")
 CATEGORIES = {
     "hoc-tap-nghi-quyet": N_("Studying resolutions"),
     "van-kien-tu-lieu": N_("Documents and records"),
@@ -25,11 +22,6 @@ CATEGORIES = {
 }
 # The reader is the service's own page: no script, inline styles only.
 VIEW_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
-
-
-def page_token() -> str:
-    token = request.args.get("page", "")
-    return token if TOKEN_RE.fullmatch(token) else ""
 
 
 @bp.route("/documents")

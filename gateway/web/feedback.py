@@ -3,20 +3,16 @@ follows where it is, and reads the answer."""
 
 from __future__ import annotations
 
-import re
-
 import grpc
 from flask import Response, redirect, request, url_for
 
 from gateway.routes.notifications import svc as notifications
 from gateway.web.auth import form_error
-from gateway.web.base import bp, login_required, my_units, render
+from gateway.web.base import PAGE, bp, login_required, my_units, page_token, render
 from gateway.web.i18n import N_, _
 from gateway.web.meetings import form_key, given_key
 from sotay.notifications.v1 import notifications_pb2 as npb
 
-PAGE = 20
-TOKEN_RE = re.compile(r"[A-Za-z0-9_=-]{0,200}")
 STATUSES = {
     npb.FEEDBACK_STATUS_RECEIVED: N_("Received"),
     npb.FEEDBACK_STATUS_IN_PROGRESS: N_("Being handled"),
@@ -26,9 +22,7 @@ STATUSES = {
 
 
 def feedback_list(status: int = 200, error: str = "", subject: str = "", body: str = "") -> Response:
-    token = request.args.get("page", "")
-    reply = notifications().ListMyFeedback(npb.ListMyFeedbackRequest(
-        page_size=PAGE, page_token=token if TOKEN_RE.fullmatch(token) else ""))
+    reply = notifications().ListMyFeedback(npb.ListMyFeedbackRequest(page_size=PAGE, page_token=page_token()))
     units = my_units()
     return render("feedback.html", status=status, reply=reply, units=list(reversed(units)),
                   unit_names={u.id: u.name for u in units}, statuses=STATUSES, key=form_key(), error=error,

@@ -11,7 +11,6 @@ votes, minutes) from a fresh render; without it the page has a "refresh" link.""
 
 from __future__ import annotations
 
-import re
 import secrets
 from typing import Any
 
@@ -23,14 +22,12 @@ from gateway.errors import ApiError
 from gateway.routes.meetings import MINUTES_FORMATS, meetings, minutes_response
 from gateway.web import session
 from gateway.web.auth import form_error
-from gateway.web.base import bp, error_page, login_required, render
+from gateway.web.base import PAGE, bp, error_page, login_required, page_token, render
 from gateway.web.i18n import N_, _
 from gateway.web.messages import REASONS, reason_message
 from services.core.errors import error_info
 from sotay.meetings.v1 import meetings_pb2 as mpb
 
-PAGE = 20
-TOKEN_RE = re.compile(r"[A-Za-z0-9_=-]{0,200}")
 STATES = {
     mpb.MEETING_STATE_DRAFT: N_("Draft"),
     mpb.MEETING_STATE_ANNOUNCED: N_("Announced"),
@@ -89,11 +86,10 @@ def given_key() -> str:
 @login_required
 def meetings_list() -> Response:
     me = session.current()
-    token = request.args.get("page", "")
     reply = None
     if me.unit_id and me.member_id:
         reply = meetings().ListMeetings(mpb.ListMeetingsRequest(
-            cell_unit_id=me.unit_id, page_size=PAGE, page_token=token if TOKEN_RE.fullmatch(token) else ""))
+            cell_unit_id=me.unit_id, page_size=PAGE, page_token=page_token()))
     found = list(reply.meetings) if reply else []  # newest first; drafts are not announced yet
     upcoming = sorted((m for m in found if m.state in LIVE), key=lambda m: m.starts_at.seconds)
     past = [m for m in found if m.state in FINISHED]

@@ -19,9 +19,9 @@ from werkzeug.datastructures import FileStorage
 from gateway.routes.documents import MAX_DOCUMENT_BYTES, MULTIPART_SLACK, documents
 from gateway.routes.notifications import svc as notifications
 from gateway.web.auth import form_error
-from gateway.web.base import TIMEZONE, bp, login_required, render
+from gateway.web.base import TIMEZONE, bp, login_required, page_token, render
 from gateway.web.bulletins import KINDS
-from gateway.web.committee import ID_RE, Place, back_to, children, page_token, place
+from gateway.web.committee import ID_RE, Place, back_to, children, place
 from gateway.web.documents import CATEGORIES
 from gateway.web.i18n import N_, _
 from gateway.web.meetings import form_key, given_key

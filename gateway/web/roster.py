@@ -14,7 +14,7 @@ from gateway import clients
 from gateway.routes.identity import FILE_FORMATS, import_messages
 from gateway.web import staff
 from gateway.web.auth import form_error
-from gateway.web.base import bp, error_page, login_required, render
+from gateway.web.base import bp, error_page, login_required, page_token, render
 from gateway.web.i18n import N_, _
 from sotay.identity.v1 import identity_pb2 as ipb
 
@@ -68,10 +68,9 @@ def roster_unit() -> str:
 def roster_page(unit_id: str, status: int = 200, report: ipb.ImportMembersResponse | None = None,
                 dry_run: bool = False, error: str = "", notice: str = "") -> Response:
     stub = clients.identity()
-    token = request.args.get("page", "")
     unit = stub.GetUnit.future(ipb.GetUnitRequest(id=unit_id))
     moves = stub.ListMemberTransfers.future(ipb.ListMemberTransfersRequest(unit_id=unit_id, page_size=50))
-    found = stub.ListMembers(ipb.ListMembersRequest(unit_id=unit_id, page_size=PAGE, page_token=token[:200]))
+    found = stub.ListMembers(ipb.ListMembersRequest(unit_id=unit_id, page_size=PAGE, page_token=page_token()))
     return render(
         "roster.html", status=status, unit=unit.result().unit, reply=found, transfers=moves.result().transfers,
         statuses=STATUSES, positions=POSITIONS, report=report, dry_run=dry_run, error=error, notice=notice,

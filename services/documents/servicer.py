@@ -153,6 +153,14 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
             audience.append(target[-1])
         return audience
 
+    @staticmethod
+    def _header(requests: Iterator[Any]) -> Any:
+        """The header an upload stream starts with."""
+        first = next(requests, None)
+        if first is None or first.WhichOneof("part") != "header":
+            raise InvalidArgument("header_required", "the first message must carry the header")
+        return first.header
+
     def _chunks(self, requests: Iterator[Any]) -> Iterator[bytes]:
         """The file's bytes, up to the `end` message. gRPC ends the request stream of a client
         that went away as it ends a finished one, so a stream without `end` was cut short."""
@@ -176,10 +184,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
         self, request_iterator: Iterator[pb.UploadDocumentRequest], context: Ctx
     ) -> pb.UploadDocumentResponse:
         me = current_principal()
-        first = next(request_iterator, None)
-        if first is None or first.WhichOneof("part") != "header":
-            raise InvalidArgument("header_required", "the first message must carry the header")
-        header = first.header
+        header = self._header(request_iterator)
         key = idempotency.check(header.idempotency_key)
         replay = self.puts.submit(self._replay_lookup, me, key)  # looked up while the file arrives
         values = metadata.validate(header.metadata)
@@ -247,10 +252,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
         self, request_iterator: Iterator[pb.AddDocumentVersionRequest], context: Ctx
     ) -> pb.AddDocumentVersionResponse:
         me = current_principal()
-        first = next(request_iterator, None)
-        if first is None or first.WhichOneof("part") != "header":
-            raise InvalidArgument("header_required", "the first message must carry the header")
-        header = first.header
+        header = self._header(request_iterator)
         key = idempotency.check(header.idempotency_key)
         if len(header.note) > 1000:
             raise InvalidArgument("field_too_long", "note has at most 1000 characters", field="note")

@@ -103,6 +103,12 @@ def index_body(shards: int, replicas: int) -> dict[str, Any]:
     }
 
 
+def _index_action(doc: IndexedDocument) -> dict[str, Any]:
+    """A bulk write that an older version of the document never overwrites."""
+    return {"_op_type": "index", "_id": doc.id, "version": doc.version, "version_type": "external_gte",
+            "_source": _source(doc)}
+
+
 def _source(doc: IndexedDocument) -> dict[str, Any]:
     return {
         "title": doc.title,
@@ -359,18 +365,7 @@ class ElasticIndex:
             raise RuntimeError(f"Elasticsearch refused {len(failed)} writes: {failed[0]}")
 
     def upsert(self, docs: list[IndexedDocument]) -> None:
-        self._bulk(
-            [
-                {
-                    "_op_type": "index",
-                    "_id": d.id,
-                    "version": d.version,
-                    "version_type": "external_gte",
-                    "_source": _source(d),
-                }
-                for d in docs
-            ]
-        )
+        self._bulk([_index_action(d) for d in docs])
 
     def delete(self, items: list[tuple[str, int]]) -> None:
         self._bulk(
@@ -390,16 +385,7 @@ class ElasticIndex:
         done = 0
         for batch in _batches(docs, 500):
             self._bulk(
-                [
-                    {
-                        "_op_type": "index",
-                        "_id": d.id,
-                        "version": d.version,
-                        "version_type": "external_gte",
-                        "_source": _source(d),
-                    }
-                    for d in batch
-                ],
+                [_index_action(d) for d in batch],
                 index=name,
             )
             done += len(batch)
