@@ -57,7 +57,7 @@ def secretary_of_new_cell(web: WebSystem, code: str, phone: str) -> tuple[str, t
 
 def test_an_administrator_merges_two_communes(web: WebSystem, browser: Any) -> None:
     context, page, tag = admin_page(browser, web, "desktop", True)
-    page.get_by_role("navigation").get_by_role("link", name="Quản trị").click()
+    page.get_by_role("navigation", name="Menu chính").get_by_role("link", name="Quản trị").click()
     assert page.locator("h1").inner_text().startswith("Tỉnh ủy")
     add_unit(page, "Đảng ủy xã Hợp Thành", "commune", "XHT")
     add_unit(page, "Đảng ủy xã Hợp Nhất", "commune", "XHN")
