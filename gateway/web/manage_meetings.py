@@ -218,6 +218,8 @@ def workspace(meeting_id: str, status: int = 200, error: str = "") -> Response:
         sheet = roster.result()
         context.update(attendees=sheet.attendees, totals=sheet.totals, polls=polls.result().polls,
                        opinions=opinions.result().opinions, tasks=tasks.result().tasks)
+        if meeting.state == mpb.MEETING_STATE_ANNOUNCED and meeting.documents:
+            context["opened"] = opened_by(meeting.id)
     if meeting.state in (mpb.MEETING_STATE_DRAFT, mpb.MEETING_STATE_ANNOUNCED):
         query = request.args.get("q", "").strip()[:200]
         if query:
@@ -238,6 +240,21 @@ def workspace(meeting_id: str, status: int = 200, error: str = "") -> Response:
         session_labels=SESSION_LABELS, positions=POSITIONS, exempt_reason=_(EXEMPT_REASON), key=form_key(), mpb=mpb,
         arithmetic=arithmetic, live=live, local_input=local_input, choice_of=choice_of, **context,
     )
+
+
+def opened_by(meeting_id: str) -> dict[str, set[str]]:
+    """Who has opened each of the meeting's documents so far (document id -> member ids)."""
+    found: dict[str, set[str]] = {}
+    token = ""
+    for _page in range(20):  # 10,000 opens: more than a cell's members times its documents
+        reply = meetings().ListDocumentOpens(
+            mpb.ListDocumentOpensRequest(meeting_id=meeting_id, page_size=500, page_token=token))
+        for o in reply.opens:
+            found.setdefault(o.document_id, set()).add(o.member_id)
+        token = reply.next_page_token
+        if not token:
+            break
+    return found
 
 
 def choice_of(a: mpb.Attendee) -> str:

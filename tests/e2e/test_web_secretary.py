@@ -295,6 +295,29 @@ def test_taking_attendance_costs_the_same_requests_for_25_members_as_for_5(brows
           "pages and posts:", figures["attendance_page_requests"])
 
 
+def test_the_secretary_sees_who_has_not_opened_the_documents_before_the_meeting(
+    browser: Any, web: WebSystem
+) -> None:
+    publish_plan(web)
+    cell = web.api("GET", "/me", "secretary")["unit_id"]
+    starts = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).replace(microsecond=0)
+    m = web.api("POST", "/meetings", "secretary", json={
+        "cell_unit_id": cell, "kind": "thematic", "title": "Chuyên đề — tài liệu gửi trước",
+        "starts_at": starts.isoformat(), "mode": "hybrid"})
+    web.api("POST", f"/meetings/{m['id']}/documents", "secretary", json={"document_id": web.made["plan"]["id"]})
+    summoned = web.api("POST", f"/meetings/{m['id']}/announce", "secretary")["roster_size"]
+    web.api("POST", f"/meetings/{m['id']}/documents/{web.made['plan']['id']}/opened", "member")
+    member_name = web.api("GET", "/me", "member")["member"]["full_name"]
+    context, page = secretary_page(browser, web, "phone", False)
+    page.goto(web.url(f"/manage/meetings/{m['id']}"))
+    docs = page.locator("#documents")
+    assert f"Đã mở: 1/{summoned} đảng viên được triệu tập" in docs.inner_text()
+    docs.get_by_text(f"Chưa mở ({summoned - 1})").click()
+    assert member_name not in docs.locator("details.quiet p").inner_text()
+    shoot(page, "documents-opened")
+    context.close()
+
+
 def test_a_meeting_held_without_connection_is_entered_with_the_paper_minutes_times(
     browser: Any, web: WebSystem
 ) -> None:
