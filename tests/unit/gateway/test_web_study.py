@@ -97,7 +97,9 @@ def get(app: Flask, path: str) -> tuple[int, str]:
     return reply.status_code, reply.get_data(as_text=True)
 
 
-def test_a_plain_member_is_refused_before_any_call(app: Flask, monkeypatch: pytest.MonkeyPatch, stubs: Any) -> None:
+def test_a_plain_member_is_refused_before_any_call(
+    app: Flask, monkeypatch: pytest.MonkeyPatch, stubs: Any
+) -> None:
     made = stubs(CELL_REPLY)
     signed_in_as(monkeypatch)
     status, html = get(app, "/documents/doc-1/studied")
@@ -105,7 +107,9 @@ def test_a_plain_member_is_refused_before_any_call(app: Flask, monkeypatch: pyte
     assert made.ListStudyStatus.asked == []
 
 
-def test_a_secretary_sees_the_cell_count_and_who_has_not(app: Flask, monkeypatch: pytest.MonkeyPatch, stubs: Any) -> None:
+def test_a_secretary_sees_the_cell_count_and_who_has_not(
+    app: Flask, monkeypatch: pytest.MonkeyPatch, stubs: Any
+) -> None:
     made = stubs(CELL_REPLY)
     signed_in_as(monkeypatch, ("cell_secretary", "cell-1"))
     status, html = get(app, "/documents/doc-1/studied")
@@ -118,7 +122,9 @@ def test_a_secretary_sees_the_cell_count_and_who_has_not(app: Flask, monkeypatch
     assert 'href="/documents/doc-1"' in html  # back to the member's page of the document
 
 
-def test_the_switch_asks_for_who_has_with_the_day(app: Flask, monkeypatch: pytest.MonkeyPatch, stubs: Any) -> None:
+def test_the_switch_asks_for_who_has_with_the_day(
+    app: Flask, monkeypatch: pytest.MonkeyPatch, stubs: Any
+) -> None:
     made = stubs(dpb.ListStudyStatusResponse(entries=[entry("Hoàng Văn Đã", at=1_764_900_000)], total_members=25,
                                              total_studied=1))
     signed_in_as(monkeypatch, ("cell_deputy", "cell-1"))
@@ -128,7 +134,9 @@ def test_the_switch_asks_for_who_has_with_the_day(app: Flask, monkeypatch: pytes
     assert status == 200 and "Hoàng Văn Đã" in html and "học tập ngày 05/12/2025" in html
 
 
-def test_a_committee_sees_its_units_and_drills_into_one(app: Flask, monkeypatch: pytest.MonkeyPatch, stubs: Any) -> None:
+def test_a_committee_sees_its_units_and_drills_into_one(
+    app: Flask, monkeypatch: pytest.MonkeyPatch, stubs: Any
+) -> None:
     stubs(COMMUNE_REPLY)
     signed_in_as(monkeypatch, ("editor", "commune-1"))
     status, html = get(app, "/documents/doc-1/studied")
@@ -144,7 +152,9 @@ def test_a_committee_sees_its_units_and_drills_into_one(app: Flask, monkeypatch:
     assert 'href="/documents/doc-1/studied?unit=commune-1"' in html
 
 
-def test_a_refusal_of_the_service_is_a_page_that_says_so(app: Flask, monkeypatch: pytest.MonkeyPatch, stubs: Any) -> None:
+def test_a_refusal_of_the_service_is_a_page_that_says_so(
+    app: Flask, monkeypatch: pytest.MonkeyPatch, stubs: Any
+) -> None:
     stubs(FakeRpcError(grpc.StatusCode.PERMISSION_DENIED, "needs an officer role"))
     signed_in_as(monkeypatch, ("cell_committee", "cell-1"))
     status, html = get(app, "/documents/doc-1/studied?unit=cell-2")
