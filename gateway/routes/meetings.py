@@ -174,7 +174,7 @@ def list_document_opens(meeting_id: str, query: PageQuery) -> dict[str, Any]:
 @routes.route("/meetings/<meeting_id>/start", "POST", body=StartMeetingBody, response=Meeting,
               summary="Open the meeting (chair and meeting secretary from the roster)")
 def start_meeting(meeting_id: str, body: StartMeetingBody) -> dict[str, Any]:
-    req = pb.StartMeetingRequest(meeting_id=meeting_id, **body.model_dump())
+    req = from_json(pb.StartMeetingRequest, {"meeting_id": meeting_id, **body.model_dump()})
     return to_json(meetings().StartMeeting(req).meeting)
 
 
@@ -308,7 +308,7 @@ def get_evaluation(meeting_id: str) -> dict[str, Any]:
 @routes.route("/meetings/<meeting_id>/close", "POST", body=CloseMeetingBody, response=Meeting,
               summary="Close the meeting (every poll closed first)")
 def close_meeting(meeting_id: str, body: CloseMeetingBody) -> dict[str, Any]:
-    req = pb.CloseMeetingRequest(meeting_id=meeting_id, conclusion=body.conclusion)
+    req = from_json(pb.CloseMeetingRequest, {"meeting_id": meeting_id, **body.model_dump()})
     return to_json(meetings().CloseMeeting(req).meeting)
 
 

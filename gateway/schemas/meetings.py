@@ -412,6 +412,8 @@ class AttachDocumentBody(Body):
 class StartMeetingBody(Body):
     chair_member_id: str = ""
     minutes_secretary_member_id: str = ""
+    started_at: dt.datetime | None = Field(
+        None, description="when it began, for a meeting entered after it was held (default: now)")
 
 
 class SessionStatusBody(Body):
@@ -487,6 +489,8 @@ class EvaluationBody(Body):
 
 class CloseMeetingBody(Body):
     conclusion: str = ""
+    closed_at: dt.datetime | None = Field(
+        None, description="when it ended, for a meeting entered after it was held (default: now)")
 
 
 class LiveQuery(Query):

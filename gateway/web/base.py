@@ -70,6 +70,14 @@ def local_time(value: Timestamp | datetime | None, with_time: bool = True) -> st
     return local.strftime("%d/%m/%Y %H:%M" if with_time else "%d/%m/%Y")
 
 
+@bp.app_template_filter("day")
+def day(iso: str) -> str:
+    """An ISO date (YYYY-MM-DD) as dd/mm/yyyy; anything else as it is."""
+    year, _, rest = iso.partition("-")
+    month, _, date = rest.partition("-")
+    return f"{date}/{month}/{year}" if len(iso) == 10 and year.isdigit() and month.isdigit() and date.isdigit() else iso
+
+
 @bp.app_template_global()
 def csrf_token() -> str:
     return session.current().csrf_token()

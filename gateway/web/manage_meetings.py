@@ -74,6 +74,13 @@ MANAGE_REASONS = {
     "attendance_sheet_refused": N_("Some lines of the attendance sheet were refused; check the reasons."),
     "idempotency_key_reused": N_("This form was already sent with other contents; please reload the page."),
     "document_not_available": N_("This document cannot be attached to the cell's meeting."),
+    "started_at_in_future": N_("The time the meeting began cannot be in the future."),
+    "started_before_schedule": N_("The meeting cannot begin more than a day before its scheduled time; "
+                                  "correct the scheduled time first."),
+    "started_before_previous_closed": N_("The second meeting of the session begins after the first one closed."),
+    "closed_at_in_future": N_("The time the meeting ended cannot be in the future."),
+    "closed_before_start": N_("The meeting ends after it began."),
+    "meeting_too_long": N_("A meeting ends less than a day after it began."),
 }
 FORM_CODES = (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION,
               grpc.StatusCode.ALREADY_EXISTS, grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.OUT_OF_RANGE)
@@ -211,6 +218,8 @@ def workspace(meeting_id: str, status: int = 200, error: str = "") -> Response:
         sheet = roster.result()
         context.update(attendees=sheet.attendees, totals=sheet.totals, polls=polls.result().polls,
                        opinions=opinions.result().opinions, tasks=tasks.result().tasks)
+        if meeting.state == mpb.MEETING_STATE_ANNOUNCED and meeting.documents:
+            context["opened"] = opened_by(meeting.id)
     if meeting.state in (mpb.MEETING_STATE_DRAFT, mpb.MEETING_STATE_ANNOUNCED):
         query = request.args.get("q", "").strip()[:200]
         if query:
@@ -231,6 +240,21 @@ def workspace(meeting_id: str, status: int = 200, error: str = "") -> Response:
         session_labels=SESSION_LABELS, positions=POSITIONS, exempt_reason=_(EXEMPT_REASON), key=form_key(), mpb=mpb,
         arithmetic=arithmetic, live=live, local_input=local_input, choice_of=choice_of, **context,
     )
+
+
+def opened_by(meeting_id: str) -> dict[str, set[str]]:
+    """Who has opened each of the meeting's documents so far (document id -> member ids)."""
+    found: dict[str, set[str]] = {}
+    token = ""
+    for _page in range(20):  # 10,000 opens: more than a cell's members times its documents
+        reply = meetings().ListDocumentOpens(
+            mpb.ListDocumentOpensRequest(meeting_id=meeting_id, page_size=500, page_token=token))
+        for o in reply.opens:
+            found.setdefault(o.document_id, set()).add(o.member_id)
+        token = reply.next_page_token
+        if not token:
+            break
+    return found
 
 
 def choice_of(a: mpb.Attendee) -> str:
@@ -302,9 +326,21 @@ def announce(meeting_id: str) -> Response:
 @bp.route("/manage/meetings/<meeting_id>/start", methods=["POST"])
 @login_required
 def start(meeting_id: str) -> Response:
+    began, problem = held_time("started_at")
+    if problem:
+        return workspace(meeting_id, status=400, error=problem)
     return act(meeting_id, "started", lambda: meetings().StartMeeting(mpb.StartMeetingRequest(
         meeting_id=meeting_id, chair_member_id=request.form.get("chair", "")[:64],
-        minutes_secretary_member_id=request.form.get("minutes_secretary", "")[:64])))
+        minutes_secretary_member_id=request.form.get("minutes_secretary", "")[:64], started_at=began)))
+
+
+def held_time(name: str) -> tuple[Timestamp | None, str]:
+    """The optional time a meeting entered after it was held began or ended (None: now), or an error text."""
+    raw = request.form.get(name, "").strip()
+    if not raw:
+        return None, ""
+    when = parse_local(raw)
+    return when, "" if when is not None else _("Please give the date and time.")
 
 
 def sheet_marks() -> list[mpb.AttendanceMark]:
@@ -398,8 +434,11 @@ def close_poll(meeting_id: str, poll_id: str) -> Response:
 @login_required
 def close_meeting(meeting_id: str) -> Response:
     conclusion = request.form.get("conclusion", "").strip()[:20000]
+    ended, problem = held_time("closed_at")
+    if problem:
+        return workspace(meeting_id, status=400, error=problem)
     return act(meeting_id, "closed", lambda: meetings().CloseMeeting(
-        mpb.CloseMeetingRequest(meeting_id=meeting_id, conclusion=conclusion)))
+        mpb.CloseMeetingRequest(meeting_id=meeting_id, conclusion=conclusion, closed_at=ended)))
 
 
 @bp.route("/manage/meetings/<meeting_id>/resolution", methods=["POST"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
 
@@ -19,3 +20,8 @@ def ts(seconds: float | None) -> Timestamp | None:
 
 def epoch_seconds(t: Timestamp) -> float:
     return t.seconds + t.nanos / 1e9
+
+
+def given_seconds(message: Message, field: str) -> float | None:
+    """A Timestamp field of a request in epoch seconds, or None when the caller left it unset."""
+    return epoch_seconds(getattr(message, field)) if message.HasField(field) else None

@@ -27,6 +27,8 @@ MODES = ("in_person", "online", "hybrid")
 VN_OFFSET = 7 * 3600  # Asia/Ho_Chi_Minh, no daylight saving
 MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 MAX_TEXT = 20_000
+DAY = 86400.0
+CLOCK_SKEW = 60.0  # seconds a client's clock may run ahead of the server's
 
 
 @dataclass
@@ -357,23 +359,50 @@ def list_document_opens(conn: Connection, meeting_id: str, offset: int, limit: i
 def session_meetings(conn: Connection, session_id: str) -> list[Row[Any]]:
     return list(
         conn.execute(
-            sa.text("SELECT id, state, session_order FROM meetings WHERE session_id = :s ORDER BY session_order"),
+            sa.text(
+                "SELECT id, state, session_order, closed_at FROM meetings WHERE session_id = :s ORDER BY session_order"
+            ),
             {"s": session_id},
         ).all()
     )
 
 
-def start(conn: Connection, meeting: Row[Any], chair: str, minutes_secretary: str) -> None:
+def held_at(given: float | None, field: str) -> float:
+    """When a meeting began or ended: now, or the time the secretary gives for a meeting entered
+    after it was held (a client's clock may run a minute ahead; never later than now)."""
+    now = time.time()
+    if given is None:
+        return now
+    if given > now + CLOCK_SKEW:
+        raise InvalidArgument(f"{field}_in_future", f"{field} is in the future", field=field)
+    return min(given, now)
+
+
+def start(
+    conn: Connection, meeting: Row[Any], chair: str, minutes_secretary: str, started_at: float | None = None
+) -> None:
     states.advance(meeting.state, states.IN_PROGRESS)
+    began = held_at(started_at, "started_at")
+    if began < meeting.starts_at - DAY:
+        raise InvalidArgument(
+            "started_before_schedule",
+            "a meeting begins at most a day before its scheduled start; change the schedule first",
+            field="started_at",
+        )
     for other in session_meetings(conn, meeting.session_id):
-        if other.session_order < meeting.session_order and other.state in (
-            states.DRAFT,
-            states.ANNOUNCED,
-            states.IN_PROGRESS,
-        ):
+        if other.session_order >= meeting.session_order:
+            continue
+        if other.state in (states.DRAFT, states.ANNOUNCED, states.IN_PROGRESS):
             raise FailedPrecondition(
                 "session_previous_not_closed",
                 "in a combined session the first meeting must be closed before the second starts",
+                previous_meeting_id=other.id,
+            )
+        if other.closed_at is not None and began < other.closed_at:
+            raise InvalidArgument(
+                "started_before_previous_closed",
+                "in a combined session the second meeting begins after the first closed",
+                field="started_at",
                 previous_meeting_id=other.id,
             )
     for name, value in (("chair_member_id", chair), ("minutes_secretary_member_id", minutes_secretary)):
@@ -386,7 +415,7 @@ def start(conn: Connection, meeting: Row[Any], chair: str, minutes_secretary: st
         ),
         {
             "s": states.IN_PROGRESS,
-            "t": time.time(),
+            "t": began,
             "c": chair or None,
             "w": minutes_secretary or None,
             "id": meeting.id,
@@ -395,8 +424,13 @@ def start(conn: Connection, meeting: Row[Any], chair: str, minutes_secretary: st
     bump(conn, meeting.id)
 
 
-def close(conn: Connection, meeting: Row[Any], conclusion: str) -> None:
+def close(conn: Connection, meeting: Row[Any], conclusion: str, closed_at: float | None = None) -> None:
     states.advance(meeting.state, states.CLOSED)
+    ended = held_at(closed_at, "closed_at")
+    if closed_at is not None and ended < meeting.started_at:
+        raise InvalidArgument("closed_before_start", "a meeting ends after it began", field="closed_at")
+    if closed_at is not None and ended - meeting.started_at > DAY:
+        raise InvalidArgument("meeting_too_long", "a meeting ends less than a day after it began", field="closed_at")
     open_polls = conn.execute(
         sa.text("SELECT COUNT(*) FROM polls WHERE meeting_id = :m AND state = 'open'"), {"m": meeting.id}
     ).scalar_one()
@@ -408,7 +442,7 @@ def close(conn: Connection, meeting: Row[Any], conclusion: str) -> None:
             "UPDATE meetings SET state = :s, closed_at = :t, conclusion = CASE WHEN :c = '' THEN conclusion "
             "ELSE :c END WHERE id = :id"
         ),
-        {"s": states.CLOSED, "t": time.time(), "c": conclusion, "id": meeting.id},
+        {"s": states.CLOSED, "t": ended, "c": conclusion, "id": meeting.id},
     )
     bump(conn, meeting.id)
     facts.emit_held(conn, meeting.id)

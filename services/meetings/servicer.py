@@ -27,7 +27,7 @@ from services.core.identity_client import IdentityClient
 from services.core.ids import require_id
 from services.core.interceptors import current_principal
 from services.core.paging import next_token, page_window
-from services.core.timestamps import timestamp
+from services.core.timestamps import given_seconds, timestamp
 from services.meetings import (
     compliance,
     evaluation,
@@ -265,7 +265,7 @@ class MeetingsServicer(meetings_pb2_grpc.MeetingsServiceServicer):
             chair = request.chair_member_id
             if not chair and me.member_id and self._roster_name(conn, m.id, me.member_id):
                 chair = me.member_id
-            meetings.start(conn, m, chair, request.minutes_secretary_member_id)
+            meetings.start(conn, m, chair, request.minutes_secretary_member_id, given_seconds(request, "started_at"))
             return pb.StartMeetingResponse(meeting=self._meeting_msg(conn, m.id))
 
     def SetSessionStatus(
@@ -555,7 +555,8 @@ class MeetingsServicer(meetings_pb2_grpc.MeetingsServiceServicer):
     def CloseMeeting(self, request: pb.CloseMeetingRequest, context: grpc.ServicerContext) -> pb.CloseMeetingResponse:
         _, m = self._as_runner(request.meeting_id)
         with self._write() as conn:
-            meetings.close(conn, meetings.get(conn, m.id, lock=True), request.conclusion)
+            meetings.close(conn, meetings.get(conn, m.id, lock=True), request.conclusion,
+                           given_seconds(request, "closed_at"))
             return pb.CloseMeetingResponse(meeting=self._meeting_msg(conn, m.id))
 
     def GetLiveState(self, request: pb.GetLiveStateRequest, context: grpc.ServicerContext) -> pb.GetLiveStateResponse:

@@ -57,7 +57,7 @@ def secretary_of_new_cell(web: WebSystem, code: str, phone: str) -> tuple[str, t
 
 def test_an_administrator_merges_two_communes(web: WebSystem, browser: Any) -> None:
     context, page, tag = admin_page(browser, web, "desktop", True)
-    page.get_by_role("navigation").get_by_role("link", name="Quản trị").click()
+    page.get_by_role("navigation", name="Menu chính").get_by_role("link", name="Quản trị").click()
     assert page.locator("h1").inner_text().startswith("Tỉnh ủy")
     add_unit(page, "Đảng ủy xã Hợp Thành", "commune", "XHT")
     add_unit(page, "Đảng ủy xã Hợp Nhất", "commune", "XHN")
@@ -159,6 +159,46 @@ def test_a_secretary_imports_the_roster_and_prints_activation_codes(web: WebSyst
     context.close()
 
 
+def test_a_secretary_reads_and_corrects_a_members_profile(web: WebSystem, browser: Any) -> None:
+    """From the roster: the profile (the read audited), a probationary member made official, an
+    exemption refused without its reason, then recorded; JavaScript off on a phone."""
+    cell, secretary, _ = secretary_of_new_cell(web, "TCB-HOSO", "0977000500")
+    member = web.api("POST", f"/units/{cell}/members", "admin", json={
+        "full_name": "Lò Thị Dự", "phone": "0977000501", "party_card_number": "T0977000501",
+        "status": "probationary", "joined_on": "2025-12-01"})
+    context, page, tag = new_page(browser, "phone", False)
+    page.goto(web.url("/login"))
+    sign_in_as(page, *secretary)
+    page.get_by_role("link", name="Danh sách chi bộ").click()
+    page.get_by_role("link", name="Hồ sơ của đồng chí Lò Thị Dự").click()
+    assert page.locator("h1").inner_text() == "Lò Thị Dự"
+    assert "Dự bị" in page.locator("dl.facts").inner_text()
+    page.get_by_label("Loại đảng viên").select_option(label="Chính thức")
+    page.get_by_label("Ngày chính thức").fill("2026-12-01")
+    page.get_by_label("Miễn công tác và sinh hoạt đảng").check()
+    page.get_by_role("button", name="Lưu hồ sơ").click()
+    assert page.locator("[role=alert]").inner_text() == "Đảng viên miễn sinh hoạt cần có lý do."
+    page.get_by_label("Lý do miễn").fill("Tuổi cao, sức yếu")
+    page.get_by_role("button", name="Lưu hồ sơ").click()
+    assert "Đã lưu hồ sơ." in page.locator("[role=status]").inner_text()
+    facts = page.locator("dl.facts").inner_text()
+    assert "Chính thức" in facts and "chính thức từ 01/12/2026" in facts and "Có: Tuổi cao, sức yếu" in facts
+    fits_width(page)
+    screenshot(page, f"roster-member-{tag}")
+    assert not page.get_by_label("Chức vụ trong chi bộ").count()  # positions are the admins'
+    context.close()
+    # A member of another cell is refused the page (identity decides).
+    context, page, _tag = new_page(browser, "phone", False)
+    page.goto(web.url("/login"))
+    sign_in(page, web, "member")
+    shown = page.goto(web.url(f"/roster/{cell}/members/{member['id']}"))
+    assert shown is not None and shown.status == 403 and "Lò Thị Dự" not in page.content()
+    context.close()
+    reads = web.api("GET", "/audit", "admin", params={
+        "unit_id": cell, "action_prefix": "member.profile.read", "target_id": member["id"]})["items"]
+    assert reads and all(r["details"].get("purpose") == "Xem hồ sơ trong danh sách chi bộ" for r in reads)
+
+
 @every_case
 def test_staff_pages_fit_and_work_at_each_size(web: WebSystem, browser: Any, size: str, js: bool) -> None:
     n = next(SEQ)
@@ -220,7 +260,7 @@ def test_staff_pages_weigh_little_and_pass_axe(web: WebSystem, browser: Any) -> 
     """The members' budgets hold for the staff pages: ≤ 150 KB on a cold visit at a phone's size, and
     no serious or critical axe-core violation. Printed weights go into the report."""
     need_axe()
-    cell, secretary, _ = secretary_of_new_cell(web, "TCB-AXE", "0977000400")
+    cell, secretary, secretary_id = secretary_of_new_cell(web, "TCB-AXE", "0977000400")
     province = web.made["province"]
     signed: dict[str, Any] = {}
     for who, login_pair in (("secretary", secretary), ("admin", web.accounts["admin"])):
@@ -229,7 +269,9 @@ def test_staff_pages_weigh_little_and_pass_axe(web: WebSystem, browser: Any) -> 
         sign_in_as(page, *login_pair)
         signed[who] = context.cookies()
         context.close()
-    pages = [("roster", "secretary", f"/roster?unit={cell}"), ("admin-unit", "admin", f"/admin/units/{province}"),
+    pages = [("roster", "secretary", f"/roster?unit={cell}"),
+             ("roster-member", "secretary", f"/roster/{cell}/members/{secretary_id}"),
+             ("admin-unit", "admin", f"/admin/units/{province}"),
              ("admin-people", "admin", f"/admin/units/{province}/people?q=Ho%C3%A0ng"),
              ("admin-audit", "admin", f"/admin/units/{province}/audit"),
              ("manage-meetings", "secretary", "/manage/meetings"),

@@ -20,7 +20,7 @@ def open_report(browser: Any, web: WebSystem, size: str, js: bool) -> tuple[Any,
     context, page, tag = new_page(browser, size, js)
     page.goto(web.url("/login"))
     sign_in(page, web, "admin")
-    page.get_by_role("link", name="Báo cáo", exact=True).click()
+    page.get_by_role("navigation", name="Menu chính").get_by_role("link", name="Báo cáo", exact=True).click()
     deadline = time.monotonic() + 45
     while "Đảng viên" not in page.locator("main").inner_text() or " 0 (" in page.locator("dl").inner_text()[:40]:
         assert time.monotonic() < deadline, "the reports never showed the seeded members"

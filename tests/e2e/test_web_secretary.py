@@ -18,11 +18,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import time
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import docx
 import pytest
 import requests
 
@@ -291,6 +293,71 @@ def test_taking_attendance_costs_the_same_requests_for_25_members_as_for_5(brows
     (ARTIFACTS / "secretary-attendance-requests.json").write_text(json.dumps(figures, indent=2), encoding="utf-8")
     print("attendance requests (25 / 5 members):", figures["attendance_requests"],
           "pages and posts:", figures["attendance_page_requests"])
+
+
+def test_the_secretary_sees_who_has_not_opened_the_documents_before_the_meeting(
+    browser: Any, web: WebSystem
+) -> None:
+    publish_plan(web)
+    cell = web.api("GET", "/me", "secretary")["unit_id"]
+    starts = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).replace(microsecond=0)
+    m = web.api("POST", "/meetings", "secretary", json={
+        "cell_unit_id": cell, "kind": "thematic", "title": "Chuyên đề — tài liệu gửi trước",
+        "starts_at": starts.isoformat(), "mode": "hybrid"})
+    web.api("POST", f"/meetings/{m['id']}/documents", "secretary", json={"document_id": web.made["plan"]["id"]})
+    summoned = web.api("POST", f"/meetings/{m['id']}/announce", "secretary")["roster_size"]
+    web.api("POST", f"/meetings/{m['id']}/documents/{web.made['plan']['id']}/opened", "member")
+    member_name = web.api("GET", "/me", "member")["member"]["full_name"]
+    context, page = secretary_page(browser, web, "phone", False)
+    page.goto(web.url(f"/manage/meetings/{m['id']}"))
+    docs = page.locator("#documents")
+    assert f"Đã mở: 1/{summoned} đảng viên được triệu tập" in docs.inner_text()
+    docs.get_by_text(f"Chưa mở ({summoned - 1})").click()
+    assert member_name not in docs.locator("details.quiet p").inner_text()
+    shoot(page, "documents-opened")
+    context.close()
+
+
+def test_a_meeting_held_without_connection_is_entered_with_the_paper_minutes_times(
+    browser: Any, web: WebSystem
+) -> None:
+    """Yesterday at 19:30 the cell met without connection; today the secretary enters it from the
+    paper minutes, JavaScript off on a phone: the record and the minutes say 19:35 to 21:10."""
+    auth = login(web.system, *web.accounts["secretary"])
+    cell = web.api("GET", "/me", "secretary")["unit_id"]
+    held = (dt.datetime.now(VN) - dt.timedelta(days=1)).replace(hour=19, minute=30, second=0, microsecond=0)
+    m = requests.post(web.url("/api/v1/meetings"), headers=auth, timeout=60, json={
+        "cell_unit_id": cell, "kind": "regular", "title": "Sinh hoạt chi bộ — nhập từ biên bản giấy",
+        "starts_at": held.isoformat(), "mode": "in_person"}).json()
+    requests.post(web.url(f"/api/v1/meetings/{m['id']}/announce"), headers=auth, timeout=60, json={})
+    context, page, _tag = new_page(browser, "phone", False)
+    page.goto(web.url("/login"))
+    sign_in(page, web, "secretary")
+    page.wait_for_url("**/")
+    page.goto(web.url(f"/manage/meetings/{m['id']}"))
+    page.get_by_text("Nhập lại cuộc họp đã diễn ra?").first.click()
+    slip = (held + dt.timedelta(days=2)).strftime("%Y-%m-%dT%H:%M")  # a typing slip: the day after tomorrow
+    page.get_by_label("Bắt đầu lúc (theo biên bản giấy)").fill(slip)
+    page.get_by_role("button", name="Bắt đầu", exact=True).click()
+    assert "Thời gian bắt đầu không thể ở tương lai." in page.locator("[role=alert]").inner_text()
+    assert page.get_by_label("Bắt đầu lúc (theo biên bản giấy)").input_value() == slip  # kept, shown to correct
+    local = "%Y-%m-%dT%H:%M"  # a datetime-local field's value
+    page.get_by_label("Bắt đầu lúc (theo biên bản giấy)").fill((held + dt.timedelta(minutes=5)).strftime(local))
+    shoot(page, "held-earlier-start")
+    page.get_by_role("button", name="Bắt đầu", exact=True).click()
+    page.get_by_text("Nhập lại cuộc họp đã diễn ra?").last.click()
+    page.get_by_label("Kết thúc lúc (theo biên bản giấy)").fill(
+        (held + dt.timedelta(hours=1, minutes=40)).strftime(local))
+    page.get_by_role("button", name="Bế mạc cuộc họp").click()
+    record = web.api("GET", f"/meetings/{m['id']}", "secretary")
+    assert dt.datetime.fromisoformat(record["started_at"]).astimezone(VN) == held + dt.timedelta(minutes=5)
+    assert dt.datetime.fromisoformat(record["closed_at"]).astimezone(VN) == held + dt.timedelta(hours=1, minutes=40)
+    day = held.strftime("%d/%m/%Y")
+    minutes = requests.get(web.url(f"/api/v1/meetings/{m['id']}/minutes?format=docx"), headers=auth, timeout=60)
+    assert minutes.status_code == 200
+    text = " ".join(p.text for p in docx.Document(io.BytesIO(minutes.content)).paragraphs)
+    assert f"khai mạc lúc 19 giờ 35, ngày {day}" in text and f"kết thúc lúc 21 giờ 10, ngày {day}" in text
+    context.close()
 
 
 @every_case

@@ -175,3 +175,10 @@ def test_a_catalogue_never_compiled_is_compiled_from_its_po(monkeypatch: pytest.
     monkeypatch.setattr(i18n, "TRANSLATIONS", tmp_path)
     assert i18n.load("vi").ugettext("Sign in") == "Đăng nhập"
     assert not (folder / "messages.mo").exists()
+
+
+def test_iso_dates_read_the_vietnamese_way() -> None:
+    from gateway.web.base import day
+
+    assert day("2026-12-01") == "01/12/2026"
+    assert day("") == "" and day("2026-12") == "2026-12" and day("x026-12-01") == "x026-12-01"

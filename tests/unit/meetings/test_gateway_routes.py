@@ -65,6 +65,8 @@ def test_a_meeting_over_rest_with_live_etag_and_minutes(rest: tuple[World, Flask
         == 200
     )
     assert call("POST", f"/{m['id']}/announce").get_json()["roster_size"] == 5
+    future = call("POST", f"/{m['id']}/start", json={"started_at": "2099-03-10T12:40:00Z"})
+    assert future.status_code == 400 and future.get_json()["error"]["reason"] == "started_at_in_future"
     assert call("POST", f"/{m['id']}/start", json={}).status_code == 200
     live = call("GET", f"/{m['id']}/live", who=cell.people[1])
     etag = live.headers["ETag"]
@@ -114,6 +116,8 @@ def test_a_meeting_over_rest_with_live_etag_and_minutes(rest: tuple[World, Flask
     mine = {c["id"]: c["max_points"] for c in rubric["criteria"] if not c["computed"]}
     graded = call("POST", f"/{m['id']}/evaluations", json={"scores": mine, "official": True})
     assert graded.status_code == 201 and (graded.get_json()["total"], graded.get_json()["rating_label"]) == (90, "Tốt")
+    before = call("POST", f"/{m['id']}/close", json={"closed_at": "2026-03-10T14:20:00Z"})  # before it began
+    assert before.status_code == 400 and before.get_json()["error"]["reason"] == "closed_before_start"
     assert call("POST", f"/{m['id']}/close", json={"conclusion": "Thống nhất"}).get_json()["state"] == "closed"
     minutes = call("GET", f"/{m['id']}/minutes?format=docx")
     assert minutes.status_code == 200 and "attachment" in minutes.headers["Content-Disposition"]
@@ -190,3 +194,23 @@ def test_the_attendance_sheet_over_rest(rest: tuple[World, FlaskClient]) -> None
     spec = http.get("/api/v1/openapi.json").get_json()
     operation = spec["paths"]["/api/v1/meetings/{meeting_id}/attendance"]["post"]
     assert "all or nothing" in operation["summary"]
+
+
+def test_a_meeting_entered_after_it_was_held_over_rest(rest: tuple[World, FlaskClient]) -> None:
+    """The times of the paper minutes, with their offset; refused before it began."""
+    from tests.unit.meetings.conftest import new_meeting
+
+    w, http = rest
+    cell = w.cell("Chi bộ REST 3", w.identity.root_id, STANDARD[:3])
+    m = new_meeting(w, cell)  # scheduled 2026-03-10 19:30 in Vietnam
+    headers = {"Authorization": cell.secretary.auth[0][1]}
+    assert http.post(f"/api/v1/meetings/{m.id}/announce", headers=headers).status_code == 200
+    begun = http.post(f"/api/v1/meetings/{m.id}/start", json={"started_at": "2026-03-10T19:40:00+07:00"},
+                      headers=headers)
+    assert begun.status_code == 200 and begun.get_json()["started_at"] == "2026-03-10T12:40:00Z"
+    early = http.post(f"/api/v1/meetings/{m.id}/close", json={"closed_at": "2026-03-10T19:00:00+07:00"},
+                      headers=headers)
+    assert early.status_code == 400 and early.get_json()["error"]["reason"] == "closed_before_start"
+    closed = http.post(f"/api/v1/meetings/{m.id}/close", json={"closed_at": "2026-03-10T21:20:00+07:00"},
+                       headers=headers)
+    assert closed.status_code == 200 and closed.get_json()["closed_at"] == "2026-03-10T14:20:00Z"

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 import re
+import time
 
 import docx
 import grpc
 import pypdf
 
 from sotay.meetings.v1 import meetings_pb2 as pb
-from tests.unit.meetings.conftest import STANDARD, World, expect_error, new_meeting, started, vote
+from tests.unit.meetings.conftest import MARCH_EVENING, STANDARD, World, at, expect_error, new_meeting, started, vote
 
 
 def fetch(w: World, meeting_id: str, fmt: int, auth) -> tuple[str, str, bytes]:  # type: ignore[no-untyped-def]
@@ -204,3 +205,68 @@ def test_a_configured_font_is_used(monkeypatch, tmp_path) -> None:  # type: igno
         assert found is not None and found.name in ("SourceSansPro", "DejaVuSans")  # falls through to the next
     finally:
         fonts.unicode_font.cache_clear()
+
+
+def test_a_meeting_entered_after_it_was_held_keeps_the_paper_minutes_times(world: World) -> None:
+    """A cell without connection meets on 10/3 at 19:30; the secretary enters it the next days.
+    The record and the minutes carry the times of the paper minutes, not the time of typing."""
+    w = world
+    cell = w.cell("Chi bộ Bản Khuổi", w.identity.root_id, STANDARD[:4])
+    sec = cell.secretary.auth
+    m = new_meeting(w, cell)
+    w.stub.AttachDocument(pb.AttachDocumentRequest(meeting_id=m.id, document_id=w.document()), metadata=sec)
+    w.stub.AnnounceMeeting(pb.AnnounceMeetingRequest(meeting_id=m.id), metadata=sec)
+    began, ended = MARCH_EVENING + 10 * 60, MARCH_EVENING + 2 * 3600 + 5 * 60  # 19:40 to 21:35
+
+    def start(when: float) -> pb.Meeting:
+        return w.stub.StartMeeting(pb.StartMeetingRequest(meeting_id=m.id, started_at=at(when)), metadata=sec).meeting
+
+    expect_error(grpc.StatusCode.INVALID_ARGUMENT, "started_at_in_future", start, time.time() + 3600)
+    expect_error(grpc.StatusCode.INVALID_ARGUMENT, "started_before_schedule", start, MARCH_EVENING - 86400 - 60)
+    assert start(began).started_at.seconds == int(began)
+    for p in cell.people:
+        w.stub.CheckIn(pb.CheckInRequest(meeting_id=m.id), metadata=p.auth)
+
+    def close(when: float) -> pb.Meeting:
+        return w.stub.CloseMeeting(
+            pb.CloseMeetingRequest(meeting_id=m.id, conclusion="Kết luận", closed_at=at(when)), metadata=sec
+        ).meeting
+
+    expect_error(grpc.StatusCode.INVALID_ARGUMENT, "closed_before_start", close, began - 60)
+    expect_error(grpc.StatusCode.INVALID_ARGUMENT, "meeting_too_long", close, began + 86400 + 60)
+    expect_error(grpc.StatusCode.INVALID_ARGUMENT, "closed_at_in_future", close, time.time() + 3600)
+    closed = close(ended)
+    assert (closed.started_at.seconds, closed.closed_at.seconds) == (int(began), int(ended))
+    text = docx_text(fetch(w, m.id, pb.MINUTES_FORMAT_DOCX, sec)[2])
+    assert "Thời gian: 19 giờ 40, ngày 10/03/2026." in text
+    assert "khai mạc lúc 19 giờ 40, ngày 10/03/2026." in text
+    assert "Cuộc họp kết thúc lúc 21 giờ 35, ngày 10/03/2026." in text
+    # Its documents reached the members (announced) only after it was held: part 1 is not counted.
+    line = w.stub.GetComplianceReport(
+        pb.GetComplianceReportRequest(unit_id=cell.id, month="2026-03"), metadata=sec
+    ).cells[0]
+    assert line.meetings == 1 and not line.part1_documents and not line.meeting_parts[0].part1_documents
+
+
+def test_the_second_meeting_of_a_session_entered_later_begins_after_the_first_closed(world: World) -> None:
+    w = world
+    cell = w.cell("Chi bộ Bản Piềng", w.identity.root_id, STANDARD[:4])
+    sec = cell.secretary.auth
+    first = new_meeting(w, cell)
+    second = new_meeting(w, cell, kind=pb.MEETING_KIND_THEMATIC, follows=first.id, title="Chuyên đề quý I")
+    for mid in (first.id, second.id):
+        w.stub.AnnounceMeeting(pb.AnnounceMeetingRequest(meeting_id=mid), metadata=sec)
+    w.stub.StartMeeting(pb.StartMeetingRequest(meeting_id=first.id, started_at=at(MARCH_EVENING)), metadata=sec)
+    first_closed = MARCH_EVENING + 90 * 60
+    w.stub.CloseMeeting(pb.CloseMeetingRequest(meeting_id=first.id, closed_at=at(first_closed)), metadata=sec)
+    expect_error(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "started_before_previous_closed",
+        w.stub.StartMeeting,
+        pb.StartMeetingRequest(meeting_id=second.id, started_at=at(first_closed - 60)),
+        metadata=sec,
+    )
+    began = w.stub.StartMeeting(
+        pb.StartMeetingRequest(meeting_id=second.id, started_at=at(first_closed + 5 * 60)), metadata=sec
+    ).meeting.started_at.seconds
+    assert began == int(first_closed + 5 * 60)

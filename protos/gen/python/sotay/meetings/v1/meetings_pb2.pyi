@@ -1052,22 +1052,31 @@ class StartMeetingRequest(_message.Message):
     MEETING_ID_FIELD_NUMBER: _builtins.int
     CHAIR_MEMBER_ID_FIELD_NUMBER: _builtins.int
     MINUTES_SECRETARY_MEMBER_ID_FIELD_NUMBER: _builtins.int
+    STARTED_AT_FIELD_NUMBER: _builtins.int
     meeting_id: _builtins.str
     chair_member_id: _builtins.str
     """The member who chairs (default: the caller) and the meeting secretary appointed to write the
     minutes; both from the roster.
     """
     minutes_secretary_member_id: _builtins.str
+    @_builtins.property
+    def started_at(self) -> _timestamp_pb2.Timestamp:
+        """When the meeting began, for one entered after it was held (e.g. from the paper minutes of a
+        meeting without connection); default: now. Not in the future, nor more than a day before the
+        scheduled start, nor before the first meeting of a combined session closed.
+        """
+
     def __init__(
         self,
         *,
         meeting_id: _builtins.str = ...,
         chair_member_id: _builtins.str = ...,
         minutes_secretary_member_id: _builtins.str = ...,
+        started_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["started_at", b"started_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["chair_member_id", b"chair_member_id", "meeting_id", b"meeting_id", "minutes_secretary_member_id", b"minutes_secretary_member_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["chair_member_id", b"chair_member_id", "meeting_id", b"meeting_id", "minutes_secretary_member_id", b"minutes_secretary_member_id", "started_at", b"started_at"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -2531,17 +2540,25 @@ class CloseMeetingRequest(_message.Message):
 
     MEETING_ID_FIELD_NUMBER: _builtins.int
     CONCLUSION_FIELD_NUMBER: _builtins.int
+    CLOSED_AT_FIELD_NUMBER: _builtins.int
     meeting_id: _builtins.str
     conclusion: _builtins.str
+    @_builtins.property
+    def closed_at(self) -> _timestamp_pb2.Timestamp:
+        """When the meeting ended, for one entered after it was held; default: now. Not in the future,
+        not before it began, and less than a day after.
+        """
+
     def __init__(
         self,
         *,
         meeting_id: _builtins.str = ...,
         conclusion: _builtins.str = ...,
+        closed_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["closed_at", b"closed_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["conclusion", b"conclusion", "meeting_id", b"meeting_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["closed_at", b"closed_at", "conclusion", b"conclusion", "meeting_id", b"meeting_id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
