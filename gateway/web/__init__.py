@@ -7,6 +7,7 @@
     home.py       the member's home page
     bulletins.py  the inbox and a page per bulletin (with its read receipt)
     documents.py  the library: categories, units, search, reader, download, study mark
+    study.py      who has studied a document: a cell's names, a committee's units cell by cell
     meetings.py   the cell's meetings: documents, check-in, opinions, votes, result, minutes, tasks
     manage_meetings.py  the secretary's workspace: a meeting from creation to minutes, the attendance sheet
     feedback.py   feedback and petitions: send, follow, read the answer
@@ -45,11 +46,12 @@ from gateway.web import (
     roster,
     settings_pages,
     staff,
+    study,
 )
 
 __all__ = [
     "admin", "auth", "bulletins", "committee", "documents", "feedback", "home", "install", "manage_meetings",
-    "meetings", "publish", "pwa", "reports", "roster", "settings_pages", "staff",
+    "meetings", "publish", "pwa", "reports", "roster", "settings_pages", "staff", "study",
 ]
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from flask import Response, redirect, request, url_for
 
 from gateway.routes.documents import documents
+from gateway.web import staff
 from gateway.web.base import PAGE, bp, login_required, my_units, page_token, render
 from gateway.web.i18n import N_
 from sotay.documents.v1 import documents_pb2 as dpb
@@ -54,7 +55,7 @@ def library() -> Response:
 def document(document_id: str) -> Response:
     found = documents().GetDocument(dpb.GetDocumentRequest(id=document_id)).document
     return render("document.html", doc=found, category=CATEGORIES.get(found.metadata.category, ""),
-                  studied_now=request.args.get("done") == "studied")
+                  studied_now=request.args.get("done") == "studied", follows_study=bool(staff.study_units()))
 
 
 @bp.route("/documents/<document_id>/read")

@@ -55,6 +55,11 @@ def committee_units() -> list[str]:
     return units_with(*COMMITTEE_ROLES)
 
 
+def study_units() -> list[str]:
+    """The units whose study of a document the account follows: its cells first, then its committees."""
+    return list(dict.fromkeys([*roster_cells(), *committee_units()]))
+
+
 def admin_units() -> list[str]:
     return units_with(ROLE_ADMIN)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.e2e.test_web_study import published, secretary_page
 from tests.support.audit import audit_context, axe_violations, blocking, need_axe, visit
 from tests.support.browser import FIRST_PAGE_BUDGET, PAGE_BUDGET, SIZES, WebSystem, member_page
 
@@ -19,9 +20,14 @@ def test_page_weights_and_no_serious_accessibility_violation(web: WebSystem, bro
     signed_in, _page, _tag = member_page(browser, web, "phone", True)
     cookies = signed_in.cookies()
     signed_in.close()
+    resolution = published(web, "31-NQ/TU", "Nghị quyết số 31-NQ/TU về ngân sách trang")
+    secretary, _page, _tag = secretary_page(browser, web, "phone", True)
+    secretary_cookies = secretary.cookies()
+    secretary.close()
 
     pages = [("login", "/login", None, FIRST_PAGE_BUDGET), ("home", "/", cookies, PAGE_BUDGET),
-             ("bulletin", f"/bulletins/{bulletin['id']}", cookies, PAGE_BUDGET)]
+             ("bulletin", f"/bulletins/{bulletin['id']}", cookies, PAGE_BUDGET),
+             ("study status", f"/documents/{resolution['id']}/studied", secretary_cookies, PAGE_BUDGET)]
     for name, path, with_cookies, budget in pages:
         context = audit_context(browser, SIZES["phone"], with_cookies)
         page, weight = visit(context, web.url(path))
