@@ -383,7 +383,7 @@ def start(
 ) -> None:
     states.advance(meeting.state, states.IN_PROGRESS)
     began = held_at(started_at, "started_at")
-    if began < meeting.starts_at - DAY:
+    if started_at is not None and began < meeting.starts_at - DAY:
         raise InvalidArgument(
             "started_before_schedule",
             "a meeting begins at most a day before its scheduled start; change the schedule first",

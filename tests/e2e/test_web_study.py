@@ -101,7 +101,8 @@ def test_the_cell_and_the_committee_see_who_has_studied(
     rows = {r.locator("td").first.inner_text(): r.locator("td").all_inner_texts()[1:]
             for r in page.locator("#study-units tbody tr").all()}
     assert rows[cell_name] == ["1", "25"] and rows[committee["commune"]["name"]] == ["0", "1"]
-    assert len(rows) >= 4 and all(r == ["0", "25"] for name, r in rows.items()
+    # The other cells (the demo's, and those other tests add to the commune): nobody has studied it.
+    assert len(rows) >= 4 and all(r[0] == "0" for name, r in rows.items()
                                   if name not in (cell_name, committee["commune"]["name"]))
     total = page.locator(".big").inner_text()
     assert total == f"1/{sum(int(r[1]) for r in rows.values())} đảng viên đã học tập"

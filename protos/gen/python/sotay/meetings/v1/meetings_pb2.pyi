@@ -1062,8 +1062,8 @@ class StartMeetingRequest(_message.Message):
     @_builtins.property
     def started_at(self) -> _timestamp_pb2.Timestamp:
         """When the meeting began, for one entered after it was held (e.g. from the paper minutes of a
-        meeting without connection); default: now. Not in the future, nor more than a day before the
-        scheduled start, nor before the first meeting of a combined session closed.
+        meeting without connection); default: now. When given: not in the future, nor more than a day
+        before the scheduled start; never before the first meeting of a combined session closed.
         """
 
     def __init__(
