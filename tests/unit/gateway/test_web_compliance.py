@@ -7,11 +7,14 @@ from typing import Any
 
 import grpc
 import pytest
+from flask import Flask
 
-from gateway.web import committee
+from gateway.web import committee, session
+from sotay.identity.v1 import identity_pb2 as ipb
 from sotay.meetings.v1 import meetings_pb2 as mpb
 from sotay.reports.v1 import reports_pb2 as rpb
 from tests.unit.gateway.test_errors import FakeRpcError
+from tests.unit.gateway.test_web_staff import signed_in_as
 
 
 def row(cell: str, meetings: int, *parts: bool) -> mpb.CellCompliance:
@@ -80,6 +83,45 @@ def test_exemptions_unknown_when_the_reports_service_fails(monkeypatch: pytest.M
 
 
 def test_a_lapsed_session_is_not_hidden_as_a_missing_list(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(committee, "reports", lambda: Reports([FakeRpcError(grpc.StatusCode.UNAUTHENTICATED, "expired")]))
+    expired = FakeRpcError(grpc.StatusCode.UNAUTHENTICATED, "expired")
+    monkeypatch.setattr(committee, "reports", lambda: Reports([expired]))
     with pytest.raises(grpc.RpcError):
         committee.exemptions("commune")
+
+
+class Meetings:
+    """GetComplianceReport of a commune with a met cell and an idle police cell."""
+
+    def __init__(self) -> None:
+        self.cells = [row("cell-a", 1, True, True, True), row("police", 0, False, False, False)]
+
+    def GetComplianceReport(self, request: mpb.GetComplianceReportRequest) -> mpb.GetComplianceReportResponse:
+        cells = [c for c in self.cells if request.unit_id in ("commune", c.cell_unit_id)]
+        return mpb.GetComplianceReportResponse(totals=mpb.ComplianceTotals(
+            cells=len(cells), cells_using_platform=sum(1 for c in cells if c.meetings),
+            cells_all_three_parts=sum(1 for c in cells if c.all_three_parts)), cells=cells)
+
+
+def compliance_page(app: Flask, monkeypatch: pytest.MonkeyPatch, reports: Reports) -> str:
+    signed_in_as(monkeypatch, ("admin", "commune"))
+    monkeypatch.setattr(session, "fresh_access_token", lambda me: me.access)
+    unit = ipb.Unit(id="commune", name="Đảng ủy xã")
+    monkeypatch.setattr(committee, "place", lambda: committee.Place(unit, [unit]))
+    monkeypatch.setattr(committee, "meetings", Meetings)
+    monkeypatch.setattr(committee, "reports", lambda: reports)
+    reply = app.test_client().get("/committee/compliance?unit=commune")
+    assert reply.status_code == 200
+    return reply.get_data(as_text=True)
+
+
+def test_the_page_counts_the_police_cell_apart(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    listed = rpb.ListCellExemptionsResponse(exemptions=[rpb.CellExemption(unit_id="police", reason="Công an xã")])
+    html = compliance_page(app, monkeypatch, Reports([listed]))
+    assert "1/1 chi bộ (không tính 1 chi bộ được miễn)" in html
+    assert "Miễn triển khai</strong>: Công an xã" in html
+
+
+def test_the_page_shows_without_the_reports_service(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    html = compliance_page(app, monkeypatch, Reports([FakeRpcError(grpc.StatusCode.UNAVAILABLE, "down")]))
+    assert "Chưa tải được danh sách chi bộ miễn triển khai" in html
+    assert "1/2 chi bộ" in html and "Miễn triển khai" not in html
