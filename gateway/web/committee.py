@@ -265,18 +265,12 @@ class Counted:
     """The month's totals with the cells exempt from the rollout left out, as the review report
     counts them (services/reports/figures.py: MeetingsSummary): `rollout_cells` is the denominator."""
 
-    cells: int
+    totals: mpb.ComplianceTotals  # the exempt cells taken out of every count but `cells`
     exempt: int
-    using: int
-    part1: int
-    part2: int
-    part3: int
-    all_three: int
-    meetings: int
 
     @property
     def rollout_cells(self) -> int:
-        return self.cells - self.exempt
+        return self.totals.cells - self.exempt
 
     def percent(self, n: int) -> int | None:
         return round(100 * n / self.rollout_cells) if self.rollout_cells else None
@@ -285,15 +279,15 @@ class Counted:
 def without_exempt(t: mpb.ComplianceTotals, exempt: list[mpb.CellCompliance]) -> Counted:
     """The subtree's totals less the exempt cells' own rows (each counted once)."""
     rows = list({c.cell_unit_id: c for c in exempt}.values())
-    return Counted(
-        cells=t.cells, exempt=len(rows),
-        using=t.cells_using_platform - sum(1 for c in rows if c.meetings),
-        part1=t.cells_part1 - sum(1 for c in rows if c.part1_documents),
-        part2=t.cells_part2 - sum(1 for c in rows if c.part2_meeting),
-        part3=t.cells_part3 - sum(1 for c in rows if c.part3_follow_up),
-        all_three=t.cells_all_three_parts - sum(1 for c in rows if c.all_three_parts),
+    return Counted(mpb.ComplianceTotals(
+        cells=t.cells,
+        cells_using_platform=t.cells_using_platform - sum(1 for c in rows if c.meetings),
+        cells_part1=t.cells_part1 - sum(1 for c in rows if c.part1_documents),
+        cells_part2=t.cells_part2 - sum(1 for c in rows if c.part2_meeting),
+        cells_part3=t.cells_part3 - sum(1 for c in rows if c.part3_follow_up),
+        cells_all_three_parts=t.cells_all_three_parts - sum(1 for c in rows if c.all_three_parts),
         meetings=t.meetings - sum(c.meetings for c in rows),
-    )
+    ), len(rows))
 
 
 MAX_EXEMPTIONS = 500

@@ -30,25 +30,27 @@ TOTALS = mpb.ComplianceTotals(cells=13, cells_using_platform=12, cells_part1=9, 
 def test_an_idle_exempt_cell_leaves_only_the_denominator() -> None:
     # The report's example: 12 of 13 cells meet; the police cell does not, and is exempt.
     counted = committee.without_exempt(TOTALS, [row("police", 0, False, False, False)])
-    assert (counted.cells, counted.exempt, counted.rollout_cells) == (13, 1, 12)
-    assert (counted.using, counted.all_three, counted.meetings) == (12, 4, 15)
-    assert counted.percent(counted.using) == 100
+    assert (counted.totals.cells, counted.exempt, counted.rollout_cells) == (13, 1, 12)
+    t = counted.totals
+    assert (t.cells_using_platform, t.cells_all_three_parts, t.meetings) == (12, 4, 15)
+    assert counted.percent(t.cells_using_platform) == 100
 
 
 def test_an_exempt_cell_that_met_leaves_its_parts_and_meetings_out_once() -> None:
     done = row("army", 2, True, True, True)
     counted = committee.without_exempt(TOTALS, [done, done, row("police", 0, False, False, False)])
     assert (counted.exempt, counted.rollout_cells) == (2, 11)
-    assert (counted.using, counted.part1, counted.part2, counted.part3, counted.all_three) == (11, 8, 7, 4, 3)
-    assert counted.meetings == 13
-    assert counted.percent(counted.all_three) == 27
+    t = counted.totals
+    assert (t.cells_using_platform, t.cells_part1, t.cells_part2, t.cells_part3) == (11, 8, 7, 4)
+    assert (t.cells_all_three_parts, t.meetings) == (3, 13)
+    assert counted.percent(t.cells_all_three_parts) == 27
 
 
 def test_with_no_exemption_the_totals_stand_and_an_all_exempt_unit_has_no_percent() -> None:
     counted = committee.without_exempt(TOTALS, [])
-    assert (counted.rollout_cells, counted.using, counted.part3) == (13, 12, 5)
+    assert (counted.rollout_cells, counted.totals.cells_using_platform, counted.totals.cells_part3) == (13, 12, 5)
     alone = committee.without_exempt(mpb.ComplianceTotals(cells=1), [row("police", 0, False, False, False)])
-    assert alone.rollout_cells == 0 and alone.percent(alone.using) is None
+    assert alone.rollout_cells == 0 and alone.percent(alone.totals.cells_using_platform) is None
 
 
 class Reports:
