@@ -9,6 +9,7 @@ every service checks the caller's roles itself.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from flask import Response, abort, redirect, request, url_for
 from gateway import clients
 from gateway.routes.meetings import meetings
 from gateway.routes.notifications import svc as notifications
+from gateway.routes.reports import svc as reports
 from gateway.web import staff
 from gateway.web.auth import form_error
 from gateway.web.base import PAGE, TIMEZONE, bp, login_required, page_token, render
@@ -29,6 +31,9 @@ from gateway.web.messages import REASONS
 from sotay.identity.v1 import identity_pb2 as ipb
 from sotay.meetings.v1 import meetings_pb2 as mpb
 from sotay.notifications.v1 import notifications_pb2 as npb
+from sotay.reports.v1 import reports_pb2 as rpb
+
+log = logging.getLogger("sotay.gateway.web")
 
 ID_RE = re.compile(r"[A-Za-z0-9-]{1,64}")
 MONTH_RE = re.compile(r"20\d\d-(0[1-9]|1[0-2])")
@@ -255,6 +260,70 @@ def shift_month(month: str, by: int) -> str:
     return f"{year:04d}-{number:02d}"
 
 
+@dataclass(frozen=True)
+class Counted:
+    """The month's totals with the cells exempt from the rollout left out, as the review report
+    counts them (services/reports/figures.py: MeetingsSummary): `rollout_cells` is the denominator."""
+
+    totals: mpb.ComplianceTotals  # the exempt cells taken out of every count but `cells`
+    exempt: int
+
+    @property
+    def rollout_cells(self) -> int:
+        return self.totals.cells - self.exempt
+
+    def percent(self, n: int) -> int | None:
+        return round(100 * n / self.rollout_cells) if self.rollout_cells else None
+
+
+def without_exempt(t: mpb.ComplianceTotals, exempt: list[mpb.CellCompliance]) -> Counted:
+    """The subtree's totals less the exempt cells' own rows (each counted once)."""
+    rows = list({c.cell_unit_id: c for c in exempt}.values())
+    return Counted(mpb.ComplianceTotals(
+        cells=t.cells,
+        cells_using_platform=t.cells_using_platform - sum(1 for c in rows if c.meetings),
+        cells_part1=t.cells_part1 - sum(1 for c in rows if c.part1_documents),
+        cells_part2=t.cells_part2 - sum(1 for c in rows if c.part2_meeting),
+        cells_part3=t.cells_part3 - sum(1 for c in rows if c.part3_follow_up),
+        cells_all_three_parts=t.cells_all_three_parts - sum(1 for c in rows if c.all_three_parts),
+        meetings=t.meetings - sum(c.meetings for c in rows),
+    ), len(rows))
+
+
+MAX_EXEMPTIONS = 500
+
+
+def exemptions(unit_id: str) -> list[rpb.CellExemption] | None:
+    """The cells of the subtree exempt from the rollout (reports service); None when it cannot answer."""
+    found: list[rpb.CellExemption] = []
+    token = ""
+    try:
+        while len(found) < MAX_EXEMPTIONS:
+            reply = reports().ListCellExemptions(
+                rpb.ListCellExemptionsRequest(unit_id=unit_id, page_size=100, page_token=token))
+            found += reply.exemptions
+            token = reply.next_page_token
+            if not token:
+                return found
+    except grpc.RpcError as exc:
+        if exc.code() == grpc.StatusCode.UNAUTHENTICATED:  # type: ignore[attr-defined]
+            raise
+        log.warning("exemptions failed", extra={"fields": {"code": exc.code().name}})  # type: ignore[attr-defined]
+        return None
+    return None  # more than the page can weigh: say so rather than count some
+
+
+def exempt_rows(listed: list[rpb.CellExemption], page: list[mpb.CellCompliance],
+                month: str) -> list[mpb.CellCompliance]:
+    """Each exempt cell's compliance row: from this page, else asked of the meetings service."""
+    on_page = {c.cell_unit_id: c for c in page}
+    asked = [meetings().GetComplianceReport.future(mpb.GetComplianceReportRequest(unit_id=e.unit_id, month=month))
+             for e in listed if e.unit_id not in on_page]
+    found = {c.cell_unit_id: c for call in asked for c in call.result().cells}
+    rows = [on_page.get(e.unit_id) or found.get(e.unit_id) for e in listed]
+    return [r for r in rows if r is not None]
+
+
 @bp.route("/committee/compliance")
 @login_required
 def committee_compliance() -> Response:
@@ -265,7 +334,13 @@ def committee_compliance() -> Response:
     cell = cell if ID_RE.fullmatch(cell) else ""
     reply = meetings().GetComplianceReport(mpb.GetComplianceReportRequest(
         unit_id=cell or where.id, month=month, page_size=200, page_token=page_token()))
+    listed = exemptions(cell or where.id)
+    rows = exempt_rows(listed or [], list(reply.cells), month)
+    reasons = {e.unit_id: e.reason for e in listed or []}
     return render("committee_compliance.html", place=where, month=month, report=reply, cell=cell,
+                  counted=without_exempt(reply.totals, rows), exempt=rows, reasons=reasons,
+                  exemptions_failed=listed is None,
+                  open_cells=[c for c in reply.cells if c.cell_unit_id not in reasons],
                   previous=shift_month(month, -1), following=shift_month(month, 1),
                   is_current=month >= this_month(), kinds={mpb.MEETING_KIND_REGULAR: N_("Regular"),
                                                              mpb.MEETING_KIND_THEMATIC: N_("Thematic")})

@@ -147,6 +147,48 @@ def test_committee_publishes_and_a_member_reads(web: WebSystem, browser: Any, co
     print(f"\ncommittee journey: {journey_requests} page loads, {journey_seconds:.1f} s (document + bulletin)")
 
 
+def using(page: Any) -> str:
+    """The "Using the platform" figure of the compliance page's totals."""
+    return str(page.locator("#h-tot + dl dt:has-text('Sử dụng hệ thống') + dd").inner_text())
+
+
+@pytest.mark.parametrize(("size", "js"), [("phone", False), ("desktop", True)])
+def test_compliance_leaves_an_exempt_cell_apart(
+    web: WebSystem, browser: Any, committee: dict[str, Any], size: str, js: bool
+) -> None:
+    """The admin marks the member's cell exempt from the rollout: the compliance page lists it apart
+    with its reason and counts the other cells only, as the review report does."""
+    cell, commune = web.made["cell"], committee["commune"]["id"]
+    context, page, tag = committee_page(browser, web, size, js)
+    page.goto(web.url(f"/committee/compliance?unit={commune}"))
+    before = using(page)
+    done, of = (int(n) for n in before.split(" ")[0].split("/"))
+    cell_name = web.api("GET", f"/units/{cell}", "admin")["name"]
+    assert page.locator("#h-exempt").count() == 0
+    met = int(page.locator("#h-cells + table tr", has_text=cell_name).locator("td").nth(1).inner_text())
+    assert of > 1
+
+    web.api("PUT", f"/reports/cells/{cell}/exemption", "admin", json={"exempt": True, "reason": "Chi bộ công an xã"})
+    try:
+        page.reload()
+        assert using(page).startswith(f"{done - (met > 0)}/{of - 1} chi bộ (không tính 1 chi bộ được miễn)")
+        assert cell_name not in page.locator("#h-cells + table").inner_text()
+        apart = page.locator("#h-exempt ~ table").inner_text()
+        assert cell_name in apart and "Miễn triển khai: Chi bộ công an xã" in apart
+        fits_width(page)
+        screenshot(page, f"committee-compliance-exempt-{tag}")
+        page.locator("#h-exempt ~ table").get_by_role("link", name=cell_name).click()
+        assert "Miễn triển khai: Chi bộ công an xã" in page.locator("#h-tot ~ p").inner_text()
+        assert "Các buổi sinh hoạt trong tháng" in page.locator("main").inner_text()
+        fits_width(page)
+        screenshot(page, f"committee-compliance-exempt-cell-{tag}")
+    finally:
+        web.api("PUT", f"/reports/cells/{cell}/exemption", "admin", json={"exempt": False})
+    page.goto(web.url(f"/committee/compliance?unit={commune}"))
+    assert using(page) == before
+    context.close()
+
+
 PAGES = [
     ("home", "/committee?unit={commune}"),
     ("upload", "/committee/documents/new?unit={commune}"),
