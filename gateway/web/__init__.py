@@ -5,6 +5,7 @@
     i18n.py       message catalogues (translations/<lang>/LC_MESSAGES/messages.po)
     auth.py       sign in and out, password, language
     home.py       the member's home page
+    guide.py      how to use it, in short steps per role (open without signing in)
     bulletins.py  the inbox and a page per bulletin (with its read receipt)
     documents.py  the library: categories, units, search, reader, download, study mark
     study.py      who has studied a document: a cell's names, a committee's units cell by cell
@@ -36,6 +37,7 @@ from gateway.web import (
     committee,
     documents,
     feedback,
+    guide,
     home,
     i18n,
     manage_meetings,
@@ -50,7 +52,7 @@ from gateway.web import (
 )
 
 __all__ = [
-    "admin", "auth", "bulletins", "committee", "documents", "feedback", "home", "install", "manage_meetings",
+    "admin", "auth", "bulletins", "committee", "documents", "feedback", "guide", "home", "install", "manage_meetings",
     "meetings", "publish", "pwa", "reports", "roster", "settings_pages", "staff", "study",
 ]
 

@@ -27,7 +27,8 @@ def test_page_weights_and_no_serious_accessibility_violation(web: WebSystem, bro
 
     pages = [("login", "/login", None, FIRST_PAGE_BUDGET), ("home", "/", cookies, PAGE_BUDGET),
              ("bulletin", f"/bulletins/{bulletin['id']}", cookies, PAGE_BUDGET),
-             ("study status", f"/documents/{resolution['id']}/studied", secretary_cookies, PAGE_BUDGET)]
+             ("study status", f"/documents/{resolution['id']}/studied", secretary_cookies, PAGE_BUDGET),
+             ("help", "/help", None, PAGE_BUDGET)]
     for name, path, with_cookies, budget in pages:
         context = audit_context(browser, SIZES["phone"], with_cookies)
         page, weight = visit(context, web.url(path))

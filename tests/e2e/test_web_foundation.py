@@ -83,3 +83,19 @@ def test_sign_in_home_bulletin_sign_out(web: WebSystem, browser: Any, size: str,
     page.goto(web.url("/"))
     assert page.url.startswith(web.url("/login"))
     context.close()
+
+
+@every_case
+def test_the_guide_opens_from_the_login_page(web: WebSystem, browser: Any, size: str, js: bool) -> None:
+    """Someone who cannot sign in yet reads how to, from the sign-in page's footer."""
+    context, page, tag = new_page(browser, size, js)
+    page.goto(web.url("/login"))
+    page.get_by_role("link", name="Hướng dẫn", exact=True).click()
+    assert page.locator("h1").inner_text() == "Hướng dẫn sử dụng Sổ tay Đảng viên"
+    first = page.locator("#first").locator("xpath=..").inner_text()
+    assert "Kích hoạt tài khoản" in first and "ít nhất 8 ký tự" in first
+    page.get_by_role("link", name="Dành cho bí thư chi bộ").click()
+    assert "Nhập lại cuộc họp đã diễn ra?" in page.locator("#secretary").locator("xpath=..").inner_text()
+    fits_width(page)
+    screenshot(page, f"guide-{tag}")
+    context.close()
