@@ -101,10 +101,11 @@ def local_input(ts: Timestamp) -> str:
 def parse_local(raw: str) -> Timestamp | None:
     try:
         when = dt.datetime.strptime(raw.strip()[:16], "%Y-%m-%dT%H:%M").replace(tzinfo=TIMEZONE)
-    except ValueError:
+        utc = when.astimezone(dt.UTC)  # year 1 in Vietnam is before the first UTC day: OverflowError
+    except (ValueError, OverflowError):
         return None
     ts = Timestamp()
-    ts.FromDatetime(when.astimezone(dt.UTC))
+    ts.FromDatetime(utc)
     return ts
 
 

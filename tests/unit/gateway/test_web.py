@@ -182,3 +182,11 @@ def test_iso_dates_read_the_vietnamese_way() -> None:
 
     assert day("2026-12-01") == "01/12/2026"
     assert day("") == "" and day("2026-12") == "2026-12" and day("x026-12-01") == "x026-12-01"
+
+
+def test_a_form_time_out_of_range_is_refused_not_a_500() -> None:
+    from gateway.web.manage_meetings import parse_local
+
+    assert parse_local("0001-01-01T00:00") is None  # before the first UTC day once moved from UTC+7
+    assert parse_local("2026-13-01T19:30") is None and parse_local("") is None
+    assert parse_local("2026-03-10T19:30").seconds == 1773145800
