@@ -223,8 +223,8 @@ def _fill(message: Message, data: Mapping[str, Any], prefix: str) -> None:
                 setattr(message, name, _scalar_from_json(field, value, path))
         except ConversionError:
             raise
-        except (ValueError, TypeError) as exc:
-            # Out-of-range numbers, wrong types, strings that are not valid UTF-8...
+        except (ValueError, TypeError, OverflowError) as exc:
+            # Out-of-range numbers and times, wrong types, strings that are not valid UTF-8...
             raise ConversionError(path, f"{path} has an invalid value") from exc
 
 

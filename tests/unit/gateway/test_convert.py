@@ -177,3 +177,11 @@ def test_audit_details_are_an_object() -> None:
     assert "details_json" not in event
     assert audit_event_json(pb.AuditEvent(details_json="not json"))["details"] == {"raw": "not json"}
     assert audit_event_json(pb.AuditEvent())["details"] == {}
+
+
+def test_a_time_before_the_first_utc_day_is_a_conversion_error() -> None:
+    from sotay.meetings.v1 import meetings_pb2
+
+    year_one = dt.datetime(1, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=7)))
+    with pytest.raises(ConversionError, match="started_at"):
+        from_json(meetings_pb2.StartMeetingRequest, {"meeting_id": "m", "started_at": year_one})
