@@ -78,12 +78,16 @@ def collector() -> Iterator[tuple[str, list[Span]]]:
         server.server_close()
 
 
-def trace_of(spans: list[Span], trace_id: str, services: set[str], timeout: float = 30) -> list[Span]:
-    """The spans of one trace once every service in `services` has sent one (batches every 0.2 s)."""
+def trace_of(
+    spans: list[Span], trace_id: str, services: set[str], names: frozenset[str] = frozenset(), timeout: float = 30
+) -> list[Span]:
+    """The spans of one trace once every service in `services` has sent one and every span named in
+    `names` has come (each process sends its batches every 0.2 s)."""
     deadline = time.monotonic() + timeout
     while True:
         found = [s for s in list(spans) if s.trace_id == trace_id]
-        if services <= {s.service for s in found} or time.monotonic() > deadline:
+        arrived = services <= {s.service for s in found} and names <= {s.name for s in found}
+        if arrived or time.monotonic() > deadline:
             return found
         time.sleep(0.2)
 
@@ -125,15 +129,21 @@ def test_one_request_is_one_trace_named_by_its_request_id(tmp_path: Path) -> Non
         announced = requests.post(system.url(f"/api/v1/meetings/{created.json()['id']}/announce"),
                                   headers={**secretary, "X-Request-Id": rid}, timeout=10)
         assert announced.status_code == 200, announced.text
-        found = trace_of(spans, rid, {"sotay-gateway", "sotay-meetings", "sotay-identity"})
+        found = trace_of(spans, rid, {"sotay-gateway", "sotay-meetings", "sotay-identity"},
+                         frozenset({"sotay.identity.v1.IdentityService/ListRoster"}))
         by_id = {s.span_id: s for s in found}
         (root,) = [s for s in found if s.parent_id == ""]
         assert root.service == "sotay-gateway" and root.name == "POST /api/v1/meetings/<meeting_id>/announce"
         meetings = [s for s in found if s.service == "sotay-meetings"]
         assert [s.name for s in meetings] == ["sotay.meetings.v1.MeetingsService/AnnounceMeeting"]
         assert meetings[0].parent_id == root.span_id
+        # The roster read below meetings; and GetPublicKeys below the gateway when the gunicorn worker
+        # that took this request (not the one that took the last) verifies its first token.
+        tree = [(s.service, s.name, by_id[s.parent_id].name if s.parent_id in by_id else s.parent_id) for s in found]
         below = [s for s in found if s.service == "sotay-identity"]
-        assert below and all(by_id[s.parent_id].service == "sotay-meetings" for s in below), found
+        keys = "sotay.identity.v1.IdentityService/GetPublicKeys"
+        assert all(by_id[s.parent_id].service == "sotay-meetings" for s in below if s.name != keys), tree
+        assert all(s.parent_id in (root.span_id, meetings[0].span_id) for s in below if s.name == keys), tree
 
         # A refused call is the caller's fault: recorded with its code, not marked as a failure.
         rid = uuid.uuid4().hex
