@@ -19,6 +19,7 @@ from flask import Response, redirect, request, url_for
 from google.protobuf.field_mask_pb2 import FieldMask
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from gateway import clients
 from gateway import errors as api_errors
 from gateway.errors import ApiError
 from gateway.routes.documents import documents
@@ -28,8 +29,11 @@ from gateway.web.base import TIMEZONE, bp, error_page, login_required, render
 from gateway.web.i18n import N_, _
 from gateway.web.meetings import ATTENDANCE, KINDS, MODES, STATES, arithmetic, form_key, given_key
 from gateway.web.messages import REASONS, reason_message
+from gateway.web.publish import file_requests, number_taken, proposed_number
 from services.core.errors import error_info
+from services.documents.numbers import DOC_TYPES
 from sotay.documents.v1 import documents_pb2 as dpb
+from sotay.identity.v1 import identity_pb2 as ipb
 from sotay.meetings.v1 import meetings_pb2 as mpb
 
 MODE_VALUES = {"in_person": mpb.MEETING_MODE_IN_PERSON, "online": mpb.MEETING_MODE_ONLINE,
@@ -198,6 +202,9 @@ DONE = {
     "closed_poll": N_("The vote is closed."),
     "closed": N_("The meeting is closed."), "resolution": N_("The resolution is published."),
     "task": N_("The task is assigned."), "evaluated": N_("The official score is recorded."),
+    "uploaded": N_("The cell's document is published to the cell's members and attached."),
+    "uploaded_held": N_("The cell's document is uploaded. It is a scan: once its text is recognised it is "
+                        "published to the cell; then attach it from the library below."),
 }
 
 
@@ -239,7 +246,8 @@ def workspace(meeting_id: str, status: int = 200, error: str = "") -> Response:
         "manage_meeting.html", status=status, m=meeting, error=error, notice=notice(),
         states=STATES, kinds=KINDS, modes=MODES, attendance=ATTENDANCE, sheet_choices=SHEET,
         session_labels=SESSION_LABELS, positions=POSITIONS, exempt_reason=_(EXEMPT_REASON), key=form_key(), mpb=mpb,
-        arithmetic=arithmetic, live=live, local_input=local_input, choice_of=choice_of, **context,
+        arithmetic=arithmetic, live=live, local_input=local_input, choice_of=choice_of, cell_types=CELL_TYPES,
+        doc_types=DOC_TYPES, **context,
     )
 
 
@@ -315,6 +323,67 @@ def attach(meeting_id: str) -> Response:
 def detach(meeting_id: str, document_id: str) -> Response:
     return act(meeting_id, "detached", lambda: meetings().DetachDocument(mpb.DetachDocumentRequest(
         meeting_id=meeting_id, document_id=document_id)), "documents")
+
+
+# The cell's own documents: the types a cell issues (its resolution, plan, report, minutes, programme, notice).
+CELL_TYPES = ("NQ", "KH", "BC", "BB", "CTr", "TB")
+
+
+def cell_document(m: mpb.Meeting, doc_type: str, title: str, key: str) -> dpb.Document:
+    """The form's file published to the meeting's cell (the cell's next free number of the type
+    unless one is given): the documents service checks the caller is the cell's secretary or deputy."""
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise ApiError(400, "file_required", _("Please choose the document's file."))
+    if doc_type not in CELL_TYPES:
+        raise ApiError(400, "unknown_doc_type", _("Please choose the document's type."))
+    if not title:
+        raise ApiError(400, "title_required", _("Please enter the document's title."))
+    number = request.form.get("number", "").strip()[:40]
+    if not number:
+        number = proposed_number(m.cell_unit_id, ipb.UNIT_KIND_CELL, doc_type).next_number
+    cell = clients.identity().GetUnit(ipb.GetUnitRequest(id=m.cell_unit_id)).unit
+    header = dpb.UploadHeader(
+        idempotency_key=key,
+        metadata=dpb.DocumentMetadata(
+            title=title, number=number, category="van-kien-tu-lieu", issuing_body=cell.name,
+            issued_on=dt.datetime.now(TIMEZONE).date().isoformat(),
+        ),
+        unit_id=m.cell_unit_id,
+        publish=True,
+        filename=upload.filename,
+        content_type=upload.mimetype or "",
+    )
+    return documents(long=True).UploadDocument(file_requests(header, upload)).document
+
+
+def upload_refused(meeting_id: str, exc: grpc.RpcError | ApiError) -> Response:
+    """The workspace with why the cell's document was not taken (the file must be chosen again)."""
+    if isinstance(exc, ApiError):
+        status, text = exc.code, exc.message
+    else:
+        reason, meta = error_info(exc)
+        refused = (409, number_taken(meta, "")) if reason == "number_taken" else shown(exc)
+        if refused is None:
+            raise exc
+        status, text = refused
+    return workspace(meeting_id, status=status, error=f"{text} {_('Please choose the file again.')}")
+
+
+@bp.route("/manage/meetings/<meeting_id>/documents/upload", methods=["POST"])
+@login_required
+def upload_for_meeting(meeting_id: str) -> Response:
+    m = meetings().GetMeeting(mpb.GetMeetingRequest(meeting_id=meeting_id)).meeting
+    title = " ".join(request.form.get("title", "").split())[:500]
+    try:
+        doc = cell_document(m, request.form.get("doc_type", "")[:5], title, given_key())
+    except (grpc.RpcError, ApiError) as exc:
+        return upload_refused(meeting_id, exc)
+    if doc.status != dpb.DOCUMENT_STATUS_PUBLISHED:  # a scan: published once OCR has read it
+        return redirect(url_for("web.manage_meeting", meeting_id=meeting_id, done="uploaded_held") + "#documents",
+                        code=303)  # type: ignore[return-value]
+    return act(meeting_id, "uploaded", lambda: meetings().AttachDocument(mpb.AttachDocumentRequest(
+        meeting_id=meeting_id, document_id=doc.id)), "documents")
 
 
 @bp.route("/manage/meetings/<meeting_id>/announce", methods=["POST"])
@@ -448,8 +517,18 @@ def publish_resolution(meeting_id: str) -> Response:
     text = request.form.get("text", "").strip()[:20000]
     if not text:
         return workspace(meeting_id, status=400, error=_("Please write the resolution."))
+    signed = ""  # the signed copy, when its file is given: a resolution (NQ) of the cell
+    upload = request.files.get("file")
+    if upload is not None and upload.filename:
+        m = meetings().GetMeeting(mpb.GetMeetingRequest(meeting_id=meeting_id)).meeting
+        if m.state != mpb.MEETING_STATE_CLOSED:  # before the file is stored as the cell's document
+            return workspace(meeting_id, status=400, error=reason_message("wrong_state"))
+        try:
+            signed = cell_document(m, "NQ", _("Resolution: %(meeting)s") % {"meeting": m.title}, given_key()).id
+        except (grpc.RpcError, ApiError) as exc:
+            return upload_refused(meeting_id, exc)
     return act(meeting_id, "resolution", lambda: meetings().PublishResolution(
-        mpb.PublishResolutionRequest(meeting_id=meeting_id, text=text)))
+        mpb.PublishResolutionRequest(meeting_id=meeting_id, text=text, document_id=signed)))
 
 
 @bp.route("/manage/meetings/<meeting_id>/tasks", methods=["POST"])

@@ -65,11 +65,14 @@ EDITABLE_KINDS = {k: v for k, v in KINDS.items() if k != npb.BULLETIN_KIND_DOCUM
 # ---------- documents ----------
 
 
+UPLOAD_FORMS = ("web.committee_upload", "web.upload_for_meeting", "web.publish_resolution")
+
+
 @bp.before_app_request
 def allow_document_files() -> None:
     """The upload form takes a document file, not the JSON body limit (runs before the CSRF check,
     which reads the form)."""
-    if request.endpoint == "web.committee_upload" and request.method == "POST":
+    if request.endpoint in UPLOAD_FORMS and request.method == "POST":
         request.max_content_length = MAX_DOCUMENT_BYTES + MULTIPART_SLACK
 
 
@@ -96,16 +99,16 @@ ISSUERS = {
 }
 
 
-def _number_check(where: Place, number: str, doc_type: str, issuer: str = "") -> dpb.CheckDocumentNumberResponse:
+def number_check(unit_id: str, number: str, doc_type: str, issuer: str = "") -> dpb.CheckDocumentNumberResponse:
     return documents().CheckDocumentNumber(dpb.CheckDocumentNumberRequest(
-        unit_id=where.id, number=number, doc_type=doc_type, issuer_code=issuer))
+        unit_id=unit_id, number=number, doc_type=doc_type, issuer_code=issuer))
 
 
-def _proposed(where: Place, doc_type: str) -> dpb.CheckDocumentNumberResponse:
+def proposed_number(unit_id: str, kind: ipb.UnitKind.ValueType, doc_type: str) -> dpb.CheckDocumentNumberResponse:
     """The next free number of the type: with the unit's last issuer, else its kind's usual one."""
-    found = _number_check(where, "", doc_type)
-    if not found.next_number and where.unit.kind in ISSUERS:
-        found = _number_check(where, "", doc_type, ISSUERS[where.unit.kind])
+    found = number_check(unit_id, "", doc_type)
+    if not found.next_number and kind in ISSUERS:
+        found = number_check(unit_id, "", doc_type, ISSUERS[kind])
     return found
 
 
@@ -113,7 +116,7 @@ def _upload_form(
     where: Place, values: dict[str, str], status: int = 200, error: str = "", check: Any = None
 ) -> Response:
     doc_type = values.get("doc_type") or "NQ"
-    proposed = _proposed(where, doc_type)
+    proposed = proposed_number(where.id, where.unit.kind, doc_type)
     values.setdefault("number", proposed.next_number)
     values.setdefault("category", "van-kien-tu-lieu")
     return render("committee_upload.html", status=status, place=where, error=error, check=check, values=values,
@@ -121,13 +124,20 @@ def _upload_form(
                   subunits=children(where.id), chosen=set(request.form.getlist("audience")), key=form_key())
 
 
-def _file_requests(header: dpb.UploadHeader, upload: FileStorage) -> Iterator[dpb.UploadDocumentRequest]:
+def file_requests(header: dpb.UploadHeader, upload: FileStorage) -> Iterator[dpb.UploadDocumentRequest]:
+    """An uploaded form file as the UploadDocument stream: the header, 1 MiB chunks, the end."""
     yield dpb.UploadDocumentRequest(header=header)
     size = 0
     while block := upload.stream.read(CHUNK):
         size += len(block)
         yield dpb.UploadDocumentRequest(chunk=block)
     yield dpb.UploadDocumentRequest(end=dpb.UploadEnd(size=size))
+
+
+def number_taken(meta: dict[str, str], number: str) -> str:
+    """The refusal of a number the unit's register already holds, with the next free one."""
+    return _("Number %(number)s is already registered by this unit. The next free number is %(next)s.") % {
+        "number": meta.get("number", number), "next": meta.get("next_number", "")}
 
 
 @bp.route("/committee/documents/new", methods=["GET", "POST"])
@@ -143,7 +153,7 @@ def committee_upload() -> Response:
         if action == "check":  # the number alone, against the register
             if not values["number"]:
                 return _upload_form(where, values, 400, _("Please enter the document's number."))
-            found = _number_check(where, values["number"], "")
+            found = number_check(where.id, values["number"], "")
             return _upload_form(where, values, check=found)
         upload = request.files.get("file")
         if upload is None or not upload.filename:
@@ -157,14 +167,13 @@ def committee_upload() -> Response:
             filename=upload.filename,
             content_type=upload.mimetype or "",
         )
-        made = documents(long=True).UploadDocument(_file_requests(header, upload)).document
+        made = documents(long=True).UploadDocument(file_requests(header, upload)).document
         if action == "review":
             documents().SubmitDocumentForReview(dpb.SubmitDocumentForReviewRequest(id=made.id))
     except grpc.RpcError as exc:
         reason, meta = error_info(exc)
         if reason == "number_taken":
-            text = _("Number %(number)s is already registered by this unit. The next free number is %(next)s.") % {
-                "number": meta.get("number", values["number"]), "next": meta.get("next_number", "")}
+            text = number_taken(meta, values["number"])
             values["number"] = meta.get("next_number", "") or values["number"]
             return _upload_form(where, values, 409, text + " " + _("Please check it and choose the file again."))
         shown = form_error(exc)

@@ -104,6 +104,9 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
         # Files are put into the store on these threads while the upload's rows are written.
         self.puts = ThreadPoolExecutor(max_workers=32, thread_name_prefix="documents-put")
 
+    def _managed(self, me: Principal) -> frozenset[str]:
+        return access.managed_units(me, lambda unit_id: self.units.unit(unit_id).is_cell)
+
     # ---------- uploads ----------
 
     def _replayed(self, conn: Connection, me: Principal, key: str) -> str | None:
@@ -191,7 +194,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
         unit_id = header.unit_id or (header.audience_unit_ids[0] if len(header.audience_unit_ids) == 1 else "")
         with step("unit_lookup"):
             chain = self.units.chain(unit_id)
-            access.require_publisher(me, chain)
+            access.require_publisher(self._managed(me), chain)
             audience = self._audience(chain, list(header.audience_unit_ids))
         number = parse_number(values["number"])
         doc_id = new_id()
@@ -261,7 +264,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
             if seen:
                 return pb.AddDocumentVersionResponse(document=self._document_msg(seen, me), replayed=True)
             doc = store.get(conn, header.document_id)
-            access.require_manager(me, doc)
+            access.require_manager(me, self._managed(me), doc)
             number = store.last_version(conn, doc.id) + 1  # after a pending or refused one too
         if doc.status == store.WITHDRAWN:
             raise FailedPrecondition("document_withdrawn", "a withdrawn document takes no new version")
@@ -307,7 +310,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
     def _document_msg(self, doc_id: str, me: Principal) -> pb.Document:
         with self.db.read() as conn:
             doc = store.get(conn, doc_id)
-            access.require_visible(me, doc)
+            access.require_visible(me, self._managed(me), doc)
             return document_msg(doc, store.version(conn, doc.id, doc.current_version), study.studied(conn, doc.id, me))
 
     def GetDocument(self, request: pb.GetDocumentRequest, context: Ctx) -> pb.GetDocumentResponse:
@@ -323,7 +326,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
         if request.unit_id:
             filters["unit_id"] = require_id(request.unit_id, "unit_id")
         with self.db.read() as conn:
-            found, total = store.list_visible(conn, access.visibility(me), filters, offset, size)
+            found, total = store.list_visible(conn, access.visibility(me, self._managed(me)), filters, offset, size)
             messages = [document_msg(d, store.version(conn, d.id, d.current_version)) for d in found]
         return pb.ListDocumentsResponse(
             documents=messages, next_page_token=next_token(offset, size, len(found), total), total_size=total
@@ -336,9 +339,9 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
         size, offset = page_window(request)
         with self.db.read() as conn:
             doc = store.get(conn, request.document_id)
-            access.require_visible(me, doc)
+            access.require_visible(me, self._managed(me), doc)
             newest = doc.current_version
-            if access.can_manage(me, doc):  # managers also see a version waiting for its check
+            if access.can_manage(self._managed(me), doc):  # managers also see a version waiting for its check
                 newest = max(newest, doc.pending_version)
             found = store.versions(conn, doc.id, offset, size, newest)
         return pb.ListDocumentVersionsResponse(
@@ -350,8 +353,8 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
         me = current_principal()
         with self.db.read() as conn:
             doc = store.get(conn, request.id)
-            access.require_visible(me, doc)
-            number = access.readable_version(me, doc, request.version)
+            access.require_visible(me, self._managed(me), doc)
+            number = access.readable_version(self._managed(me), doc, request.version)
             ver = store.version(conn, doc.id, number)
             text = store.version_text(conn, doc.id, number)
         return pb.GetDocumentViewResponse(
@@ -363,8 +366,8 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
         me = current_principal()
         with self.db.read() as conn:
             doc = store.get(conn, request.id)
-            access.require_visible(me, doc)
-            ver = store.version(conn, doc.id, access.readable_version(me, doc, request.version))
+            access.require_visible(me, self._managed(me), doc)
+            ver = store.version(conn, doc.id, access.readable_version(self._managed(me), doc, request.version))
         if ver.extraction_state == store.REFUSED:
             raise FailedPrecondition("file_removed", "this file was removed (classified marking found)")
         url = self.blobs.presigned_url(ver.blob_key, ver.filename, ver.content_type, self.url_ttl)
@@ -403,7 +406,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
         values = metadata.validate(request.metadata)
         with self.db.read() as conn:
             doc = store.get(conn, request.id)
-            access.require_manager(me, doc)
+            access.require_manager(me, self._managed(me), doc)
         audience = (
             self._audience(doc.publisher_chain, list(request.audience_unit_ids))
             if request.audience_unit_ids
@@ -426,7 +429,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
         me = current_principal()
         with self.db.write() as conn:
             doc = store.get(conn, request.id)
-            access.require_manager(me, doc)
+            access.require_manager(me, self._managed(me), doc)
             if doc.status == store.WITHDRAWN:
                 raise FailedPrecondition("document_withdrawn", "a withdrawn document cannot be published again")
             ver = store.version(conn, doc.id, doc.current_version)
@@ -439,7 +442,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
         me = current_principal()
         with self.db.write() as conn:
             doc = store.get(conn, document_id)
-            access.require_manager(me, doc)
+            access.require_manager(me, self._managed(me), doc)
             if doc.status == target and not note:  # a repeated submission; a return needs a review
                 return document_msg(doc, store.version(conn, doc.id, doc.current_version))  # repeated
             if doc.status != source:
@@ -470,7 +473,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
         me = current_principal()
         with self.db.write() as conn:
             doc = store.get(conn, request.id)
-            access.require_manager(me, doc)
+            access.require_manager(me, self._managed(me), doc)
             if doc.status != store.WITHDRAWN:
                 publication.withdraw(conn, doc, request.reason.strip()[:500])
                 doc = store.get(conn, doc.id)
@@ -505,7 +508,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
         if request.sort not in SORTS:
             raise InvalidArgument("invalid_sort", "sort is not valid", field="sort")
         query = SearchQuery(
-            visibility=access.visibility(me),
+            visibility=access.visibility(me, self._managed(me)),
             text=request.query,
             doc_types=tuple(doc_types),
             categories=tuple(request.categories),
@@ -552,7 +555,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
         me.require_member("only a Party member's account records study")
         with self.db.write() as conn:
             doc = store.get(conn, request.document_id)
-            access.require_visible(me, doc)
+            access.require_visible(me, self._managed(me), doc)
             if doc.status != store.PUBLISHED:
                 raise FailedPrecondition("not_published", "only a published document can be studied")
             at = study.mark(conn, doc.id, me)
@@ -563,7 +566,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
         size, offset = page_window(request, default=100, maximum=1000)
         with self.db.read() as conn:
             doc = store.get(conn, request.document_id)
-            access.require_visible(me, doc)
+            access.require_visible(me, self._managed(me), doc)
         chain = self.units.chain(request.unit_id)
         if not me.has_role_over(chain, *access.STUDY_VIEWERS):
             raise PermissionDenied(
@@ -597,7 +600,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
     ) -> pb.CheckDocumentNumberResponse:
         me = current_principal()
         chain = self.units.chain(request.unit_id)
-        access.require_publisher(me, chain)
+        access.require_publisher(self._managed(me), chain)
         unit_id = chain[-1]
         reply = pb.CheckDocumentNumberResponse()
         with self.db.read() as conn:

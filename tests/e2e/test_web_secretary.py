@@ -192,6 +192,7 @@ def test_a_secretary_runs_a_combined_session_from_creation_to_minutes(browser: A
     page.get_by_label("Kết luận của chủ trì").fill("Chi bộ thống nhất phương hướng tháng 1.")
     page.get_by_role("button", name="Bế mạc cuộc họp").click()
     page.get_by_text("Cuộc họp đã bế mạc.").wait_for()
+    shoot(page, "resolution-form")
     page.get_by_role("button", name="Gửi đến đảng viên").click()
     page.get_by_text("Đã ban hành nghị quyết.").wait_for()
     page.get_by_role("textbox", name="Nhiệm vụ", exact=True).fill("Kèm cặp hộ nghèo khối 1")
@@ -313,7 +314,7 @@ def test_the_secretary_sees_who_has_not_opened_the_documents_before_the_meeting(
     docs = page.locator("#documents")
     assert f"Đã mở: 1/{summoned} đảng viên được triệu tập" in docs.inner_text()
     docs.get_by_text(f"Chưa mở ({summoned - 1})").click()
-    assert member_name not in docs.locator("details.quiet p").inner_text()
+    assert member_name not in docs.locator("details.not-opened p").inner_text()
     shoot(page, "documents-opened")
     context.close()
 
@@ -395,3 +396,65 @@ def test_the_secretary_pages_fit_at_each_size(browser: Any, web: WebSystem, size
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
+def test_the_secretary_uploads_the_cells_draft_resolution_and_its_signed_copy(
+    browser: Any, web: WebSystem
+) -> None:
+    """On a phone with JavaScript off: the cell's draft resolution uploaded from the meeting's page
+    (a classified one refused first), numbered in the cell's register, attached and read by a member;
+    after the meeting the resolution published with the scan of its signed copy."""
+    auth = login(web.system, *web.accounts["secretary"])
+    cell = web.api("GET", "/me", "secretary")["unit_id"]
+    starts = (dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)).replace(microsecond=0)
+    m = web.api("POST", "/meetings", "secretary", json={
+        "cell_unit_id": cell, "kind": "regular", "title": "Sinh hoạt chi bộ — dự thảo của chi bộ",
+        "starts_at": starts.isoformat(), "mode": "in_person"})
+    context, page = secretary_page(browser, web, "phone", False)
+    page.goto(web.url(f"/manage/meetings/{m['id']}"))
+    upload = "Tải lên văn bản của chi bộ (dự thảo nghị quyết, kế hoạch, báo cáo)"
+    title = "Dự thảo Nghị quyết chi bộ tháng 12 về phát triển kinh tế thôn"
+
+    def send(text: list[str]) -> None:
+        page.get_by_label("Tên văn bản của chi bộ").fill(title)
+        page.get_by_label("Tệp (PDF, Word, OpenDocument hoặc ảnh chụp bản giấy đã ký)").set_input_files(files=[{
+            "name": "du-thao-nghi-quyet.docx", "mimeType": DOCX, "buffer": docx_bytes(text)}])
+        page.get_by_role("button", name="Tải lên và đính kèm").click()
+
+    page.get_by_text(upload).click()
+    send(["TUYỆT MẬT", title])
+    alert = page.locator("[role=alert]").inner_text()
+    assert "Không được lưu văn bản mật trên hệ thống này." in alert and "chọn lại tệp" in alert
+    assert page.get_by_label("Tên văn bản của chi bộ").input_value() == title  # kept: only the file again
+    shoot(page, "cell-document-refused")
+    send([title, "Chi bộ thống nhất các chỉ tiêu phát triển kinh tế, xây dựng nông thôn mới năm 2027."])
+    assert "đã được gửi tới đảng viên trong chi bộ và đính kèm" in page.locator("[role=status]").inner_text()
+    assert title in page.locator("#documents").inner_text()
+    shoot(page, "cell-document")
+
+    (attached,) = web.api("GET", f"/meetings/{m['id']}", "secretary")["documents"]
+    doc = web.api("GET", f"/documents/{attached['document_id']}", "member")  # a member of the cell reads it
+    assert doc["title"] == title and doc["number"].endswith("-NQ/CB") and doc["unit_id"] == cell
+
+    # The meeting held; the resolution published with the scan of the signed paper.
+    for step in ("announce", "start"):
+        assert requests.post(web.url(f"/api/v1/meetings/{m['id']}/{step}"), headers=auth, json={},
+                             timeout=60).status_code == 200
+    assert requests.post(web.url(f"/api/v1/meetings/{m['id']}/close"), headers=auth, timeout=60,
+                         json={"conclusion": "Chi bộ thống nhất thông qua nghị quyết."}).status_code == 200
+    page.goto(web.url(f"/manage/meetings/{m['id']}"))
+    page.get_by_label("Bản nghị quyết đã ký (không bắt buộc): bản quét hoặc PDF").set_input_files(files=[{
+        "name": "nghi-quyet-da-ky.docx", "mimeType": DOCX,
+        "buffer": docx_bytes(["NGHỊ QUYẾT", "Chi bộ thống nhất thông qua nghị quyết.", "T/M CHI BỘ - BÍ THƯ"])}])
+    shoot(page, "resolution-form")
+    page.get_by_role("button", name="Gửi đến đảng viên").click()
+    assert "Mở nghị quyết" in page.locator("main").inner_text()
+    shoot(page, "signed-resolution")
+    record = web.api("GET", f"/meetings/{m['id']}", "member")
+    signed = web.api("GET", f"/documents/{record['resolution']['document_id']}", "member")
+    assert signed["number"].endswith("-NQ/CB") and signed["number_seq"] == doc["number_seq"] + 1  # the next one
+    assert signed["title"].startswith("Nghị quyết: ") and signed["unit_id"] == cell
+    context.close()

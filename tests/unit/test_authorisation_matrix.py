@@ -71,7 +71,9 @@ EXPECTED: dict[str, dict[str, set[str]]] = {
     "identity.reset_senior_password": {"province_admin": ALL},  # a cell member who is a province editor
     "identity.change_senior_position": {"province_admin": ALL},
     # documents: publishing for a cell, reading a document addressed to a cell
-    "documents.upload": {"province_admin": ALL, "commune_admin_a": COMMUNE_A, "commune_editor_a": COMMUNE_A},
+    "documents.upload": {
+        "province_admin": ALL, "commune_admin_a": COMMUNE_A, "commune_editor_a": COMMUNE_A, "secretary_a1": CELL_A1,
+    },
     "documents.read_addressed": {
         "province_admin": ALL, "commune_admin_a": COMMUNE_A, "commune_editor_a": COMMUNE_A,
         "secretary_a1": CELL_A1, "member_a1": CELL_A1, "probationary_a1": CELL_A1,

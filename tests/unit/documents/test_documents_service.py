@@ -323,3 +323,53 @@ def test_an_audience_of_many_units_is_stored_whole(stack: Stack) -> None:
     with stack.db.read() as conn:
         rows = conn.execute(sa.text("SELECT rel, COUNT(*) FROM document_units GROUP BY rel ORDER BY rel")).all()
     assert [tuple(r) for r in rows] == [("a", len(audience)), ("p", 1)]
+
+
+def _cell_role(stack: Stack, auth: list[tuple[str, str]], phone: str, unit_id: str) -> list[tuple[str, str]]:
+    """The account behind `auth` made secretary of `unit_id`; its new token."""
+    from sotay.identity.v1 import identity_pb2 as ipb
+
+    me = stack.identity.stub.GetMe(ipb.GetMeRequest(), metadata=auth)
+    stack.identity.stub.GrantRole(
+        ipb.GrantRoleRequest(account_id=me.account_id, role=ipb.ROLE_CELL_SECRETARY, unit_id=unit_id),
+        metadata=stack.people.province_admin,
+    )
+    return stack.identity.token(phone, "mat-khau-dang-vien")
+
+
+def test_a_cell_secretary_publishes_for_the_cell_only(stack: Stack) -> None:
+    p = stack.people
+    secretary = _cell_role(stack, p.member_a, "0911000002", p.cell_a)
+    draft = upload(stack, secretary, odt_bytes(["Dự thảo nghị quyết chi bộ tháng ba"]), filename="nq.odt",
+                   unit_id=p.cell_a, number="3-NQ/CB", title="Dự thảo nghị quyết tháng 3", publish=False).document
+    # The cell's draft: its secretary and the commune's editor list it; members see it once published.
+    drafts = lambda auth: [d.id for d in stack.stub.ListDocuments(  # noqa: E731
+        pb.ListDocumentsRequest(status=pb.DOCUMENT_STATUS_DRAFT), metadata=auth).documents]
+    assert drafts(secretary) == [draft.id] and drafts(p.editor_a) == [draft.id] and drafts(p.member_a2) == []
+    stack.stub.PublishDocument(pb.PublishDocumentRequest(id=draft.id), metadata=secretary)
+    stack.index_now()
+    assert [h.id for h in search(stack, p.member_a2, "du thao nghi quyet chi bo").hits] == [draft.id]
+    assert search(stack, p.member_b, "du thao nghi quyet chi bo").total_size == 0
+    assert add_version(stack, secretary, draft.id, odt_bytes(["Nghị quyết chi bộ tháng ba (bản ký)"]),
+                       filename="nq-ky.odt").document.current_version == 2
+
+    # Nothing above the cell, nor a sibling's or another commune's cell.
+    for unit in (p.commune_a, stack.identity.root_id, p.cell_b):
+        refused = code_and_reason(lambda u=unit: upload(stack, secretary, odt_bytes(["x"]), filename="x.odt",  # type: ignore[misc]
+                                                        unit_id=u, number="4-NQ/CB"))
+        assert refused == (grpc.StatusCode.PERMISSION_DENIED, "not_allowed"), unit
+    # The commune's document addressed to the cell: read, not managed.
+    commune = upload(stack, p.editor_a, odt_bytes(["Kế hoạch của Đảng ủy xã"]), filename="kh.odt",
+                     unit_id=p.commune_a, number="5-KH/ĐU").document
+    assert code_and_reason(lambda: stack.stub.WithdrawDocument(
+        pb.WithdrawDocumentRequest(id=commune.id, reason="x"), metadata=secretary)) == (
+        grpc.StatusCode.PERMISSION_DENIED, "not_allowed")
+    stack.stub.WithdrawDocument(pb.WithdrawDocumentRequest(id=draft.id, reason="thay bằng bản khác"),
+                                metadata=secretary)
+
+    # A cell role granted on a commune publishes nothing, not even for the commune's cells.
+    upper = _cell_role(stack, p.member_b, "0911000004", p.commune_b)
+    for unit in (p.commune_b, p.cell_b):
+        refused = code_and_reason(lambda u=unit: upload(stack, upper, odt_bytes(["y"]), filename="y.odt",  # type: ignore[misc]
+                                                        unit_id=u, number="6-NQ/CB"))
+        assert refused == (grpc.StatusCode.PERMISSION_DENIED, "not_allowed"), unit
