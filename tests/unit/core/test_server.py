@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import Any
 
 import grpc
+import jwt
 import psutil
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -174,9 +175,11 @@ def test_health_serves_then_reports_not_serving_on_shutdown(server: RunningServe
 
 def test_expired_token_cache_does_not_outlive_the_token() -> None:
     verifier = TokenVerifier(lambda: {"k1": PEM.decode()})
-    token = issue_access_token(KEY, "k1", Principal("a", "", "u", ("u",)), ttl_seconds=1)  # exp <= now + 1
-    assert verifier.verify(token).account_id == "a"
-    time.sleep(1.1)
+    # Whole seconds: exp is iat + 3 with iat truncated, so the token lives 2 to 3 seconds.
+    token = issue_access_token(KEY, "k1", Principal("a", "", "u", ("u",)), ttl_seconds=3)
+    assert verifier.verify(token).account_id == "a"  # verified and cached
+    expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+    time.sleep(max(0.0, expires - time.time()) + 0.2)
     with pytest.raises(Exception, match="expired"):
         verifier.verify(token)
 
