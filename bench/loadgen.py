@@ -42,7 +42,7 @@ def run_wrk(url: str, headers: dict[str, str] | None = None, connections: int = 
             [ensure_wrk(), f"-t{threads}", f"-c{connections}", f"-d{int(seconds)}s", "--latency", "-s", str(path),
              url], check=True, capture_output=True, text=True,
         ).stdout
-    pct = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)$", out, re.M))
+    pct = dict(re.findall(r"^\s+(50|75|90|99)%\s+(\S+)\s*$", out, re.M))  # "1.44s " (seconds: a space)
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     errors = re.search(r"NON2XX (\d+)", out)
     sock = re.search(r"Socket errors: (.*)", out)
