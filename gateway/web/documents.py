@@ -1,17 +1,20 @@
 """The library: documents by category and publishing unit, search, a page per document with
 the reader (the documents service's HTML view, by a normal link), the original's download and
-the "I have studied this" mark."""
+the "I have studied this" mark; a cell's secretary withdraws a document of the cell published by
+mistake (the documents service decides who may)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import grpc
 from flask import Response, redirect, request, url_for
 
 from gateway.routes.documents import documents
 from gateway.web import staff
+from gateway.web.auth import form_error
 from gateway.web.base import PAGE, bp, login_required, my_units, page_token, render
-from gateway.web.i18n import N_
+from gateway.web.i18n import N_, _
 from sotay.documents.v1 import documents_pb2 as dpb
 
 CATEGORIES = {
@@ -52,10 +55,28 @@ def library() -> Response:
 
 @bp.route("/documents/<document_id>")
 @login_required
-def document(document_id: str) -> Response:
+def document(document_id: str, status: int = 200, error: str = "") -> Response:
     found = documents().GetDocument(dpb.GetDocumentRequest(id=document_id)).document
-    return render("document.html", doc=found, category=CATEGORIES.get(found.metadata.category, ""),
-                  studied_now=request.args.get("done") == "studied", follows_study=bool(staff.study_units()))
+    return render("document.html", status=status, error=error, doc=found,
+                  category=CATEGORIES.get(found.metadata.category, ""), done=request.args.get("done", ""),
+                  follows_study=bool(staff.study_units()), cell_officer=found.unit_id in staff.meeting_cells())
+
+
+@bp.route("/documents/<document_id>/withdraw", methods=["POST"])
+@login_required
+def withdraw(document_id: str) -> Response:
+    """A cell's own document withdrawn by its secretary or deputy, with the reason members are told."""
+    reason = " ".join(request.form.get("reason", "").split())[:500]
+    if not reason:
+        return document(document_id, 400, _("Please say why the document is withdrawn."))
+    try:
+        documents().WithdrawDocument(dpb.WithdrawDocumentRequest(id=document_id, reason=reason))
+    except grpc.RpcError as exc:
+        shown = form_error(exc)
+        if shown is None:
+            raise
+        return document(document_id, *shown)
+    return redirect(url_for("web.document", document_id=document_id, done="withdrawn"), code=303)  # type: ignore[return-value]
 
 
 @bp.route("/documents/<document_id>/read")

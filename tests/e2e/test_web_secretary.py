@@ -439,6 +439,27 @@ def test_the_secretary_uploads_the_cells_draft_resolution_and_its_signed_copy(
     doc = web.api("GET", f"/documents/{attached['document_id']}", "member")  # a member of the cell reads it
     assert doc["title"] == title and doc["number"].endswith("-NQ/CB") and doc["unit_id"] == cell
 
+    # A file sent by mistake (through the API this time) is withdrawn from its page: members lose it.
+    wrong = web.api("POST", "/documents", "secretary", data={
+        "title": "Thông báo gửi nhầm tệp", "number": "90-TB/CB", "category": "van-kien-tu-lieu",
+        "audience_unit_id": cell, "status": "published"}, files={"file": ("nham.docx", docx_bytes(["Nhầm"]))})
+    page.goto(web.url(f"/documents/{wrong['id']}"))
+    cookies = {c["name"]: c["value"] for c in context.cookies()}  # a form sent without a reason (as curl can)
+    csrf = page.locator("input[name=csrf_token]").first.get_attribute("value")
+    empty = requests.post(web.url(f"/documents/{wrong['id']}/withdraw"), data={"csrf_token": csrf, "reason": " "},
+                          cookies=cookies, headers={"Origin": web.url("")}, timeout=60)
+    assert empty.status_code == 400 and "Vui lòng ghi lý do thu hồi văn bản." in empty.text
+    page.get_by_text("Gửi nhầm? Thu hồi văn bản").click()
+    page.get_by_label("Lý do thu hồi (được lưu trong hồ sơ)").fill("Tải nhầm tệp của tháng trước")
+    page.get_by_role("button", name="Thu hồi văn bản").click()
+    assert "Văn bản đã được thu hồi" in page.locator("[role=status]").inner_text()
+    shoot(page, "cell-document-withdrawn")
+    gone = requests.get(web.url(f"/api/v1/documents/{wrong['id']}"), headers=web.auth["member"], timeout=60)
+    assert gone.status_code == 404
+    publish_plan(web)  # a document from above the cell: not the secretary's to withdraw
+    page.goto(web.url(f"/documents/{web.made['plan']['id']}"))
+    assert page.get_by_text("Gửi nhầm? Thu hồi văn bản").count() == 0
+
     # The meeting held; the resolution published with the scan of the signed paper.
     for step in ("announce", "start"):
         assert requests.post(web.url(f"/api/v1/meetings/{m['id']}/{step}"), headers=auth, json={},
