@@ -203,7 +203,8 @@ class UnitStudySummary(Reply):
 
 class StudyStatus(Reply):
     entries: list[StudyEntry]
-    units: list[UnitStudySummary] = Field(description="per unit of the subtree")
+    units: list[UnitStudySummary] = Field(description="per unit of the subtree (per child unit when by_child_unit)")
     total_members: int
     total_studied: int
     next_page_token: str
+    by_child_unit: bool = Field(description="over 50,000 members: totals per child unit, no names (open a child)")

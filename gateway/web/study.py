@@ -25,6 +25,8 @@ from sotay.identity.v1 import identity_pb2 as ipb
 SHOWS = {"not": dpb.STUDY_FILTER_NOT_STUDIED, "done": dpb.STUDY_FILTER_STUDIED}
 NOT_FOLLOWER = N_("Only a cell's officers and a committee's editors and admins see who has studied a document.")
 NOT_THIS_UNIT = N_("You do not follow the study of this unit.")
+TOO_LARGE = N_("This unit has too many members to count a document addressed to only part of it: "
+               "open one of its units.")
 MAX_UNITS = 500  # names of the units under the page's unit, one ListUnits page
 
 
@@ -55,12 +57,13 @@ def home_unit(unit: ipb.Unit, mine: list[str]) -> str:
     return mine[0]
 
 
-def unit_names(unit_id: str, summaries: Iterable[dpb.UnitStudySummary]) -> dict[str, str]:
-    """Names of the units under `unit_id` that the report lists (none asked for a lone cell)."""
+def unit_names(unit_id: str, summaries: Iterable[dpb.UnitStudySummary], by_child: bool) -> dict[str, str]:
+    """Names of the units under `unit_id` that the report lists (none asked for a lone cell): its
+    children when the report is per child unit, else its whole subtree."""
     if all(s.unit_id == unit_id for s in summaries):
         return {}
     below = clients.identity().ListUnits(ipb.ListUnitsRequest(
-        parent_id=unit_id, subtree=True, include_inactive=True, page_size=MAX_UNITS))
+        parent_id=unit_id, subtree=not by_child, include_inactive=True, page_size=MAX_UNITS))
     return {u.id: u.name for u in below.units}
 
 
@@ -83,13 +86,17 @@ def study_status(document_id: str) -> Response:
         reply = stub.ListStudyStatus(dpb.ListStudyStatusRequest(
             document_id=document_id, unit_id=unit_id, filter=SHOWS[show], page_size=PAGE, page_token=page_token()))
     except grpc.RpcError as exc:
-        if exc.code() != grpc.StatusCode.PERMISSION_DENIED:  # type: ignore[attr-defined]
+        code = exc.code()  # type: ignore[attr-defined]
+        if code == grpc.StatusCode.FAILED_PRECONDITION:  # study_unit_too_large
+            return error_page(400, _(TOO_LARGE))
+        if code != grpc.StatusCode.PERMISSION_DENIED:
             raise
         return error_page(403, _(NOT_THIS_UNIT))
     unit = units[unit_id].result().unit
     followed = [units[u].result().unit for u in mine[:20]]
     home = home_unit(unit, mine)
-    names = {**unit_names(unit_id, reply.units), **{u.id: u.name for u in followed}, unit.id: unit.name}
+    below = unit_names(unit_id, reply.units, reply.by_child_unit)
+    names = {**below, **{u.id: u.name for u in followed}, unit.id: unit.name}
     back = (url_for("web.committee_document", document_id=document_id, unit=home)
             if home in staff.committee_units() else url_for("web.document", document_id=document_id))
     return render(

@@ -588,9 +588,10 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
                 for e in page
             ],
             units=[pb.UnitStudySummary(unit_id=u, members=n, studied=s) for u, (n, s) in sorted(report.units.items())],
-            total_members=len(report.entries),
-            total_studied=sum(1 for e in report.entries if e.studied),
+            total_members=report.members,
+            total_studied=report.studied,
             next_page_token=next_token(offset, size, len(page), len(entries)),
+            by_child_unit=report.by_child,
         )
 
     # ---------- number register ----------

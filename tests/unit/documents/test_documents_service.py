@@ -8,6 +8,7 @@ import json
 import urllib.request
 
 import grpc
+import pytest
 import sqlalchemy as sa
 
 from sotay.documents.v1 import documents_pb2 as pb
@@ -373,3 +374,40 @@ def test_a_cell_secretary_publishes_for_the_cell_only(stack: Stack) -> None:
         refused = code_and_reason(lambda u=unit: upload(stack, upper, odt_bytes(["y"]), filename="y.odt",  # type: ignore[misc]
                                                         unit_id=u, number="6-NQ/CB"))
         assert refused == (grpc.StatusCode.PERMISSION_DENIED, "not_allowed"), unit
+
+
+def test_a_subtree_over_the_names_limit_is_reported_per_child_unit(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A province's 240,000 members are not listed by name: above DOCUMENTS_STUDY_NAMES_MAX (2 here)
+    the report gives each child unit's subtree, the figures a by-name report would give."""
+    p = stack.people
+    made = upload(stack, p.province_admin, docx_bytes(NQ_TEXT), number="12-NQ/TU").document
+    for who in (p.member_a, p.member_b):
+        stack.stub.MarkStudied(pb.MarkStudiedRequest(document_id=made.id), metadata=who)
+
+    def status(unit_id: str, auth: list[tuple[str, str]] = p.province_admin) -> pb.ListStudyStatusResponse:
+        return stack.stub.ListStudyStatus(pb.ListStudyStatusRequest(document_id=made.id, unit_id=unit_id),
+                                          metadata=auth)
+
+    by_name = status(stack.identity.root_id)
+    assert not by_name.by_child_unit and (by_name.total_members, by_name.total_studied) == (4, 2)
+    monkeypatch.setenv("DOCUMENTS_STUDY_NAMES_MAX", "2")
+    province = status(stack.identity.root_id)
+    assert province.by_child_unit and not province.entries
+    assert (province.total_members, province.total_studied) == (4, 2)
+    assert sorted((u.unit_id, u.members, u.studied) for u in province.units) == sorted(
+        [(p.commune_a, 3, 1), (p.commune_b, 1, 1)])
+    commune = status(p.commune_a, p.editor_a)  # 3 members: per cell too
+    assert commune.by_child_unit and [(u.unit_id, u.members, u.studied) for u in commune.units] == [(p.cell_a, 3, 1)]
+    cell = status(p.cell_a, p.editor_a)  # a cell is always named, whatever its size
+    assert not cell.by_child_unit and len(cell.entries) == 3 and cell.total_studied == 1
+
+    # Addressed to part of the big subtree: no figure rather than a wrong one.
+    part = upload(stack, p.province_admin, docx_bytes(NQ_TEXT), number="13-NQ/TU", audience=(p.commune_a,)).document
+    assert code_and_reason(lambda: stack.stub.ListStudyStatus(
+        pb.ListStudyStatusRequest(document_id=part.id, unit_id=stack.identity.root_id),
+        metadata=p.province_admin)) == (grpc.StatusCode.FAILED_PRECONDITION, "study_unit_too_large")
+    inside = stack.stub.ListStudyStatus(pb.ListStudyStatusRequest(document_id=part.id, unit_id=p.commune_a),
+                                        metadata=p.editor_a)  # asked where it is addressed: figures again
+    assert inside.by_child_unit and [(u.unit_id, u.members, u.studied) for u in inside.units] == [(p.cell_a, 3, 0)]

@@ -152,6 +152,25 @@ def test_a_committee_sees_its_units_and_drills_into_one(
     assert 'href="/documents/doc-1/studied?unit=commune-1"' in html
 
 
+def test_a_unit_too_large_to_name_shows_its_children_without_names(
+    app: Flask, monkeypatch: pytest.MonkeyPatch, stubs: Any
+) -> None:
+    made = stubs(dpb.ListStudyStatusResponse(
+        total_members=240_000, total_studied=150_000, by_child_unit=True,
+        units=[dpb.UnitStudySummary(unit_id="cell-1", members=120_000, studied=90_000),
+               dpb.UnitStudySummary(unit_id="cell-2", members=120_000, studied=60_000)]))
+    signed_in_as(monkeypatch, ("editor", "commune-1"))
+    status, html = get(app, "/documents/doc-1/studied")
+    assert status == 200 and "150000/240000 đảng viên đã học tập" in html
+    assert 'href="/documents/doc-1/studied?unit=cell-2"' in html and "Quá nhiều đảng viên để liệt kê tên" in html
+    assert 'id="study-names"' not in html and "Chưa học tập (" not in html
+    assert [(r.parent_id, r.subtree) for r in made.ListUnits.asked] == [("commune-1", False)]  # the children only
+
+    stubs(FakeRpcError(grpc.StatusCode.FAILED_PRECONDITION, "addressed to part of it"))
+    status, html = get(app, "/documents/doc-1/studied")
+    assert status == 400 and "hãy mở từng đơn vị trực thuộc" in html
+
+
 def test_a_refusal_of_the_service_is_a_page_that_says_so(
     app: Flask, monkeypatch: pytest.MonkeyPatch, stubs: Any
 ) -> None:

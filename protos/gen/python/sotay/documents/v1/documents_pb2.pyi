@@ -1353,9 +1353,16 @@ class ListStudyStatusResponse(_message.Message):
     TOTAL_MEMBERS_FIELD_NUMBER: _builtins.int
     TOTAL_STUDIED_FIELD_NUMBER: _builtins.int
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    BY_CHILD_UNIT_FIELD_NUMBER: _builtins.int
     total_members: _builtins.int
     total_studied: _builtins.int
     next_page_token: _builtins.str
+    by_child_unit: _builtins.bool
+    """The subtree has more members than are listed by name (DOCUMENTS_STUDY_NAMES_MAX, 50,000):
+    `units` then holds one summary per direct child unit, for its whole subtree (and the unit's own
+    members under its own id), studied counted by the unit each member studied in; `entries` is
+    empty: each child's own report names its members.
+    """
     @_builtins.property
     def entries(self) -> _containers.RepeatedCompositeFieldContainer[Global___StudyEntry]: ...
     @_builtins.property
@@ -1370,10 +1377,11 @@ class ListStudyStatusResponse(_message.Message):
         total_members: _builtins.int = ...,
         total_studied: _builtins.int = ...,
         next_page_token: _builtins.str = ...,
+        by_child_unit: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["entries", b"entries", "next_page_token", b"next_page_token", "total_members", b"total_members", "total_studied", b"total_studied", "units", b"units"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["by_child_unit", b"by_child_unit", "entries", b"entries", "next_page_token", b"next_page_token", "total_members", b"total_members", "total_studied", b"total_studied", "units", b"units"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
