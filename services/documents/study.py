@@ -21,6 +21,8 @@ from services.core.errors import FailedPrecondition
 from services.core.identity_client import IdentityClient
 from services.documents import events, store
 
+MARKS_BATCH = 1000  # member ids per lookup of their marks (the primary key's second column)
+
 
 def names_max() -> int:
     """The most members a report lists by name (its roster is read whole from identity)."""
@@ -133,13 +135,13 @@ def by_name(db: Database, units: IdentityClient, doc: store.Doc, chain: tuple[st
             concerned_units[unit_id] = bool(audience & set(units.chain(unit_id)))
         return concerned_units[unit_id]
 
-    with db.read() as conn:
-        marks = {
-            r.member_id: float(r.studied_at)
-            for r in conn.execute(
-                sa.text("SELECT member_id, studied_at FROM study_marks WHERE document_id = :d"), {"d": doc.id}
-            )
-        }
+    marks: dict[str, float] = {}
+    ids = [e.member_id for e in roster]
+    with db.read() as conn:  # the roster's marks only: a cell's report does not read a province's
+        for start in range(0, len(ids), MARKS_BATCH):
+            marks.update((r.member_id, float(r.studied_at)) for r in conn.execute(
+                sa.text("SELECT member_id, studied_at FROM study_marks WHERE document_id = :d AND member_id IN :m")
+                .bindparams(sa.bindparam("m", expanding=True)), {"d": doc.id, "m": ids[start:start + MARKS_BATCH]}))
     out = Report()
     for entry in roster:
         if not concerned(entry.unit_id):
