@@ -27,9 +27,10 @@ import pytest
 import sqlalchemy as sa
 
 from bench.common import latency_summary, machine, time_calls, write_result
+from bench.tree_queries import build_tree
 from services.core.db import Database
 from services.documents.app import MIGRATIONS, build
-from services.identity import members, units
+from services.identity import members
 from sotay.documents.v1 import documents_pb2 as pb
 from sotay.documents.v1 import documents_pb2_grpc
 from tests.support.documents import docx_bytes
@@ -38,21 +39,13 @@ from tests.support.service import running_service
 
 
 def province(identity: Any, communes: int, grassroots: int, cells: int, size: int) -> tuple[list[str], list[str]]:
-    """The tree and its members, written straight into identity's database (no events to relay)."""
-    commune_ids, cell_ids, rows = [], [], []
+    """The tree and `size` members in each cell, straight into identity's database (no events to relay)."""
+    _root, commune_ids, cell_ids = build_tree(identity, communes=communes, grassroots=grassroots, cells=cells)
     now = time.time()
+    rows = [members.row_params(members.new_id(), cell, members.Profile(full_name=f"Đảng viên {n}-{i}",
+                                                                       status="official"), now)
+            for n, cell in enumerate(cell_ids) for i in range(size)]
     with identity.db.write() as conn:
-        for c in range(communes):
-            commune = units.create(conn, f"Đảng ủy xã {c}", "commune", identity.root_id)
-            commune_ids.append(commune.id)
-            for g in range(grassroots):
-                gr = units.create(conn, f"Đảng bộ cơ sở {c}-{g}", "grassroots", commune.id)
-                for k in range(cells):
-                    cell = units.create(conn, f"Chi bộ {c}-{g}-{k}", "cell", gr.id).id
-                    cell_ids.append(cell)
-                    for i in range(size):
-                        profile = members.Profile(full_name=f"Đảng viên {c}-{g}-{k}-{i}", status="official")
-                        rows.append(members.row_params(members.new_id(), cell, profile, now))
         for start in range(0, len(rows), 5000):
             conn.execute(sa.text(members.INSERT_SQL), rows[start:start + 5000])
     return commune_ids, cell_ids

@@ -23,21 +23,25 @@ from tests.support.identity import running_identity
 COMMUNES, GRASSROOTS, CELLS = 65, 20, 8
 
 
-def build_tree(identity, auth) -> tuple[str, list[str], list[str]]:  # type: ignore[no-untyped-def]
+def build_tree(  # type: ignore[no-untyped-def]
+    identity, auth=None, communes: int = COMMUNES, grassroots: int = GRASSROOTS, cells: int = CELLS
+) -> tuple[str, list[str], list[str]]:
+    """province -> communes -> grassroots committees -> cells, written straight into identity's
+    database: (root id, commune ids, cell ids)."""
     from services.identity import units
 
-    communes, cells = [], []
+    commune_ids, cell_ids = [], []
     started = time.perf_counter()
     with identity.db.write() as conn:
-        for c in range(COMMUNES):
+        for c in range(communes):
             commune = units.create(conn, f"Đảng ủy xã {c}", "commune", identity.root_id)
-            communes.append(commune.id)
-            for g in range(GRASSROOTS):
+            commune_ids.append(commune.id)
+            for g in range(grassroots):
                 gr = units.create(conn, f"Đảng bộ cơ sở {c}-{g}", "grassroots", commune.id)
-                for k in range(CELLS):
-                    cells.append(units.create(conn, f"Chi bộ {c}-{g}-{k}", "cell", gr.id).id)
-    print(f"built {len(cells)} cells in {time.perf_counter() - started:.1f}s")
-    return identity.root_id, communes, cells
+                for k in range(cells):
+                    cell_ids.append(units.create(conn, f"Chi bộ {c}-{g}-{k}", "cell", gr.id).id)
+    print(f"built {len(cell_ids)} cells in {time.perf_counter() - started:.1f}s")
+    return identity.root_id, commune_ids, cell_ids
 
 
 def run(backend: str, n: int) -> dict[str, object]:
