@@ -49,6 +49,7 @@ from gateway.schemas.identity import (
     Unit,
     UnitList,
     UnitPage,
+    UpdateMemberBody,
 )
 from gateway.settings import Settings
 from sotay.identity.v1 import identity_pb2 as pb
@@ -195,11 +196,11 @@ def get_member(member_id: str, query: GetMemberQuery) -> dict[str, Any]:
 
 
 @routes.route(
-    "/members/<member_id>", "PATCH", body=MemberFieldsBody, response=Member, tag="members",
-    summary="Change a member's profile (absent or empty fields are left as they are)",
+    "/members/<member_id>", "PATCH", body=UpdateMemberBody, response=Member, tag="members",
+    summary="Change a member's profile (absent or empty fields are left as they are; `clear` empties some)",
 )
-def update_member(member_id: str, body: MemberFieldsBody) -> dict[str, Any]:
-    req = pb.UpdateMemberRequest(id=member_id, fields=member_fields(body))
+def update_member(member_id: str, body: UpdateMemberBody) -> dict[str, Any]:
+    req = pb.UpdateMemberRequest(id=member_id, fields=member_fields(body, exclude={"clear"}), clear_fields=body.clear)
     return to_json(clients.identity().UpdateMember(req).member)
 
 

@@ -205,6 +205,11 @@ class MemberFieldsBody(Body):
     position: CellPosition | None = None
 
 
+class UpdateMemberBody(MemberFieldsBody):
+    clear: list[Literal["phone", "email", "ethnicity", "birth_date"]] = Field(
+        [], max_length=4, description="optional fields to empty (not also given above)")
+
+
 class CreateMemberBody(MemberFieldsBody):
     full_name: str = Field(min_length=1)  # type: ignore[assignment]
     initial_password: str | None = Field(None, description="password of the member's new account")

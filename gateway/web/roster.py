@@ -152,9 +152,18 @@ def member_page(unit_id: str, member_id: str, status: int = 200, error: str = ""
     unit = stub.GetUnit.future(ipb.GetUnitRequest(id=unit_id))
     member = stub.GetMember(ipb.GetMemberRequest(id=member_id, purpose=PROFILE_PURPOSE)).member
     cell = unit.result().unit
-    return render("roster_member.html", status=status, unit=cell, m=member, statuses=STATUSES,
+    return render("roster_member.html", status=status, unit=cell, m=member, statuses=STATUSES, clearable=CLEARABLE,
                   positions=POSITIONS, genders=GENDERS, error=error, notice=notice,
                   sets_positions=staff.administers(cell.id, cell.ancestor_ids))
+
+
+# The optional fields the form empties: those shown with a value (`had`) and sent back empty.
+CLEARABLE = ("birth_date", "ethnicity", "phone", "email")
+
+
+def cleared_fields() -> list[str]:
+    shown = dict.fromkeys(request.form.getlist("had"))
+    return [n for n in shown if n in CLEARABLE and not request.form.get(n, "").strip()]
 
 
 def profile_fields() -> ipb.MemberFields:
@@ -184,7 +193,8 @@ def roster_member(unit_id: str, member_id: str) -> Response:
     if request.method == "GET":
         return member_page(unit_id, member_id, notice=_(SAVED) if request.args.get("done") else "")
     try:
-        clients.identity().UpdateMember(ipb.UpdateMemberRequest(id=member_id, fields=profile_fields()))
+        clients.identity().UpdateMember(ipb.UpdateMemberRequest(id=member_id, fields=profile_fields(),
+                                                                clear_fields=cleared_fields()))
     except grpc.RpcError as exc:
         reason = error_info(exc)[0]
         shown = form_error(exc)

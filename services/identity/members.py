@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -238,19 +239,32 @@ def row_params(member_id: str, unit_id: str, p: Profile, now: float) -> dict[str
     }
 
 
-def update(conn: Connection, member_id: str, profile: Profile) -> Row[Any]:
+# What a profile may lose: optional facts (the name, card number, dates of joining and status stay).
+CLEARABLE = ("phone", "email", "ethnicity", "birth_date")
+
+
+def update(conn: Connection, member_id: str, profile: Profile, clear: Sequence[str] = ()) -> Row[Any]:
+    """The given fields changed and the `clear` ones emptied (each one of CLEARABLE, not given too)."""
     current = get(conn, member_id)
     if not current.active:
         raise FailedPrecondition("member_inactive", "a deactivated member cannot be edited")
     changes = validate(profile, creating=False).given()
+    for name in dict.fromkeys(clear):
+        if name not in CLEARABLE:
+            raise InvalidArgument("field_not_clearable", f"only {', '.join(CLEARABLE)} can be emptied",
+                                  field="clear_fields")
+        if name in changes:
+            raise InvalidArgument("field_given_and_cleared", f"{name} is both given and cleared", field=name)
+        if getattr(current, name) not in (None, ""):
+            changes[name] = None
     if profile.exempt is False:
         changes.update(exempt=False, exempt_reason=None, exempt_since=None)
     elif changes.get("exempt") and not changes.get("exempt_since"):
         changes["exempt_since"] = dt.date.today().isoformat()
     if not changes:
         return current
-    check_logins(conn, Profile(party_card_number=changes.get("party_card_number", ""), phone=changes.get("phone", "")),
-                 current.id)
+    logins = Profile(party_card_number=changes.get("party_card_number") or "", phone=changes.get("phone") or "")
+    check_logins(conn, logins, current.id)
     if "full_name" in changes:
         changes["name_folded"] = fold(changes["full_name"])
     sets = ", ".join(f"{k} = :{k}" for k in changes)

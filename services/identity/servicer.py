@@ -177,7 +177,7 @@ class IdentityServicer(ActivationRpcs, identity_pb2_grpc.IdentityServiceServicer
         with self.db.write() as conn:
             member = members.get(conn, request.id)
             access.require_profile_editor(conn, me, member, fields.position)
-            member = members.update(conn, member.id, fields)
+            member = members.update(conn, member.id, fields, list(request.clear_fields))
             audit.record(conn, "member.updated", me.account_id, "member", member.id, _member_path(conn, member))
         return pb.UpdateMemberResponse(member=member_msg(member))
 

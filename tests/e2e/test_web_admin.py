@@ -159,13 +159,16 @@ def test_a_secretary_imports_the_roster_and_prints_activation_codes(web: WebSyst
     context.close()
 
 
+EMAIL = "Thư điện tử"
+
+
 def test_a_secretary_reads_and_corrects_a_members_profile(web: WebSystem, browser: Any) -> None:
     """From the roster: the profile (the read audited), a probationary member made official, an
     exemption refused without its reason, then recorded; JavaScript off on a phone."""
     cell, secretary, _ = secretary_of_new_cell(web, "TCB-HOSO", "0977000500")
     member = web.api("POST", f"/units/{cell}/members", "admin", json={
         "full_name": "Lò Thị Dự", "phone": "0977000501", "party_card_number": "T0977000501",
-        "status": "probationary", "joined_on": "2025-12-01"})
+        "status": "probationary", "joined_on": "2025-12-01", "email": "du.lo@example.vn", "ethnicity": "Thái"})
     context, page, tag = new_page(browser, "phone", False)
     page.goto(web.url("/login"))
     sign_in_as(page, *secretary)
@@ -183,9 +186,16 @@ def test_a_secretary_reads_and_corrects_a_members_profile(web: WebSystem, browse
     assert "Đã lưu hồ sơ." in page.locator("[role=status]").inner_text()
     facts = page.locator("dl.facts").inner_text()
     assert "Chính thức" in facts and "chính thức từ 01/12/2026" in facts and "Có: Tuổi cao, sức yếu" in facts
+    page.get_by_label(EMAIL).fill("")  # an address the member no longer has: removed, the rest kept
+    page.get_by_role("button", name="Lưu hồ sơ").click()
+    assert "Đã lưu hồ sơ." in page.locator("[role=status]").inner_text()
+    assert page.get_by_label(EMAIL).input_value() == "" and page.get_by_label("Dân tộc").input_value() == "Thái"
     fits_width(page)
     screenshot(page, f"roster-member-{tag}")
     assert not page.get_by_label("Chức vụ trong chi bộ").count()  # positions are the admins'
+    # The API empties a field on request too.
+    emptied = web.api("PATCH", f"/members/{member['id']}", "admin", json={"clear": ["ethnicity"]})
+    assert (emptied["ethnicity"], emptied["email"], emptied["phone"]) == ("", "", "0977000501")
     context.close()
     # A member of another cell is refused the page (identity decides).
     context, page, _tag = new_page(browser, "phone", False)

@@ -54,6 +54,8 @@ def test_public_bodies(
         ("PATCH", "/api/v1/members/m1", {"exempt": "yes"}, "exempt"),
         ("PATCH", "/api/v1/members/m1", {"position": "boss"}, "position"),
         ("PATCH", "/api/v1/members/m1", {"id": "m2"}, "id"),
+        ("PATCH", "/api/v1/members/m1", {"clear": ["full_name"]}, "clear.0"),
+        ("PATCH", "/api/v1/members/m1", {"clear": "phone"}, "clear"),
         ("POST", "/api/v1/members/m1/transfer", {"reason": "x"}, "to_unit_id"),
         ("POST", "/api/v1/members/m1/deactivate", {"reason": None}, "reason"),
         ("POST", "/api/v1/roles", {"account_id": "a", "role": "king", "unit_id": "u"}, "role"),

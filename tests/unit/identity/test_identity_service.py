@@ -390,3 +390,30 @@ def test_get_me_gives_the_profile_and_every_grant_highest_unit_first(identity: I
         (pb.ROLE_CELL_SECRETARY, cell_a.id, plain.account_id),
     ]
     assert all(g.id and g.granted_at.seconds > 0 for g in me.roles)
+
+
+def test_optional_profile_fields_are_emptied_on_request(identity: Identity) -> None:
+    auth, _, _, cell_a, _ = two_communes(identity)
+    an = member(identity, auth, cell_a.id, "Nguyễn Văn An", phone="0912300001", email="an@example.vn",
+                ethnicity="Tày", birth_date="1970-05-02", party_card_number="C0912300001",
+                password="an-password-123")
+
+    def update(fields: pb.MemberFields, *clear: str) -> pb.Member:
+        return identity.stub.UpdateMember(pb.UpdateMemberRequest(id=an.id, fields=fields, clear_fields=clear),
+                                          metadata=auth).member
+
+    done = update(pb.MemberFields(ethnicity="Nùng"), "phone", "email", "birth_date")
+    assert (done.phone, done.email, done.birth_date, done.ethnicity) == ("", "", "", "Nùng")
+    assert done.full_name == "Nguyễn Văn An" and done.party_card_number == "C0912300001"
+    assert update(pb.MemberFields(), "email").email == ""  # already empty: nothing to do
+    identity.login("C0912300001", "an-password-123")  # the card number still signs in
+
+    expect_error(grpc.StatusCode.INVALID_ARGUMENT, "field_not_clearable", update, pb.MemberFields(), "full_name")
+    expect_error(grpc.StatusCode.INVALID_ARGUMENT, "field_not_clearable", update, pb.MemberFields(),
+                 "party_card_number")
+    expect_error(grpc.StatusCode.INVALID_ARGUMENT, "field_given_and_cleared", update,
+                 pb.MemberFields(phone="0912300009"), "phone")
+    assert update(pb.MemberFields()).ethnicity == "Nùng"  # nothing half-written by the refusals
+    with identity.db.read() as conn:
+        events = conn.execute(sa.text("SELECT payload FROM outbox WHERE topic = 'identity.member.updated'")).all()
+    assert any({"phone", "email", "birth_date", "ethnicity"} <= set(json.loads(e.payload)["fields"]) for e in events)

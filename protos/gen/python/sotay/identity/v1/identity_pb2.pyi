@@ -823,18 +823,28 @@ class UpdateMemberRequest(_message.Message):
 
     ID_FIELD_NUMBER: _builtins.int
     FIELDS_FIELD_NUMBER: _builtins.int
+    CLEAR_FIELDS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     @_builtins.property
-    def fields(self) -> Global___MemberFields: ...
+    def fields(self) -> Global___MemberFields:
+        """Fields left empty (their zero value) are not changed."""
+
+    @_builtins.property
+    def clear_fields(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Optional fields to empty: "phone", "email", "ethnicity", "birth_date" (a field may not be both
+        set in `fields` and cleared).
+        """
+
     def __init__(
         self,
         *,
         id: _builtins.str = ...,
         fields: Global___MemberFields | None = ...,
+        clear_fields: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["fields", b"fields"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["fields", b"fields", "id", b"id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["clear_fields", b"clear_fields", "fields", b"fields", "id", b"id"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
