@@ -374,6 +374,8 @@ def upload_refused(meeting_id: str, exc: grpc.RpcError | ApiError) -> Response:
 @login_required
 def upload_for_meeting(meeting_id: str) -> Response:
     m = meetings().GetMeeting(mpb.GetMeetingRequest(meeting_id=meeting_id)).meeting
+    if m.state not in (mpb.MEETING_STATE_DRAFT, mpb.MEETING_STATE_ANNOUNCED):  # before the file is kept
+        return workspace(meeting_id, status=400, error=reason_message("wrong_state"))
     title = " ".join(request.form.get("title", "").split())[:500]
     try:
         doc = cell_document(m, request.form.get("doc_type", "")[:5], title, given_key())

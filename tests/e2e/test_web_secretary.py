@@ -467,6 +467,16 @@ def test_the_secretary_uploads_the_cells_draft_resolution_and_its_signed_copy(
     assert requests.post(web.url(f"/api/v1/meetings/{m['id']}/close"), headers=auth, timeout=60,
                          json={"conclusion": "Chi bộ thống nhất thông qua nghị quyết."}).status_code == 200
     page.goto(web.url(f"/manage/meetings/{m['id']}"))
+    # A stale upload form sent after the meeting: refused before its file is kept as the cell's.
+    def cell_documents() -> int:
+        return int(web.api("GET", "/documents", "secretary", params={"unit_id": cell})["total"])
+
+    kept = cell_documents()
+    late = requests.post(
+        web.url(f"/manage/meetings/{m['id']}/documents/upload"), cookies=cookies, headers={"Origin": web.url("")},
+        data={"csrf_token": page.locator("input[name=csrf_token]").first.get_attribute("value"), "doc_type": "KH",
+              "title": "Kế hoạch gửi muộn"}, files={"file": ("muon.docx", docx_bytes(["Muộn"]), DOCX)}, timeout=60)
+    assert late.status_code == 400 and cell_documents() == kept
     page.get_by_label("Bản nghị quyết đã ký (không bắt buộc): bản quét hoặc PDF").set_input_files(files=[{
         "name": "nghi-quyet-da-ky.docx", "mimeType": DOCX,
         "buffer": docx_bytes(["NGHỊ QUYẾT", "Chi bộ thống nhất thông qua nghị quyết.", "T/M CHI BỘ - BÍ THƯ"])}])
