@@ -214,33 +214,42 @@ def notice() -> str:
 
 
 def workspace(meeting_id: str, status: int = 200, error: str = "") -> Response:
+    """The meeting, then every other call of the page at once (each is one round trip)."""
     stub = meetings()
     meeting = stub.GetMeeting(mpb.GetMeetingRequest(meeting_id=meeting_id)).meeting
-    context: dict[str, Any] = {}
-    announced = meeting.state != mpb.MEETING_STATE_DRAFT
-    if announced:
-        roster = stub.ListAttendance.future(mpb.ListAttendanceRequest(meeting_id=meeting.id, page_size=500))
-        polls = stub.ListPolls.future(mpb.ListPollsRequest(meeting_id=meeting.id, page_size=50))
-        opinions = stub.ListOpinions.future(mpb.ListOpinionsRequest(meeting_id=meeting.id, page_size=200))
-        tasks = stub.ListTasks.future(mpb.ListTasksRequest(meeting_id=meeting.id, page_size=100))
-        sheet = roster.result()
-        context.update(attendees=sheet.attendees, totals=sheet.totals, polls=polls.result().polls,
-                       opinions=opinions.result().opinions, tasks=tasks.result().tasks)
-        if meeting.state == mpb.MEETING_STATE_ANNOUNCED and meeting.documents:
-            context["opened"] = opened_by(meeting.id)
+    calls: dict[str, Any] = {}
+    if meeting.state != mpb.MEETING_STATE_DRAFT:
+        calls.update(
+            sheet=stub.ListAttendance.future(mpb.ListAttendanceRequest(meeting_id=meeting.id, page_size=500)),
+            polls=stub.ListPolls.future(mpb.ListPollsRequest(meeting_id=meeting.id, page_size=50)),
+            opinions=stub.ListOpinions.future(mpb.ListOpinionsRequest(meeting_id=meeting.id, page_size=200)),
+            tasks=stub.ListTasks.future(mpb.ListTasksRequest(meeting_id=meeting.id, page_size=100)),
+        )
+    if meeting.state == mpb.MEETING_STATE_ANNOUNCED and meeting.documents:
+        calls["opens"] = stub.ListDocumentOpens.future(opens_request(meeting.id))
+    query = request.args.get("q", "").strip()[:200]
     if meeting.state in (mpb.MEETING_STATE_DRAFT, mpb.MEETING_STATE_ANNOUNCED):
-        query = request.args.get("q", "").strip()[:200]
-        if query:
-            hits = documents().SearchDocuments(dpb.SearchDocumentsRequest(query=query, page_size=10))
-            context["library"] = [(h.id, h.title, h.number) for h in hits.hits]
-        else:
-            listed = documents().ListDocuments(dpb.ListDocumentsRequest(
-                status=dpb.DOCUMENT_STATUS_PUBLISHED, page_size=10))
-            context["library"] = [(d.id, d.metadata.title, d.metadata.number) for d in listed.documents]
-        context["q"] = query
+        calls["library"] = (
+            documents().SearchDocuments.future(dpb.SearchDocumentsRequest(query=query, page_size=10)) if query
+            else documents().ListDocuments.future(dpb.ListDocumentsRequest(
+                status=dpb.DOCUMENT_STATUS_PUBLISHED, page_size=10)))
     others = [mid for mid in meeting.session_meeting_ids if mid != meeting.id]
     if others:
-        context["linked"] = stub.GetMeeting(mpb.GetMeetingRequest(meeting_id=others[0])).meeting
+        calls["linked"] = stub.GetMeeting.future(mpb.GetMeetingRequest(meeting_id=others[0]))
+    context: dict[str, Any] = {}
+    if "sheet" in calls:
+        sheet = calls["sheet"].result()
+        context.update(attendees=sheet.attendees, totals=sheet.totals, polls=calls["polls"].result().polls,
+                       opinions=calls["opinions"].result().opinions, tasks=calls["tasks"].result().tasks)
+    if "opens" in calls:
+        context["opened"] = opened_by(meeting.id, calls["opens"].result())
+    if "library" in calls:
+        found = calls["library"].result()
+        context["library"] = ([(h.id, h.title, h.number) for h in found.hits] if query
+                              else [(d.id, d.metadata.title, d.metadata.number) for d in found.documents])
+        context["q"] = query
+    if "linked" in calls:
+        context["linked"] = calls["linked"].result().meeting
     live = meeting.state in (mpb.MEETING_STATE_ANNOUNCED, mpb.MEETING_STATE_IN_PROGRESS)
     return render(
         "manage_meeting.html", status=status, m=meeting, error=error, notice=notice(),
@@ -251,18 +260,21 @@ def workspace(meeting_id: str, status: int = 200, error: str = "") -> Response:
     )
 
 
-def opened_by(meeting_id: str) -> dict[str, set[str]]:
-    """Who has opened each of the meeting's documents so far (document id -> member ids)."""
+def opens_request(meeting_id: str, token: str = "") -> mpb.ListDocumentOpensRequest:
+    return mpb.ListDocumentOpensRequest(meeting_id=meeting_id, page_size=500, page_token=token)
+
+
+def opened_by(meeting_id: str, first: mpb.ListDocumentOpensResponse) -> dict[str, set[str]]:
+    """Who has opened each of the meeting's documents so far (document id -> member ids), from the
+    first page and the pages after it."""
     found: dict[str, set[str]] = {}
-    token = ""
+    reply = first
     for _page in range(20):  # 10,000 opens: more than a cell's members times its documents
-        reply = meetings().ListDocumentOpens(
-            mpb.ListDocumentOpensRequest(meeting_id=meeting_id, page_size=500, page_token=token))
         for o in reply.opens:
             found.setdefault(o.document_id, set()).add(o.member_id)
-        token = reply.next_page_token
-        if not token:
+        if not reply.next_page_token:
             break
+        reply = meetings().ListDocumentOpens(opens_request(meeting_id, reply.next_page_token))
     return found
 
 
