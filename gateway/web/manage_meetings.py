@@ -343,7 +343,8 @@ CELL_TYPES = ("NQ", "KH", "BC", "BB", "CTr", "TB")
 
 def cell_document(m: mpb.Meeting, doc_type: str, title: str, key: str) -> dpb.Document:
     """The form's file published to the meeting's cell (the cell's next free number of the type
-    unless one is given): the documents service checks the caller is the cell's secretary or deputy."""
+    unless one is given): the documents service checks the caller may publish for the cell (its
+    secretary or deputy, an editor or admin above it)."""
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         raise ApiError(400, "file_required", _("Please choose the document's file."))
