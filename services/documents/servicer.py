@@ -105,6 +105,8 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
         self.puts = ThreadPoolExecutor(max_workers=32, thread_name_prefix="documents-put")
 
     def _managed(self, me: Principal) -> frozenset[str]:
+        """Where the caller publishes (access.managed_units). Asked before any transaction is
+        opened: a cell role may need identity's answer (cached)."""
         return access.managed_units(me, lambda unit_id: self.units.unit(unit_id).is_cell)
 
     # ---------- uploads ----------
@@ -187,6 +189,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
         self, request_iterator: Iterator[pb.UploadDocumentRequest], context: Ctx
     ) -> pb.UploadDocumentResponse:
         me = current_principal()
+        managed = self._managed(me)
         header = self._header(request_iterator)
         key = idempotency.check(header.idempotency_key)
         replay = self.puts.submit(self._replay_lookup, me, key)  # looked up while the file arrives
@@ -194,7 +197,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
         unit_id = header.unit_id or (header.audience_unit_ids[0] if len(header.audience_unit_ids) == 1 else "")
         with step("unit_lookup"):
             chain = self.units.chain(unit_id)
-            access.require_publisher(self._managed(me), chain)
+            access.require_publisher(managed, chain)
             audience = self._audience(chain, list(header.audience_unit_ids))
         number = parse_number(values["number"])
         doc_id = new_id()
@@ -255,6 +258,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
         self, request_iterator: Iterator[pb.AddDocumentVersionRequest], context: Ctx
     ) -> pb.AddDocumentVersionResponse:
         me = current_principal()
+        managed = self._managed(me)
         header = self._header(request_iterator)
         key = idempotency.check(header.idempotency_key)
         if len(header.note) > 1000:
@@ -264,7 +268,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
             if seen:
                 return pb.AddDocumentVersionResponse(document=self._document_msg(seen, me), replayed=True)
             doc = store.get(conn, header.document_id)
-            access.require_manager(me, self._managed(me), doc)
+            access.require_manager(me, managed, doc)
             number = store.last_version(conn, doc.id) + 1  # after a pending or refused one too
         if doc.status == store.WITHDRAWN:
             raise FailedPrecondition("document_withdrawn", "a withdrawn document takes no new version")
@@ -308,9 +312,10 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
     # ---------- reading ----------
 
     def _document_msg(self, doc_id: str, me: Principal) -> pb.Document:
+        managed = self._managed(me)
         with self.db.read() as conn:
             doc = store.get(conn, doc_id)
-            access.require_visible(me, self._managed(me), doc)
+            access.require_visible(me, managed, doc)
             return document_msg(doc, store.version(conn, doc.id, doc.current_version), study.studied(conn, doc.id, me))
 
     def GetDocument(self, request: pb.GetDocumentRequest, context: Ctx) -> pb.GetDocumentResponse:
@@ -319,6 +324,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
 
     def ListDocuments(self, request: pb.ListDocumentsRequest, context: Ctx) -> pb.ListDocumentsResponse:
         me = current_principal()
+        managed = self._managed(me)
         size, offset = page_window(request)
         filters = {"category": request.category, "status": status_name(request.status)}
         if request.doc_type:
@@ -326,7 +332,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
         if request.unit_id:
             filters["unit_id"] = require_id(request.unit_id, "unit_id")
         with self.db.read() as conn:
-            found, total = store.list_visible(conn, access.visibility(me, self._managed(me)), filters, offset, size)
+            found, total = store.list_visible(conn, access.visibility(me, managed), filters, offset, size)
             messages = [document_msg(d, store.version(conn, d.id, d.current_version)) for d in found]
         return pb.ListDocumentsResponse(
             documents=messages, next_page_token=next_token(offset, size, len(found), total), total_size=total
@@ -336,12 +342,13 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
         self, request: pb.ListDocumentVersionsRequest, context: Ctx
     ) -> pb.ListDocumentVersionsResponse:
         me = current_principal()
+        managed = self._managed(me)
         size, offset = page_window(request)
         with self.db.read() as conn:
             doc = store.get(conn, request.document_id)
-            access.require_visible(me, self._managed(me), doc)
+            access.require_visible(me, managed, doc)
             newest = doc.current_version
-            if access.can_manage(self._managed(me), doc):  # managers also see a version waiting for its check
+            if access.can_manage(managed, doc):  # managers also see a version waiting for its check
                 newest = max(newest, doc.pending_version)
             found = store.versions(conn, doc.id, offset, size, newest)
         return pb.ListDocumentVersionsResponse(
@@ -351,10 +358,11 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
 
     def GetDocumentView(self, request: pb.GetDocumentViewRequest, context: Ctx) -> pb.GetDocumentViewResponse:
         me = current_principal()
+        managed = self._managed(me)
         with self.db.read() as conn:
             doc = store.get(conn, request.id)
-            access.require_visible(me, self._managed(me), doc)
-            number = access.readable_version(self._managed(me), doc, request.version)
+            access.require_visible(me, managed, doc)
+            number = access.readable_version(managed, doc, request.version)
             ver = store.version(conn, doc.id, number)
             text = store.version_text(conn, doc.id, number)
         return pb.GetDocumentViewResponse(
@@ -364,10 +372,11 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
 
     def GetDownloadUrl(self, request: pb.GetDownloadUrlRequest, context: Ctx) -> pb.GetDownloadUrlResponse:
         me = current_principal()
+        managed = self._managed(me)
         with self.db.read() as conn:
             doc = store.get(conn, request.id)
-            access.require_visible(me, self._managed(me), doc)
-            ver = store.version(conn, doc.id, access.readable_version(self._managed(me), doc, request.version))
+            access.require_visible(me, managed, doc)
+            ver = store.version(conn, doc.id, access.readable_version(managed, doc, request.version))
         if ver.extraction_state == store.REFUSED:
             raise FailedPrecondition("file_removed", "this file was removed (classified marking found)")
         url = self.blobs.presigned_url(ver.blob_key, ver.filename, ver.content_type, self.url_ttl)
@@ -403,10 +412,11 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
 
     def UpdateDocument(self, request: pb.UpdateDocumentRequest, context: Ctx) -> pb.UpdateDocumentResponse:
         me = current_principal()
+        managed = self._managed(me)
         values = metadata.validate(request.metadata)
         with self.db.read() as conn:
             doc = store.get(conn, request.id)
-            access.require_manager(me, self._managed(me), doc)
+            access.require_manager(me, managed, doc)
         audience = (
             self._audience(doc.publisher_chain, list(request.audience_unit_ids))
             if request.audience_unit_ids
@@ -427,9 +437,10 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
 
     def PublishDocument(self, request: pb.PublishDocumentRequest, context: Ctx) -> pb.PublishDocumentResponse:
         me = current_principal()
+        managed = self._managed(me)
         with self.db.write() as conn:
             doc = store.get(conn, request.id)
-            access.require_manager(me, self._managed(me), doc)
+            access.require_manager(me, managed, doc)
             if doc.status == store.WITHDRAWN:
                 raise FailedPrecondition("document_withdrawn", "a withdrawn document cannot be published again")
             ver = store.version(conn, doc.id, doc.current_version)
@@ -440,9 +451,10 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
     def _move(self, document_id: str, source: str, target: str, note: str = "") -> pb.Document:
         """One step of the review workflow (draft -> review, review -> draft), by a manager."""
         me = current_principal()
+        managed = self._managed(me)
         with self.db.write() as conn:
             doc = store.get(conn, document_id)
-            access.require_manager(me, self._managed(me), doc)
+            access.require_manager(me, managed, doc)
             if doc.status == target and not note:  # a repeated submission; a return needs a review
                 return document_msg(doc, store.version(conn, doc.id, doc.current_version))  # repeated
             if doc.status != source:
@@ -471,9 +483,10 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
 
     def WithdrawDocument(self, request: pb.WithdrawDocumentRequest, context: Ctx) -> pb.WithdrawDocumentResponse:
         me = current_principal()
+        managed = self._managed(me)
         with self.db.write() as conn:
             doc = store.get(conn, request.id)
-            access.require_manager(me, self._managed(me), doc)
+            access.require_manager(me, managed, doc)
             if doc.status != store.WITHDRAWN:
                 publication.withdraw(conn, doc, request.reason.strip()[:500])
                 doc = store.get(conn, doc.id)
@@ -484,6 +497,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
 
     def SearchDocuments(self, request: pb.SearchDocumentsRequest, context: Ctx) -> pb.SearchDocumentsResponse:
         me = current_principal()
+        managed = self._managed(me)
         size, offset = page_window(request, default=20, maximum=100)
         if offset >= MAX_WINDOW:
             raise InvalidArgument("page_too_deep", f"results past {MAX_WINDOW} cannot be paged; refine the search")
@@ -508,7 +522,7 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
         if request.sort not in SORTS:
             raise InvalidArgument("invalid_sort", "sort is not valid", field="sort")
         query = SearchQuery(
-            visibility=access.visibility(me, self._managed(me)),
+            visibility=access.visibility(me, managed),
             text=request.query,
             doc_types=tuple(doc_types),
             categories=tuple(request.categories),
@@ -552,10 +566,11 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
 
     def MarkStudied(self, request: pb.MarkStudiedRequest, context: Ctx) -> pb.MarkStudiedResponse:
         me = current_principal()
+        managed = self._managed(me)
         me.require_member("only a Party member's account records study")
         with self.db.write() as conn:
             doc = store.get(conn, request.document_id)
-            access.require_visible(me, self._managed(me), doc)
+            access.require_visible(me, managed, doc)
             if doc.status != store.PUBLISHED:
                 raise FailedPrecondition("not_published", "only a published document can be studied")
             at = study.mark(conn, doc.id, me)
@@ -563,10 +578,11 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
 
     def ListStudyStatus(self, request: pb.ListStudyStatusRequest, context: Ctx) -> pb.ListStudyStatusResponse:
         me = current_principal()
+        managed = self._managed(me)
         size, offset = page_window(request, default=100, maximum=1000)
         with self.db.read() as conn:
             doc = store.get(conn, request.document_id)
-            access.require_visible(me, self._managed(me), doc)
+            access.require_visible(me, managed, doc)
         chain = self.units.chain(request.unit_id)
         if not me.has_role_over(chain, *access.STUDY_VIEWERS):
             raise PermissionDenied(
@@ -600,8 +616,9 @@ class DocumentsServicer(documents_pb2_grpc.DocumentsServiceServicer):
         self, request: pb.CheckDocumentNumberRequest, context: Ctx
     ) -> pb.CheckDocumentNumberResponse:
         me = current_principal()
+        managed = self._managed(me)
         chain = self.units.chain(request.unit_id)
-        access.require_publisher(self._managed(me), chain)
+        access.require_publisher(managed, chain)
         unit_id = chain[-1]
         reply = pb.CheckDocumentNumberResponse()
         with self.db.read() as conn:
