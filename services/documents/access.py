@@ -5,7 +5,8 @@
   every document published inside the subtrees where they hold the role.
 - A cell's secretary or deputy publishes for that cell only (its draft resolution, its signed
   minutes and resolution): the role must be granted on a unit that is a cell, so a cell role
-  granted higher up publishes nothing, and a cell reaches no unit but itself.
+  granted higher up publishes nothing, and the officers reach the cell's subtree only (the cell
+  itself: the Party's cells have no units below them).
 - The units where a caller publishes are resolved once per call (`managed_units`); every rule
   below reads them, so the cell check cannot be skipped by one path.
 - Anything the caller may not see is NOT_FOUND, so its existence does not leak.
