@@ -65,7 +65,7 @@ def document(document_id: str, status: int = 200, error: str = "") -> Response:
 @bp.route("/documents/<document_id>/withdraw", methods=["POST"])
 @login_required
 def withdraw(document_id: str) -> Response:
-    """A cell's own document withdrawn by its secretary or deputy, with the reason members are told."""
+    """A cell's own document withdrawn by its secretary or deputy; the reason is kept in the record."""
     reason = " ".join(request.form.get("reason", "").split())[:500]
     if not reason:
         return document(document_id, 400, _("Please say why the document is withdrawn."))
